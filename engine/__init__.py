@@ -1,0 +1,3 @@
+"""FaceNet Desktop's headless engine: everything but the GUI. Never imports Qt."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,154 @@
+"""Aligned face chips from 5-point landmarks, identical to dlib.get_face_chip(img, shape, 150, 0.25).
+
+The descriptor network was trained on exactly these chips, so the arithmetic follows dlib:
+a similarity from the template to the landmarks gives a rotated rectangle; the photo is first
+halved with dlib's [1 4 6 4 1] pyramid while the rectangle is far bigger than the chip (so
+down-sampling does not alias), then sampled bilinearly, truncated to uint8, black outside.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.geometry import affine_from_points, lround, rotate_about, similarity_transform
+
+# dlib's mean positions of the 5 landmarks (two corners of each eye, nose bottom) in [0, 1].
+_FIVE_POINT_TEMPLATE = np.array(
+    [
+        [0.8595674595992, 0.2134981538014],
+        [0.6460604764104, 0.2289674387677],
+        [0.1205750620789, 0.2137274526848],
+        [0.3340850613712, 0.2290642403242],
+        [0.4901123135679, 0.6277975316475],
+    ]
+)
+CHIP_SIZE = 150
+CHIP_PADDING = 0.25
+
+
+def _drect_area(rect: np.ndarray) -> float:
+    """dlib drectangle area: inclusive width/height (r - l + 1), zero when empty."""
+    left, top, right, bottom = rect
+    if top > bottom or left > right:
+        return 0.0
+    return (right - left + 1) * (bottom - top + 1)
+
+
+def _halve_rect(rect: np.ndarray) -> np.ndarray:
+    """pyramid_down<2>::rect_down: p / 2 - (1.25, 0.75) on both corners."""
+    return rect / 2.0 - np.array([1.25, 0.75, 1.25, 0.75])
+
+
+def pyramid_halve(image: np.ndarray) -> np.ndarray:
+    """dlib pyramid_down<2> on uint8 HxWx3: [1 4 6 4 1] filter, every second row/col, // 256."""
+    height, width = image.shape[:2]
+    if height <= 8 or width <= 8:
+        return np.zeros((0, 0, 3), dtype=np.uint8)
+    out_w = (width - 3) // 2
+    img = image.astype(np.uint32)
+    c = 2 * np.arange(out_w)
+    horizontal = img[:, c] + 4 * img[:, c + 1] + 6 * img[:, c + 2] + 4 * img[:, c + 3] + img[:, c + 4]
+    r = np.arange(2, height - 2, 2)
+    vertical = (
+        horizontal[r - 2] + 4 * horizontal[r - 1] + 6 * horizontal[r] + 4 * horizontal[r + 1] + horizontal[r + 2]
+    )
+    return (vertical // 256).astype(np.uint8)
+
+
+def _bilinear_sample(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """dlib interpolate_bilinear: double weights, truncation to uint8, 0 where any of the
+    four neighbours falls outside the image."""
+    height, width = image.shape[:2]
+    left = np.floor(xs).astype(np.int64)
+    top = np.floor(ys).astype(np.int64)
+    inside = (left >= 0) & (top >= 0) & (left + 1 < width) & (top + 1 < height)
+    left_c = np.where(inside, left, 0)
+    top_c = np.where(inside, top, 0)
+    lr = (xs - left)[..., None]
+    tb = (ys - top)[..., None]
+    img = image.astype(np.float64)
+    tl = img[top_c, left_c]
+    tr = img[top_c, left_c + 1]
+    bl = img[top_c + 1, left_c]
+    br = img[top_c + 1, left_c + 1]
+    value = (1 - tb) * ((1 - lr) * tl + lr * tr) + tb * ((1 - lr) * bl + lr * br)
+    out = value.astype(np.uint8)  # truncation, values are within [0, 255]
+    out[~inside] = 0
+    return out
+
+
+def chip_placement(landmarks: np.ndarray, size: int = CHIP_SIZE, padding: float = CHIP_PADDING) -> tuple[np.ndarray, float]:
+    """The rotated rectangle (left, top, right, bottom) and angle the chip is cut from."""
+    template = (padding + _FIVE_POINT_TEMPLATE) / (2 * padding + 1) * size
+    matrix, offset = similarity_transform(template, np.asarray(landmarks, dtype=np.float64))
+    direction = matrix @ np.array([1.0, 0.0])
+    angle = float(np.arctan2(direction[1], direction[0]))
+    scale = float(np.hypot(direction[0], direction[1]))
+    center = matrix @ np.array([size / 2.0, size / 2.0]) + offset
+    half_w = (size * scale - 1) / 2
+    half_h = (size * scale - 1) / 2
+    rect = np.array([center[0] - half_w, center[1] - half_h, center[0] + half_w, center[1] + half_h])
+    return rect, angle
+
+
+def _corners(rect: np.ndarray) -> np.ndarray:
+    left, top, right, bottom = rect
+    return np.array([[left, top], [right, top], [left, bottom], [right, bottom]])
+
+
+def extract_face_chip(image: np.ndarray, landmarks: np.ndarray, size: int = CHIP_SIZE, padding: float = CHIP_PADDING) -> np.ndarray:
+    """One size x size x 3 uint8 chip from an RGB uint8 image and (5, 2) integer landmarks."""
+    rect, angle = chip_placement(landmarks, size, padding)
+    chip_area = size * size
+    height, width = image.shape[:2]
+
+    # How deep a pyramid is needed, and which part of the photo it must cover.
+    depth, grow = 0, 2.0
+    level_rect = _halve_rect(rect)
+    while _drect_area(level_rect) > chip_area:
+        level_rect = _halve_rect(level_rect)
+        depth += 1
+        grow = grow * 2 + 2
+    center = np.array([(rect[0] + rect[2]) / 2, (rect[1] + rect[3]) / 2])
+    rotated = rotate_about(center, _corners(rect), angle)
+    bbox = np.array(
+        [rotated[:, 0].min() - grow, rotated[:, 1].min() - grow, rotated[:, 0].max() + grow, rotated[:, 1].max() + grow]
+    )
+    bbox = np.array([max(bbox[0], 0), max(bbox[1], 0), min(bbox[2], width - 1), min(bbox[3], height - 1)])
+    if bbox[0] > bbox[2] or bbox[1] > bbox[3]:
+        return np.zeros((size, size, 3), dtype=np.uint8)  # the face lies entirely outside
+    crop_box = lround(bbox)
+    source = image[crop_box[1] : crop_box[3] + 1, crop_box[0] : crop_box[2] + 1]
+
+    levels = []
+    if depth > 0:
+        levels.append(pyramid_halve(source))
+        for _ in range(1, depth):
+            levels.append(pyramid_halve(levels[-1]))
+
+    level = -1
+    local = rect - np.array([crop_box[0], crop_box[1], crop_box[0], crop_box[1]], dtype=np.float64)
+    while _drect_area(_halve_rect(local)) > chip_area:
+        level += 1
+        local = _halve_rect(local)
+    sample_from = source if level == -1 else levels[level]
+
+    local_center = np.array([(local[0] + local[2]) / 2, (local[1] + local[3]) / 2])
+    targets = rotate_about(local_center, _corners(local)[:3], angle)  # tl, tr, bl
+    chip_corners = np.array([[0.0, 0.0], [size - 1.0, 0.0], [0.0, size - 1.0]])
+    matrix, offset = affine_from_points(chip_corners, targets)
+    grid_y, grid_x = np.mgrid[0:size, 0:size].astype(np.float64)
+    xs = matrix[0, 0] * grid_x + matrix[0, 1] * grid_y + offset[0]
+    ys = matrix[1, 0] * grid_x + matrix[1, 1] * grid_y + offset[1]
+    if sample_from.size == 0:
+        return np.zeros((size, size, 3), dtype=np.uint8)
+    return _bilinear_sample(sample_from, xs, ys)
+
+
+def extract_face_chips(image: np.ndarray, landmarks: np.ndarray, size: int = CHIP_SIZE, padding: float = CHIP_PADDING) -> np.ndarray:
+    """(N, size, size, 3) uint8 chips for (N, 5, 2) landmarks."""
+    landmarks = np.asarray(landmarks).reshape(-1, 5, 2)
+    chips = np.zeros((landmarks.shape[0], size, size, 3), dtype=np.uint8)
+    for i, points in enumerate(landmarks):
+        chips[i] = extract_face_chip(image, points, size, padding)
+    return chips

@@ -1,0 +1,183 @@
+"""The `facenet` command line: faces, verify, eval lfw."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+from engine.errors import EngineError, ImageLoadError, ModelFileError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def _pipeline(args: argparse.Namespace):  # noqa: ANN202 - heavy import kept lazy for --help speed
+    from engine.pipeline import DetectionSettings, FacePipeline
+
+    settings = DetectionSettings(min_face_px=args.min_face, max_detect_megapixels=args.max_megapixels)
+    return FacePipeline(settings)
+
+
+def _face_record(face) -> dict:  # noqa: ANN001
+    return {
+        "box": [round(v, 2) for v in face.box],
+        "score": round(face.score, 4),
+        "landmarks": [[round(x, 2), round(y, 2)] for x, y in face.landmarks.tolist()],
+    }
+
+
+def cmd_faces(args: argparse.Namespace) -> int:
+    pipeline = _pipeline(args)
+    failed = 0
+    results = []
+    for photo in args.photos:
+        try:
+            found = pipeline.analyze(photo, embed=False)
+        except ImageLoadError as exc:
+            failed += 1
+            print(f"error: {exc}", file=sys.stderr)
+            results.append({"photo": str(Path(photo).resolve()), "error": exc.reason})
+            continue
+        record = {
+            "photo": str(found.path.resolve()),
+            "width": found.width,
+            "height": found.height,
+            "faces": [_face_record(face) for face in found.faces],
+        }
+        results.append(record)
+        if not args.json:
+            print(f"{photo}: {len(found.faces)} face(s) in {found.width}x{found.height}")
+            for i, face in enumerate(found.faces, start=1):
+                x1, y1, x2, y2 = face.box
+                marks = " ".join(f"({x:.0f},{y:.0f})" for x, y in face.landmarks)
+                print(f"  face {i}: box [{x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}] score {face.score:.3f} landmarks {marks}")
+    if args.json:
+        json.dump(results, sys.stdout, indent=2)
+        print()
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    pipeline = _pipeline(args)
+    version = pipeline.model_version
+    largest = []
+    for photo in (args.photo_a, args.photo_b):
+        found = pipeline.analyze(photo)
+        if not found.faces:
+            print(f"error: no face found in {photo}", file=sys.stderr)
+            return EXIT_ERROR
+        largest.append(max(found.faces, key=lambda f: f.area))
+    distance = float(version.distance(largest[0].embedding, largest[1].embedding))
+    verdict = "same" if distance <= version.threshold else "different"
+    if args.json:
+        print(json.dumps({"distance": distance, "threshold": version.threshold, "model": version.name, "verdict": verdict}))
+    else:
+        print(f"distance {distance:.4f} (threshold {version.threshold:.4f}, {version.name}): {verdict}")
+    return EXIT_OK
+
+
+def cmd_eval_lfw(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from engine.evaluation import embed_central_faces, pair_distances, read_lfw_pairs, unique_images, verification_report
+
+    pairs = read_lfw_pairs(args.pairs, args.root)
+    if args.limit:
+        pairs = pairs[: args.limit]
+    pipeline = _pipeline(args)
+    paths = unique_images(pairs)
+    with tqdm(total=len(paths), desc="embedding", unit="img", file=sys.stderr, disable=args.quiet) as bar:
+        run = embed_central_faces(pipeline, paths, progress=lambda done, total: bar.update(1))
+    distances, same, folds, dropped = pair_distances(pairs, run.embeddings, pipeline.model_version.distance)
+    report = verification_report(distances, same, folds, far_target=args.far)
+    summary = {
+        "model": pipeline.model_version.name,
+        "pairs": report.pairs,
+        "pairs_dropped_unreadable": dropped,
+        "images": len(paths),
+        "no_face_fallback_images": len(run.fallbacks),
+        "accuracy_mean": report.accuracy_mean,
+        "accuracy_std": report.accuracy_std,
+        "threshold_mean": report.threshold_mean,
+        "val_at_far_mean": report.val_mean,
+        "val_at_far_std": report.val_std,
+        "far_target": report.far_target,
+        "far_measured": report.far_mean,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"LFW verification, {report.pairs} pairs in {len(report.fold_accuracies)} folds ({pipeline.model_version.name})")
+        print(f"  accuracy      {100 * report.accuracy_mean:.2f}% ± {100 * report.accuracy_std:.2f}")
+        print(f"  VAL@FAR={args.far:g}  {100 * report.val_mean:.2f}% ± {100 * report.val_std:.2f} (measured FAR {report.far_mean:.4f})")
+        print(f"  threshold     {report.threshold_mean:.4f} (mean over folds)")
+        print(
+            f"  images {len(paths)}: no face detected in {len(run.fallbacks)} "
+            "(aligned inside the central box instead); unreadable "
+            f"{len(run.failures)} ({dropped} pairs dropped)"
+        )
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facenet", description="FaceNet Desktop's engine: find, align and compare faces offline.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def detection_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--min-face", type=float, default=40.0, metavar="PX", help="smallest face to find, in photo pixels (default 40)")
+        sub.add_argument(
+            "--max-megapixels", type=float, default=2.0, metavar="MP",
+            help="detection budget per photo; larger photos are shrunk to it (default 2.0)",
+        )
+
+    faces = commands.add_parser("faces", help="list the faces in photos: box, score, landmarks")
+    faces.add_argument("photos", nargs="+", metavar="PHOTO")
+    faces.add_argument("--json", action="store_true", help="machine-readable output")
+    detection_options(faces)
+    faces.set_defaults(handler=cmd_faces)
+
+    verify = commands.add_parser("verify", help="are the largest faces of two photos the same person?")
+    verify.add_argument("photo_a", metavar="PHOTO_A")
+    verify.add_argument("photo_b", metavar="PHOTO_B")
+    verify.add_argument("--json", action="store_true")
+    detection_options(verify)
+    verify.set_defaults(handler=cmd_verify)
+
+    evaluate = commands.add_parser("eval", help="evaluate the pipeline on a benchmark")
+    targets = evaluate.add_subparsers(dest="target", required=True)
+    lfw = targets.add_parser("lfw", help="LFW 10-fold verification through detect -> align -> embed")
+    lfw.add_argument("--root", required=True, type=Path, help="folder of person/person_NNNN.jpg images")
+    lfw.add_argument("--pairs", required=True, type=Path, help="pairs.txt (or pairsDevTest.txt)")
+    lfw.add_argument("--far", type=float, default=1e-3, help="false accept rate for VAL@FAR (default 1e-3)")
+    lfw.add_argument("--limit", type=int, default=0, help="use only the first N pairs (quick checks)")
+    lfw.add_argument("--json", action="store_true")
+    lfw.add_argument("--quiet", action="store_true", help="no progress bar")
+    detection_options(lfw)
+    lfw.set_defaults(handler=cmd_eval_lfw)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except ImageLoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except ModelFileError as exc:
+        print(f"error: model file problem: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

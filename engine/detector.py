@@ -1,0 +1,275 @@
+"""dlib's MMOD CNN face detector (mmod_human_face_detector.dat) in torch.
+
+dlib runs the network once over a single image that tiles the whole image pyramid (each
+level 5/6 of the previous), so faces of any size above the 80x80 window are found in one
+pass.  This module reproduces that layout and the float arithmetic of its resizing, the
+mapping of output cells back to photo pixels, and dlib's non-maximum suppression, so the
+boxes equal dlib's and the scores agree to about 1e-5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.dlib_network_file import parse_network_file
+from engine.errors import ModelFileError
+from engine.geometry import lround
+from engine.networks.dlib_layers import conv_with_affine
+
+_PYRAMID_RATE = 5.0 / 6.0  # pyramid_down<6>
+_PYRAMID_UP = 6 / 5.0
+_MIN_LEVEL_HEIGHT = 5
+
+
+@dataclass(frozen=True)
+class RawDetection:
+    """A face box in the pixel grid of the image given to the detector.
+
+    Boxes follow dlib's inclusive convention: right and bottom are the last pixel inside."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+    score: float
+
+
+class MmodNetwork(nn.Module):
+    def __init__(self, convs: list[nn.Conv2d]) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(convs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv in self.convs[:-1]:
+            x = F.relu(conv(x))
+        return self.convs[-1](x)
+
+
+def _pyramid_rects(height: int, width: int, padding: int, outer_padding: int) -> tuple[list[tuple[int, int, int, int]], int, int]:
+    """dlib's compute_tiled_image_pyramid_details: where each level sits in the tiled image.
+
+    Returns rects as (left, top, right, bottom) inclusive, and the tiled image's rows, cols."""
+    sizes = [(width, height)]
+    w, h = width, height
+    while True:
+        h = int(np.floor(_PYRAMID_RATE * h))
+        w = int(np.floor(_PYRAMID_RATE * w))
+        if h * w == 0 or h < _MIN_LEVEL_HEIGHT:
+            break
+        sizes.append((w, h))
+    total_height = sum(s[1] + padding for s in sizes) - 2 * padding
+    column_height, prev_width = 0, 0
+    for w, h in sizes:
+        if w <= sizes[0][0] - prev_width - padding and (column_height - sizes[0][1]) * 2 >= total_height - sizes[0][1]:
+            break
+        column_height += h + padding
+        prev_width = w
+    column_height -= padding
+    full_width = sizes[0][0]
+    rects: list[tuple[int, int, int, int]] = []
+    y = outer_padding
+    i = 0
+    while y < column_height + outer_padding and i < len(sizes):
+        w, h = sizes[i]
+        rects.append((outer_padding, y, outer_padding + w - 1, y + h - 1))
+        y += h + padding
+        i += 1
+    y -= padding
+    first = rects[0]
+    while i < len(sizes):
+        w, h = sizes[i]
+        right, bottom = outer_padding + full_width - 1, y - 1
+        rect = (right - (w - 1), bottom - (h - 1), right, bottom)
+        overlaps_first = not (
+            rect[2] < first[0] or rect[0] > first[2] or rect[3] < first[1] or rect[1] > first[3]
+        )
+        if overlaps_first:
+            break
+        rects.append(rect)
+        y -= h + padding
+        i += 1
+    return rects, column_height + 2 * outer_padding, full_width + 2 * outer_padding
+
+
+def _resize_bilinear_like_dlib(src: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """dlib's resize_image for float planes (C, H, W): its SSE path computes column positions
+    in float, four at a time, and blends in float; the columns left over use double positions."""
+    channels, in_h, in_w = src.shape
+    x_scale = (in_w - 1) / max(out_w - 1, 1)
+    y_scale = (in_h - 1) / max(out_h - 1, 1)
+    ys = np.cumsum(np.concatenate([[-y_scale], np.full(out_h, y_scale)]))[1:]
+    top = np.floor(ys).astype(np.int64)
+    bottom = np.minimum(top + 1, in_h - 1)
+    tb = ys - top
+    tb_f = tb.astype(np.float32)
+    inv_tb_f = (1 - tb).astype(np.float32)
+
+    # SIMD columns: lane m starts at float(x + m*x_scale) and steps by float(4*x_scale).
+    step4 = np.float32(4 * x_scale)
+    x0 = -4 * x_scale
+    blocks = out_w // 4 + 1
+    lanes = np.empty((4, blocks), dtype=np.float32)
+    for m in range(4):
+        seq = np.empty(blocks + 1, dtype=np.float32)
+        seq[0] = np.float32(x0 + m * x_scale)
+        seq[1:] = step4
+        lanes[m] = np.cumsum(seq, dtype=np.float32)[1:]
+    simd_x = lanes.T.reshape(-1)  # column 4j+m
+    left_simd = simd_x.astype(np.int32)  # truncation, as _mm_cvttps_epi32
+    # The SSE loop stops at the first block whose last lane would read past the image;
+    # every column from there on takes the scalar path.
+    valid_blocks = 0
+    while valid_blocks < blocks and left_simd[4 * valid_blocks + 3] + 1 < in_w:
+        valid_blocks += 1
+    simd_cols = min(4 * valid_blocks, out_w)
+    out = np.empty((channels, out_h, out_w), dtype=np.float32)
+    if simd_cols:
+        xs = simd_x[:simd_cols]
+        left = left_simd[:simd_cols].astype(np.int64)
+        lr = (xs - left.astype(np.float32)).astype(np.float32)
+        inv_lr = (np.float32(1) - lr).astype(np.float32)
+        tlf = inv_tb_f[:, None] * inv_lr[None, :]
+        trf = inv_tb_f[:, None] * lr[None, :]
+        blf = tb_f[:, None] * inv_lr[None, :]
+        brf = tb_f[:, None] * lr[None, :]
+        rows_t, rows_b = top[:, None], bottom[:, None]
+        tl = src[:, rows_t, left[None, :]]
+        tr = src[:, rows_t, left[None, :] + 1]
+        bl = src[:, rows_b, left[None, :]]
+        br = src[:, rows_b, left[None, :] + 1]
+        out[:, :, :simd_cols] = ((tlf * tl + trf * tr) + blf * bl) + brf * br
+    if simd_cols < out_w:
+        start = simd_cols
+        xs_tail = np.cumsum(np.concatenate([[-x_scale + start * x_scale], np.full(out_w - start, x_scale)]))[1:]
+        left = np.floor(xs_tail).astype(np.int64)
+        right = np.minimum(left + 1, in_w - 1)
+        lr = (xs_tail - left).astype(np.float32)
+        inv_lr = (np.float32(1) - lr).astype(np.float32)
+        rows_t, rows_b = top[:, None], bottom[:, None]
+        upper = (inv_lr * src[:, rows_t, left[None, :]] + lr * src[:, rows_t, right[None, :]]).astype(np.float64)
+        lower = (inv_lr * src[:, rows_b, left[None, :]] + lr * src[:, rows_b, right[None, :]]).astype(np.float64)
+        out[:, :, start:] = ((1 - tb)[:, None] * upper + tb[:, None] * lower).astype(np.float32)
+    return out
+
+
+class FaceDetector:
+    """Runs the MMOD network on an RGB uint8 image and returns dlib-identical detections."""
+
+    def __init__(self, model_path: str | Path) -> None:
+        model_path = Path(model_path)
+        net = parse_network_file(model_path)
+        if net.loss.get("type") != "mmod" or net.input.get("type") != "pyramid":
+            raise ModelFileError(model_path, "not an MMOD detector network")
+        layers = net.layers
+        convs = []
+        i = 0
+        while i < len(layers):
+            if layers[i].kind != "con":
+                raise ModelFileError(model_path, f"unexpected detector layer {layers[i].kind}")
+            affine = layers[i + 1] if i + 1 < len(layers) and layers[i + 1].kind == "affine" else None
+            convs.append(conv_with_affine(layers[i], affine))
+            i += 2 if affine is not None else 1
+            if i < len(layers) and layers[i].kind == "relu":
+                i += 1
+        self.network = MmodNetwork(convs).eval()
+        self.means = np.array(net.input["means"], dtype=np.float32)
+        self.padding = int(net.input["padding"])
+        self.outer_padding = int(net.input["outer_padding"])
+        self.window = net.loss["window"]
+        self.nms_iou = float(net.loss["nms_iou"])
+        self.nms_covered = float(net.loss["nms_covered"])
+        self._offset, self._stride = self._receptive_mapping(convs)
+
+    @staticmethod
+    def _receptive_mapping(convs: list[nn.Conv2d]) -> tuple[float, float]:
+        """Output cell c maps to input pixel offset + stride * c (dlib's map_output_to_input)."""
+        offset, stride = 0.0, 1.0
+        for conv in reversed(convs):
+            s, p, k = conv.stride[0], conv.padding[0], conv.kernel_size[0]
+            offset = offset * s - p + k // 2
+            stride *= s
+        return offset, stride
+
+    def tiled_input(self, rgb: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+        height, width = rgb.shape[:2]
+        rects, rows, cols = _pyramid_rects(height, width, self.padding, self.outer_padding)
+        tiled = np.zeros((3, rows, cols), dtype=np.float32)
+        left, top, right, bottom = rects[0]
+        planes = (rgb.astype(np.float32) - self.means) / np.float32(256)
+        tiled[:, top : bottom + 1, left : right + 1] = planes.transpose(2, 0, 1)
+        for (pl, pt, pr, pb), (ql, qt, qr, qb) in zip(rects[:-1], rects[1:]):
+            tiled[:, qt : qb + 1, ql : qr + 1] = _resize_bilinear_like_dlib(
+                tiled[:, pt : pb + 1, pl : pr + 1], qb - qt + 1, qr - ql + 1
+            )
+        return tiled, rects
+
+    def scores(self, rgb: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+        tiled, rects = self.tiled_input(rgb)
+        with torch.inference_mode():
+            out = self.network(torch.from_numpy(tiled)[None])
+        return out[0, 0].numpy(), rects
+
+    def detect(self, rgb: np.ndarray, threshold: float = 0.0) -> list[RawDetection]:
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError("detector expects an RGB uint8 image")
+        if min(rgb.shape[:2]) < 1:
+            return []
+        score_map, rects = self.scores(rgb)
+        rows, cols = np.nonzero(score_map > threshold)
+        if rows.size == 0:
+            return []
+        values = score_map[rows, cols].astype(np.float64)
+        half_w = (self.window[0] - 1) / 2
+        half_h = (self.window[1] - 1) / 2
+        cx = self._offset + self._stride * cols
+        cy = self._offset + self._stride * rows
+        boxes = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
+        boxes = np.array([self._to_image_space(box, rects) for box in boxes])
+        order = np.argsort(-values, kind="stable")
+        kept: list[RawDetection] = []
+        kept_boxes: list[np.ndarray] = []
+        for idx in order:
+            box = lround(boxes[idx])
+            if any(self._overlaps(box, other) for other in kept_boxes):
+                continue
+            kept_boxes.append(box)
+            kept.append(RawDetection(int(box[0]), int(box[1]), int(box[2]), int(box[3]), float(values[idx])))
+        return kept
+
+    @staticmethod
+    def _to_image_space(box: np.ndarray, rects: list[tuple[int, int, int, int]]) -> np.ndarray:
+        """dlib's tiled_pyramid_to_image: the level whose tile holds (or is nearest to) the
+        box centre, then point_up (x * 1.2 + 0.3) once per level."""
+        center = np.floor(np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]) + 0.5)
+        best, best_dist = 0, np.inf
+        for i, (l, t, r, b) in enumerate(rects):
+            if l <= center[0] <= r and t <= center[1] <= b:
+                best = i
+                break
+            nearest = np.array([min(max(center[0], l), r), min(max(center[1], t), b)])
+            dist = float(np.hypot(*(nearest - center)))
+            if dist < best_dist:
+                best, best_dist = i, dist
+        l, t = rects[best][0], rects[best][1]
+        out = box - np.array([l, t, l, t], dtype=np.float64)
+        for _ in range(best):
+            out = out * _PYRAMID_UP + 0.3
+        return out
+
+    def _overlaps(self, a: np.ndarray, b: np.ndarray) -> bool:
+        """dlib test_box_overlap: intersection over the area of the bounding box of both."""
+        il, it = max(a[0], b[0]), max(a[1], b[1])
+        ir, ib = min(a[2], b[2]), min(a[3], b[3])
+        if ir < il or ib < it:
+            return False
+        inner = float((ir - il + 1) * (ib - it + 1))
+        outer = float((max(a[2], b[2]) - min(a[0], b[0]) + 1) * (max(a[3], b[3]) - min(a[1], b[1]) + 1))
+        area_a = float((a[2] - a[0] + 1) * (a[3] - a[1] + 1))
+        area_b = float((b[2] - b[0] + 1) * (b[3] - b[1] + 1))
+        return inner / outer > self.nms_iou or inner / area_a > self.nms_covered or inner / area_b > self.nms_covered

@@ -1,0 +1,50 @@
+"""Face chips to 128-D descriptors with dlib's ResNet running in torch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.networks.dlib_resnet import CHIP_SIZE, EMBEDDING_SIZE, load_dlib_resnet
+
+DEFAULT_BATCH_SIZE = 32
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Use every core by default (FACENET_THREADS overrides); returns the count set."""
+    if threads is None:
+        env = os.environ.get("FACENET_THREADS")
+        threads = int(env) if env and env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads
+
+
+class FaceEmbedder:
+    """Batched, inference-only wrapper around the descriptor network."""
+
+    def __init__(self, model_path: str | Path, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        self.network, means = load_dlib_resnet(model_path)
+        self.means = torch.tensor(means, dtype=torch.float32).view(1, 3, 1, 1)
+        self.batch_size = batch_size
+        self.network = self.network.to(memory_format=torch.channels_last)
+
+    def _prepare(self, chips: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.ascontiguousarray(chips)).permute(0, 3, 1, 2).float()
+        x = (x - self.means) / 256.0
+        return x.contiguous(memory_format=torch.channels_last)
+
+    def embed(self, chips: np.ndarray) -> np.ndarray:
+        """(N, 150, 150, 3) uint8 RGB chips -> (N, 128) float32 raw descriptors."""
+        chips = np.asarray(chips)
+        if chips.ndim != 4 or chips.shape[1:] != (CHIP_SIZE, CHIP_SIZE, 3) or chips.dtype != np.uint8:
+            raise ValueError(f"expected (N, {CHIP_SIZE}, {CHIP_SIZE}, 3) uint8 chips, got {chips.shape} {chips.dtype}")
+        out = np.empty((chips.shape[0], EMBEDDING_SIZE), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, chips.shape[0], self.batch_size):
+                batch = self._prepare(chips[start : start + self.batch_size])
+                out[start : start + batch.shape[0]] = self.network(batch).numpy()
+        return out

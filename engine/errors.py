@@ -1,0 +1,32 @@
+"""Typed errors that cross the engine's boundary.
+
+Two kinds matter to callers: a photo we cannot read (skip it, record why, go on) and a
+model file we cannot trust (stop: every result would be garbage).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class EngineError(Exception):
+    """Base class for errors the engine reports to its callers on purpose."""
+
+
+class ImageLoadError(EngineError):
+    """A photo could not be decoded; carries the path and a human-readable reason."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class ModelFileError(EngineError):
+    """A model file is missing, truncated, corrupted or not the model we expected."""
+
+    def __init__(self, path: str | Path | None, reason: str) -> None:
+        self.path = Path(path) if path is not None else None
+        self.reason = reason
+        where = f"{self.path}: " if self.path is not None else ""
+        super().__init__(f"{where}{reason}")

@@ -1,0 +1,210 @@
+"""Face verification evaluation: the LFW pairs protocol, 10-fold accuracy and VAL@FAR.
+
+The same functions serve `facenet eval lfw`, threshold calibration, and (later) the
+trainer's held-out validation, so every figure the app reports is computed one way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import EngineError, ImageLoadError
+from engine.landmarks import grey_for_landmarks, predict_landmarks
+from engine.pipeline import FacePipeline
+
+
+@dataclass(frozen=True)
+class Pair:
+    path_a: Path
+    path_b: Path
+    same: bool
+    fold: int
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    pairs: int
+    accuracy_mean: float
+    accuracy_std: float
+    threshold_mean: float
+    val_mean: float
+    val_std: float
+    far_mean: float
+    far_target: float
+    fold_accuracies: tuple[float, ...]
+
+
+def _lfw_image(root: Path, name: str, number: str) -> Path:
+    return root / name / f"{name}_{int(number):04d}.jpg"
+
+
+def read_lfw_pairs(pairs_file: str | Path, root: str | Path, num_folds: int = 10) -> list[Pair]:
+    """Parse pairs.txt ("10 300" header: 10 folds of 300 same + 300 different, in order) or
+    the dev files ("1100" header: one set, split here into folds by position within class)."""
+    pairs_file, root = Path(pairs_file), Path(root)
+    try:
+        lines = [line.split() for line in pairs_file.read_text().splitlines() if line.strip()]
+    except OSError as exc:
+        raise EngineError(f"cannot read pairs file {pairs_file}: {exc.strerror or exc}") from exc
+    if not lines:
+        raise EngineError(f"{pairs_file}: empty pairs file")
+    header, body = lines[0], lines[1:]
+    raw: list[tuple[Path, Path, bool]] = []
+    for fields in body:
+        if len(fields) == 3:
+            raw.append((_lfw_image(root, fields[0], fields[1]), _lfw_image(root, fields[0], fields[2]), True))
+        elif len(fields) == 4:
+            raw.append((_lfw_image(root, fields[0], fields[1]), _lfw_image(root, fields[2], fields[3]), False))
+        else:
+            raise EngineError(f"{pairs_file}: malformed line {' '.join(fields)!r}")
+    pairs: list[Pair] = []
+    if len(header) == 2:
+        sets, per_class = int(header[0]), int(header[1])
+        if len(raw) != 2 * sets * per_class:
+            raise EngineError(f"{pairs_file}: header promises {2 * sets * per_class} pairs, found {len(raw)}")
+        for i, (a, b, same) in enumerate(raw):
+            pairs.append(Pair(a, b, same, i // (2 * per_class)))
+    else:
+        counters = {True: 0, False: 0}
+        for a, b, same in raw:
+            pairs.append(Pair(a, b, same, counters[same] % num_folds))
+            counters[same] += 1
+    return pairs
+
+
+def accuracy_at(distances: np.ndarray, same: np.ndarray, threshold: float) -> float:
+    return float(np.mean((distances <= threshold) == same))
+
+
+def best_threshold(distances: np.ndarray, same: np.ndarray) -> float:
+    """Threshold with the highest accuracy (midpoints between sorted distances)."""
+    order = np.sort(np.unique(distances))
+    if order.size == 0:
+        return 0.0
+    candidates = np.concatenate([[order[0] - 1e-6], (order[:-1] + order[1:]) / 2, [order[-1] + 1e-6]])
+    # Vectorised accuracy for every candidate.
+    d_same = np.sort(distances[same])
+    d_diff = np.sort(distances[~same])
+    true_accepts = np.searchsorted(d_same, candidates, side="right")
+    false_accepts = np.searchsorted(d_diff, candidates, side="right")
+    correct = true_accepts + (d_diff.size - false_accepts)
+    return float(candidates[int(np.argmax(correct))])
+
+
+def threshold_at_far(distances: np.ndarray, same: np.ndarray, far_target: float) -> float:
+    """The largest threshold whose false accept rate on these pairs is at most far_target."""
+    d_diff = np.sort(distances[~same])
+    if d_diff.size == 0:
+        return float(np.max(distances, initial=0.0))
+    allowed = int(np.floor(far_target * d_diff.size))
+    if allowed >= d_diff.size:
+        return float(d_diff[-1])
+    return float(np.nextafter(d_diff[allowed], -np.inf))
+
+
+def verification_report(
+    distances: np.ndarray, same: np.ndarray, folds: np.ndarray, far_target: float = 1e-3
+) -> VerificationReport:
+    """k-fold protocol: thresholds chosen on the other folds, measured on the held-out one."""
+    distances = np.asarray(distances, dtype=np.float64)
+    same = np.asarray(same, dtype=bool)
+    folds = np.asarray(folds)
+    accuracies, thresholds, vals, fars = [], [], [], []
+    for fold in np.unique(folds):
+        test = folds == fold
+        train = ~test
+        threshold = best_threshold(distances[train], same[train])
+        thresholds.append(threshold)
+        accuracies.append(accuracy_at(distances[test], same[test], threshold))
+        far_threshold = threshold_at_far(distances[train], same[train], far_target)
+        accepted = distances[test] <= far_threshold
+        test_same = same[test]
+        vals.append(float(accepted[test_same].mean()) if test_same.any() else 0.0)
+        fars.append(float(accepted[~test_same].mean()) if (~test_same).any() else 0.0)
+    return VerificationReport(
+        pairs=int(distances.size),
+        accuracy_mean=float(np.mean(accuracies)),
+        accuracy_std=float(np.std(accuracies)),
+        threshold_mean=float(np.mean(thresholds)),
+        val_mean=float(np.mean(vals)),
+        val_std=float(np.std(vals)),
+        far_mean=float(np.mean(fars)),
+        far_target=far_target,
+        fold_accuracies=tuple(accuracies),
+    )
+
+
+@dataclass
+class EmbeddingRun:
+    """Embeddings of the images of a pairs list, with how each face was found."""
+
+    embeddings: dict[Path, np.ndarray]
+    fallbacks: list[Path]  # images where no face was detected and the central box was used
+    failures: list[tuple[Path, str]]  # images that could not be read at all
+
+
+def unique_images(pairs: Iterable[Pair]) -> list[Path]:
+    seen: dict[Path, None] = {}
+    for pair in pairs:
+        seen.setdefault(pair.path_a, None)
+        seen.setdefault(pair.path_b, None)
+    return list(seen)
+
+
+def pair_distances(
+    pairs: list[Pair], embeddings: dict[Path, np.ndarray], distance: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Distances for pairs whose both images were embedded; counts the pairs dropped."""
+    kept = [p for p in pairs if p.path_a in embeddings and p.path_b in embeddings]
+    a = np.stack([embeddings[p.path_a] for p in kept]) if kept else np.zeros((0, 128), np.float32)
+    b = np.stack([embeddings[p.path_b] for p in kept]) if kept else np.zeros((0, 128), np.float32)
+    return (
+        distance(a, b),
+        np.array([p.same for p in kept], dtype=bool),
+        np.array([p.fold for p in kept]),
+        len(pairs) - len(kept),
+    )
+
+
+# Fallback box for photos where the detector finds no face, as fractions of the image:
+# the LFW images are centred on the subject's face.  Measured as the median detected box on
+# LFW deep-funneled (see benchmarks/lfw_eval.py); used only by the verification protocol.
+CENTRAL_FACE_BOX = (0.28, 0.31, 0.68, 0.70)
+
+
+def embed_central_faces(
+    pipeline: FacePipeline,
+    paths: list[Path],
+    progress: Callable[[int, int], None] | None = None,
+) -> EmbeddingRun:
+    """Embed the face nearest the centre of each image (the LFW convention); where none is
+    detected, align inside CENTRAL_FACE_BOX instead and record the fallback."""
+    run = EmbeddingRun(embeddings={}, fallbacks=[], failures=[])
+    for done, path in enumerate(paths, start=1):
+        try:
+            _photo, rgb, _scale = pipeline.load_working_image(path)
+        except ImageLoadError as exc:
+            run.failures.append((path, exc.reason))
+            continue
+        height, width = rgb.shape[:2]
+        detections = pipeline.detect(rgb)
+        if detections:
+            centre = np.array([width / 2, height / 2])
+            distances = [
+                np.hypot((d.left + d.right) / 2 - centre[0], (d.top + d.bottom) / 2 - centre[1]) for d in detections
+            ]
+            chosen = detections[int(np.argmin(distances))]
+            box = np.array([[chosen.left, chosen.top, chosen.right, chosen.bottom]], dtype=np.float64)
+        else:
+            fx1, fy1, fx2, fy2 = CENTRAL_FACE_BOX
+            box = np.array([[round(fx1 * width), round(fy1 * height), round(fx2 * width), round(fy2 * height)]], float)
+            run.fallbacks.append(path)
+        points = predict_landmarks(pipeline.shape_predictor, grey_for_landmarks(rgb), box)
+        run.embeddings[path] = pipeline.embed_chips(pipeline.chips(rgb, points))[0]
+        if progress is not None:
+            progress(done, len(paths))
+    return run

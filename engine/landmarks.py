@@ -1,0 +1,209 @@
+"""dlib's 5-point shape predictor (an ensemble of regression trees), vectorised in numpy.
+
+The arithmetic follows dlib exactly (float32 where dlib uses float, the same rounding), so
+landmarks are identical to `dlib.shape_predictor`.  Parsing the 9 MB file in Python takes
+seconds, so it is converted once into an .npz keyed by the file's hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.dlib_format import DlibReader, read_model_bytes
+from engine.errors import ModelFileError
+from engine.geometry import similarity_transform
+from engine.paths import atomic_write_bytes, cache_dir
+
+_CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ShapePredictorModel:
+    initial_shape: np.ndarray  # (P, 2) float32, box-normalised
+    split_idx1: np.ndarray  # (C, T, S) int32 feature indices
+    split_idx2: np.ndarray  # (C, T, S) int32
+    split_thresh: np.ndarray  # (C, T, S) float32
+    leaf_values: np.ndarray  # (C, T, S+1, P, 2) float32
+    anchor_idx: np.ndarray  # (C, F) int32
+    deltas: np.ndarray  # (C, F, 2) float32
+
+    @property
+    def num_parts(self) -> int:
+        return int(self.initial_shape.shape[0])
+
+
+def _parse(data: bytes, path: Path) -> ShapePredictorModel:
+    r = DlibReader(data, path)
+    r.expect_int(1, "shape predictor")
+    initial = r.read_float_matrix().reshape(-1)
+    if initial.size == 0 or initial.size % 2:
+        raise r.fail("invalid initial shape")
+    num_parts = initial.size // 2
+    num_cascades = r.read_uint()
+    if not 0 < num_cascades < 1000:
+        raise r.fail(f"implausible cascade count {num_cascades}")
+    idx1, idx2, thresh, leaves = [], [], [], []
+    tree_shape: tuple[int, int] | None = None
+    for _ in range(num_cascades):
+        num_trees = r.read_uint()
+        c_idx1, c_idx2, c_thresh, c_leaves = [], [], [], []
+        for _ in range(num_trees):
+            num_splits = r.read_uint()
+            splits = [(r.read_uint(), r.read_uint(), r.read_float()) for _ in range(num_splits)]
+            num_leaves = r.read_uint()
+            if num_leaves != num_splits + 1:
+                raise r.fail("tree is not a complete binary tree")
+            tree_leaves = [r.read_float_matrix().reshape(-1) for _ in range(num_leaves)]
+            if any(leaf.size != 2 * num_parts for leaf in tree_leaves):
+                raise r.fail("leaf size does not match the number of parts")
+            if tree_shape is None:
+                tree_shape = (num_trees, num_splits)
+            elif tree_shape != (num_trees, num_splits):
+                raise r.fail("cascades of different shapes are not supported")
+            c_idx1.append([s[0] for s in splits])
+            c_idx2.append([s[1] for s in splits])
+            c_thresh.append([s[2] for s in splits])
+            c_leaves.append(tree_leaves)
+        idx1.append(c_idx1)
+        idx2.append(c_idx2)
+        thresh.append(c_thresh)
+        leaves.append(c_leaves)
+    if r.read_uint() != num_cascades:
+        raise r.fail("anchor list does not match the cascades")
+    anchors = []
+    for _ in range(num_cascades):
+        count = r.read_uint()
+        anchors.append([r.read_uint() for _ in range(count)])
+    if r.read_uint() != num_cascades:
+        raise r.fail("delta list does not match the cascades")
+    deltas = []
+    for _ in range(num_cascades):
+        count = r.read_uint()
+        deltas.append([(r.read_float(), r.read_float()) for _ in range(count)])
+    if r.remaining:
+        raise r.fail(f"{r.remaining} unexpected bytes after the shape predictor")
+    model = ShapePredictorModel(
+        initial_shape=initial.reshape(num_parts, 2).astype(np.float32),
+        split_idx1=np.array(idx1, dtype=np.int32),
+        split_idx2=np.array(idx2, dtype=np.int32),
+        split_thresh=np.array(thresh, dtype=np.float32),
+        leaf_values=np.array(leaves, dtype=np.float32).reshape(
+            num_cascades, tree_shape[0], tree_shape[1] + 1, num_parts, 2  # type: ignore[index]
+        ),
+        anchor_idx=np.array(anchors, dtype=np.int32),
+        deltas=np.array(deltas, dtype=np.float32),
+    )
+    _validate(model, path)
+    return model
+
+
+def _validate(model: ShapePredictorModel, path: Path) -> None:
+    num_features = model.anchor_idx.shape[1]
+    if model.deltas.shape[:2] != model.anchor_idx.shape:
+        raise ModelFileError(path, "feature deltas do not match the anchors")
+    for name, idx in (("split", model.split_idx1), ("split", model.split_idx2)):
+        if idx.min(initial=0) < 0 or idx.max(initial=0) >= num_features:
+            raise ModelFileError(path, f"{name} feature index out of range")
+    if model.anchor_idx.min(initial=0) < 0 or model.anchor_idx.max(initial=0) >= model.num_parts:
+        raise ModelFileError(path, "anchor index out of range")
+    for array in (model.initial_shape, model.split_thresh, model.leaf_values, model.deltas):
+        if not np.all(np.isfinite(array)):
+            raise ModelFileError(path, "shape predictor holds NaN or infinite values")
+
+
+def _cache_path(digest: str) -> Path:
+    return cache_dir() / "models" / f"shape_predictor_v{_CACHE_FORMAT}_{digest[:24]}.npz"
+
+
+def _load_cached(cache_file: Path) -> ShapePredictorModel | None:
+    try:
+        with np.load(cache_file, allow_pickle=False) as npz:
+            return ShapePredictorModel(**{name: npz[name] for name in ShapePredictorModel.__annotations__})
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError):
+        return None  # missing or damaged cache: rebuild it
+
+
+def load_shape_predictor(path: str | Path, use_cache: bool = True) -> ShapePredictorModel:
+    path = Path(path)
+    data = read_model_bytes(path)
+    digest = hashlib.sha256(data).hexdigest()
+    cache_file = _cache_path(digest)
+    if use_cache:
+        cached = _load_cached(cache_file)
+        if cached is not None:
+            return cached
+    model = _parse(data, path)
+    if use_cache:
+        buffer = io.BytesIO()
+        np.savez(buffer, **{name: getattr(model, name) for name in ShapePredictorModel.__annotations__})
+        try:
+            atomic_write_bytes(cache_file, buffer.getvalue())
+        except OSError:
+            pass  # a read-only cache only costs time on the next start
+    return model
+
+
+def _round_half_up(values: np.ndarray) -> np.ndarray:
+    return np.floor(values + 0.5)
+
+
+def predict_landmarks(
+    model: ShapePredictorModel, grey: np.ndarray, boxes: np.ndarray
+) -> np.ndarray:
+    """Landmarks (N, P, 2) int64 in image pixels for N boxes [left, top, right, bottom]
+    (dlib's inclusive integer rectangles) on a uint8 grey image (rgb summed and //3)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    n = boxes.shape[0]
+    if n == 0:
+        return np.zeros((0, model.num_parts, 2), dtype=np.int64)
+    height, width = grey.shape
+    left, top = boxes[:, 0:1], boxes[:, 1:2]
+    box_w, box_h = boxes[:, 2:3] - left, boxes[:, 3:4] - top
+    num_trees, num_splits = model.split_idx1.shape[1:]
+    depth = int(np.log2(num_splits + 1))
+    tree_ids = np.arange(num_trees)[None, :]
+    face_ids = np.arange(n)[:, None]
+    current = np.broadcast_to(model.initial_shape, (n, model.num_parts, 2)).astype(np.float32)
+    grey_flat = grey.reshape(-1)
+    for cascade in range(model.split_idx1.shape[0]):
+        # Similarity from the mean shape to the current estimate, in double, used in float.
+        rotation_scale = np.stack(
+            [similarity_transform(model.initial_shape, current[i])[0] for i in range(n)]
+        ).astype(np.float32)
+        deltas = model.deltas[cascade]  # (F, 2)
+        moved = np.einsum("nij,fj->nfi", rotation_scale, deltas, dtype=np.float32)
+        # dlib computes m @ delta as m00*dx + m01*dy in float; einsum may reorder, so redo it.
+        moved[..., 0] = rotation_scale[:, None, 0, 0] * deltas[None, :, 0] + rotation_scale[:, None, 0, 1] * deltas[None, :, 1]
+        moved[..., 1] = rotation_scale[:, None, 1, 0] * deltas[None, :, 0] + rotation_scale[:, None, 1, 1] * deltas[None, :, 1]
+        points = moved + current[:, model.anchor_idx[cascade], :]  # float32 (N, F, 2)
+        px = _round_half_up(left + points[..., 0].astype(np.float64) * box_w).astype(np.int64)
+        py = _round_half_up(top + points[..., 1].astype(np.float64) * box_h).astype(np.int64)
+        inside = (px >= 0) & (px < width) & (py >= 0) & (py < height)
+        flat = np.where(inside, py * width + px, 0)
+        features = np.where(inside, grey_flat[flat], 0).astype(np.float32)  # (N, F)
+        idx1, idx2 = model.split_idx1[cascade], model.split_idx2[cascade]
+        thresh = model.split_thresh[cascade]
+        node = np.zeros((n, num_trees), dtype=np.int64)
+        for _ in range(depth):
+            f1 = features[face_ids, idx1[tree_ids, node]]
+            f2 = features[face_ids, idx2[tree_ids, node]]
+            go_left = (f1 - f2) > thresh[tree_ids, node]
+            node = np.where(go_left, 2 * node + 1, 2 * node + 2)
+        leaf = model.leaf_values[cascade][tree_ids, node - num_splits]  # (N, T, P, 2)
+        # dlib adds the trees' outputs one after another in float32: a sequential cumsum.
+        stacked = np.concatenate([current[:, None], leaf], axis=1)
+        current = np.cumsum(stacked, axis=1, dtype=np.float32)[:, -1]
+    x = _round_half_up(left[:, :, None][..., 0] + current[..., 0].astype(np.float64) * box_w)
+    y = _round_half_up(top[:, :, None][..., 0] + current[..., 1].astype(np.float64) * box_h)
+    return np.stack([x, y], axis=-1).astype(np.int64)
+
+
+def grey_for_landmarks(rgb: np.ndarray) -> np.ndarray:
+    """dlib's intensity of an rgb pixel: (r + g + b) // 3."""
+    return (rgb.astype(np.uint16).sum(axis=2) // 3).astype(np.uint8)

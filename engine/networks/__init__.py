@@ -1,0 +1,1 @@
+"""Torch networks: the pretrained dlib models and (later) the trainable FaceNet ones."""

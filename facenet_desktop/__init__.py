@@ -1,0 +1,1 @@
+"""FaceNet Desktop's PySide6 GUI: thin widgets over the engine."""
