@@ -177,10 +177,12 @@ def predict_landmarks(
             [similarity_transform(model.initial_shape, current[i])[0] for i in range(n)]
         ).astype(np.float32)
         deltas = model.deltas[cascade]  # (F, 2)
-        moved = np.einsum("nij,fj->nfi", rotation_scale, deltas, dtype=np.float32)
-        # dlib computes m @ delta as m00*dx + m01*dy in float; einsum may reorder, so redo it.
-        moved[..., 0] = rotation_scale[:, None, 0, 0] * deltas[None, :, 0] + rotation_scale[:, None, 0, 1] * deltas[None, :, 1]
-        moved[..., 1] = rotation_scale[:, None, 1, 0] * deltas[None, :, 0] + rotation_scale[:, None, 1, 1] * deltas[None, :, 1]
+        # m @ delta as dlib computes it: m00*dx + m01*dy, each product and the sum in float32.
+        moved = np.empty((n, deltas.shape[0], 2), dtype=np.float32)
+        for row in range(2):
+            moved[..., row] = (
+                rotation_scale[:, None, row, 0] * deltas[None, :, 0] + rotation_scale[:, None, row, 1] * deltas[None, :, 1]
+            )
         points = moved + current[:, model.anchor_idx[cascade], :]  # float32 (N, F, 2)
         px = _round_half_up(left + points[..., 0].astype(np.float64) * box_w).astype(np.int64)
         py = _round_half_up(top + points[..., 1].astype(np.float64) * box_h).astype(np.int64)

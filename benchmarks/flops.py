@@ -1,0 +1,64 @@
+"""FLOP counting and this machine's FP32 peak, for the GFLOP/s figures."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+def conv_flops(model: nn.Module, example: torch.Tensor) -> float:
+    """Multiply-adds x 2 of every Conv2d and Linear in one forward pass of `example`."""
+    total = 0.0
+
+    def conv_hook(module: nn.Conv2d, _inputs, output: torch.Tensor) -> None:
+        nonlocal total
+        k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+        total += 2.0 * k * output.numel()
+
+    def linear_hook(module: nn.Linear, _inputs, output: torch.Tensor) -> None:
+        nonlocal total
+        total += 2.0 * module.in_features * output.numel()
+
+    handles = []
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            handles.append(module.register_forward_hook(conv_hook))
+        elif isinstance(module, nn.Linear):
+            handles.append(module.register_forward_hook(linear_hook))
+    with torch.inference_mode():
+        model(example)
+    for handle in handles:
+        handle.remove()
+    return total
+
+
+def theoretical_peak_gflops() -> tuple[float, str]:
+    """cores x clock x FP32 FLOP per cycle (32 with AVX-512/AVX2 and two FMA pipes)."""
+    mhz = 0.0
+    flags = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("cpu MHz") and not mhz:
+                mhz = float(line.split(":")[1])
+            if line.startswith("flags") and not flags:
+                flags = line
+    except OSError:
+        pass
+    per_cycle = 32 if " fma" in flags and ("avx2" in flags or "avx512f" in flags) else 8
+    cores = os.cpu_count() or 1
+    return cores * mhz / 1000 * per_cycle, f"{cores} cores x {mhz / 1000:.2f} GHz x {per_cycle} FLOP/cycle"
+
+
+def measured_sgemm_gflops(size: int = 2048, repeats: int = 10) -> float:
+    a = torch.randn(size, size)
+    b = torch.randn(size, size)
+    torch.mm(a, b)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        torch.mm(a, b)
+    elapsed = time.perf_counter() - start
+    return 2.0 * size**3 * repeats / elapsed / 1e9

@@ -1,0 +1,158 @@
+"""End-to-end speed on the same 100 full-size photos: our pipeline against what a
+face_recognition user gets (dlib-bin: HOG detector with one upsample + 5-point landmarks +
+compute_face_descriptor) and against dlib-bin's CNN detector, in one process, one run.
+
+Also the embedder's and the detector's achieved GFLOP/s against this machine's FP32 peak.
+
+    python benchmarks/pipeline_speed.py [--photos 100] [--cnn-photos 8]
+
+Detection recall on the labeled photos: a photo labelled with k people counts
+min(faces found, k) of k (every shared photo shows its labelled people; group photos list
+them in annotations.csv).  dlib's CNN detector takes minutes per full-size photo on this
+CPU build, so it runs on the first --cnn-photos photos only; its rate is per photo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from common import faces_dir, machine_line, print_table
+from flops import conv_flops, measured_sgemm_gflops, theoretical_peak_gflops
+from PIL import Image
+
+from engine.images import PHOTO_EXTENSIONS
+from engine.model_files import default_model_files
+from engine.pipeline import FacePipeline
+
+
+def labelled_photos(root: Path, limit: int) -> list[tuple[Path, int]]:
+    """(photo, number of labelled people) for full-size photos, deduplicated by content."""
+    people_in: dict[str, int] = {}
+    with open(root / "group_photos" / "annotations.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            people_in[row["image"]] = len(row["labeled_people"].split(";"))
+    seen: set[str] = set()
+    photos: list[tuple[Path, int]] = []
+    for folder in ("group_photos", "deepface_tests", "face_recognition_examples"):
+        for path in sorted((root / folder).rglob("*")):
+            if path.suffix.lower() not in PHOTO_EXTENSIONS:
+                continue
+            digest = hashlib.sha1(path.read_bytes()).hexdigest()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            relative = path.relative_to(root / folder).as_posix()
+            photos.append((path, people_in.get(relative, 1) if folder == "group_photos" else 1))
+    # Interleave the folders so a smaller --photos still mixes single and group photos.
+    photos.sort(key=lambda item: hashlib.sha1(item[0].name.encode()).hexdigest())
+    return photos[:limit]
+
+
+def recall(found: list[int], labelled: list[int]) -> float:
+    return sum(min(f, k) for f, k in zip(found, labelled)) / sum(labelled)
+
+
+def run_ours(pipeline: FacePipeline, photos: list[tuple[Path, int]]) -> tuple[float, list[int]]:
+    counts = []
+    start = time.perf_counter()
+    for path, _ in photos:
+        counts.append(len(pipeline.analyze(path).faces))
+    return time.perf_counter() - start, counts
+
+
+def load_like_face_recognition(path: Path) -> np.ndarray:
+    """face_recognition.load_image_file: PIL, convert to RGB, full resolution."""
+    with Image.open(path) as image:
+        return np.array(image.convert("RGB"))
+
+
+def run_dlib(dlib, detector, upsample: int, photos: list[tuple[Path, int]], files) -> tuple[float, list[int]]:
+    shape = dlib.shape_predictor(str(files.landmarks))
+    describe = dlib.face_recognition_model_v1(str(files.recognition))
+    counts = []
+    start = time.perf_counter()
+    for path, _ in photos:
+        rgb = load_like_face_recognition(path)
+        boxes = detector(rgb, upsample)
+        boxes = [getattr(b, "rect", b) for b in boxes]
+        for box in boxes:
+            describe.compute_face_descriptor(rgb, shape(rgb, box), 1)
+        counts.append(len(boxes))
+    return time.perf_counter() - start, counts
+
+
+def gflops_report(pipeline: FacePipeline) -> list[list[object]]:
+    peak, peak_text = theoretical_peak_gflops()
+    sgemm = measured_sgemm_gflops()
+    rows = [["FP32 peak (theoretical)", peak_text, f"{peak:.0f}", "", ""], ["sgemm 2048 (torch)", "measured", f"{sgemm:.0f}", f"{100 * sgemm / peak:.0f}%", ""]]
+    embedder = pipeline.embedder
+    flops_face = conv_flops(embedder.network, torch.zeros(1, 3, 150, 150))
+    chips = np.random.default_rng(0).integers(0, 256, (64, 150, 150, 3), dtype=np.uint8)
+    embedder.embed(chips)
+    start = time.perf_counter()
+    repeats = 3
+    for _ in range(repeats):
+        embedder.embed(chips)
+    per_face = (time.perf_counter() - start) / (repeats * len(chips))
+    achieved = flops_face / per_face / 1e9
+    rows.append(["embedder (batch %d)" % embedder.batch_size, f"{flops_face / 1e9:.3f} GFLOP/face, {per_face * 1000:.2f} ms/face", f"{achieved:.0f}", f"{100 * achieved / peak:.0f}%", f"{100 * achieved / sgemm:.0f}%"])
+    rgb = np.random.default_rng(1).integers(0, 256, (1152, 1536, 3), dtype=np.uint8)
+    tiled, _ = pipeline.detector.tiled_input(rgb)
+    x = tiled[None].contiguous(memory_format=torch.channels_last)
+    flops_det = conv_flops(pipeline.detector.network, x)
+    with torch.inference_mode():
+        pipeline.detector.network(x)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            pipeline.detector.network(x)
+    net_time = (time.perf_counter() - start) / repeats
+    start = time.perf_counter()
+    for _ in range(repeats):
+        pipeline.detector.detect(rgb)
+    full_time = (time.perf_counter() - start) / repeats
+    achieved = flops_det / net_time / 1e9
+    rows.append(["detector network, 1536x1152 photo", f"{flops_det / 1e9:.1f} GFLOP, {net_time * 1000:.0f} ms", f"{achieved:.0f}", f"{100 * achieved / peak:.0f}%", f"{100 * achieved / sgemm:.0f}%"])
+    rows.append(["detector incl. pyramid + NMS", f"{full_time * 1000:.0f} ms", f"{flops_det / full_time / 1e9:.0f}", f"{100 * flops_det / full_time / 1e9 / peak:.0f}%", ""])
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", type=int, default=100)
+    parser.add_argument("--cnn-photos", type=int, default=8)
+    parser.add_argument("--skip-dlib", action="store_true")
+    args = parser.parse_args()
+    root = faces_dir()
+    photos = labelled_photos(root, args.photos)
+    labelled = [k for _, k in photos]
+    pipeline = FacePipeline()
+    files = default_model_files()
+    print(machine_line())
+    print(f"{len(photos)} photos, {sum(labelled)} labelled people; torch threads {torch.get_num_threads()}")
+    pipeline.analyze(photos[0][0])  # warm-up (first-call allocations)
+    ours_time, ours_counts = run_ours(pipeline, photos)
+    rows = [["ours (torch MMOD + 5-pt + ResNet)", len(photos), f"{len(photos) / ours_time:.2f}", f"{sum(ours_counts) / ours_time:.2f}", sum(ours_counts), f"{100 * recall(ours_counts, labelled):.1f}%", "1.00"]]
+    if not args.skip_dlib:
+        import dlib
+
+        hog_time, hog_counts = run_dlib(dlib, dlib.get_frontal_face_detector(), 1, photos, files)
+        rows.append(["dlib-bin HOG x1 upsample (face_recognition)", len(photos), f"{len(photos) / hog_time:.3f}", f"{sum(hog_counts) / hog_time:.2f}", sum(hog_counts), f"{100 * recall(hog_counts, labelled):.1f}%", f"{(len(photos) / ours_time) / (len(photos) / hog_time):.1f}x"])
+        subset = photos[: args.cnn_photos]
+        cnn = dlib.cnn_face_detection_model_v1(str(files.detector))
+        cnn_time, cnn_counts = run_dlib(dlib, cnn, 0, subset, files)
+        ours_subset_time, _ = run_ours(pipeline, subset)
+        rows.append([f"dlib-bin CNN, no upsample (first {len(subset)} photos)", len(subset), f"{len(subset) / cnn_time:.3f}", f"{sum(cnn_counts) / cnn_time:.2f}", sum(cnn_counts), f"{100 * recall(cnn_counts, labelled[: len(subset)]):.1f}%", f"{(len(subset) / ours_subset_time) / (len(subset) / cnn_time):.1f}x"])
+    print()
+    print_table(["pipeline", "photos", "photos/s", "faces/s", "faces", "recall (labelled)", "ours / it"], rows)
+    print()
+    print_table(["compute", "work", "GFLOP/s", "of FP32 peak", "of sgemm"], gflops_report(pipeline))
+
+
+if __name__ == "__main__":
+    main()

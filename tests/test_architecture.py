@@ -1,0 +1,54 @@
+"""Layering rules: the engine never imports Qt; nothing imports the dlib reference."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _imported_roots(package: str) -> dict[str, set[str]]:
+    found = {}
+    for path in (REPO / package).rglob("*.py"):
+        roots = set()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                roots.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                roots.add(node.module.split(".")[0])
+        found[str(path.relative_to(REPO))] = roots
+    return found
+
+
+def test_engine_never_imports_qt_or_gui() -> None:
+    offenders = {
+        path: roots & {"PySide6", "PyQt5", "PyQt6", "shiboken6", "facenet_desktop"}
+        for path, roots in _imported_roots("engine").items()
+    }
+    assert not {p: r for p, r in offenders.items() if r}
+
+
+def test_app_never_imports_dlib() -> None:
+    for package in ("engine", "facenet_desktop"):
+        for path, roots in _imported_roots(package).items():
+            assert "dlib" not in roots, path
+
+
+def test_import_linter_contracts_hold() -> None:
+    lint = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
+    if not Path(lint).exists():
+        pytest.skip("import-linter is not installed")
+    result = subprocess.run([lint, "--no-cache"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 kept, 0 broken" in result.stdout
+
+
+def test_engine_imports_without_qt_loaded() -> None:
+    code = "import sys, engine.cli, engine.pipeline, engine.evaluation; assert not any(m.startswith('PySide6') for m in sys.modules)"
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)

@@ -1,0 +1,92 @@
+"""The whole pipeline on real photos: coordinates in the displayed photo, EXIF rotation,
+group photos, tiny and odd inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.pipeline import DetectionSettings
+
+pytestmark = pytest.mark.slow
+
+# MWG face regions stored in the portraits' XMP (normalised centre x, y, width, height),
+# from group_photos/annotations.csv.
+CURIE_REGIONS = {"Marie_Curie": (0.368452, 0.307857, 0.113095, 0.198571), "Pierre_Curie": (0.6875, 0.239286, 0.0964286, 0.241429)}
+
+
+@pytest.mark.parametrize("name", ["portrait.jpg", "portrait-orientation-6.jpg"])
+def test_curie_faces_land_in_their_xmp_regions(faces_dir, pipeline, name) -> None:
+    found = pipeline.analyze(faces_dir / "group_photos" / "Marie_Curie" / name)
+    assert len(found.faces) == 2
+    assert found.width < found.height or name == "portrait.jpg"
+    for person, (cx, cy, w, h) in CURIE_REGIONS.items():
+        hits = [
+            f
+            for f in found.faces
+            if abs((f.box[0] + f.box[2]) / 2 / found.width - cx) < w / 2
+            and abs((f.box[1] + f.box[3]) / 2 / found.height - cy) < h / 2
+        ]
+        assert len(hits) == 1, person
+
+
+def test_exif_rotated_copy_gives_the_same_faces(faces_dir, pipeline) -> None:
+    upright = pipeline.analyze(faces_dir / "group_photos/Marie_Curie/portrait.jpg")
+    rotated = pipeline.analyze(faces_dir / "group_photos/Marie_Curie/portrait-orientation-6.jpg")
+    assert (upright.width, upright.height) == (rotated.width, rotated.height)
+    a = sorted(upright.faces, key=lambda f: f.box[0])
+    b = sorted(rotated.faces, key=lambda f: f.box[0])
+    for fa, fb in zip(a, b):
+        assert np.allclose(fa.box, fb.box, atol=6)
+        assert np.linalg.norm(fa.embedding - fb.embedding) < 0.25  # same face, near-identical pixels
+
+
+def test_landmarks_and_boxes_are_consistent(faces_dir, pipeline) -> None:
+    found = pipeline.analyze(faces_dir / "group_photos/Angelina_Jolie/selfie-many-people.jpg")
+    assert len(found.faces) >= 4
+    for face in found.faces:
+        x1, y1, x2, y2 = face.box
+        assert 0 <= x1 < x2 <= found.width + 1 and 0 <= y1 < y2 <= found.height + 1
+        pad_w, pad_h = 0.3 * (x2 - x1), 0.3 * (y2 - y1)
+        assert np.all((face.landmarks[:, 0] > x1 - pad_w) & (face.landmarks[:, 0] < x2 + pad_w))
+        assert np.all((face.landmarks[:, 1] > y1 - pad_h) & (face.landmarks[:, 1] < y2 + pad_h))
+        # eyes (points 0-3) above the nose (point 4) in an upright photo
+        assert face.landmarks[:4, 1].max() < face.landmarks[4, 1]
+        assert face.embedding.shape == (128,) and face.embedding.dtype == np.float32
+
+
+def test_small_faces_need_the_enlargement(faces_dir, tmp_path, pipeline) -> None:
+    """A face shrunk to about 45 px is found at the default (40 px) setting and missed when
+    the setting asks only for faces of 100 px and more."""
+    source = Image.open(faces_dir / "face_recognition_examples/Joe_Biden/examples__biden.jpg").convert("RGB")
+    face = pipeline.analyze(faces_dir / "face_recognition_examples/Joe_Biden/examples__biden.jpg").faces[0]
+    factor = 45 / face.width
+    small = source.resize((round(source.width * factor), round(source.height * factor)), Image.Resampling.LANCZOS)
+    path = tmp_path / "small_face.png"
+    small.save(path)
+    assert len(pipeline.analyze(path).faces) == 1
+    from engine.pipeline import FacePipeline
+
+    coarse = FacePipeline(DetectionSettings(min_face_px=100))
+    assert coarse.analyze(path).faces == []
+
+
+def test_working_scale_policy() -> None:
+    settings = DetectionSettings(min_face_px=40, max_detect_megapixels=2.0)
+    assert settings.working_scale(640, 480) == 2.0  # enlarged to find 40-px faces
+    assert settings.working_scale(4000, 3000) == pytest.approx((2e6 / 12e6) ** 0.5)  # budget-bound
+    assert DetectionSettings(min_face_px=160).working_scale(640, 480) == 0.5
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 200), (7, 7), (90, 60)])
+def test_tiny_images_give_no_faces_and_no_crash(tmp_path, pipeline, size) -> None:
+    path = tmp_path / f"tiny_{size[0]}x{size[1]}.png"
+    Image.new("RGB", size, (128, 100, 90)).save(path)
+    assert pipeline.analyze(path).faces == []
+
+
+def test_grey_photo(faces_dir, tmp_path, pipeline) -> None:
+    path = tmp_path / "grey.png"
+    Image.open(faces_dir / "face_recognition_examples/Joe_Biden/examples__biden.jpg").convert("L").save(path)
+    assert len(pipeline.analyze(path).faces) == 1
