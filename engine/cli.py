@@ -17,7 +17,10 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 def _pipeline(args: argparse.Namespace):  # noqa: ANN202 - heavy import kept lazy for --help speed
     from engine.pipeline import DetectionSettings, FacePipeline
 
-    settings = DetectionSettings(min_face_px=args.min_face, max_detect_megapixels=args.max_megapixels)
+    quick = args.quick_megapixels if args.quick_megapixels > 0 else None
+    settings = DetectionSettings(
+        min_face_px=args.min_face, max_detect_megapixels=args.max_megapixels, quick_megapixels=quick
+    )
     return FacePipeline(settings)
 
 
@@ -131,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--max-megapixels", type=float, default=2.0, metavar="MP",
             help="detection budget per photo; larger photos are shrunk to it (default 2.0)",
+        )
+        sub.add_argument(
+            "--quick-megapixels", type=float, default=0.5, metavar="MP",
+            help="search a copy this small first, the full budget only if it has no face (default 0.5; 0 = off)",
         )
 
     faces = commands.add_parser("faces", help="list the faces in photos: box, score, landmarks")

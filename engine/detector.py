@@ -110,8 +110,10 @@ def _resize_bilinear_like_dlib(src: torch.Tensor, out_h: int, out_w: int) -> tor
     top = np.floor(ys).astype(np.int64)
     bottom = np.minimum(top + 1, in_h - 1)
     tb = ys - top
-    rows_top = src.index_select(1, torch.from_numpy(top))
-    rows_bottom = src.index_select(1, torch.from_numpy(bottom))
+    # Gathering columns is slow in (C, H, W) but gathering rows is a memcpy, so the rows
+    # picked for this level are transposed once and columns are gathered as rows.
+    rows_top = src.index_select(1, torch.from_numpy(top)).transpose(1, 2).contiguous()  # (C, W_in, H_out)
+    rows_bottom = src.index_select(1, torch.from_numpy(bottom)).transpose(1, 2).contiguous()
 
     # SIMD columns: lane m starts at float(x + m*x_scale) and steps by float(4*x_scale).
     step4 = np.float32(4 * x_scale)
@@ -131,35 +133,37 @@ def _resize_bilinear_like_dlib(src: torch.Tensor, out_h: int, out_w: int) -> tor
     overrun = np.nonzero(last_lane_right >= in_w)[0]
     valid_blocks = int(overrun[0]) if overrun.size else blocks
     simd_cols = min(4 * valid_blocks, out_w)
-    out = torch.empty((channels, out_h, out_w), dtype=torch.float32)
+    out = torch.empty((channels, out_w, out_h), dtype=torch.float32)  # transposed, like the rows
     if simd_cols:
         left = left_simd[:simd_cols].astype(np.int64)
         lr_np = (simd_x[:simd_cols] - left.astype(np.float32)).astype(np.float32)
-        lr = torch.from_numpy(lr_np)[None, :]
-        inv_lr = torch.from_numpy((np.float32(1) - lr_np).astype(np.float32))[None, :]
-        tb_f = torch.from_numpy(tb.astype(np.float32))[:, None]
-        inv_tb_f = torch.from_numpy((1 - tb).astype(np.float32))[:, None]
+        lr = torch.from_numpy(lr_np)[:, None]
+        inv_lr = torch.from_numpy((np.float32(1) - lr_np).astype(np.float32))[:, None]
+        tb_f = torch.from_numpy(tb.astype(np.float32))[None, :]
+        inv_tb_f = torch.from_numpy((1 - tb).astype(np.float32))[None, :]
         tlf, trf = inv_tb_f * inv_lr, inv_tb_f * lr
         blf, brf = tb_f * inv_lr, tb_f * lr
         left_t = torch.from_numpy(left)
         right_t = left_t + 1
-        tl = rows_top.index_select(2, left_t)
-        tr = rows_top.index_select(2, right_t)
-        bl = rows_bottom.index_select(2, left_t)
-        br = rows_bottom.index_select(2, right_t)
-        out[:, :, :simd_cols] = ((tlf * tl + trf * tr) + blf * bl) + brf * br
+        tl = rows_top.index_select(1, left_t)
+        tr = rows_top.index_select(1, right_t)
+        bl = rows_bottom.index_select(1, left_t)
+        br = rows_bottom.index_select(1, right_t)
+        out[:, :simd_cols, :] = ((tlf * tl + trf * tr) + blf * bl) + brf * br
     if simd_cols < out_w:
         start = simd_cols
         xs_tail = np.cumsum(np.concatenate([[-x_scale + start * x_scale], np.full(out_w - start, x_scale)]))[1:]
         left = np.floor(xs_tail).astype(np.int64)
         right = np.minimum(left + 1, in_w - 1)
-        lr = torch.from_numpy((xs_tail - left).astype(np.float32))
-        inv_lr = torch.from_numpy((np.float32(1) - (xs_tail - left).astype(np.float32)).astype(np.float32))
+        lr_np = (xs_tail - left).astype(np.float32)
+        lr = torch.from_numpy(lr_np)[:, None]
+        inv_lr = torch.from_numpy((np.float32(1) - lr_np).astype(np.float32))[:, None]
         left_t, right_t = torch.from_numpy(left), torch.from_numpy(right)
-        upper = (inv_lr * rows_top.index_select(2, left_t) + lr * rows_top.index_select(2, right_t)).double()
-        lower = (inv_lr * rows_bottom.index_select(2, left_t) + lr * rows_bottom.index_select(2, right_t)).double()
-        tb_d = torch.from_numpy(tb)[:, None]
-        out[:, :, start:] = ((1 - tb_d) * upper + tb_d * lower).float()
+        upper = (inv_lr * rows_top.index_select(1, left_t) + lr * rows_top.index_select(1, right_t)).double()
+        lower = (inv_lr * rows_bottom.index_select(1, left_t) + lr * rows_bottom.index_select(1, right_t)).double()
+        tb_d = torch.from_numpy(tb)[None, :]
+        out[:, start:, :] = ((1 - tb_d) * upper + tb_d * lower).float()
+    return out.transpose(1, 2)
     return out
 
 
@@ -207,7 +211,7 @@ class FaceDetector:
         rects, rows, cols = _pyramid_rects(height, width, self.padding, self.outer_padding)
         tiled = torch.zeros((3, rows, cols), dtype=torch.float32)
         left, top, right, bottom = rects[0]
-        planes = (torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() - torch.from_numpy(self.means)[:, None, None]) / 256.0
+        planes = (torch.from_numpy(np.require(rgb, requirements=["C", "W"])).permute(2, 0, 1).float() - torch.from_numpy(self.means)[:, None, None]) / 256.0
         tiled[:, top : bottom + 1, left : right + 1] = planes
         for (pl, pt, pr, pb), (ql, qt, qr, qb) in zip(rects[:-1], rects[1:]):
             tiled[:, qt : qb + 1, ql : qr + 1] = _resize_bilinear_like_dlib(

@@ -33,7 +33,7 @@ class FaceEmbedder:
         self.network = self.network.to(memory_format=torch.channels_last)
 
     def _prepare(self, chips: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(chips)).permute(0, 3, 1, 2).float()
+        x = torch.from_numpy(np.require(chips, requirements=["C", "W"])).permute(0, 3, 1, 2).float()
         x = (x - self.means) / 256.0
         return x.contiguous(memory_format=torch.channels_last)
 

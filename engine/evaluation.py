@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import EngineError, ImageLoadError
-from engine.landmarks import grey_for_landmarks, predict_landmarks
 from engine.pipeline import FacePipeline
 
 
@@ -176,6 +175,16 @@ def pair_distances(
 CENTRAL_FACE_BOX = (0.28, 0.31, 0.68, 0.70)
 
 
+def central_face_box(pipeline: FacePipeline, rgb: np.ndarray) -> np.ndarray | None:
+    """The detected box (1, 4) whose centre is nearest the image centre, or None."""
+    detections = pipeline.detect(rgb)
+    if not detections:
+        return None
+    height, width = rgb.shape[:2]
+    chosen = min(detections, key=lambda d: np.hypot((d.left + d.right) / 2 - width / 2, (d.top + d.bottom) / 2 - height / 2))
+    return np.array([[chosen.left, chosen.top, chosen.right, chosen.bottom]], dtype=np.float64)
+
+
 def embed_central_faces(
     pipeline: FacePipeline,
     paths: list[Path],
@@ -186,25 +195,20 @@ def embed_central_faces(
     run = EmbeddingRun(embeddings={}, fallbacks=[], failures=[])
     for done, path in enumerate(paths, start=1):
         try:
-            _photo, rgb, _scale = pipeline.load_working_image(path)
+            images = pipeline.prepare(path)
         except ImageLoadError as exc:
             run.failures.append((path, exc.reason))
+            if progress is not None:
+                progress(done, len(paths))
             continue
-        height, width = rgb.shape[:2]
-        detections = pipeline.detect(rgb)
-        if detections:
-            centre = np.array([width / 2, height / 2])
-            distances = [
-                np.hypot((d.left + d.right) / 2 - centre[0], (d.top + d.bottom) / 2 - centre[1]) for d in detections
-            ]
-            chosen = detections[int(np.argmin(distances))]
-            box = np.array([[chosen.left, chosen.top, chosen.right, chosen.bottom]], dtype=np.float64)
-        else:
+        box = central_face_box(pipeline, images.detect_rgb)
+        if box is None:
+            height, width = images.detect_rgb.shape[:2]
             fx1, fy1, fx2, fy2 = CENTRAL_FACE_BOX
             box = np.array([[round(fx1 * width), round(fy1 * height), round(fx2 * width), round(fy2 * height)]], float)
             run.fallbacks.append(path)
-        points = predict_landmarks(pipeline.shape_predictor, grey_for_landmarks(rgb), box)
-        run.embeddings[path] = pipeline.embed_chips(pipeline.chips(rgb, points))[0]
+        _points, embeddings = pipeline.align_and_embed(images, box)
+        run.embeddings[path] = embeddings[0]
         if progress is not None:
             progress(done, len(paths))
     return run

@@ -154,10 +154,11 @@ def _round_half_up(values: np.ndarray) -> np.ndarray:
 
 
 def predict_landmarks(
-    model: ShapePredictorModel, grey: np.ndarray, boxes: np.ndarray
+    model: ShapePredictorModel, grey: np.ndarray, boxes: np.ndarray, subpixel: bool = False
 ) -> np.ndarray:
-    """Landmarks (N, P, 2) int64 in image pixels for N boxes [left, top, right, bottom]
-    (dlib's inclusive integer rectangles) on a uint8 grey image (rgb summed and //3)."""
+    """Landmarks (N, P, 2) in image pixels for N boxes [left, top, right, bottom] (dlib's
+    inclusive integer rectangles) on a uint8 grey image (rgb summed and //3).  Rounded to
+    int64 as dlib does, or float64 with `subpixel`."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     n = boxes.shape[0]
     if n == 0:
@@ -201,9 +202,10 @@ def predict_landmarks(
         # dlib adds the trees' outputs one after another in float32: a sequential cumsum.
         stacked = np.concatenate([current[:, None], leaf], axis=1)
         current = np.cumsum(stacked, axis=1, dtype=np.float32)[:, -1]
-    x = _round_half_up(left[:, :, None][..., 0] + current[..., 0].astype(np.float64) * box_w)
-    y = _round_half_up(top[:, :, None][..., 0] + current[..., 1].astype(np.float64) * box_h)
-    return np.stack([x, y], axis=-1).astype(np.int64)
+    x = left + current[..., 0].astype(np.float64) * box_w
+    y = top + current[..., 1].astype(np.float64) * box_h
+    points = np.stack([x, y], axis=-1)
+    return points if subpixel else _round_half_up(points).astype(np.int64)
 
 
 def grey_for_landmarks(rgb: np.ndarray) -> np.ndarray:

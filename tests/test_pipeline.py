@@ -20,7 +20,6 @@ CURIE_REGIONS = {"Marie_Curie": (0.368452, 0.307857, 0.113095, 0.198571), "Pierr
 def test_curie_faces_land_in_their_xmp_regions(faces_dir, pipeline, name) -> None:
     found = pipeline.analyze(faces_dir / "group_photos" / "Marie_Curie" / name)
     assert len(found.faces) == 2
-    assert found.width < found.height or name == "portrait.jpg"
     for person, (cx, cy, w, h) in CURIE_REGIONS.items():
         hits = [
             f
@@ -39,7 +38,7 @@ def test_exif_rotated_copy_gives_the_same_faces(faces_dir, pipeline) -> None:
     b = sorted(rotated.faces, key=lambda f: f.box[0])
     for fa, fb in zip(a, b):
         assert np.allclose(fa.box, fb.box, atol=6)
-        assert np.linalg.norm(fa.embedding - fb.embedding) < 0.25  # same face, near-identical pixels
+        assert pipeline.model_version.distance(fa.embedding, fb.embedding) < 0.15  # same face, same pixels
 
 
 def test_landmarks_and_boxes_are_consistent(faces_dir, pipeline) -> None:
@@ -90,3 +89,42 @@ def test_grey_photo(faces_dir, tmp_path, pipeline) -> None:
     path = tmp_path / "grey.png"
     Image.open(faces_dir / "face_recognition_examples/Joe_Biden/examples__biden.jpg").convert("L").save(path)
     assert len(pipeline.analyze(path).faces) == 1
+
+
+def test_analyze_many_matches_analyze_and_passes_errors_in_order(faces_dir, tmp_path, pipeline) -> None:
+    from engine.errors import ImageLoadError
+
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff not a photo")
+    paths = [
+        faces_dir / "face_recognition_examples/Joe_Biden/examples__biden.jpg",
+        broken,
+        faces_dir / "group_photos/Marie_Curie/portrait.jpg",
+    ]
+    results = list(pipeline.analyze_many(paths, prefetch=2))
+    assert [p for p, _ in results] == paths
+    assert isinstance(results[1][1], ImageLoadError) and results[1][1].path == broken
+    for path, result in (results[0], results[2]):
+        single = pipeline.analyze(path)
+        assert [f.box for f in result.faces] == [f.box for f in single.faces]
+        np.testing.assert_allclose([f.embedding for f in result.faces], [f.embedding for f in single.faces], atol=1e-5)
+
+
+def test_quick_pass_falls_back_to_full_budget(faces_dir, tmp_path) -> None:
+    """A small face in a big photo is missed by the 0.5 MP quick pass and found by the
+    full-budget pass that follows an empty quick pass."""
+    from engine.pipeline import FacePipeline
+
+    face = Image.open(faces_dir / "face_recognition_examples/Joe_Biden/examples__biden.jpg").convert("RGB")
+    face.thumbnail((220, 220))  # face about 100 px: 50 px in the quick pass, 100 px in the full one
+    canvas = Image.new("RGB", (1600, 1200), (90, 110, 90))
+    canvas.paste(face, (700, 500))
+    path = tmp_path / "small_face_big_photo.png"
+    canvas.save(path)
+    quick_only = FacePipeline(DetectionSettings(max_detect_megapixels=0.5, quick_megapixels=None))
+    assert quick_only.analyze(path).faces == []
+    both = FacePipeline(DetectionSettings())
+    found = both.analyze(path)
+    assert len(found.faces) == 1
+    x1, y1, x2, y2 = found.faces[0].box
+    assert 690 < x1 < 920 and 490 < y1 < 720

@@ -113,12 +113,15 @@ def test_negatives_produce_no_faces(faces_dir, pipeline) -> None:
             continue
         faces = pipeline.analyze(path, embed=False).faces
         if faces:
-            found[path.relative_to(faces_dir).as_posix()] = [round(f.score, 2) for f in faces]
-    assert found == EXPECTED_NEGATIVE_DETECTIONS
+            found[path.relative_to(faces_dir).as_posix()] = max(f.score for f in faces)
+    assert set(found) == set(EXPECTED_NEGATIVE_DETECTIONS)
+    for name, score in found.items():
+        assert score < 0.2, (name, score)  # weak, as a non-human face should be
 
 
-# Filled in from measurement: see the note in the test above.
-EXPECTED_NEGATIVE_DETECTIONS: dict[str, list[float]] = {}
+# Measured: the one negative with a detection is a cat's face, boxed like a human face with a
+# score of 0.06 (the detector's threshold is 0).  Masks and tiny people give none.
+EXPECTED_NEGATIVE_DETECTIONS = {"negatives/animals/opencv_course__cats_2.jpg": "cat face, score 0.06"}
 
 
 def test_threads_follow_the_machine() -> None:
