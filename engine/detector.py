@@ -25,6 +25,8 @@ from engine.networks.dlib_layers import conv_with_affine
 _PYRAMID_RATE = 5.0 / 6.0  # pyramid_down<6>
 _PYRAMID_UP = 6 / 5.0
 _MIN_LEVEL_HEIGHT = 5
+# Smallest image side searched; below it the network's strided layers run out of pixels.
+MIN_SEARCH_SIDE = 32
 
 
 @dataclass(frozen=True)
@@ -228,8 +230,8 @@ class FaceDetector:
     def detect(self, rgb: np.ndarray, threshold: float = 0.0) -> list[RawDetection]:
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError("detector expects an RGB uint8 image")
-        if min(rgb.shape[:2]) < 1:
-            return []
+        if min(rgb.shape[:2]) < MIN_SEARCH_SIDE:
+            return []  # no 80-px detection window fits: nothing to find
         score_map, rects = self.scores(rgb)
         rows, cols = np.nonzero(score_map > threshold)
         if rows.size == 0:

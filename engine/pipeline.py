@@ -237,8 +237,15 @@ class FacePipeline:
         points, embeddings = self.align_and_embed(images, boxes, embed)
         scale, align_scale = images.detect_scale, images.align_scale
         faces = []
+        width, height = photo.width, photo.height
         for i, det in enumerate(detections):
-            box = (det.left / scale, det.top / scale, (det.right + 1) / scale, (det.bottom + 1) / scale)
+            # Faces at the edge get boxes reaching past it; report the visible part.
+            box = (
+                min(max(det.left / scale, 0.0), width),
+                min(max(det.top / scale, 0.0), height),
+                min(max((det.right + 1) / scale, 0.0), width),
+                min(max((det.bottom + 1) / scale, 0.0), height),
+            )
             faces.append(
                 DetectedFace(
                     box=box,
@@ -247,5 +254,4 @@ class FacePipeline:
                     embedding=None if embeddings is None else embeddings[i],
                 )
             )
-        photo = images.photo
         return PhotoFaces(path=Path(path), width=photo.width, height=photo.height, working_scale=scale, faces=faces)
