@@ -148,10 +148,8 @@ class FacePipeline:
         """Run the detection passes; the result names the copy whose pixels the boxes use."""
         images, detections = None, []
         for megapixels in self.settings.passes():
-            scale = self.settings.working_scale(photo.width, photo.height, megapixels)
-            rgb = resized_copy(photo, scale)
-            images = WorkingImages(photo=photo, detect_rgb=rgb, detect_scale=rgb.shape[1] / photo.width)
-            detections = self.detect(rgb)
+            images = self._detection_copy(photo, megapixels)
+            detections = self.detect(images.detect_rgb)
             if detections:
                 break
         assert images is not None
@@ -159,9 +157,10 @@ class FacePipeline:
 
     def prepare(self, path: str | Path) -> WorkingImages:
         """Decoded photo and its full-budget detection copy (for callers choosing boxes)."""
-        photo = self.decode(path)
-        scale = self.settings.working_scale(photo.width, photo.height)
-        rgb = resized_copy(photo, scale)
+        return self._detection_copy(self.decode(path), self.settings.max_detect_megapixels)
+
+    def _detection_copy(self, photo: LoadedPhoto, megapixels: float) -> WorkingImages:
+        rgb = resized_copy(photo, self.settings.working_scale(photo.width, photo.height, megapixels))
         return WorkingImages(photo=photo, detect_rgb=rgb, detect_scale=rgb.shape[1] / photo.width)
 
     def detect(self, rgb: np.ndarray) -> list[RawDetection]:
@@ -231,7 +230,6 @@ class FacePipeline:
                 yield path, self.analyze_decoded(photo, embed)
 
     def analyze_decoded(self, photo: LoadedPhoto, embed: bool = True) -> PhotoFaces:
-        path = photo.path
         images, detections = self.find_faces(photo)
         boxes = np.array([[d.left, d.top, d.right, d.bottom] for d in detections], dtype=np.float64)
         points, embeddings = self.align_and_embed(images, boxes, embed)
@@ -254,4 +252,4 @@ class FacePipeline:
                     embedding=None if embeddings is None else embeddings[i],
                 )
             )
-        return PhotoFaces(path=Path(path), width=photo.width, height=photo.height, working_scale=scale, faces=faces)
+        return PhotoFaces(path=photo.path, width=photo.width, height=photo.height, working_scale=scale, faces=faces)
