@@ -1,4 +1,4 @@
-"""The `facenet` command line: faces, verify, eval lfw."""
+"""The `facenet` command line: faces, verify, eval; the library commands live in cli_library."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
+from engine.cli_library import add_library_commands
 from engine.errors import EngineError, ImageLoadError, ModelFileError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -164,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     lfw.add_argument("--quiet", action="store_true", help="no progress bar")
     detection_options(lfw)
     lfw.set_defaults(handler=cmd_eval_lfw)
+    add_library_commands(commands, detection_options, targets)
     return parser
 
 

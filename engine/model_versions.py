@@ -23,6 +23,11 @@ class ModelVersion:
     # How a face becomes an embedding (part of the version: changing it changes the space).
     subpixel_landmarks: bool = False  # align on unrounded landmarks (dlib rounds to pixels)
     flip_average: bool = False  # embed the chip and its mirror image, sum the unit vectors
+    # People: clustering merges while the average *squared* distance between two groups is
+    # at or below this; recognition assigns without asking up to `auto_assign_distance` and
+    # suggests up to `threshold`.
+    cluster_linkage: float = 0.0
+    auto_assign_distance: float = 0.0
 
     def prepare(self, embeddings: np.ndarray) -> np.ndarray:
         """Embeddings in the space where `threshold` applies."""
@@ -52,6 +57,8 @@ DLIB_RESNET_V1 = ModelVersion(
     ),
     subpixel_landmarks=True,
     flip_average=True,
+    cluster_linkage=0.60,
+    auto_assign_distance=0.75,
 )
 
 MODEL_VERSIONS = {DLIB_RESNET_V1.name: DLIB_RESNET_V1}

@@ -1,0 +1,308 @@
+"""The library commands of `facenet`: scan, cluster, recognize, people, edits, export."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+
+from engine.jobs import CancelToken, Progress
+
+EXIT_OK, EXIT_ERROR = 0, 1
+
+
+def _library(args: argparse.Namespace):  # noqa: ANN202
+    from engine.library.store import Library
+
+    return Library(args.db)
+
+
+def _pipeline_factory(args: argparse.Namespace):  # noqa: ANN202
+    from engine.pipeline import DetectionSettings, FacePipeline
+
+    quick = args.quick_megapixels if args.quick_megapixels > 0 else None
+    settings = DetectionSettings(min_face_px=args.min_face, max_detect_megapixels=args.max_megapixels, quick_megapixels=quick)
+    return lambda: FacePipeline(settings)
+
+
+class _ProgressBar:
+    """tqdm bar that follows the job's phases (it shows rate and ETA)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar = None
+        self.phase = None
+
+    def __call__(self, progress: Progress) -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        if progress.phase != self.phase:
+            self.close()
+            self.phase = progress.phase
+            self.bar = tqdm(total=progress.total, desc=progress.phase, unit="photo", file=sys.stderr, dynamic_ncols=True)
+        if self.bar.total != progress.total:
+            self.bar.total = progress.total
+        self.bar.n = progress.done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _cancel_on_ctrl_c() -> CancelToken:
+    """First Ctrl-C: finish the photo in hand, commit, stop.  Second: stop at once."""
+    token = CancelToken()
+
+    def handler(signum, frame) -> None:  # noqa: ANN001
+        if token.cancelled:
+            raise KeyboardInterrupt
+        token.cancel()
+        print("\nstopping after the current photo (Ctrl-C again to abort)...", file=sys.stderr)
+
+    signal.signal(signal.SIGINT, handler)
+    return token
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from engine.library.grouping import recognize_faces
+    from engine.library.scan import scan_folders
+
+    missing = [f for f in args.folders if not Path(f).is_dir()]
+    if missing:
+        print(f"error: not a folder: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_ERROR
+    bar = _ProgressBar(args.quiet)
+    with _library(args) as library:
+        summary = scan_folders(library, args.folders, _pipeline_factory(args), progress=bar, cancel=_cancel_on_ctrl_c())
+        bar.close()
+        recognition = recognize_faces(library) if not summary.cancelled else None
+    report = {
+        "files": summary.files_seen, "unchanged": summary.unchanged, "analyzed": summary.analyzed,
+        "faces_found": summary.faces_found, "failed": summary.failed, "moved": summary.moved,
+        "duplicates": summary.duplicates, "forgotten": summary.forgotten, "xmp_labels": summary.xmp_labels,
+        "recognised": recognition.assigned if recognition else 0,
+        "suggested": recognition.suggested if recognition else 0,
+        "folder_errors": summary.folder_errors, "cancelled": summary.cancelled, "seconds": round(summary.seconds, 2),
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(
+            f"{summary.files_seen} photos: {summary.analyzed} analysed ({summary.faces_found} faces), "
+            f"{summary.unchanged} unchanged, {summary.moved} moved, {summary.duplicates} copies, "
+            f"{summary.forgotten} gone, {summary.failed} unreadable, {summary.xmp_labels} faces named from XMP; "
+            f"recognised {report['recognised']}, suggested {report['suggested']} ({summary.seconds:.1f} s)"
+        )
+        for path, reason in summary.folder_errors:
+            print(f"  warning: {path}: {reason}", file=sys.stderr)
+        if summary.cancelled:
+            print("scan stopped; run the same command again to continue", file=sys.stderr)
+    return 130 if summary.cancelled else EXIT_OK
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from engine.library.grouping import cluster_library
+
+    with _library(args) as library:
+        summary = cluster_library(library, min_faces=args.min_faces)
+    print(
+        f"{summary.faces} faces: {summary.people} people with automatic faces ({summary.new_people} new), "
+        f"{summary.unsorted} unsorted; recognised {summary.recognised}, suggested {summary.suggested} "
+        f"({summary.seconds:.1f} s)"
+    )
+    return EXIT_OK
+
+
+def cmd_recognize(args: argparse.Namespace) -> int:
+    from engine.library.grouping import recognize_faces
+
+    with _library(args) as library:
+        summary = recognize_faces(library, only_unassigned=not args.all)
+    print(f"{summary.considered} faces considered: {summary.assigned} assigned, {summary.suggested} suggested")
+    return EXIT_OK
+
+
+def cmd_people(args: argparse.Namespace) -> int:
+    from engine.library.people import list_people
+
+    with _library(args) as library:
+        people = list_people(library, include_hidden=args.all)
+    if args.json:
+        print(json.dumps([p.__dict__ for p in people], indent=2))
+        return EXIT_OK
+    print(f"{'id':>6}  {'name':<30} {'faces':>6} {'photos':>6} {'suggested':>9}")
+    for p in people:
+        name = p.name or "(unnamed)"
+        print(f"{p.id:>6}  {name + (' [hidden]' if p.hidden else ''):<30} {p.faces:>6} {p.photos:>6} {p.suggested:>9}")
+    return EXIT_OK
+
+
+def _edit(args: argparse.Namespace, action) -> int:  # noqa: ANN001
+    with _library(args) as library:
+        message = action(library)
+    if message:
+        print(message)
+    return EXIT_OK
+
+
+def cmd_name(args: argparse.Namespace) -> int:
+    from engine.library import editing
+
+    return _edit(args, lambda lib: f"person {editing.name_person(lib, args.person, args.name)} is now {args.name!r}")
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from engine.library import editing
+
+    return _edit(args, lambda lib: f"merged into person {editing.merge_people(lib, args.people, args.into)}")
+
+
+def cmd_move(args: argparse.Namespace) -> int:
+    from engine.library import editing
+    from engine.library.people import resolve_person
+    from engine.library.store import LibraryError
+
+    def action(lib) -> str:  # noqa: ANN001
+        try:
+            resolve_person(lib, args.to)
+        except LibraryError:
+            if args.to.strip().isdigit():
+                raise
+            editing.create_person(lib, args.to)
+        editing.move_face(lib, args.face, args.to)
+        return f"face {args.face} is now {args.to}"
+
+    return _edit(args, action)
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    from engine.library import editing
+
+    return _edit(args, lambda lib: f"face {args.face} is not person {editing.reject_face(lib, args.face)}")
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    from engine.library import editing
+
+    return _edit(args, lambda lib: editing.confirm_face(lib, args.face) or f"face {args.face} confirmed")
+
+
+def cmd_hide(args: argparse.Namespace) -> int:
+    from engine.library import editing
+
+    return _edit(args, lambda lib: editing.hide_person(lib, args.person, not args.show) or "done")
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    from engine.library import editing
+
+    return _edit(args, lambda lib: f"undone: {editing.undo(lib)}" if editing.last_edit(lib) else "nothing to undo")
+
+
+def cmd_photos(args: argparse.Namespace) -> int:
+    from engine.library.people import photos_with_people
+
+    with _library(args) as library:
+        for path in photos_with_people(library, args.person):
+            print(path)
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from engine.library.export import export_csv, export_json
+
+    with _library(args) as library:
+        text = export_json(library) if args.format == "json" else export_csv(library)
+    if args.output:
+        Path(args.output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return EXIT_OK
+
+
+def cmd_export_xmp(args: argparse.Namespace) -> int:
+    from engine.library.export import export_xmp_sidecars
+
+    with _library(args) as library:
+        written = export_xmp_sidecars(library, include_automatic=args.include_automatic)
+    print(f"wrote {len(written)} XMP sidecar file(s); no photo was modified")
+    return EXIT_OK
+
+
+def cmd_eval_clusters(args: argparse.Namespace) -> int:
+    from engine.library.cluster_eval import evaluate_clusters
+
+    bar = _ProgressBar(args.quiet)
+    quality, details = evaluate_clusters(args.folder, _pipeline_factory(args), min_faces=args.min_faces, progress=bar)
+    bar.close()
+    if args.json:
+        print(json.dumps({**quality.__dict__, **details}, indent=2))
+        return EXIT_OK
+    print(f"{quality.faces} labelled faces of {quality.identities} people -> {quality.clusters} clusters, "
+          f"{100 * quality.unsorted_share:.1f}% unsorted")
+    print(f"  pairwise  precision {quality.pairwise_precision:.4f}  recall {quality.pairwise_recall:.4f}  F {quality.pairwise_f:.4f}")
+    print(f"  BCubed    precision {quality.bcubed_precision:.4f}  recall {quality.bcubed_recall:.4f}  F {quality.bcubed_f:.4f}")
+    print(f"  photos {details['photos']}, without a face {details['photos_without_face']}, unreadable {details['failed']}; "
+          f"scan {details['seconds_scan']:.0f} s, clustering {details['seconds_cluster']:.1f} s")
+    return EXIT_OK
+
+
+def add_library_commands(commands, detection_options, evaluate_targets) -> None:  # noqa: ANN001
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument("--db", type=Path, default=None, metavar="PATH",
+                    help="library database (default: $FACENET_DB or the user data folder)")
+
+    def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:  # noqa: ANN001
+        sub = commands.add_parser(name, help=help_text, parents=[db])
+        sub.set_defaults(handler=handler)
+        return sub
+
+    scan = add("scan", cmd_scan, "index new and changed photos in folders (resumable; Ctrl-C stops cleanly)")
+    scan.add_argument("folders", nargs="+", metavar="FOLDER")
+    scan.add_argument("--json", action="store_true")
+    scan.add_argument("--quiet", action="store_true", help="no progress bar")
+    detection_options(scan)
+    cluster = add("cluster", cmd_cluster, "group the faces nobody labelled into people")
+    cluster.add_argument("--min-faces", type=int, default=3, help="smaller groups stay unsorted (default 3)")
+    recognize = add("recognize", cmd_recognize, "assign unassigned faces to named people (k-NN)")
+    recognize.add_argument("--all", action="store_true", help="also reconsider automatic assignments")
+    people = add("people", cmd_people, "list people: id, name, faces, photos")
+    people.add_argument("--all", action="store_true", help="include hidden people")
+    people.add_argument("--json", action="store_true")
+    name = add("name", cmd_name, "name a person (an existing name merges the two)")
+    name.add_argument("person", metavar="PERSON", help="id or name")
+    name.add_argument("name", metavar="NAME")
+    merge = add("merge", cmd_merge, "merge people into one")
+    merge.add_argument("people", nargs="+", metavar="PERSON")
+    merge.add_argument("--into", required=True, metavar="PERSON")
+    move = add("move", cmd_move, "this face is that person (creates a person for a new name)")
+    move.add_argument("face", type=int, metavar="FACE")
+    move.add_argument("--to", required=True, metavar="PERSON")
+    reject = add("reject", cmd_reject, "this face is not the person it is assigned to")
+    reject.add_argument("face", type=int, metavar="FACE")
+    confirm = add("confirm", cmd_confirm, "confirm an automatic or suggested assignment")
+    confirm.add_argument("face", type=int, metavar="FACE")
+    hide = add("hide", cmd_hide, "hide a person from the people list")
+    hide.add_argument("person", metavar="PERSON")
+    hide.add_argument("--show", action="store_true", help="show a hidden person again")
+    add("undo", cmd_undo, "undo the last edit")
+    photos = add("photos", cmd_photos, "photos showing all the given people")
+    photos.add_argument("--person", action="append", required=True, metavar="NAME")
+    export = add("export", cmd_export, "one record per face: photo, box, score, person, how assigned")
+    export.add_argument("--format", choices=("json", "csv"), default="json")
+    export.add_argument("-o", "--output", metavar="FILE")
+    xmp = add("export-xmp", cmd_export_xmp, "write XMP sidecars with named face regions (photos untouched)")
+    xmp.add_argument("--include-automatic", action="store_true", help="also faces assigned automatically")
+    clusters = evaluate_targets.add_parser("clusters", help="scan + cluster a person/images folder and score it")
+    clusters.add_argument("folder", metavar="FOLDER")
+    clusters.add_argument("--min-faces", type=int, default=3)
+    clusters.add_argument("--json", action="store_true")
+    clusters.add_argument("--quiet", action="store_true")
+    detection_options(clusters)
+    clusters.set_defaults(handler=cmd_eval_clusters)

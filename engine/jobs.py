@@ -1,0 +1,38 @@
+"""What every long job (scan, cluster, train...) takes: a cancel token and a progress callback."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+class CancelToken:
+    """Set from any thread (Ctrl-C handler, GUI button); the job checks it between units of
+    work, commits what it has and returns."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+@dataclass(frozen=True)
+class Progress:
+    phase: str  # a word for the user: "finding photos", "analyzing", ...
+    done: int
+    total: int | None  # None while unknown
+    item: str = ""  # what is being worked on (a path)
+    eta_seconds: float | None = None
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def no_progress(_: Progress) -> None:
+    """The default callback."""

@@ -1,0 +1,1 @@
+"""The photo library: SQLite store, scanning, people (clustering, recognition, edits), export."""

@@ -1,0 +1,241 @@
+"""The user's edits to people, each one undoable.
+
+Every edit snapshots the rows it is about to change (faces' assignments, people, rejections)
+into the `edits` table in the same transaction as the change; `undo` restores the latest
+snapshot.  Edits that say "these faces are this person" make the faces 'manual', which is
+what clustering and recognition never override: labels survive re-scans and re-clustering.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from engine.library.people import clean_name, resolve_person
+from engine.library.store import Library, LibraryError
+
+MAX_UNDO = 200
+
+
+class _Snapshot:
+    def __init__(self, db) -> None:  # noqa: ANN001
+        self.db = db
+        self.faces: dict[int, list] = {}
+        self.people: dict[int, list | None] = {}
+        self.rejections: dict[int, list[int]] = {}
+
+    def save_faces(self, face_ids: Iterable[int]) -> None:
+        ids = [f for f in face_ids if f not in self.faces]
+        for chunk in range(0, len(ids), 500):
+            part = ids[chunk : chunk + 500]
+            marks = ",".join("?" * len(part))
+            for row in self.db.execute(
+                f"SELECT id, person_id, assignment, distance FROM faces WHERE id IN ({marks})", part
+            ).fetchall():
+                self.faces[row[0]] = list(row[1:])
+            for face_id, person_id in self.db.execute(
+                f"SELECT face_id, person_id FROM rejections WHERE face_id IN ({marks})", part
+            ).fetchall():
+                self.rejections.setdefault(face_id, []).append(person_id)
+            for face_id in part:
+                self.rejections.setdefault(face_id, [])
+
+    def save_people(self, person_ids: Iterable[int]) -> None:
+        for person_id in person_ids:
+            if person_id in self.people:
+                continue
+            row = self.db.execute("SELECT name, hidden, cover_face_id FROM people WHERE id = ?", [person_id]).fetchone()
+            self.people[person_id] = list(row) if row else None
+
+    def created_person(self, person_id: int) -> None:
+        self.people.setdefault(person_id, None)
+
+    def to_json(self) -> str:
+        return json.dumps({"faces": self.faces, "people": self.people, "rejections": self.rejections})
+
+
+class _Edit:
+    """`with _Edit(library, "name 12 Alice") as edit:` snapshot, change, log: one transaction."""
+
+    def __init__(self, library: Library, description: str) -> None:
+        self.library = library
+        self.description = description
+
+    def __enter__(self) -> _Snapshot:
+        self._transaction = self.library.atomic()
+        db = self._transaction.__enter__()
+        self.snapshot = _Snapshot(db)
+        return self.snapshot
+
+    def __exit__(self, exc_type, exc, tb) -> bool | None:  # noqa: ANN001
+        if exc_type is None:
+            db = self.snapshot.db
+            db.execute("INSERT INTO edits(description, snapshot) VALUES (?, ?)", [self.description, self.snapshot.to_json()])
+            db.execute("DELETE FROM edits WHERE id <= (SELECT max(id) FROM edits) - ?", [MAX_UNDO])
+        return self._transaction.__exit__(exc_type, exc, tb)
+
+
+def _faces_of(db, person_id: int, assignments: tuple[str, ...] = ("auto", "manual", "suggested")) -> list[int]:  # noqa: ANN001
+    marks = ",".join("?" * len(assignments))
+    return [r[0] for r in db.execute(
+        f"SELECT id FROM faces WHERE person_id = ? AND assignment IN ({marks})", [person_id, *assignments]
+    ).fetchall()]
+
+
+def _face(library: Library, face_id: int) -> dict:
+    rows = library.query("SELECT id, person_id, assignment, photo_id FROM faces WHERE id = ?", [int(face_id)])
+    if not rows:
+        raise LibraryError(f"no face with id {face_id}")
+    return rows[0]
+
+
+def _merge_into(edit: _Snapshot, sources: list[int], target: int) -> None:
+    db = edit.db
+    edit.save_people([*sources, target])
+    for source in sources:
+        faces = _faces_of(db, source)
+        edit.save_faces(faces)
+        # Rejections of the source now speak about the merged person.
+        rejected_faces = [r[0] for r in db.execute("SELECT face_id FROM rejections WHERE person_id = ?", [source]).fetchall()]
+        edit.save_faces(rejected_faces)
+        db.execute("INSERT OR IGNORE INTO rejections(face_id, person_id) SELECT face_id, ? FROM rejections WHERE person_id = ?", [target, source])
+        db.execute(
+            "UPDATE faces SET person_id = ?, assignment = CASE assignment WHEN 'suggested' THEN 'suggested' ELSE 'manual' END, "
+            "distance = CASE assignment WHEN 'suggested' THEN distance END WHERE person_id = ?",
+            [target, source],
+        )
+        name = db.execute("SELECT name FROM people WHERE id = ?", [source]).fetchone()[0]
+        db.execute("DELETE FROM people WHERE id = ?", [source])
+        if name and db.execute("SELECT name FROM people WHERE id = ?", [target]).fetchone()[0] is None:
+            db.execute("UPDATE people SET name = ? WHERE id = ?", [name, target])
+    # A merged face rejected for the target is no longer rejected: the user just said otherwise.
+    db.execute("DELETE FROM rejections WHERE person_id = ? AND face_id IN (SELECT id FROM faces WHERE person_id = ?)", [target, target])
+
+
+def name_person(library: Library, person: str | int, name: str) -> int:
+    """Name a person; a name another person already has merges the two.  Their automatic
+    faces become confirmed: the user looked at the group and named it."""
+    person_id = resolve_person(library, person)
+    name = clean_name(name)
+    with _Edit(library, f"name person {person_id} {name!r}") as edit:
+        db = edit.db
+        other = db.execute("SELECT id FROM people WHERE name = ? COLLATE NOCASE AND id != ?", [name, person_id]).fetchone()
+        if other:
+            target = int(other[0])
+            _merge_into(edit, [person_id], target)  # the existing spelling of the name stays
+            return target
+        edit.save_people([person_id])
+        edit.save_faces(_faces_of(db, person_id, ("auto",)))
+        db.execute("UPDATE people SET name = ? WHERE id = ?", [name, person_id])
+        db.execute("UPDATE faces SET assignment = 'manual', distance = NULL WHERE person_id = ? AND assignment = 'auto'", [person_id])
+        return person_id
+
+
+def merge_people(library: Library, sources: list[str | int], into: str | int) -> int:
+    target = resolve_person(library, into)
+    source_ids = sorted({resolve_person(library, s) for s in sources} - {target})
+    if not source_ids:
+        raise LibraryError("nothing to merge: name at least one other person")
+    with _Edit(library, f"merge {source_ids} into {target}") as edit:
+        _merge_into(edit, source_ids, target)
+    return target
+
+
+def create_person(library: Library, name: str) -> int:
+    name = clean_name(name)
+    with _Edit(library, f"create person {name!r}") as edit:
+        if edit.db.execute("SELECT 1 FROM people WHERE name = ? COLLATE NOCASE", [name]).fetchone():
+            raise LibraryError(f"there is already a person called {name!r}")
+        person_id = int(edit.db.execute("INSERT INTO people(name) VALUES (?)", [name]).lastrowid)
+        edit.created_person(person_id)
+        return person_id
+
+
+def move_face(library: Library, face_id: int, to: str | int) -> None:
+    """This face is that person (a hand label)."""
+    face = _face(library, face_id)
+    person_id = resolve_person(library, to)
+    with _Edit(library, f"move face {face_id} to {person_id}") as edit:
+        edit.save_faces([face["id"]])
+        edit.db.execute("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", [face["id"], person_id])
+        edit.db.execute("UPDATE faces SET person_id = ?, assignment = 'manual', distance = NULL WHERE id = ?", [person_id, face["id"]])
+
+
+def reject_face(library: Library, face_id: int) -> int:
+    """This face is not the person it is assigned to; it never returns to them."""
+    face = _face(library, face_id)
+    if face["person_id"] is None:
+        raise LibraryError(f"face {face_id} is not assigned to anyone")
+    with _Edit(library, f"reject face {face_id} from {face['person_id']}") as edit:
+        edit.save_faces([face["id"]])
+        edit.db.execute("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", [face["id"], face["person_id"]])
+        edit.db.execute("UPDATE faces SET person_id = NULL, assignment = NULL, distance = NULL WHERE id = ?", [face["id"]])
+    return int(face["person_id"])
+
+
+def confirm_face(library: Library, face_id: int) -> None:
+    face = _face(library, face_id)
+    if face["person_id"] is None:
+        raise LibraryError(f"face {face_id} is not assigned to anyone; use move to name it")
+    with _Edit(library, f"confirm face {face_id}") as edit:
+        edit.save_faces([face["id"]])
+        edit.db.execute("UPDATE faces SET assignment = 'manual', distance = NULL WHERE id = ?", [face["id"]])
+
+
+def hide_person(library: Library, person: str | int, hidden: bool = True) -> None:
+    person_id = resolve_person(library, person)
+    with _Edit(library, f"{'hide' if hidden else 'show'} person {person_id}") as edit:
+        edit.save_people([person_id])
+        edit.db.execute("UPDATE people SET hidden = ? WHERE id = ?", [int(hidden), person_id])
+
+
+def last_edit(library: Library) -> str | None:
+    return library.scalar("SELECT description FROM edits ORDER BY id DESC LIMIT 1")
+
+
+def undo(library: Library) -> str | None:
+    """Undo the latest edit; returns its description, or None when there is nothing to undo."""
+    with library.atomic() as db:
+        row = db.execute("SELECT id, description, snapshot FROM edits ORDER BY id DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        edit_id, description, snapshot = row
+        state = json.loads(snapshot)
+        people = {int(k): v for k, v in state["people"].items()}
+        # People first (faces point to them): recreate deleted ones, restore the others.
+        for person_id, saved in people.items():
+            if saved is None:
+                continue
+            exists = db.execute("SELECT 1 FROM people WHERE id = ?", [person_id]).fetchone()
+            if exists:
+                db.execute("UPDATE people SET name = NULL WHERE id = ?", [person_id])
+            else:
+                db.execute("INSERT INTO people(id, name) VALUES (?, NULL)", [person_id])
+        for person_id, saved in people.items():
+            if saved is not None:
+                name, hidden, cover = saved
+                db.execute(
+                    "UPDATE people SET name = ?, hidden = ?, cover_face_id = (SELECT id FROM faces WHERE id = ?) WHERE id = ?",
+                    [name, hidden, cover, person_id],
+                )
+        for face_id, (person_id, assignment, distance) in state["faces"].items():
+            if person_id is not None and not db.execute("SELECT 1 FROM people WHERE id = ?", [person_id]).fetchone():
+                person_id, assignment, distance = None, None, None
+            db.execute(
+                "UPDATE faces SET person_id = ?, assignment = ?, distance = ? WHERE id = ?",
+                [person_id, assignment, distance, int(face_id)],
+            )
+        for face_id, person_ids in state["rejections"].items():
+            db.execute("DELETE FROM rejections WHERE face_id = ?", [int(face_id)])
+            for person_id in person_ids:
+                db.execute(
+                    "INSERT OR IGNORE INTO rejections(face_id, person_id) SELECT ?, ? "
+                    "WHERE EXISTS (SELECT 1 FROM faces WHERE id = ?) AND EXISTS (SELECT 1 FROM people WHERE id = ?)",
+                    [int(face_id), person_id, int(face_id), person_id],
+                )
+        for person_id, saved in people.items():
+            if saved is None:
+                db.execute("UPDATE faces SET person_id = NULL, assignment = NULL, distance = NULL WHERE person_id = ?", [person_id])
+                db.execute("DELETE FROM people WHERE id = ?", [person_id])
+        db.execute("DELETE FROM edits WHERE id = ?", [edit_id])
+        return description

@@ -1,0 +1,79 @@
+"""Export: one record per face, and XMP sidecars with the named regions."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import asdict
+
+from engine.library.records import FaceRecord
+from engine.library.store import Library
+from engine.library.xmp import NamedRegion, write_sidecar
+
+CSV_FIELDS = ["face_id", "photo", "x1", "y1", "x2", "y2", "score", "person_id", "person_name", "assignment", "distance"]
+
+
+def face_records(library: Library) -> Iterator[FaceRecord]:
+    cursor = library.db.execute(
+        """
+        SELECT f.id, ph.path, f.x1, f.y1, f.x2, f.y2, f.score, f.person_id, p.name, f.assignment, f.distance
+        FROM faces f JOIN photos ph ON ph.id = f.photo_id LEFT JOIN people p ON p.id = f.person_id
+        ORDER BY ph.path, f.id
+        """
+    )
+    for row in cursor:
+        yield FaceRecord(
+            face_id=row[0], photo=row[1], box=(row[2], row[3], row[4], row[5]), score=row[6],
+            person_id=row[7], person_name=row[8], assignment=row[9], distance=row[10],
+        )
+
+
+def export_json(library: Library) -> str:
+    records = []
+    for record in face_records(library):
+        item = asdict(record)
+        item["box"] = [round(v, 2) for v in record.box]
+        records.append(item)
+    return json.dumps(records, indent=2, ensure_ascii=False)
+
+
+def export_csv(library: Library) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for r in face_records(library):
+        writer.writerow([r.face_id, r.photo, *(f"{v:.2f}" for v in r.box), f"{r.score:.4f}", r.person_id,
+                         r.person_name, r.assignment, "" if r.distance is None else f"{r.distance:.4f}"])
+    return out.getvalue()
+
+
+def export_xmp_sidecars(library: Library, include_automatic: bool = False) -> list[str]:
+    """Write photo.ext.xmp next to each photo that shows a named person (confirmed faces
+    only unless `include_automatic`).  Returns the sidecars written."""
+    allowed = ("manual", "auto") if include_automatic else ("manual",)
+    marks = ",".join("?" * len(allowed))
+    rows = library.query(
+        f"""
+        SELECT ph.path, ph.width, ph.height, p.name, f.x1, f.y1, f.x2, f.y2
+        FROM faces f JOIN photos ph ON ph.id = f.photo_id JOIN people p ON p.id = f.person_id
+        WHERE p.name IS NOT NULL AND f.assignment IN ({marks}) AND ph.width > 0 AND ph.height > 0
+        ORDER BY ph.path, f.x1
+        """,
+        list(allowed),
+    )
+    by_photo: dict[str, list[dict]] = {}
+    for row in rows:
+        by_photo.setdefault(row["path"], []).append(row)
+    written = []
+    for path, faces in by_photo.items():
+        width, height = faces[0]["width"], faces[0]["height"]
+        regions = [
+            NamedRegion(f["name"], (f["x1"] / width, f["y1"] / height, f["x2"] / width, f["y2"] / height)) for f in faces
+        ]
+        try:
+            written.append(str(write_sidecar(path, width, height, regions)))
+        except OSError:
+            continue  # read-only folder: the rest still gets written
+    return written

@@ -1,0 +1,239 @@
+"""People from faces: clustering the faces nobody labelled, recognising named people.
+
+What the user said is the only durable input: hand assignments ('manual'), rejections,
+names, hidden flags.  Everything automatic ('auto', 'suggested') is derived from them and
+the embeddings, and `cluster_library` recomputes all of it in one transaction, so it can be
+re-run at any time and gives the same people for the same library.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
+from engine.library.clustering import FREE, ClusteringProblem, cluster_faces
+from engine.library.store import Library, blob_to_embedding
+from engine.model_versions import DLIB_RESNET_V1, ModelVersion
+
+MIN_PERSON_FACES = 3  # smaller clusters stay "unsorted" rather than become tiny people
+RECOGNITION_NEIGHBOURS = 5
+
+
+@dataclass(frozen=True)
+class ClusterSummary:
+    faces: int
+    people: int  # people holding automatic faces after clustering
+    new_people: int
+    unsorted: int
+    recognised: int
+    suggested: int
+    seconds: float
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class RecognitionSummary:
+    considered: int
+    assigned: int
+    suggested: int
+
+
+def _load_faces(library: Library, version: ModelVersion) -> dict[str, np.ndarray]:
+    rows = library.db.execute(
+        "SELECT id, photo_id, embedding, person_id, assignment FROM faces WHERE model_version = ? ORDER BY id",
+        [version.name],
+    ).fetchall()
+    if not rows:
+        empty = np.empty(0, np.int64)
+        return {"id": empty, "photo": empty, "person": empty, "manual": np.empty(0, bool),
+                "vectors": np.empty((0, version.embedding_size), np.float32)}
+    return {
+        "id": np.array([r[0] for r in rows], dtype=np.int64),
+        "photo": np.array([r[1] for r in rows], dtype=np.int64),
+        "vectors": version.prepare(np.stack([blob_to_embedding(r[2]) for r in rows])),
+        "person": np.array([r[3] if r[3] is not None else FREE for r in rows], dtype=np.int64),
+        "manual": np.array([r[4] == "manual" for r in rows], dtype=bool),
+    }
+
+
+def _rejections(library: Library) -> dict[int, set[int]]:
+    out: dict[int, set[int]] = {}
+    for face_id, person_id in library.db.execute("SELECT face_id, person_id FROM rejections").fetchall():
+        out.setdefault(face_id, set()).add(person_id)
+    return out
+
+
+def _stable_ids(library: Library, faces: dict, labels: np.ndarray, new_clusters: list[int]) -> dict[int, int]:
+    """Give each new unnamed cluster the id of the automatic person it overlaps most."""
+    old_auto = library.query(
+        """
+        SELECT f.id AS face, f.person_id AS person FROM faces f JOIN people p ON p.id = f.person_id
+        WHERE f.assignment = 'auto' AND p.name IS NULL
+          AND NOT EXISTS (SELECT 1 FROM faces m WHERE m.person_id = p.id AND m.assignment = 'manual')
+        """
+    )
+    index_of = {int(face_id): i for i, face_id in enumerate(faces["id"].tolist())}
+    wanted = set(new_clusters)
+    overlap: dict[tuple[int, int], int] = {}
+    for row in old_auto:
+        i = index_of.get(row["face"])
+        if i is not None and int(labels[i]) in wanted:
+            key = (int(labels[i]), int(row["person"]))
+            overlap[key] = overlap.get(key, 0) + 1
+    chosen: dict[int, int] = {}
+    used_people: set[int] = set()
+    for (cluster, person), count in sorted(overlap.items(), key=lambda kv: (-kv[1], kv[0][1], kv[0][0])):
+        if cluster in chosen or person in used_people:
+            continue
+        chosen[cluster] = person
+        used_people.add(person)
+    return chosen
+
+
+def cluster_library(
+    library: Library,
+    version: ModelVersion = DLIB_RESNET_V1,
+    min_faces: int = MIN_PERSON_FACES,
+    progress: ProgressCallback = no_progress,
+    cancel: CancelToken | None = None,
+) -> ClusterSummary:
+    started = time.monotonic()
+    progress(Progress("grouping faces", 0, 2))
+    faces = _load_faces(library, version)
+    n = len(faces["id"])
+    seeds = np.where(faces["manual"], faces["person"], FREE)
+    rejected = _rejections(library)
+    index_rejections = {
+        i: frozenset(rejected[f]) for i, f in enumerate(faces["id"].tolist()) if f in rejected
+    }
+    result = cluster_faces(
+        ClusteringProblem(faces["vectors"], faces["photo"], seeds, index_rejections), version.cluster_linkage
+    )
+    progress(Progress("grouping faces", 1, 2))
+    if cancel is not None and cancel.cancelled:
+        return ClusterSummary(n, 0, 0, 0, 0, 0, time.monotonic() - started, cancelled=True)
+    sizes = result.sizes()
+    centroids = np.zeros((result.clusters, faces["vectors"].shape[1] if n else 0), dtype=np.float64)
+    if n:
+        np.add.at(centroids, result.labels, faces["vectors"].astype(np.float64))
+        centroids /= np.maximum(sizes, 1)[:, None]
+    free_clusters = [
+        c for c in range(result.clusters) if result.cluster_person[c] == FREE and sizes[c] >= min_faces
+    ]
+    new_people = 0
+    with library.atomic() as db:
+        reuse = _stable_ids(library, faces, result.labels, free_clusters) if free_clusters else {}
+        db.execute("UPDATE faces SET person_id = NULL, assignment = NULL, distance = NULL WHERE assignment != 'manual'")
+        person_of_cluster = {c: int(result.cluster_person[c]) for c in range(result.clusters) if result.cluster_person[c] != FREE}
+        for cluster in free_clusters:
+            if cluster in reuse:
+                person_of_cluster[cluster] = reuse[cluster]
+            else:
+                person_of_cluster[cluster] = int(db.execute("INSERT INTO people(name) VALUES (NULL)").lastrowid)
+                new_people += 1
+        updates = []
+        for i in np.flatnonzero(~faces["manual"]).tolist():
+            cluster = int(result.labels[i])
+            person = person_of_cluster.get(cluster)
+            if person is None or person in rejected.get(int(faces["id"][i]), ()):
+                continue  # unsorted, or a face the user said is not this (unnamed) person
+            distance = float(np.linalg.norm(faces["vectors"][i] - centroids[cluster]))
+            updates.append((person, distance, int(faces["id"][i])))
+        for person, distance, face_id in updates:
+            db.execute("UPDATE faces SET person_id = ?, assignment = 'auto', distance = ? WHERE id = ?", [person, distance, face_id])
+        _drop_empty_automatic_people(db)
+        recognition = recognize_faces(library, version, only_unassigned=True)
+        _refresh_covers(db)
+    progress(Progress("grouping faces", 2, 2))
+    unsorted = library.scalar("SELECT count(*) FROM faces WHERE person_id IS NULL AND model_version = ?", [version.name])
+    people = library.scalar("SELECT count(DISTINCT person_id) FROM faces WHERE assignment = 'auto'")
+    return ClusterSummary(
+        faces=n,
+        people=int(people or 0),
+        new_people=new_people,
+        unsorted=int(unsorted or 0),
+        recognised=recognition.assigned,
+        suggested=recognition.suggested,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _drop_empty_automatic_people(db) -> None:  # noqa: ANN001
+    """Unnamed, visible people left without any face were only ever a cluster."""
+    db.execute(
+        "DELETE FROM people WHERE name IS NULL AND hidden = 0 AND NOT EXISTS (SELECT 1 FROM faces f WHERE f.person_id = people.id)"
+    )
+
+
+def _refresh_covers(db) -> None:  # noqa: ANN001
+    """Each person's cover: kept while it still shows them, else their best face (confirmed first)."""
+    db.execute(
+        """
+        UPDATE people SET cover_face_id = (
+            SELECT f.id FROM faces f WHERE f.person_id = people.id AND f.assignment != 'suggested'
+            ORDER BY f.assignment = 'manual' DESC, (f.x2 - f.x1) * (f.y2 - f.y1) * f.score DESC, f.id LIMIT 1)
+        WHERE cover_face_id IS NULL OR NOT EXISTS (
+            SELECT 1 FROM faces c WHERE c.id = people.cover_face_id AND c.person_id = people.id
+              AND c.assignment != 'suggested')
+        """
+    )
+
+
+def recognize_faces(
+    library: Library, version: ModelVersion = DLIB_RESNET_V1, only_unassigned: bool = True
+) -> RecognitionSummary:
+    """k-NN over the hand-labelled faces of named people.  A face is assigned ('auto') when
+    its nearest labelled faces agree and are within `auto_assign_distance`; suggested when
+    the winner is within `threshold`; left alone otherwise (unknown)."""
+    refs = library.db.execute(
+        "SELECT f.embedding, f.person_id, f.photo_id FROM faces f JOIN people p ON p.id = f.person_id "
+        "WHERE f.assignment = 'manual' AND p.name IS NOT NULL AND f.model_version = ? ORDER BY f.id",
+        [version.name],
+    ).fetchall()
+    condition = "person_id IS NULL" if only_unassigned else "(assignment IS NULL OR assignment != 'manual')"
+    queries = library.db.execute(
+        f"SELECT id, embedding, photo_id FROM faces WHERE {condition} AND model_version = ? ORDER BY id", [version.name]
+    ).fetchall()
+    if not refs or not queries:
+        return RecognitionSummary(len(queries), 0, 0)
+    ref_vectors = version.prepare(np.stack([blob_to_embedding(r[0]) for r in refs]))
+    ref_people = np.array([r[1] for r in refs], dtype=np.int64)
+    rejected = _rejections(library)
+    # A person appears at most once per photo.
+    taken = set(library.db.execute("SELECT photo_id, person_id FROM faces WHERE person_id IS NOT NULL").fetchall())
+    decisions = []
+    k = min(RECOGNITION_NEIGHBOURS, len(refs))
+    for start in range(0, len(queries), 1024):
+        block = queries[start : start + 1024]
+        vectors = version.prepare(np.stack([blob_to_embedding(q[1]) for q in block]))
+        d = np.sqrt(np.maximum(
+            (vectors**2).sum(1)[:, None] + (ref_vectors**2).sum(1)[None, :] - 2 * vectors @ ref_vectors.T, 0
+        ))
+        for row, (face_id, _, photo_id) in enumerate(block):
+            for person in rejected.get(face_id, ()):
+                d[row, ref_people == person] = np.inf
+            nearest = np.argsort(d[row], kind="stable")[:k]
+            close = [(float(d[row, j]), int(ref_people[j])) for j in nearest if d[row, j] <= version.threshold]
+            if not close:
+                continue
+            votes: dict[int, list[float]] = {}
+            for distance, person in close:
+                votes.setdefault(person, []).append(distance)
+            winner = min(votes, key=lambda p: (-len(votes[p]), min(votes[p]), p))
+            best = min(votes[winner])
+            unanimous = len(votes) == 1
+            level = "auto" if unanimous and best <= version.auto_assign_distance else "suggested"
+            decisions.append((best, face_id, photo_id, winner, level))
+    assigned = suggested = 0
+    with library.atomic() as db:
+        for best, face_id, photo_id, person, level in sorted(decisions):
+            if (photo_id, person) in taken:
+                continue  # this photo already shows that person
+            taken.add((photo_id, person))
+            db.execute("UPDATE faces SET person_id = ?, assignment = ?, distance = ? WHERE id = ?", [person, level, best, face_id])
+            assigned += level == "auto"
+            suggested += level == "suggested"
+    return RecognitionSummary(len(queries), assigned, suggested)

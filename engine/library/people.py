@@ -1,0 +1,72 @@
+"""Looking up people and what they appear in."""
+
+from __future__ import annotations
+
+from engine.library.records import PersonSummary
+from engine.library.store import Library, LibraryError
+
+
+def clean_name(name: str) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise LibraryError("a person's name cannot be empty")
+    return cleaned
+
+
+def ensure_person(db, name: str) -> int:  # noqa: ANN001
+    """The person with this name (ignoring case), created if missing."""
+    name = clean_name(name)
+    row = db.execute("SELECT id FROM people WHERE name = ? COLLATE NOCASE", [name]).fetchone()
+    if row:
+        return int(row[0])
+    return int(db.execute("INSERT INTO people(name) VALUES (?)", [name]).lastrowid)
+
+
+def resolve_person(library: Library, ref: str | int) -> int:
+    """A person given by id ("12") or by name (any case)."""
+    text = str(ref).strip()
+    if text.isdigit():
+        row = library.scalar("SELECT id FROM people WHERE id = ?", [int(text)])
+        if row is not None:
+            return int(row)
+    row = library.scalar("SELECT id FROM people WHERE name = ? COLLATE NOCASE", [text])
+    if row is None:
+        raise LibraryError(f"no person called {text!r} (see `facenet people`)")
+    return int(row)
+
+
+def list_people(library: Library, include_hidden: bool = False) -> list[PersonSummary]:
+    rows = library.query(
+        """
+        SELECT p.id, p.name, p.hidden,
+               count(f.id) FILTER (WHERE f.assignment != 'suggested') AS faces,
+               count(DISTINCT f.photo_id) FILTER (WHERE f.assignment != 'suggested') AS photos,
+               count(f.id) FILTER (WHERE f.assignment = 'suggested') AS suggested
+        FROM people p LEFT JOIN faces f ON f.person_id = p.id
+        WHERE (? OR p.hidden = 0)
+        GROUP BY p.id
+        ORDER BY p.name IS NULL, p.name COLLATE NOCASE, faces DESC, p.id
+        """,
+        [1 if include_hidden else 0],
+    )
+    return [
+        PersonSummary(r["id"], r["name"], r["faces"], r["photos"], bool(r["hidden"]), r["suggested"]) for r in rows
+    ]
+
+
+def photos_with_people(library: Library, people: list[str | int]) -> list[str]:
+    """Paths of the photos in which every one of `people` appears (confirmed or automatic)."""
+    ids = sorted({resolve_person(library, p) for p in people})
+    if not ids:
+        return []
+    placeholders = ",".join("?" * len(ids))
+    rows = library.query(
+        f"""
+        SELECT ph.path FROM photos ph JOIN faces f ON f.photo_id = ph.id
+        WHERE f.person_id IN ({placeholders}) AND f.assignment IN ('auto', 'manual')
+        GROUP BY ph.id HAVING count(DISTINCT f.person_id) = ?
+        ORDER BY coalesce(ph.taken_at, ''), ph.path
+        """,
+        [*ids, len(ids)],
+    )
+    return [r["path"] for r in rows]

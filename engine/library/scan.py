@@ -1,0 +1,309 @@
+"""Incremental, resumable scanning of library folders into the database.
+
+Unchanged files (same size and mtime) cost one stat.  A changed or new file is hashed: a
+known hash under a new path is a move (faces and names follow it, nothing is re-detected); a
+byte-identical copy gets the faces copied.  New work is first written down as 'pending'
+rows, then analysed and committed in batches, so a crash or Ctrl-C loses at most one batch
+and the next scan continues with what is still pending.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from engine.errors import ImageLoadError
+from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
+from engine.library.faces import insert_faces, transfer_manual_labels
+from engine.library.records import ScanSummary
+from engine.library.store import Library
+from engine.library.walk import walk_photos
+from engine.library.xmp_import import apply_xmp_labels
+from engine.photo_metadata import read_metadata
+from engine.pipeline import FacePipeline, PhotoFaces
+
+HASH_CHUNK = 1 << 20
+BATCH_PHOTOS = 16
+BATCH_SECONDS = 5.0
+
+
+def content_hash(path: str) -> str:
+    digest = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _folder_id(library: Library, folder: str) -> int:
+    with library.atomic() as db:
+        db.execute("INSERT OR IGNORE INTO folders(path) VALUES (?)", [folder])
+        return int(db.execute("SELECT id FROM folders WHERE path = ?", [folder]).fetchone()[0])
+
+
+def _under(path: str, folders: Iterable[str]) -> bool:
+    return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
+
+
+class _Scanner:
+    def __init__(
+        self,
+        library: Library,
+        pipeline_factory: Callable[[], FacePipeline],
+        progress: ProgressCallback,
+        cancel: CancelToken,
+        import_xmp: bool,
+    ) -> None:
+        self.library = library
+        self.pipeline_factory = pipeline_factory
+        self._pipeline: FacePipeline | None = None
+        self.progress = progress
+        self.cancel = cancel
+        self.import_xmp = import_xmp
+        self.summary = ScanSummary()
+        self.followers: dict[int, list[int]] = {}
+
+    @property
+    def pipeline(self) -> FacePipeline:
+        if self._pipeline is None:  # loading models costs seconds; a no-change rescan skips it
+            self._pipeline = self.pipeline_factory()
+        return self._pipeline
+
+    # -- phase 1: compare the disk with the database ---------------------------------------
+    def reconcile(self, roots: list[str]) -> None:
+        """Walk every root first, then record changes: a photo moved between two library
+        folders is then seen as a move, not as a loss plus a new photo."""
+        new_files, changed, vanished = [], [], {}
+        for root in roots:
+            if self.cancel.cancelled:
+                return
+            folder_id = _folder_id(self.library, root)
+            found_new, found_changed, found_vanished = self._walk(root, folder_id)
+            new_files += [(folder_id, f) for f in found_new]
+            changed += found_changed
+            vanished.update(found_vanished)
+        work = [("changed", item) for item in changed] + [("new", item) for item in new_files]
+        for start in range(0, len(work), 200):
+            if self.cancel.cancelled:
+                return  # nothing is forgotten on a cancelled scan
+            with self.library.atomic() as db:
+                for kind, item in work[start : start + 200]:
+                    if kind == "changed":
+                        self._record_changed(db, *item)
+                    else:
+                        self._record_new(db, *item, vanished)
+            self.progress(Progress("checking new and changed photos", min(len(work), start + 200), len(work)))
+        if vanished:
+            with self.library.atomic() as db:
+                for row in vanished.values():
+                    db.execute("DELETE FROM photos WHERE id = ?", [row["id"]])
+            self.summary.forgotten += len(vanished)
+
+    def _walk(self, folder: str, folder_id: int) -> tuple[list, list, dict]:
+        unreadable: list[str] = []
+
+        def on_error(path: str, reason: str) -> None:
+            unreadable.append(path)
+            self.summary.folder_errors.append((path, reason))
+
+        if not os.path.isdir(folder):
+            on_error(folder, "folder not found (is the drive connected?); its photos are kept")
+            return [], [], {}
+        known = {
+            row["path"]: row
+            for row in self.library.query(
+                "SELECT id, path, size, mtime_ns, status, content_hash FROM photos WHERE folder_id = ?", [folder_id]
+            )
+        }
+        seen: set[str] = set()
+        new_files, changed = [], []
+        for found in walk_photos(folder, on_error):
+            self.summary.files_seen += 1
+            seen.add(found.path)
+            if self.summary.files_seen % 500 == 0:
+                self.progress(Progress("finding photos", self.summary.files_seen, None, found.path))
+            row = known.get(found.path)
+            if row is None:
+                new_files.append(found)
+            elif row["size"] == found.size and row["mtime_ns"] == found.mtime_ns:
+                if row["status"] != "pending":
+                    self.summary.unchanged += 1
+            else:
+                changed.append((row, found))
+        vanished = {path: row for path, row in known.items() if path not in seen and not _under(path, unreadable)}
+        return new_files, changed, vanished
+
+    def _record_changed(self, db, row: dict, found) -> None:  # noqa: ANN001
+        digest = self._hash(found.path)
+        if digest is None:
+            return
+        if digest == row["content_hash"] and row["status"] == "done":  # touched, not edited
+            db.execute("UPDATE photos SET size = ?, mtime_ns = ? WHERE id = ?", [found.size, found.mtime_ns, row["id"]])
+            self.summary.unchanged += 1
+            return
+        # Edited: analyse again; manual labels are carried over by likeness.
+        db.execute(
+            "UPDATE photos SET size = ?, mtime_ns = ?, content_hash = ?, status = 'pending', error = NULL WHERE id = ?",
+            [found.size, found.mtime_ns, digest, row["id"]],
+        )
+
+    def _record_new(self, db, folder_id: int, found, vanished: dict) -> None:  # noqa: ANN001
+        digest = self._hash(found.path)
+        if digest is None:
+            return
+        # A known photo with this content whose file is gone was moved or renamed.
+        for row_id, old_path in db.execute(
+            "SELECT id, path FROM photos WHERE content_hash = ? AND status = 'done' ORDER BY id", [digest]
+        ).fetchall():
+            if old_path in vanished or not os.path.exists(old_path):
+                vanished.pop(old_path, None)
+                db.execute(
+                    "UPDATE photos SET path = ?, folder_id = ?, size = ?, mtime_ns = ? WHERE id = ?",
+                    [found.path, folder_id, found.size, found.mtime_ns, row_id],
+                )
+                self.summary.moved += 1
+                return
+        self._insert_new(db, folder_id, found, digest)
+
+    def _hash(self, path: str) -> str | None:
+        try:
+            return content_hash(path)
+        except OSError:  # vanished or unreadable since the walk: picked up by the next scan
+            return None
+
+    def _insert_new(self, db, folder_id: int, found, digest: str) -> None:  # noqa: ANN001
+        copy_of = db.execute(
+            "SELECT id, width, height, taken_at FROM photos WHERE content_hash = ? AND status = 'done' LIMIT 1", [digest]
+        ).fetchone()
+        status = "done" if copy_of else "pending"
+        cursor = db.execute(
+            "INSERT INTO photos(path, folder_id, size, mtime_ns, content_hash, status, width, height, taken_at, scanned_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ? = 'done' THEN datetime('now') END)",
+            [found.path, folder_id, found.size, found.mtime_ns, digest, status,
+             copy_of[1] if copy_of else None, copy_of[2] if copy_of else None, copy_of[3] if copy_of else None, status],
+        )
+        if copy_of:
+            db.execute(
+                "INSERT INTO faces(photo_id, x1, y1, x2, y2, score, landmarks, embedding, model_version, person_id, assignment, distance) "
+                "SELECT ?, x1, y1, x2, y2, score, landmarks, embedding, model_version, person_id, assignment, distance "
+                "FROM faces WHERE photo_id = ? ORDER BY id",
+                [cursor.lastrowid, copy_of[0]],
+            )
+            self.summary.duplicates += 1
+
+    # -- phase 2: analyse what is pending ------------------------------------------------
+    def analyze_pending(self, folders: list[str]) -> None:
+        placeholders = ",".join("?" * len(folders))
+        pending = self.library.query(
+            f"SELECT p.id, p.path, p.content_hash FROM photos p JOIN folders f ON f.id = p.folder_id "
+            f"WHERE p.status = 'pending' AND f.path IN ({placeholders}) ORDER BY p.path",
+            folders,
+        )
+        if not pending or self.cancel.cancelled:
+            return
+        # Byte-identical copies are analysed once; the others receive a copy of the faces.
+        leaders: dict[str, dict] = {}
+        self.followers: dict[int, list[int]] = {}
+        to_analyze = []
+        for row in pending:
+            leader = leaders.get(row["content_hash"]) if row["content_hash"] else None
+            if leader is None:
+                leaders[row["content_hash"] or row["path"]] = row
+                to_analyze.append(row)
+            else:
+                self.followers.setdefault(leader["id"], []).append(row["id"])
+        ids = {row["path"]: row["id"] for row in to_analyze}
+        total, started = len(to_analyze), time.monotonic()
+        batch: list[tuple[int, str, PhotoFaces | ImageLoadError]] = []
+        last_commit = time.monotonic()
+        paths = (row["path"] for row in to_analyze if not self.cancel.cancelled)
+        for done, (path, result) in enumerate(self.pipeline.analyze_many(paths), start=1):
+            batch.append((ids[str(path)], str(path), result))
+            if len(batch) >= BATCH_PHOTOS or time.monotonic() - last_commit > BATCH_SECONDS:
+                self._commit(batch)
+                batch, last_commit = [], time.monotonic()
+            elapsed = time.monotonic() - started
+            eta = elapsed / done * (total - done)
+            self.progress(Progress("analyzing", done, total, str(path), eta))
+            if self.cancel.cancelled:
+                break
+        self._commit(batch)
+        if self.cancel.cancelled:
+            self.summary.cancelled = True
+
+    def _copy_to_followers(self, db, photo_id: int) -> None:  # noqa: ANN001
+        for follower in self.followers.get(photo_id, []):
+            db.execute("DELETE FROM faces WHERE photo_id = ?", [follower])
+            db.execute(
+                "INSERT INTO faces(photo_id, x1, y1, x2, y2, score, landmarks, embedding, model_version, person_id, assignment, distance) "
+                "SELECT ?, x1, y1, x2, y2, score, landmarks, embedding, model_version, person_id, assignment, distance "
+                "FROM faces WHERE photo_id = ? ORDER BY id",
+                [follower, photo_id],
+            )
+            db.execute(
+                "UPDATE photos SET (status, error, width, height, taken_at, scanned_at) = "
+                "(SELECT status, error, width, height, taken_at, scanned_at FROM photos WHERE id = ?) WHERE id = ?",
+                [photo_id, follower],
+            )
+            self.summary.duplicates += 1
+
+    def _commit(self, batch: list) -> None:
+        if not batch:
+            return
+        version = self.pipeline.model_version
+        with self.library.atomic() as db:
+            for photo_id, path, result in batch:
+                if isinstance(result, ImageLoadError):
+                    if not os.path.exists(path):  # vanished mid-scan: forget it
+                        db.execute("DELETE FROM photos WHERE id = ?", [photo_id])
+                        self.summary.forgotten += 1
+                        continue
+                    db.execute(
+                        "UPDATE photos SET status = 'error', error = ?, scanned_at = datetime('now') WHERE id = ?",
+                        [result.reason, photo_id],
+                    )
+                    self.summary.failed += 1
+                    self._copy_to_followers(db, photo_id)
+                    continue
+                old_labels = self.library.query(
+                    "SELECT embedding, person_id FROM faces WHERE photo_id = ? AND assignment = 'manual'", [photo_id]
+                )
+                db.execute("DELETE FROM faces WHERE photo_id = ?", [photo_id])
+                face_ids = insert_faces(db, photo_id, result.faces, version.name)
+                if old_labels:
+                    transfer_manual_labels(db, old_labels, face_ids, result.faces, version)
+                metadata = read_metadata(path)
+                db.execute(
+                    "UPDATE photos SET status = 'done', error = NULL, width = ?, height = ?, taken_at = ?, "
+                    "scanned_at = datetime('now') WHERE id = ?",
+                    [result.width, result.height, metadata.taken_at if metadata else None, photo_id],
+                )
+                if self.import_xmp and face_ids:
+                    self.summary.xmp_labels += apply_xmp_labels(db, path, metadata, result, face_ids)
+                self.summary.analyzed += 1
+                self._copy_to_followers(db, photo_id)
+                self.summary.faces_found += len(result.faces)
+
+
+def scan_folders(
+    library: Library,
+    folders: Iterable[str | Path],
+    pipeline_factory: Callable[[], FacePipeline] = FacePipeline,
+    progress: ProgressCallback = no_progress,
+    cancel: CancelToken | None = None,
+    import_xmp: bool = True,
+) -> ScanSummary:
+    """Bring the library up to date with `folders` (added to the library's folders)."""
+    cancel = cancel or CancelToken()
+    scanner = _Scanner(library, pipeline_factory, progress, cancel, import_xmp)
+    started = time.monotonic()
+    roots = [os.path.abspath(os.path.expanduser(str(f))) for f in folders]
+    scanner.summary.folders = roots
+    scanner.reconcile(roots)
+    scanner.analyze_pending(roots)
+    scanner.summary.cancelled = cancel.cancelled
+    scanner.summary.seconds = time.monotonic() - started
+    return scanner.summary

@@ -1,0 +1,178 @@
+"""The library database: schema migrations, connections, transactions.
+
+SQLite in WAL mode so the GUI can read while a scan writes; foreign keys on; one connection
+per thread (sqlite3 connections must not be shared across threads).  Every write that must
+be all-or-nothing runs inside `Library.atomic()`: a killed process loses at most the batch
+in flight, never leaves half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import sqlite_utils
+
+from engine.errors import EngineError
+from engine.paths import data_dir
+
+DB_FILENAME = "library.db"
+MIGRATIONS = sqlite_utils.Migrations("facenet-library")
+
+
+class LibraryError(EngineError):
+    """A library operation the user asked for cannot be done (unknown person, bad name...)."""
+
+
+def default_db_path() -> Path:
+    """`FACENET_DB` if set, else library.db in the platform's user data folder."""
+    override = os.environ.get("FACENET_DB")
+    return Path(override) if override else data_dir() / DB_FILENAME
+
+
+@MIGRATIONS()
+def m001_initial_schema(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE folders (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            added_at TEXT NOT NULL DEFAULT (datetime('now'))
+        );
+        CREATE TABLE photos (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            folder_id INTEGER REFERENCES folders(id) ON DELETE SET NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            content_hash TEXT,
+            width INTEGER,
+            height INTEGER,
+            taken_at TEXT,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'error')),
+            error TEXT,
+            scanned_at TEXT
+        );
+        CREATE INDEX photos_by_hash ON photos(content_hash);
+        CREATE INDEX photos_by_folder ON photos(folder_id);
+        CREATE TABLE people (
+            id INTEGER PRIMARY KEY,
+            name TEXT UNIQUE COLLATE NOCASE CHECK (name IS NULL OR length(trim(name)) > 0),
+            hidden INTEGER NOT NULL DEFAULT 0,
+            cover_face_id INTEGER REFERENCES faces(id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL DEFAULT (datetime('now'))
+        );
+        CREATE TABLE faces (
+            id INTEGER PRIMARY KEY,
+            photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+            x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
+            score REAL NOT NULL,
+            landmarks BLOB,
+            embedding BLOB NOT NULL,
+            model_version TEXT NOT NULL,
+            person_id INTEGER REFERENCES people(id) ON DELETE SET NULL,
+            assignment TEXT CHECK (assignment IN ('auto', 'manual', 'suggested')),
+            distance REAL,
+            CHECK ((person_id IS NULL) = (assignment IS NULL))
+        );
+        CREATE INDEX faces_by_photo ON faces(photo_id);
+        CREATE INDEX faces_by_person ON faces(person_id);
+        CREATE TABLE rejections (
+            face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+            person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+            PRIMARY KEY (face_id, person_id)
+        );
+        CREATE TABLE edits (
+            id INTEGER PRIMARY KEY,
+            description TEXT NOT NULL,
+            snapshot TEXT NOT NULL,
+            created_at TEXT NOT NULL DEFAULT (datetime('now'))
+        );
+        """
+    )
+
+
+def embedding_to_blob(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def blob_to_embedding(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype="<f4")
+
+
+class Library:
+    """A library database file.  `db` is this thread's connection (sqlite-utils Database)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            MIGRATIONS.apply(self.db)
+        except sqlite3.DatabaseError as exc:
+            raise LibraryError(f"cannot open the library database {self.path}: {exc}") from exc
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        database = getattr(self._local, "db", None)
+        if database is None:
+            database = self._connect()
+            self._local.db = database
+        return database
+
+    def _connect(self) -> sqlite_utils.Database:
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=True)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA synchronous=NORMAL")  # durable at WAL checkpoints; safe against crashes
+        with self._lock:
+            self._connections.append(conn)
+        return sqlite_utils.Database(conn)
+
+    @contextmanager
+    def atomic(self) -> Iterator[sqlite_utils.Database]:
+        """One transaction (BEGIN IMMEDIATE: writers queue instead of failing mid-way)."""
+        db = self.db
+        if db.conn.in_transaction:
+            with db.atomic():
+                yield db
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple | list | dict = ()) -> list[sqlite3.Row]:
+        cursor = self.db.execute(sql, params)
+        names = [c[0] for c in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def scalar(self, sql: str, params: tuple | list | dict = ()):  # noqa: ANN201 - any SQL value
+        row = self.db.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                try:
+                    conn.close()
+                except sqlite3.ProgrammingError:  # created in another thread; closed there
+                    pass
+            self._connections.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,51 @@
+"""Libraries filled with generated faces (no model needed) for fast tests of people logic."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.library.store import Library, embedding_to_blob
+from engine.model_versions import DLIB_RESNET_V1
+
+
+def identity_vectors(people: int, per_person: int, seed: int = 0, spread: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors shaped like the model's (norm about 2), same-person distance ~0.5, others ~2.8."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(people, 128))
+    centres *= 2.0 / np.linalg.norm(centres, axis=1, keepdims=True)
+    labels = np.repeat(np.arange(people), per_person)
+    return (centres[labels] + rng.normal(scale=spread, size=(len(labels), 128))).astype(np.float32), labels
+
+
+def fill_library(library: Library, vectors: np.ndarray, photo_of_face: list[int] | None = None) -> list[int]:
+    """One photo per face unless `photo_of_face` groups them; returns face ids in order."""
+    photo_of_face = photo_of_face if photo_of_face is not None else list(range(len(vectors)))
+    face_ids = []
+    with library.atomic() as db:
+        folder = db.execute("INSERT INTO folders(path) VALUES ('/synthetic')").lastrowid
+        photo_ids = {}
+        for p in sorted(set(photo_of_face)):
+            photo_ids[p] = db.execute(
+                "INSERT INTO photos(path, folder_id, size, mtime_ns, status, width, height) VALUES (?, ?, 1, 1, 'done', 100, 100)",
+                [f"/synthetic/photo{p:05d}.jpg", folder],
+            ).lastrowid
+        for i, vector in enumerate(vectors):
+            face_ids.append(
+                db.execute(
+                    "INSERT INTO faces(photo_id, x1, y1, x2, y2, score, embedding, model_version) VALUES (?, 10, 10, 50, 50, 1, ?, ?)",
+                    [photo_ids[photo_of_face[i]], embedding_to_blob(vector), DLIB_RESNET_V1.name],
+                ).lastrowid
+            )
+    return face_ids
+
+
+def assignments(library: Library) -> dict[int, tuple]:
+    return {r["id"]: (r["person_id"], r["assignment"]) for r in library.query("SELECT id, person_id, assignment FROM faces")}
+
+
+def table_state(library: Library) -> tuple:
+    return (
+        library.query("SELECT id, person_id, assignment, distance FROM faces ORDER BY id"),
+        library.query("SELECT id, name, hidden FROM people ORDER BY id"),
+        library.query("SELECT face_id, person_id FROM rejections ORDER BY face_id, person_id"),
+    )

@@ -1,0 +1,241 @@
+"""People logic on generated faces: clustering rules at the library level, recognition,
+edits and undo, and a property test that the user's labels survive everything."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from synthetic_library import assignments, fill_library, identity_vectors, table_state
+
+from engine.library import editing
+from engine.library.grouping import cluster_library, recognize_faces
+from engine.library.people import list_people, photos_with_people
+from engine.library.store import Library, LibraryError
+
+
+@pytest.fixture()
+def library(tmp_path):
+    with Library(tmp_path / "lib.db") as lib:
+        yield lib
+
+
+def people_of(library: Library, face_ids: list[int]) -> list:
+    rows = assignments(library)
+    return [rows[f][0] for f in face_ids]
+
+
+def test_clusters_become_people_and_small_ones_stay_unsorted(library) -> None:
+    vectors, truth = identity_vectors(people=4, per_person=6)
+    lonely, _ = identity_vectors(people=1, per_person=2, seed=9)  # someone seen twice only
+    ids = fill_library(library, np.concatenate([vectors, lonely]))
+    summary = cluster_library(library, min_faces=3)
+    persons = people_of(library, ids)
+    for identity in range(4):
+        members = {persons[i] for i in np.flatnonzero(truth == identity)}
+        assert len(members) == 1 and None not in members
+    assert len({persons[i] for i in range(24)}) == 4
+    assert persons[24] is None and persons[25] is None
+    assert summary.unsorted == 2 and summary.new_people == 4
+
+
+def test_recluster_is_deterministic_and_keeps_person_ids(library) -> None:
+    vectors, _ = identity_vectors(people=5, per_person=5)
+    ids = fill_library(library, vectors)
+    cluster_library(library)
+    first = people_of(library, ids)
+    cluster_library(library)
+    assert people_of(library, ids) == first
+    more, _ = identity_vectors(people=5, per_person=2, seed=0)  # new photos of the same people
+    more += np.random.default_rng(5).normal(scale=0.03, size=more.shape).astype(np.float32)
+    fill_more = fill_library_more(library, more)
+    cluster_library(library)
+    assert people_of(library, ids) == first  # ids persist where clusters persist
+    assert set(people_of(library, fill_more)) <= set(first)
+
+
+def fill_library_more(library: Library, vectors: np.ndarray) -> list[int]:
+    from engine.library.store import embedding_to_blob
+    from engine.model_versions import DLIB_RESNET_V1
+
+    ids = []
+    with library.atomic() as db:
+        for i, vector in enumerate(vectors):
+            photo = db.execute(
+                "INSERT INTO photos(path, size, mtime_ns, status) VALUES (?, 1, 1, 'done')", [f"/more/{i}.jpg"]
+            ).lastrowid
+            ids.append(db.execute(
+                "INSERT INTO faces(photo_id, x1, y1, x2, y2, score, embedding, model_version) VALUES (?, 0, 0, 9, 9, 1, ?, ?)",
+                [photo, embedding_to_blob(vector), DLIB_RESNET_V1.name],
+            ).lastrowid)
+    return ids
+
+
+def test_hand_assigned_faces_never_move_on_recluster(library) -> None:
+    vectors, truth = identity_vectors(people=2, per_person=6)
+    ids = fill_library(library, vectors)
+    cluster_library(library)
+    alice = editing.create_person(library, "Alice")
+    editing.move_face(library, ids[0], alice)  # the user says face 0 (identity 0) is Alice
+    editing.move_face(library, ids[6], alice)  # ... and so is face 6 (identity 1): their call
+    cluster_library(library)
+    rows = assignments(library)
+    assert rows[ids[0]] == (alice, "manual") and rows[ids[6]] == (alice, "manual")
+
+
+def test_cluster_with_named_faces_joins_that_person(library) -> None:
+    vectors, truth = identity_vectors(people=2, per_person=6)
+    ids = fill_library(library, vectors)
+    bob = editing.create_person(library, "Bob")
+    editing.move_face(library, ids[2], bob)
+    cluster_library(library)
+    persons = people_of(library, ids)
+    assert persons[:6] == [bob] * 6
+    assert bob not in persons[6:]
+
+
+def test_two_faces_in_one_photo_never_one_person(library) -> None:
+    vectors, _ = identity_vectors(people=1, per_person=6)
+    ids = fill_library(library, vectors, photo_of_face=[0, 0, 1, 2, 3, 4])
+    cluster_library(library)
+    persons = people_of(library, ids)
+    assert persons[0] != persons[1] or persons[0] is None
+
+
+def test_rejected_face_never_returns(library) -> None:
+    vectors, _ = identity_vectors(people=1, per_person=6)
+    ids = fill_library(library, vectors)
+    cluster_library(library)
+    person = people_of(library, ids)[0]
+    editing.name_person(library, person, "Carol")
+    assert editing.reject_face(library, ids[3]) == person
+    cluster_library(library)
+    recognize_faces(library, only_unassigned=False)
+    assert people_of(library, ids)[3] != person
+
+
+def test_recognition_assigns_and_suggests(library) -> None:
+    vectors, truth = identity_vectors(people=2, per_person=4)
+    ids = fill_library(library, vectors)
+    dave = editing.create_person(library, "Dave")
+    for face in ids[:3]:
+        editing.move_face(library, face, dave)
+    stranger, _ = identity_vectors(people=1, per_person=1, seed=42)
+    near = vectors[0] + np.random.default_rng(1).normal(scale=0.055, size=128).astype(np.float32)  # distance ~0.85
+    extra = fill_library_more(library, np.stack([near, stranger[0]]))
+    summary = recognize_faces(library)
+    rows = assignments(library)
+    assert rows[ids[3]] == (dave, "auto")  # same person, close
+    assert all(rows[i] == (None, None) for i in ids[4:])  # the other identity stays unknown
+    assert rows[extra[1]] == (None, None)
+    assert summary.assigned >= 1
+
+
+def test_naming_with_an_existing_name_merges(library) -> None:
+    vectors, _ = identity_vectors(people=2, per_person=4)
+    ids = fill_library(library, vectors)
+    cluster_library(library)
+    first, second = people_of(library, [ids[0], ids[4]])
+    editing.name_person(library, first, "Eve")
+    survivor = editing.name_person(library, second, "eve")
+    assert survivor == first
+    assert set(people_of(library, ids)) == {first}
+    assert [p.name for p in list_people(library)] == ["Eve"]
+    assert all(a == "manual" for _, a in assignments(library).values())
+
+
+def test_merge_hide_confirm_photos(library) -> None:
+    vectors, _ = identity_vectors(people=3, per_person=3)
+    ids = fill_library(library, vectors, photo_of_face=[0, 1, 2, 0, 1, 5, 6, 7, 8])
+    cluster_library(library)
+    a, b, c = people_of(library, [ids[0], ids[3], ids[6]])
+    editing.name_person(library, a, "Ann")
+    editing.name_person(library, b, "Ben")
+    assert sorted(photos_with_people(library, ["Ann", "ben"])) == ["/synthetic/photo00000.jpg", "/synthetic/photo00001.jpg"]
+    editing.merge_people(library, [c], into="Ann")
+    assert people_of(library, ids[6:]) == [a, a, a]
+    editing.hide_person(library, "Ben")
+    assert [p.name for p in list_people(library)] == ["Ann"]
+    assert {p.name for p in list_people(library, include_hidden=True)} == {"Ann", "Ben"}
+    with pytest.raises(LibraryError):
+        editing.confirm_face(library, fill_library_more(library, vectors[:1])[0])
+
+
+def test_undo_restores_exactly(library) -> None:
+    vectors, _ = identity_vectors(people=3, per_person=4)
+    ids = fill_library(library, vectors)
+    cluster_library(library)
+    p = people_of(library, [ids[0], ids[4], ids[8]])
+    actions = [
+        lambda: editing.name_person(library, p[0], "Fay"),
+        lambda: editing.name_person(library, p[1], "fay"),  # merge by name
+        lambda: editing.merge_people(library, [p[2]], into=p[0]),
+        lambda: editing.reject_face(library, ids[1]),
+        lambda: editing.move_face(library, ids[1], p[0]),
+        lambda: editing.confirm_face(library, ids[2]),
+        lambda: editing.hide_person(library, p[0]),
+        lambda: editing.create_person(library, "Gus"),
+    ]
+    states = []
+    for action in actions:
+        states.append(table_state(library))
+        action()
+    for expected in reversed(states):
+        assert editing.undo(library) is not None
+        assert table_state(library) == expected
+    assert editing.undo(library) is None
+
+
+EDITS = st.lists(
+    st.tuples(st.sampled_from(["name", "merge", "move", "reject", "confirm", "hide", "undo", "recluster"]),
+              st.integers(0, 17), st.integers(0, 17)),
+    min_size=1, max_size=12,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=EDITS)
+def test_labels_survive_rescan_and_recluster(tmp_path_factory, edits) -> None:
+    """Whatever the user did, re-clustering and recognition never change a hand label, a
+    name or a hidden flag, and never give a face back to a person it was rejected from."""
+    with Library(tmp_path_factory.mktemp("prop") / "lib.db") as library:
+        vectors, _ = identity_vectors(people=3, per_person=6, seed=3)
+        ids = fill_library(library, vectors)
+        cluster_library(library)
+        names = iter(f"Person {i}" for i in range(100))
+        for action, x, y in edits:
+            face = ids[x]
+            person = assignments(library)[ids[y]][0]
+            try:
+                if action == "name" and person is not None:
+                    editing.name_person(library, person, next(names))
+                elif action == "merge" and person is not None:
+                    other = assignments(library)[face][0]
+                    if other is not None and other != person:
+                        editing.merge_people(library, [other], into=person)
+                elif action == "move":
+                    target = person if person is not None else editing.create_person(library, next(names))
+                    editing.move_face(library, face, target)
+                elif action == "reject" and assignments(library)[face][0] is not None:
+                    editing.reject_face(library, face)
+                elif action == "confirm" and assignments(library)[face][0] is not None:
+                    editing.confirm_face(library, face)
+                elif action == "hide" and person is not None:
+                    editing.hide_person(library, person)
+                elif action == "undo":
+                    editing.undo(library)
+                elif action == "recluster":
+                    cluster_library(library)
+            except LibraryError:
+                pass
+        manual = {f: pa for f, pa in assignments(library).items() if pa[1] == "manual"}
+        people = library.query("SELECT id, name, hidden FROM people WHERE name IS NOT NULL OR hidden = 1 ORDER BY id")
+        rejections = library.query("SELECT face_id, person_id FROM rejections")
+        cluster_library(library)
+        recognize_faces(library)
+        after = assignments(library)
+        assert {f: after[f] for f in manual} == manual
+        assert library.query("SELECT id, name, hidden FROM people WHERE name IS NOT NULL OR hidden = 1 ORDER BY id") == people
+        for row in rejections:
+            assert after[row["face_id"]][0] != row["person_id"]
