@@ -70,7 +70,6 @@ def _cancel_on_ctrl_c() -> CancelToken:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from engine.library.grouping import recognize_faces
     from engine.library.scan import scan_folders
 
     missing = [f for f in args.folders if not Path(f).is_dir()]
@@ -81,13 +80,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
     with _library(args) as library:
         summary = scan_folders(library, args.folders, _pipeline_factory(args), progress=bar, cancel=_cancel_on_ctrl_c())
         bar.close()
-        recognition = recognize_faces(library) if not summary.cancelled else None
     report = {
         "files": summary.files_seen, "unchanged": summary.unchanged, "analyzed": summary.analyzed,
         "faces_found": summary.faces_found, "failed": summary.failed, "moved": summary.moved,
         "duplicates": summary.duplicates, "forgotten": summary.forgotten, "xmp_labels": summary.xmp_labels,
-        "recognised": recognition.assigned if recognition else 0,
-        "suggested": recognition.suggested if recognition else 0,
+        "recognised": summary.recognised,
+        "suggested": summary.suggested,
         "folder_errors": summary.folder_errors, "cancelled": summary.cancelled, "seconds": round(summary.seconds, 2),
     }
     if args.json:

@@ -17,6 +17,8 @@ class ScanSummary:
     duplicates: int = 0  # byte-identical copies of a known photo: faces copied, not detected
     forgotten: int = 0  # photos that disappeared from disk
     xmp_labels: int = 0  # faces named from XMP regions
+    recognised: int = 0  # new faces assigned to named people
+    suggested: int = 0  # new faces suggested for named people
     folder_errors: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     cancelled: bool = False
     seconds: float = 0.0

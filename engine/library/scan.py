@@ -18,6 +18,7 @@ from pathlib import Path
 from engine.errors import ImageLoadError
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.library.faces import insert_faces, transfer_manual_labels
+from engine.library.grouping import recognize_faces
 from engine.library.records import ScanSummary
 from engine.library.store import Library
 from engine.library.walk import walk_photos
@@ -56,7 +57,9 @@ class _Scanner:
         progress: ProgressCallback,
         cancel: CancelToken,
         import_xmp: bool,
+        batch_photos: int = BATCH_PHOTOS,
     ) -> None:
+        self.batch_photos = batch_photos
         self.library = library
         self.pipeline_factory = pipeline_factory
         self._pipeline: FacePipeline | None = None
@@ -222,7 +225,7 @@ class _Scanner:
         paths = (row["path"] for row in to_analyze if not self.cancel.cancelled)
         for done, (path, result) in enumerate(self.pipeline.analyze_many(paths), start=1):
             batch.append((ids[str(path)], str(path), result))
-            if len(batch) >= BATCH_PHOTOS or time.monotonic() - last_commit > BATCH_SECONDS:
+            if len(batch) >= self.batch_photos or time.monotonic() - last_commit > BATCH_SECONDS:
                 self._commit(batch)
                 batch, last_commit = [], time.monotonic()
             elapsed = time.monotonic() - started
@@ -295,15 +298,21 @@ def scan_folders(
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
     import_xmp: bool = True,
+    batch_photos: int = BATCH_PHOTOS,
+    recognize: bool = True,
 ) -> ScanSummary:
-    """Bring the library up to date with `folders` (added to the library's folders)."""
+    """Bring the library up to date with `folders` (added to the library's folders), then
+    assign the new faces to named people (k-NN) unless cancelled or `recognize` is off."""
     cancel = cancel or CancelToken()
-    scanner = _Scanner(library, pipeline_factory, progress, cancel, import_xmp)
+    scanner = _Scanner(library, pipeline_factory, progress, cancel, import_xmp, batch_photos)
     started = time.monotonic()
     roots = [os.path.abspath(os.path.expanduser(str(f))) for f in folders]
     scanner.summary.folders = roots
     scanner.reconcile(roots)
     scanner.analyze_pending(roots)
     scanner.summary.cancelled = cancel.cancelled
+    if recognize and not cancel.cancelled and scanner.summary.faces_found:
+        result = recognize_faces(library, scanner.pipeline.model_version)
+        scanner.summary.recognised, scanner.summary.suggested = result.assigned, result.suggested
     scanner.summary.seconds = time.monotonic() - started
     return scanner.summary

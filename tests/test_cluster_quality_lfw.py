@@ -1,0 +1,39 @@
+"""Clustering quality on real faces: LFW identities with at least 10 images, through the
+whole scan -> cluster path (`facenet eval clusters`).  Five images per identity keep the
+run to a couple of minutes; benchmarks/cluster_quality.py runs every image."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.library.cluster_eval import evaluate_clusters
+
+pytestmark = pytest.mark.slow
+IMAGES_PER_PERSON = 5
+
+
+@pytest.fixture(scope="module")
+def lfw_people_folder(faces_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("lfw10")
+    people = 0
+    for person in sorted(p for p in (faces_dir / "lfw_deepfunneled").iterdir() if p.is_dir()):
+        images = sorted(person.glob("*.jpg"))
+        if len(images) >= 10:
+            (root / person.name).mkdir()
+            for image in images[:IMAGES_PER_PERSON]:
+                (root / person.name / image.name).symlink_to(image)
+            people += 1
+    assert people == 158
+    return root
+
+
+def test_clusters_match_identities(lfw_people_folder, pipeline) -> None:
+    quality, details = evaluate_clusters(lfw_people_folder, lambda: pipeline)
+    print(quality, details)
+    assert quality.faces >= 158 * IMAGES_PER_PERSON - 5
+    # A wrong merge is worse than a split: precision is held high, recall follows.
+    assert quality.pairwise_precision >= 0.98
+    assert quality.bcubed_precision >= 0.98
+    assert quality.bcubed_recall >= 0.80
+    assert quality.unsorted_share <= 0.15
+    assert 140 <= quality.clusters <= 200
