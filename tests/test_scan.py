@@ -293,3 +293,11 @@ def test_ctrl_c_stops_the_cli_scan_cleanly_and_it_resumes(photo_folder, tmp_path
     with Library(db) as library:
         assert library.scalar("SELECT count(*) FROM photos WHERE status = 'pending'") == 0
         assert library.scalar("SELECT count(*) FROM photos WHERE status = 'done'") == 8
+
+
+def test_nested_library_folders_index_each_photo_once(photo_folder, library, pipeline) -> None:
+    scan_folders(library, [photo_folder / "Colin_Powell"], lambda: pipeline)
+    summary = scan_folders(library, [photo_folder, photo_folder / "Colin_Powell"], lambda: pipeline)
+    assert summary.forgotten == 0 and summary.moved == 0
+    assert library.scalar("SELECT count(*) FROM photos") == 11
+    assert library.scalar("SELECT count(*) FROM photos WHERE status = 'pending'") == 0

@@ -15,11 +15,11 @@ import numpy as np
 
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.library.clustering import FREE, ClusteringProblem, cluster_faces
+from engine.library.recognition import recognise
 from engine.library.store import Library, blob_to_embedding
 from engine.model_versions import DLIB_RESNET_V1, ModelVersion
 
 MIN_PERSON_FACES = 3  # smaller clusters stay "unsorted" rather than become tiny people
-RECOGNITION_NEIGHBOURS = 5
 
 
 @dataclass(frozen=True)
@@ -199,34 +199,17 @@ def recognize_faces(
     ).fetchall()
     if not refs or not queries:
         return RecognitionSummary(len(queries), 0, 0)
-    ref_vectors = version.prepare(np.stack([blob_to_embedding(r[0]) for r in refs]))
-    ref_people = np.array([r[1] for r in refs], dtype=np.int64)
     rejected = _rejections(library)
     # A person appears at most once per photo.
     taken = set(library.db.execute("SELECT photo_id, person_id FROM faces WHERE person_id IS NOT NULL").fetchall())
-    decisions = []
-    k = min(RECOGNITION_NEIGHBOURS, len(refs))
-    for start in range(0, len(queries), 1024):
-        block = queries[start : start + 1024]
-        vectors = version.prepare(np.stack([blob_to_embedding(q[1]) for q in block]))
-        d = np.sqrt(np.maximum(
-            (vectors**2).sum(1)[:, None] + (ref_vectors**2).sum(1)[None, :] - 2 * vectors @ ref_vectors.T, 0
-        ))
-        for row, (face_id, _, photo_id) in enumerate(block):
-            for person in rejected.get(face_id, ()):
-                d[row, ref_people == person] = np.inf
-            nearest = np.argsort(d[row], kind="stable")[:k]
-            close = [(float(d[row, j]), int(ref_people[j])) for j in nearest if d[row, j] <= version.threshold]
-            if not close:
-                continue
-            votes: dict[int, list[float]] = {}
-            for distance, person in close:
-                votes.setdefault(person, []).append(distance)
-            winner = min(votes, key=lambda p: (-len(votes[p]), min(votes[p]), p))
-            best = min(votes[winner])
-            unanimous = len(votes) == 1
-            level = "auto" if unanimous and best <= version.auto_assign_distance else "suggested"
-            decisions.append((best, face_id, photo_id, winner, level))
+    found = recognise(
+        version.prepare(np.stack([blob_to_embedding(r[0]) for r in refs])),
+        np.array([r[1] for r in refs], dtype=np.int64),
+        version.prepare(np.stack([blob_to_embedding(q[1]) for q in queries])),
+        version,
+        {i: rejected[q[0]] for i, q in enumerate(queries) if q[0] in rejected},
+    )
+    decisions = [(r.distance, queries[r.query][0], queries[r.query][2], r.person, r.level) for r in found]
     assigned = suggested = 0
     with library.atomic() as db:
         for best, face_id, photo_id, person, level in sorted(decisions):

@@ -80,14 +80,16 @@ class _Scanner:
         """Walk every root first, then record changes: a photo moved between two library
         folders is then seen as a move, not as a loss plus a new photo."""
         new_files, changed, vanished = [], [], {}
+        seen: set[str] = set()  # library folders may nest: each file is handled once
         for root in roots:
             if self.cancel.cancelled:
                 return
             folder_id = _folder_id(self.library, root)
-            found_new, found_changed, found_vanished = self._walk(root, folder_id)
+            found_new, found_changed, found_vanished = self._walk(root, seen)
             new_files += [(folder_id, f) for f in found_new]
             changed += found_changed
             vanished.update(found_vanished)
+        vanished = {path: row for path, row in vanished.items() if path not in seen}
         work = [("changed", item) for item in changed] + [("new", item) for item in new_files]
         for start in range(0, len(work), 200):
             if self.cancel.cancelled:
@@ -105,7 +107,7 @@ class _Scanner:
                     db.execute("DELETE FROM photos WHERE id = ?", [row["id"]])
             self.summary.forgotten += len(vanished)
 
-    def _walk(self, folder: str, folder_id: int) -> tuple[list, list, dict]:
+    def _walk(self, folder: str, seen: set[str]) -> tuple[list, list, dict]:
         unreadable: list[str] = []
 
         def on_error(path: str, reason: str) -> None:
@@ -115,15 +117,18 @@ class _Scanner:
         if not os.path.isdir(folder):
             on_error(folder, "folder not found (is the drive connected?); its photos are kept")
             return [], [], {}
-        known = {
+        prefix = folder.rstrip(os.sep) + os.sep
+        known = {  # every photo stored under this folder (a range scan on the path index)
             row["path"]: row
             for row in self.library.query(
-                "SELECT id, path, size, mtime_ns, status, content_hash FROM photos WHERE folder_id = ?", [folder_id]
+                "SELECT id, path, size, mtime_ns, status, content_hash FROM photos WHERE path >= ? AND path < ?",
+                [prefix, prefix[:-1] + chr(ord(os.sep) + 1)],
             )
         }
-        seen: set[str] = set()
         new_files, changed = [], []
         for found in walk_photos(folder, on_error):
+            if found.path in seen:
+                continue
             self.summary.files_seen += 1
             seen.add(found.path)
             if self.summary.files_seen % 500 == 0:
@@ -199,11 +204,14 @@ class _Scanner:
 
     # -- phase 2: analyse what is pending ------------------------------------------------
     def analyze_pending(self, folders: list[str]) -> None:
-        placeholders = ",".join("?" * len(folders))
+        ranges, params = [], []
+        for folder in folders:
+            prefix = folder.rstrip(os.sep) + os.sep
+            ranges.append("(path >= ? AND path < ?)")
+            params += [prefix, prefix[:-1] + chr(ord(os.sep) + 1)]
         pending = self.library.query(
-            f"SELECT p.id, p.path, p.content_hash FROM photos p JOIN folders f ON f.id = p.folder_id "
-            f"WHERE p.status = 'pending' AND f.path IN ({placeholders}) ORDER BY p.path",
-            folders,
+            f"SELECT id, path, content_hash FROM photos WHERE status = 'pending' AND ({' OR '.join(ranges)}) ORDER BY path",
+            params,
         )
         if not pending or self.cancel.cancelled:
             return
