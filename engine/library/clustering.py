@@ -24,6 +24,7 @@ import numpy as np
 from engine.library.neighbours import neighbour_graph
 
 FREE = -1  # seed_person value of a face nobody assigned by hand
+UNKNOWN = -2  # heap partner of a lazy entry: the value is a lower bound, partner to be found
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def cluster_faces(problem: ClusteringProblem, linkage_threshold: float, k: int =
     if len(seed_people):
         start[seeds != FREE] = np.searchsorted(seed_people, seeds[seeds != FREE])
     initial = len(seed_people) + len(free)
-    state = _Clusters(2 * initial, dims)
+    state = _Clusters(initial, dims)
     np.add.at(state.count, start, 1)
     sums = np.zeros((initial, dims), dtype=np.float64)
     np.add.at(sums, start, vectors.astype(np.float64))
@@ -113,73 +114,124 @@ def cluster_faces(problem: ClusteringProblem, linkage_threshold: float, k: int =
     for c, person in enumerate(seed_people):
         state.person[c] = int(person)
 
-    # Candidate merges from the face graph, lifted to the initial clusters.
-    radius = 2.0 * float(np.sqrt(max(linkage_threshold, 0.0)))
-    graph = neighbour_graph(vectors, k=k, radius=radius)
+    # Candidate merges from the face graph, lifted to the initial clusters.  Two groups
+    # whose mean squared distance is <= T have a pair of faces at squared distance <= T,
+    # so a graph within radius sqrt(T) holds every eligible merge (up to its k limit).
+    graph = neighbour_graph(vectors, k=k, radius=float(np.sqrt(max(linkage_threshold, 0.0))))
     a, b = start[graph.first], start[graph.second]
     a, b = np.minimum(a, b), np.maximum(a, b)
     pairs = np.unique(np.stack([a[a != b], b[a != b]], axis=1), axis=0) if len(a) else np.empty((0, 2), np.int64)
     for x, y in pairs.tolist():
         state.neighbours[x].add(y)
         state.neighbours[y].add(x)
-    heap: list[tuple[float, int, int]] = []
-    if len(pairs):
-        values = (
-            state.mean_sq_norm[pairs[:, 0]]
-            + state.mean_sq_norm[pairs[:, 1]]
-            - 2.0 * np.einsum("ij,ij->i", state.mean[pairs[:, 0]], state.mean[pairs[:, 1]])
-        )
-        keep = values <= linkage_threshold
-        heap = list(zip(values[keep].tolist(), pairs[keep, 0].tolist(), pairs[keep, 1].tolist(), strict=True))
-        heapq.heapify(heap)
 
-    next_id, merges = initial, 0
-    while heap:
-        value, x, y = heapq.heappop(heap)
-        if not (state.alive[x] and state.alive[y]) or state.blocked(x, y):
-            continue
-        merged = next_id
-        next_id += 1
-        merges += 1
-        _merge(state, x, y, merged)
-        others = np.fromiter(sorted(state.neighbours[merged]), dtype=np.int64)
-        if len(others):
-            values = state.linkage(merged, others)
-            for v, other in zip(values.tolist(), others.tolist(), strict=True):
-                if v <= linkage_threshold:
-                    heapq.heappush(heap, (v, other, merged))
-
+    # Each cluster's best (lowest-linkage) neighbour sits in the heap; an entry is valid
+    # while the cluster's stamp is unchanged.  The global minimum is the next merge.
+    merger = _BestNeighbourMerger(state, linkage_threshold)
+    for c in range(initial):
+        merger.refresh(c)
+    merges = merger.run()
     roots = _find_roots(state.parent, start)
     return _numbered(roots, state, linkage_threshold, merges)
 
 
-def _merge(state: _Clusters, x: int, y: int, merged: int) -> None:
+class _BestNeighbourMerger:
+    def __init__(self, state: _Clusters, threshold: float) -> None:
+        self.state = state
+        self.threshold = threshold
+        capacity = len(state.count)
+        self.stamp = np.zeros(capacity, dtype=np.int64)
+        self.best_partner = np.full(capacity, -1, dtype=np.int64)
+        self.best_value = np.full(capacity, np.inf)
+        self.heap: list[tuple[float, int, int, int]] = []
+
+    def _set_best(self, c: int, value: float, partner: int) -> None:
+        self.stamp[c] += 1
+        self.best_value[c], self.best_partner[c] = value, partner
+        if partner != -1:
+            heapq.heappush(self.heap, (value, c, partner, int(self.stamp[c])))
+
+    def _candidates(self, c: int) -> tuple[np.ndarray, np.ndarray]:
+        links = self.state.neighbours[c]
+        others = np.fromiter(links, dtype=np.int64, count=len(links))
+        return others, self.state.linkage(c, others)
+
+    def refresh(self, c: int) -> None:
+        others, values = self._candidates(c)
+        self._set_best(c, *self._pick(others, values))
+
+    def _pick(self, others: np.ndarray, values: np.ndarray) -> tuple[float, int]:
+        ok = values <= self.threshold
+        if not ok.any():
+            return np.inf, -1
+        others, values = others[ok], values[ok]
+        i = np.lexsort((others, values))[0]  # ties broken by id: deterministic
+        return float(values[i]), int(others[i])
+
+    def run(self) -> int:
+        """Pop the lowest entry.  A *lazy* entry (partner UNKNOWN) carries a lower bound of
+        its cluster's best linkage: popping it means the bound is the global minimum, so
+        the exact best is computed and pushed back.  The bounds hold because average
+        linkage never drops below the smaller of the two linkages it averages."""
+        state, merges = self.state, 0
+        while self.heap:
+            value, c, partner, stamp = heapq.heappop(self.heap)
+            if stamp != self.stamp[c] or not state.alive[c]:
+                continue
+            if partner == UNKNOWN:
+                self.refresh(c)
+                continue
+            if not state.alive[partner]:
+                continue
+            if state.blocked(c, partner):  # permanent: clusters only grow
+                state.neighbours[c].discard(partner)
+                state.neighbours[partner].discard(c)
+                self.refresh(c)
+                if self.best_partner[partner] == c:
+                    self.refresh(partner)
+                continue
+            _merge(state, c, partner)
+            merges += 1
+            others, values = self._candidates(c)
+            self._set_best(c, *self._pick(others, values))
+            for other, v in zip(others.tolist(), values.tolist(), strict=True):
+                best_value, best_partner = self.best_value[other], self.best_partner[other]
+                if v <= self.threshold and (v < best_value or (v == best_value and c < best_partner)):
+                    self._set_best(other, v, c)  # the merged cluster is its new best
+                elif best_partner in (c, partner):
+                    # Its best was one of the two: every other neighbour is >= the old best
+                    # and so is the new linkage (v >= old best here), a valid lower bound.
+                    self._set_best(other, best_value, UNKNOWN)
+        return merges
+
+
+def _merge(state: _Clusters, x: int, y: int) -> None:
+    """y joins x (x's slot holds the merged cluster)."""
     nx, ny = state.count[x], state.count[y]
-    state.count[merged] = nx + ny
-    state.mean[merged] = (nx * state.mean[x] + ny * state.mean[y]) / (nx + ny)
-    state.mean_sq_norm[merged] = (nx * state.mean_sq_norm[x] + ny * state.mean_sq_norm[y]) / (nx + ny)
-    state.person[merged] = state.person[x] if state.person[x] != FREE else state.person[y]
-    big, small = (x, y) if len(state.photos[x]) >= len(state.photos[y]) else (y, x)
-    state.photos[merged] = state.photos[big]
-    state.photos[merged].update(state.photos[small])
-    state.rejected[merged] = state.rejected[x] | state.rejected[y]
-    big, small = (x, y) if len(state.neighbours[x]) >= len(state.neighbours[y]) else (y, x)
-    neighbours = state.neighbours[big]
-    neighbours.update(state.neighbours[small])
-    neighbours.discard(x)
-    neighbours.discard(y)
-    for other in neighbours:
-        links = state.neighbours[other]
-        links.discard(x)
-        links.discard(y)
-        links.add(merged)
-    state.neighbours[merged] = neighbours
-    for old in (x, y):
-        state.alive[old] = False
-        state.parent[old] = merged
-        state.photos[old] = None
-        state.neighbours[old] = None
-    state.alive[merged] = True
+    state.count[x] = nx + ny
+    state.mean[x] = (nx * state.mean[x] + ny * state.mean[y]) / (nx + ny)
+    state.mean_sq_norm[x] = (nx * state.mean_sq_norm[x] + ny * state.mean_sq_norm[y]) / (nx + ny)
+    if state.person[x] == FREE:
+        state.person[x] = state.person[y]
+    if len(state.photos[x]) >= len(state.photos[y]):
+        state.photos[x].update(state.photos[y])
+    else:
+        state.photos[y].update(state.photos[x])
+        state.photos[x] = state.photos[y]
+    state.rejected[x] = state.rejected[x] | state.rejected[y]
+    links_x, links_y = state.neighbours[x], state.neighbours[y]
+    for other in links_y:
+        if other != x:
+            links = state.neighbours[other]
+            links.discard(y)
+            links.add(x)
+    links_x.update(links_y)
+    links_x.discard(x)
+    links_x.discard(y)
+    state.alive[y] = False
+    state.parent[y] = x
+    state.photos[y] = None
+    state.neighbours[y] = None
 
 
 def _find_roots(parent: np.ndarray, start: np.ndarray) -> np.ndarray:

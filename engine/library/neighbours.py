@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 EXACT_LIMIT = 20_000
 QUERY_BLOCK = 1024
@@ -36,19 +37,20 @@ def _squared_distances(queries: np.ndarray, points: np.ndarray, point_norms: np.
 
 
 def _top_k(d2: np.ndarray, query_ids: np.ndarray, point_ids: np.ndarray, k: int, radius2: float):
-    """The k nearest candidates of each query within the radius, itself excluded."""
-    d2 = np.where(query_ids[:, None] == point_ids[None, :], np.inf, d2)
-    take = min(k, d2.shape[1])
-    if take <= 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32)
-    if take < d2.shape[1]:
-        cols = np.argpartition(d2, take - 1, axis=1)[:, :take]
-    else:
-        cols = np.broadcast_to(np.arange(d2.shape[1]), d2.shape)
-    chosen = np.take_along_axis(d2, cols, axis=1)
-    keep = chosen <= radius2
-    rows = np.broadcast_to(query_ids[:, None], cols.shape)[keep]
-    return rows, point_ids[cols[keep]], np.sqrt(chosen[keep]).astype(np.float32)
+    """The k nearest candidates of each query within the radius, itself excluded.  Most
+    rows have few candidates inside the radius, so only crowded rows are partitioned."""
+    inside = d2 <= radius2
+    inside &= query_ids[:, None] != point_ids[None, :]
+    counts = inside.sum(axis=1)
+    crowded = counts > k
+    if crowded.any():
+        rows = np.flatnonzero(crowded)
+        sub = torch.from_numpy(np.where(inside[rows], d2[rows], np.inf).astype(np.float32))
+        keep = torch.topk(sub, k, dim=1, largest=False, sorted=False).indices.numpy()  # threaded
+        inside[rows] = False
+        inside[rows[:, None], keep] = True
+    r, c = np.nonzero(inside)
+    return query_ids[r], point_ids[c], np.sqrt(d2[r, c]).astype(np.float32)
 
 
 def _exact_candidates(vectors: np.ndarray, k: int, radius2: float):
@@ -83,6 +85,9 @@ def _nearest_centroids(vectors: np.ndarray, centroids: np.ndarray, count: int) -
     out = np.empty((len(vectors), count), dtype=np.int64)
     for start in range(0, len(vectors), 8192):
         d2 = _squared_distances(vectors[start : start + 8192], centroids, norms)
+        if count == 1:
+            out[start : start + 8192, 0] = d2.argmin(axis=1)
+            continue
         part = np.argpartition(d2, count - 1, axis=1)[:, :count] if count < d2.shape[1] else np.argsort(d2, axis=1)
         order = np.argsort(np.take_along_axis(d2, part, axis=1), axis=1, kind="stable")
         out[start : start + 8192] = np.take_along_axis(part, order, axis=1)[:, :count]
