@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-from engine.cli_library import add_library_commands
+from engine.cli_library import add_library_commands, add_training_commands
 from engine.errors import EngineError, ImageLoadError, ModelFileError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -22,7 +22,12 @@ def _pipeline(args: argparse.Namespace):  # noqa: ANN202 - heavy import kept laz
     settings = DetectionSettings(
         min_face_px=args.min_face, max_detect_megapixels=args.max_megapixels, quick_megapixels=quick
     )
-    return FacePipeline(settings)
+    embedder = None
+    if getattr(args, "model", None):
+        from engine.training.model_file import ModelFileEmbedder, load_model_file
+
+        embedder = ModelFileEmbedder(load_model_file(args.model))
+    return FacePipeline(settings, embedder=embedder)
 
 
 def _face_record(face) -> dict:  # noqa: ANN001
@@ -145,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     faces.add_argument("photos", nargs="+", metavar="PHOTO")
     faces.add_argument("--json", action="store_true", help="machine-readable output")
     detection_options(faces)
+    faces.add_argument("--model", type=Path, default=None, metavar="FILE",
+                        help="a trained model file (facenet train) or an Inception-ResNet-v1 state dict")
     faces.set_defaults(handler=cmd_faces)
 
     verify = commands.add_parser("verify", help="are the largest faces of two photos the same person?")
@@ -152,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("photo_b", metavar="PHOTO_B")
     verify.add_argument("--json", action="store_true")
     detection_options(verify)
+    verify.add_argument("--model", type=Path, default=None, metavar="FILE",
+                        help="a trained model file (facenet train) or an Inception-ResNet-v1 state dict")
     verify.set_defaults(handler=cmd_verify)
 
     evaluate = commands.add_parser("eval", help="evaluate the pipeline on a benchmark")
@@ -164,8 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     lfw.add_argument("--json", action="store_true")
     lfw.add_argument("--quiet", action="store_true", help="no progress bar")
     detection_options(lfw)
+    lfw.add_argument("--model", type=Path, default=None, metavar="FILE",
+                        help="a trained model file (facenet train) or an Inception-ResNet-v1 state dict")
     lfw.set_defaults(handler=cmd_eval_lfw)
     add_library_commands(commands, detection_options, targets)
+    add_training_commands(commands, detection_options)
     return parser
 
 

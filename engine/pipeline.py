@@ -130,14 +130,19 @@ class FacePipeline:
         settings: DetectionSettings | None = None,
         model_files: DlibModelFiles | None = None,
         threads: int | None = None,
+        embedder=None,  # noqa: ANN001 - anything with embed(chips) and model_version (a model file)
     ) -> None:
         configure_threads(threads)
         files = model_files or default_model_files()
         self.settings = settings or DetectionSettings()
         self.detector = FaceDetector(files.detector)
         self.shape_predictor = load_shape_predictor(files.landmarks)
-        self.embedder = FaceEmbedder(files.recognition)
-        self.model_version: ModelVersion = DLIB_RESNET_V1
+        if embedder is None:
+            self.embedder = FaceEmbedder(files.recognition)
+            self.model_version: ModelVersion = DLIB_RESNET_V1
+        else:
+            self.embedder = embedder
+            self.model_version = embedder.model_version
 
     # -- stages ------------------------------------------------------------------------------
     def decode(self, path: str | Path) -> LoadedPhoto:

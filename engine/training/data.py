@@ -1,0 +1,162 @@
+"""Training data: a person/images folder turned into aligned face chips once (cached),
+identity-balanced P x K batches, and light augmentation."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.alignment import extract_face_chips
+from engine.errors import ImageLoadError
+from engine.images import PHOTO_EXTENSIONS, load_photo
+from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
+from engine.paths import atomic_write_bytes, cache_dir
+
+
+@dataclass
+class FaceSet:
+    chips: np.ndarray  # (N, 150, 150, 3) uint8, aligned like the app's faces
+    labels: np.ndarray  # (N,) int64 identity index
+    names: list[str]  # identity index -> folder name
+    paths: list[str]
+    fallbacks: int  # images where no face was found (the whole image was used, resized)
+
+    def subset(self, mask: np.ndarray) -> FaceSet:
+        keep = np.flatnonzero(mask)
+        used = np.unique(self.labels[keep])
+        remap = {old: new for new, old in enumerate(used.tolist())}
+        return FaceSet(self.chips[keep], np.array([remap[v] for v in self.labels[keep].tolist()], dtype=np.int64),
+                       [self.names[i] for i in used.tolist()], [self.paths[i] for i in keep.tolist()], self.fallbacks)
+
+    def summary(self) -> dict:
+        return {"faces": int(len(self.labels)), "people": len(self.names), "no_face_fallbacks": int(self.fallbacks)}
+
+
+def list_images(root: Path) -> list[tuple[str, Path]]:
+    items = []
+    for person in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for image in sorted(person.iterdir()):
+            if image.suffix.lower() in PHOTO_EXTENSIONS or image.suffix.lower() == ".pgm":
+                items.append((person.name, image))
+    return items
+
+
+def _cache_key(items: list[tuple[str, Path]]) -> str:
+    digest = hashlib.sha256()
+    for name, path in items:
+        stat = path.stat()
+        digest.update(f"{name}\0{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:20]
+
+
+def _whole_image_chip(path: Path) -> np.ndarray | None:
+    """The image itself, squared and resized to a chip (for photos already cropped to a face)."""
+    try:
+        rgb = load_photo(path).rgb
+    except ImageLoadError:
+        return None
+    h, w = rgb.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    square = torch.from_numpy(np.ascontiguousarray(rgb[top : top + side, left : left + side])).permute(2, 0, 1)[None].float()
+    chip = F.interpolate(square, size=(150, 150), mode="bilinear", align_corners=False, antialias=True)
+    return chip[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
+
+
+def prepare_faces(
+    root: str | Path,
+    pipeline_factory: Callable[[], object],
+    progress: ProgressCallback = no_progress,
+    cancel: CancelToken | None = None,
+) -> FaceSet:
+    """Detect and align the largest face of every image once; cached by file list, sizes
+    and mtimes in the cache folder."""
+    root = Path(root)
+    items = list_images(root)
+    if not items:
+        raise ValueError(f"no images in person folders under {root}")
+    cache = cache_dir() / "training" / f"{_cache_key(items)}.npz"
+    if cache.exists():
+        try:
+            with np.load(cache, allow_pickle=False) as data:
+                return FaceSet(data["chips"], data["labels"], data["names"].tolist(), data["paths"].tolist(),
+                               int(data["fallbacks"]))
+        except (OSError, ValueError, KeyError):
+            cache.unlink(missing_ok=True)  # damaged: rebuild
+    pipeline = pipeline_factory()
+    names = sorted({name for name, _ in items})
+    index = {name: i for i, name in enumerate(names)}
+    chips, labels, paths, fallbacks = [], [], [], 0
+    for done, ((name, path), (_, result)) in enumerate(
+        zip(items, pipeline.analyze_many(p for _, p in items), strict=True), start=1
+    ):
+        if cancel is not None and cancel.cancelled:
+            raise InterruptedError("cancelled while preparing faces")
+        chip = None
+        if not isinstance(result, ImageLoadError) and result.faces:
+            face = max(result.faces, key=lambda f: f.area)
+            photo = load_photo(path)
+            chip = extract_face_chips(photo.rgb, face.landmarks[None].astype(np.float64))[0]
+        elif not isinstance(result, ImageLoadError):
+            chip = _whole_image_chip(path)
+            fallbacks += 1
+        if chip is not None:
+            chips.append(chip)
+            labels.append(index[name])
+            paths.append(str(path))
+        progress(Progress("preparing faces", done, len(items), str(path)))
+    faces = FaceSet(np.stack(chips), np.array(labels, dtype=np.int64), names, paths, fallbacks)
+    buffer = io.BytesIO()
+    np.savez(buffer, chips=faces.chips, labels=faces.labels, names=np.array(names), paths=np.array(paths),
+             fallbacks=np.array(fallbacks))
+    atomic_write_bytes(cache, buffer.getvalue())
+    return faces
+
+
+class IdentityBatches:
+    """P people x K faces per batch (people with fewer than K faces are sampled with
+    repetition), the batch layout that makes in-batch triplet mining possible."""
+
+    def __init__(self, labels: np.ndarray, people: int, per_person: int, seed: int = 0) -> None:
+        self.by_person = [np.flatnonzero(labels == p) for p in range(int(labels.max()) + 1)]
+        self.by_person = [faces for faces in self.by_person if len(faces) >= 2]
+        if len(self.by_person) < 2:
+            raise ValueError("training needs at least two people with two faces each")
+        self.people = min(people, len(self.by_person))
+        self.per_person = per_person
+        self.rng = np.random.default_rng(seed)
+
+    def next_batch(self) -> np.ndarray:
+        chosen = self.rng.choice(len(self.by_person), size=self.people, replace=False)
+        batch = []
+        for person in chosen.tolist():
+            faces = self.by_person[person]
+            batch.append(self.rng.choice(faces, size=self.per_person, replace=len(faces) < self.per_person))
+        return np.concatenate(batch)
+
+
+def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random mirror, a small random crop (scaled back) and brightness/contrast jitter, on a
+    batch of network inputs (N, 3, S, S)."""
+    n, _, size, _ = x.shape
+    flip = torch.rand(n, generator=generator) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    scale = 1.0 - 0.1 * torch.rand(n, generator=generator)  # keep 90-100% of the side
+    shift = (1.0 - scale)[:, None] * (torch.rand(n, 2, generator=generator) * 2 - 1)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = scale
+    theta[:, 1, 1] = scale
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    contrast = 1.0 + 0.2 * (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1)
+    brightness = 0.1 * (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return (x - mean) * contrast + mean + brightness
