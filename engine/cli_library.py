@@ -47,7 +47,15 @@ class _ProgressBar:
         if self.bar.total != progress.total:
             self.bar.total = progress.total
         self.bar.n = progress.done
+        if progress.phase == "training" and progress.item:
+            self.bar.set_postfix_str(progress.item, refresh=False)  # loss and active triplets
         self.bar.refresh()
+
+    def write(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -318,7 +326,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         augment=not args.no_augment, seed=args.seed, time_limit=args.time_limit,
     )
     bar = _ProgressBar(args.quiet)
-    result = train(config, _pipeline_factory(args), progress=bar, cancel=_cancel_on_ctrl_c())
+
+    def on_epoch(h, network, arch) -> None:  # noqa: ANN001
+        if not args.quiet:
+            bar.write(f"epoch {h.epoch}: loss {h.loss:.4f}, active triplets {h.active_triplets:.2f}, "
+                      f"held-out accuracy {h.val_accuracy:.4f}")
+
+    result = train(config, _pipeline_factory(args), progress=bar, cancel=_cancel_on_ctrl_c(), on_epoch=on_epoch)
     bar.close()
     if result.resumed_from_epoch:
         print(f"resumed after epoch {result.resumed_from_epoch} from {Path(args.out) / 'checkpoint.pt'}")

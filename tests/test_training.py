@@ -148,3 +148,26 @@ def test_training_resumes_and_cancels(orl_faces, tmp_path) -> None:
     cancelled = train(TrainConfig(epochs=3, **base), faces=orl_faces, cancel=token)
     assert cancelled.cancelled
     assert (out / "checkpoint.pt").read_bytes() == (tmp_path / "before.pt").read_bytes()
+
+
+@pytest.mark.slow
+def test_train_command_end_to_end(tmp_path, faces_dir, capsys) -> None:
+    from engine.cli import main as facenet
+
+    data = tmp_path / "people"
+    for person in sorted((faces_dir / "orl_att").glob("s*"))[:8]:
+        (data / person.name).mkdir(parents=True)
+        for image in sorted(person.glob("*"))[:6]:
+            (data / person.name / image.name).symlink_to(image)
+    out = tmp_path / "run"
+    args = ["train", "--data", str(data), "--out", str(out), "--input-size", "64", "--width", "0.25",
+            "--epochs", "1", "--steps-per-epoch", "3", "--val-people", "3", "--people-per-batch", "4", "--quiet"]
+    assert facenet(args) == 0
+    text = capsys.readouterr().out
+    assert "held-out verification accuracy before training" in text and "best model" in text
+    assert (out / "model.pt").exists() and (out / "checkpoint.pt").exists()
+    args[args.index("--epochs") + 1] = "2"
+    assert facenet(args) == 0
+    assert "resumed after epoch 1" in capsys.readouterr().out
+    photo = next((faces_dir / "lfw_deepfunneled" / "Colin_Powell").glob("*.jpg"))
+    assert facenet(["faces", str(photo), "--model", str(out / "model.pt"), "--json"]) == 0

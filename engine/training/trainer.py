@@ -134,6 +134,7 @@ def train(
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
     faces: FaceSet | None = None,
+    on_epoch: Callable[[EpochRecord, torch.nn.Module, ArchConfig], None] | None = None,
 ) -> TrainResult:
     cancel = cancel or CancelToken()
     out = Path(config.out)
@@ -206,6 +207,8 @@ def train(
         record = EpochRecord(epoch, float(np.mean(losses)), float(np.mean(actives)), float(np.mean(counts)),
                              report.accuracy_mean, report.val_mean, report.threshold_mean, time.monotonic() - epoch_start)
         result.history.append(record)
+        if on_epoch is not None:
+            on_epoch(record, network, arch)
         if report.accuracy_mean > result.best_accuracy:
             result.best_accuracy = report.accuracy_mean
             metadata = {
