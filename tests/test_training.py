@@ -171,3 +171,22 @@ def test_train_command_end_to_end(tmp_path, faces_dir, capsys) -> None:
     assert "resumed after epoch 1" in capsys.readouterr().out
     photo = next((faces_dir / "lfw_deepfunneled" / "Colin_Powell").glob("*.jpg"))
     assert facenet(["faces", str(photo), "--model", str(out / "model.pt"), "--json"]) == 0
+
+
+def test_resnet_backbone_is_dlibs_network_with_unit_output_and_trains(model_files) -> None:
+    from engine.embedder import FaceEmbedder
+
+    config = default_config("resnet")
+    network = build_network(config)
+    chips = random_chips(3, seed=5)
+    reference = FaceEmbedder(model_files.recognition).embed(chips)
+    network.eval()
+    with torch.no_grad():
+        unit_out = network(chips_to_input(chips, config)).numpy()
+    expected = reference / np.linalg.norm(reference, axis=1, keepdims=True)
+    assert np.abs(unit_out - expected).max() < 1e-5
+    network.train()
+    out = network(chips_to_input(chips, config))
+    loss, _ = triplet_loss(out, Triplets(torch.tensor([0]), torch.tensor([1]), torch.tensor([2])), margin=4.0)
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in network.parameters())
