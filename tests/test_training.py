@@ -190,3 +190,25 @@ def test_resnet_backbone_is_dlibs_network_with_unit_output_and_trains(model_file
     loss, _ = triplet_loss(out, Triplets(torch.tensor([0]), torch.tensor([1]), torch.tensor([2])), margin=4.0)
     loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in network.parameters())
+
+
+@pytest.mark.parametrize(("arch", "size", "width"), [("inception", 64, 0.25), ("inception-resnet-v1", None, None)])
+def test_late_scope_trains_only_the_later_stages(arch, size, width) -> None:
+    from engine.training.models import set_trainable
+
+    config = default_config(arch, size, width)
+    network = build_network(config)
+    before = {k: v.clone() for k, v in network.state_dict().items()}
+    chosen = set_trainable(network, config, "late")
+    assert 0 < sum(p.numel() for p in chosen) < sum(p.numel() for p in network.parameters())
+    optimizer = torch.optim.SGD(chosen, lr=0.1)
+    network.train()
+    out = network(chips_to_input(random_chips(4), config))
+    loss, _ = triplet_loss(out, Triplets(torch.tensor([0, 1]), torch.tensor([2, 3]), torch.tensor([3, 2])), margin=4.0)
+    loss.backward()
+    optimizer.step()
+    after = network.state_dict()
+    first_conv = next(k for k in before if k.endswith("weight") and after[k].dim() == 4)
+    assert torch.equal(before[first_conv], after[first_conv])  # early layers frozen
+    head = [k for k in before if k.startswith(("embedding.", "last_linear."))]
+    assert head and all(not torch.equal(before[k], after[k]) for k in head)  # the head moved

@@ -27,13 +27,15 @@ class FaceSet:
     names: list[str]  # identity index -> folder name
     paths: list[str]
     fallbacks: int  # images where no face was found (the whole image was used, resized)
+    face_ids: list[int] | None = None  # library face of each chip, when built from a library
 
     def subset(self, mask: np.ndarray) -> FaceSet:
         keep = np.flatnonzero(mask)
         used = np.unique(self.labels[keep])
         remap = {old: new for new, old in enumerate(used.tolist())}
         return FaceSet(self.chips[keep], np.array([remap[v] for v in self.labels[keep].tolist()], dtype=np.int64),
-                       [self.names[i] for i in used.tolist()], [self.paths[i] for i in keep.tolist()], self.fallbacks)
+                       [self.names[i] for i in used.tolist()], [self.paths[i] for i in keep.tolist()], self.fallbacks,
+                       None if self.face_ids is None else [self.face_ids[i] for i in keep.tolist()])
 
     def summary(self) -> dict:
         return {"faces": int(len(self.labels)), "people": len(self.names), "no_face_fallbacks": int(self.fallbacks)}

@@ -88,3 +88,33 @@ def chips_to_input(chips: np.ndarray | torch.Tensor, config: ArchConfig) -> torc
         x = F.interpolate(x, size=(config.input_size, config.input_size), mode="bilinear", align_corners=False, antialias=True)
     means = torch.tensor(config.means, dtype=torch.float32).view(1, 3, 1, 1)
     return (x - means) / config.scale
+
+
+def late_parameters(network: nn.Module, config: ArchConfig) -> list[nn.Parameter]:
+    """The later stages and the head: what fine-tuning on a few hundred faces should move
+    (the early layers' generic features stay as they are)."""
+    if config.arch == "resnet":
+        blocks = list(network.backbone.blocks)
+        modules = [*blocks[len(blocks) * 2 // 3 :], network.backbone.fc]
+    elif config.arch == "inception":
+        modules = [network.inception.get_submodule(n) for n in ("4e", "5a", "5b")]
+        modules += [network.embedding, network.embedding_norm]
+    elif config.arch == "inception-resnet-v1":
+        modules = [network.repeat_3, network.block8, network.last_linear, network.last_bn]
+    else:
+        raise ValueError(f"unknown architecture {config.arch!r}")
+    return [p for m in modules for p in m.parameters()]
+
+
+def set_trainable(network: nn.Module, config: ArchConfig, scope: str) -> list[nn.Parameter]:
+    """Freeze everything outside `scope` ("all" or "late"); returns the parameters to train."""
+    if scope == "all":
+        chosen = list(network.parameters())
+    elif scope == "late":
+        chosen = late_parameters(network, config)
+    else:
+        raise ValueError(f"unknown trainable scope {scope!r} (all or late)")
+    keep = {id(p) for p in chosen}
+    for p in network.parameters():
+        p.requires_grad_(id(p) in keep)
+    return chosen

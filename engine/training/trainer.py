@@ -18,7 +18,7 @@ from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.paths import atomic_write_bytes
 from engine.training.data import FaceSet, IdentityBatches, augment, prepare_faces
 from engine.training.model_file import save_model_file
-from engine.training.models import ArchConfig, build_network, chips_to_input, default_config
+from engine.training.models import ArchConfig, build_network, chips_to_input, default_config, set_trainable
 from engine.training.triplet import DEFAULT_MARGIN, mine_batch_hard, mine_semi_hard, triplet_loss
 
 CHECKPOINT = "checkpoint.pt"
@@ -48,6 +48,7 @@ class TrainConfig:
     seed: int = 0
     time_limit: float | None = None  # seconds; stops after the current step, then validates
     pretrained: bool = True  # resnet: start from the dlib weights
+    trainable: str = "all"  # or "late": only the later stages and the head (fine-tuning)
 
 
 @dataclass
@@ -147,7 +148,7 @@ def train(
     arch = default_config(config.arch, config.input_size, config.width)
     torch.manual_seed(config.seed)
     network = build_network(arch, pretrained=config.pretrained)
-    optimizer = _optimizer(config, [p for p in network.parameters() if p.requires_grad])
+    optimizer = _optimizer(config, set_trainable(network, arch, config.trainable))
     batches = IdentityBatches(train_set.labels, config.people_per_batch, config.faces_per_person, config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     result = TrainResult(train_summary={"train": train_set.summary(), "validation": val_set.summary(),

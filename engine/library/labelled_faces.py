@@ -1,0 +1,71 @@
+"""The user's hand-labelled faces as training data: their face chips cut again from the
+photos (the library keeps landmarks and embeddings, not pixels), exactly as the scan cut
+them, so fine-tuning sees what the embedding saw."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.alignment import extract_face_chips
+from engine.errors import ImageLoadError
+from engine.library.store import Library, LibraryError
+from engine.training.data import FaceSet
+
+MIN_PEOPLE = 2
+MIN_FACES_PER_PERSON = 5
+
+
+def labelled_face_rows(library: Library, model_version: str) -> list[dict]:
+    return library.query(
+        """
+        SELECT f.id, f.landmarks, f.person_id, p.name, ph.path, ph.width
+        FROM faces f JOIN people p ON p.id = f.person_id JOIN photos ph ON ph.id = f.photo_id
+        WHERE f.assignment = 'manual' AND p.name IS NOT NULL AND f.model_version = ? AND f.landmarks IS NOT NULL
+        ORDER BY ph.path, f.id
+        """,
+        [model_version],
+    )
+
+
+def check_enough_labels(rows: list[dict], min_people: int = MIN_PEOPLE, min_faces: int = MIN_FACES_PER_PERSON) -> None:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["name"]] = counts.get(row["name"], 0) + 1
+    ready = [name for name, n in counts.items() if n >= min_faces]
+    if len(ready) < min_people:
+        have = ", ".join(f"{name} {n}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1])) or "none"
+        raise LibraryError(
+            f"fine-tuning needs at least {min_people} named people with at least {min_faces} faces you "
+            f"labelled by hand each; {len(ready)} qualify (hand-labelled faces per person: {have})"
+        )
+
+
+def labelled_face_set(library: Library, pipeline, min_people: int = MIN_PEOPLE, min_faces: int = MIN_FACES_PER_PERSON) -> FaceSet:  # noqa: ANN001
+    """Chips of every hand-labelled face of a named person with >= `min_faces` of them.
+    Each photo is decoded once, as the scan decoded it (`pipeline.decode`)."""
+    rows = labelled_face_rows(library, pipeline.model_version.name)
+    check_enough_labels(rows, min_people, min_faces)
+    counts: dict[int, int] = {}
+    for row in rows:
+        counts[row["person_id"]] = counts.get(row["person_id"], 0) + 1
+    rows = [r for r in rows if counts[r["person_id"]] >= min_faces]
+    people = sorted({(r["name"], r["person_id"]) for r in rows})
+    index = {person_id: i for i, (_, person_id) in enumerate(people)}
+    chips, labels, paths, face_ids = [], [], [], []
+    by_photo: dict[str, list[dict]] = {}
+    for row in rows:
+        by_photo.setdefault(row["path"], []).append(row)
+    for path, faces in by_photo.items():
+        try:
+            photo = pipeline.decode(path)
+        except ImageLoadError:
+            continue  # moved or deleted since the scan: skipped, counted by the caller
+        scale = photo.rgb.shape[1] / photo.width
+        points = np.stack([np.frombuffer(f["landmarks"], dtype="<f4").reshape(5, 2).astype(np.float64) for f in faces])
+        cut = extract_face_chips(photo.rgb, (points + 0.5) * scale - 0.5)
+        for face, chip in zip(faces, cut, strict=True):
+            chips.append(chip)
+            labels.append(index[face["person_id"]])
+            paths.append(path)
+            face_ids.append(face["id"])
+    return FaceSet(np.stack(chips), np.array(labels, dtype=np.int64), [name for name, _ in people], paths, 0, face_ids)

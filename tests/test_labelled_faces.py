@@ -1,0 +1,79 @@
+"""Hand-labelled faces cut again from the photos, as fine-tuning data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.library import editing
+from engine.library.labelled_faces import labelled_face_set
+from engine.library.scan import scan_folders
+from engine.library.store import Library, LibraryError, blob_to_embedding
+
+pytestmark = pytest.mark.slow
+
+
+def test_chips_reproduce_the_stored_embeddings(tmp_path, faces_dir, pipeline) -> None:
+    photos = tmp_path / "Photos"
+    people = {"Colin_Powell": 5, "Tony_Blair": 5, "Hugo_Chavez": 3}
+    for person, count in people.items():
+        (photos / person).mkdir(parents=True)
+        for image in sorted((faces_dir / "lfw_deepfunneled" / person).glob("*.jpg"))[:count]:
+            (photos / person / image.name).symlink_to(image)
+    with Library(tmp_path / "lib.db") as library:
+        scan_folders(library, [photos], lambda: pipeline)
+        largest = library.query(
+            "SELECT ph.path, f.id FROM photos ph JOIN faces f ON f.photo_id = ph.id WHERE f.id = "
+            "(SELECT g.id FROM faces g WHERE g.photo_id = ph.id ORDER BY (g.x2-g.x1)*(g.y2-g.y1) DESC LIMIT 1)"
+        )
+        for row in largest:
+            name = row["path"].split("/")[-2]
+            try:
+                editing.create_person(library, name)
+            except LibraryError:
+                pass
+            editing.move_face(library, row["id"], name)
+            if name == "Tony_Blair" and library.scalar(
+                "SELECT count(*) FROM faces f JOIN people p ON p.id = f.person_id WHERE p.name = 'Tony_Blair'"
+            ) == 4:
+                with pytest.raises(LibraryError, match="Colin_Powell 5, Tony_Blair 4"):
+                    labelled_face_set(library, pipeline)
+        faces = labelled_face_set(library, pipeline)
+        assert sorted(faces.names) == ["Colin_Powell", "Tony_Blair"]  # Hugo has only 3 labels
+        assert len(faces.labels) == 10 and len(faces.face_ids) == 10
+        stored = {r["id"]: blob_to_embedding(r["embedding"]) for r in library.query("SELECT id, embedding FROM faces")}
+        again = pipeline.embed_chips(faces.chips)
+        expected = np.stack([stored[f] for f in faces.face_ids])
+        # Measured 6.6e-5: the landmarks are stored as float32.
+        assert np.abs(again - expected).max() < 2e-4
+
+
+def test_acceptance_rule_rejects_a_worse_model(faces_dir, pipeline) -> None:
+    """The real dlib embedding against the same network with destroyed weights, on real faces."""
+    import torch
+
+    from engine.training.acceptance import accept, held_out_errors, split_per_person
+    from engine.training.data import prepare_faces
+    from engine.training.models import build_network, chips_to_input, default_config
+
+    faces = prepare_faces(faces_dir / "orl_att", lambda: pipeline)
+    first_ten = faces.subset(faces.labels < 10)
+    train, held = split_per_person(first_ten, 0.3)
+    assert set(train.names) == set(held.names) and len(held.labels) == 30
+    config = default_config("resnet")
+    network = build_network(config).eval()
+
+    def embed(chips):  # noqa: ANN001, ANN202
+        with torch.no_grad():
+            return network(chips_to_input(chips, config)).numpy()
+
+    before = held_out_errors(embed, train, held)
+    assert before.recognition_error <= 0.05 and before.verification_error <= 0.10
+    with torch.no_grad():  # a destructive update, as a far too large learning rate would make
+        for p in network.parameters():
+            p.add_(torch.randn_like(p) * p.abs().mean() * 3)
+    after = held_out_errors(embed, train, held)
+    assert after.recognition_error > before.recognition_error
+    assert not accept(before, after)
+    assert not accept(before, before)  # "not worse" is not enough: it must be better
+    assert accept(after, before)
