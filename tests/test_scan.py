@@ -301,3 +301,34 @@ def test_nested_library_folders_index_each_photo_once(photo_folder, library, pip
     assert summary.forgotten == 0 and summary.moved == 0
     assert library.scalar("SELECT count(*) FROM photos") == 11
     assert library.scalar("SELECT count(*) FROM photos WHERE status = 'pending'") == 0
+
+
+def test_reading_while_a_scan_writes(photo_folder, library, pipeline) -> None:
+    """The GUI reads the library from its own thread while a worker scans (WAL): reads
+    never fail or block for long, and they see the scan's progress batch by batch."""
+    import threading
+    import time
+
+    from engine.library.people import list_people
+
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            scan_folders(library, [photo_folder], lambda: pipeline, batch_photos=1)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    seen, slowest = [], 0.0
+    while worker.is_alive():
+        start = time.perf_counter()
+        seen.append(library.scalar("SELECT count(*) FROM photos WHERE status = 'done'"))
+        list_people(library)
+        slowest = max(slowest, time.perf_counter() - start)
+        time.sleep(0.01)
+    worker.join()
+    assert not errors
+    assert seen == sorted(seen) and len(set(seen)) > 2  # progress visible while it ran
+    assert slowest < 0.5
