@@ -20,7 +20,8 @@ from common import faces_dir, machine_line, print_table
 from engine.evaluation import read_lfw_pairs, verification_report
 from engine.pipeline import FacePipeline
 from engine.training.data import prepare_faces
-from engine.training.trainer import TrainConfig, embed_faces, train
+from engine.training.models import embed_chips
+from engine.training.trainer import TrainConfig, train
 
 
 def link(images: list[Path], root: Path) -> None:
@@ -64,7 +65,7 @@ def main() -> None:
         started = time.perf_counter()
 
         def on_epoch(record, network, arch) -> None:  # noqa: ANN001
-            vectors = embed_faces(network, arch, test_faces.chips)
+            vectors = embed_chips(network, arch, test_faces.chips)
             report = verification_report(np.linalg.norm(vectors[a] - vectors[b], axis=1), same, folds)
             rows.append([record.epoch, f"{(time.perf_counter() - started) / 60:.1f}", f"{record.loss:.4f}",
                          f"{record.active_triplets:.2f}", f"{100 * record.val_accuracy:.1f}%",

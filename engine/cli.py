@@ -9,25 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-from engine.cli_library import add_library_commands, add_training_commands
+from engine.cli_library import add_library_commands, add_training_commands, pipeline_factory
 from engine.errors import EngineError, ImageLoadError, ModelFileError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
-def _pipeline(args: argparse.Namespace):  # noqa: ANN202 - heavy import kept lazy for --help speed
-    from engine.pipeline import DetectionSettings, FacePipeline
-
-    quick = args.quick_megapixels if args.quick_megapixels > 0 else None
-    settings = DetectionSettings(
-        min_face_px=args.min_face, max_detect_megapixels=args.max_megapixels, quick_megapixels=quick
-    )
-    embedder = None
-    if getattr(args, "model", None):
-        from engine.training.model_file import ModelFileEmbedder, load_model_file
-
-        embedder = ModelFileEmbedder(load_model_file(args.model))
-    return FacePipeline(settings, embedder=embedder)
+def _pipeline(args: argparse.Namespace):  # noqa: ANN202
+    return pipeline_factory(args)()
 
 
 def _face_record(face) -> dict:  # noqa: ANN001

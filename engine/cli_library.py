@@ -19,12 +19,23 @@ def _library(args: argparse.Namespace):  # noqa: ANN202
     return Library(args.db)
 
 
-def _pipeline_factory(args: argparse.Namespace):  # noqa: ANN202
+def pipeline_factory(args: argparse.Namespace):  # noqa: ANN201 - heavy imports kept lazy for --help speed
+    """A function that builds the pipeline the detection options (and --model) ask for;
+    models load only when it is called."""
     from engine.pipeline import DetectionSettings, FacePipeline
 
     quick = args.quick_megapixels if args.quick_megapixels > 0 else None
     settings = DetectionSettings(min_face_px=args.min_face, max_detect_megapixels=args.max_megapixels, quick_megapixels=quick)
-    return lambda: FacePipeline(settings)
+
+    def build() -> FacePipeline:
+        embedder = None
+        if getattr(args, "model", None):
+            from engine.training.model_file import ModelFileEmbedder, load_model_file
+
+            embedder = ModelFileEmbedder(load_model_file(args.model))
+        return FacePipeline(settings, embedder=embedder)
+
+    return build
 
 
 class _ProgressBar:
@@ -86,7 +97,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     bar = _ProgressBar(args.quiet)
     with _library(args) as library:
-        summary = scan_folders(library, args.folders, _pipeline_factory(args), progress=bar, cancel=_cancel_on_ctrl_c())
+        summary = scan_folders(library, args.folders, pipeline_factory(args), progress=bar, cancel=_cancel_on_ctrl_c())
         bar.close()
     report = {
         "files": summary.files_seen, "unchanged": summary.unchanged, "analyzed": summary.analyzed,
@@ -245,7 +256,7 @@ def cmd_eval_clusters(args: argparse.Namespace) -> int:
     from engine.library.cluster_eval import evaluate_clusters
 
     bar = _ProgressBar(args.quiet)
-    quality, details = evaluate_clusters(args.folder, _pipeline_factory(args), min_faces=args.min_faces, progress=bar)
+    quality, details = evaluate_clusters(args.folder, pipeline_factory(args), min_faces=args.min_faces, progress=bar)
     bar.close()
     if args.json:
         print(json.dumps({**quality.__dict__, **details}, indent=2))
@@ -332,7 +343,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.write(f"epoch {h.epoch}: loss {h.loss:.4f}, active triplets {h.active_triplets:.2f}, "
                       f"held-out accuracy {h.val_accuracy:.4f}")
 
-    result = train(config, _pipeline_factory(args), progress=bar, cancel=_cancel_on_ctrl_c(), on_epoch=on_epoch)
+    result = train(config, pipeline_factory(args), progress=bar, cancel=_cancel_on_ctrl_c(), on_epoch=on_epoch)
     bar.close()
     if result.resumed_from_epoch:
         print(f"resumed after epoch {result.resumed_from_epoch} from {Path(args.out) / 'checkpoint.pt'}")

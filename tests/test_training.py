@@ -12,8 +12,8 @@ from engine.errors import ModelFileError
 from engine.jobs import CancelToken
 from engine.networks.inception_resnet_v1 import InceptionResnetV1
 from engine.training.model_file import ModelFileEmbedder, load_model_file, save_model_file
-from engine.training.models import build_network, chips_to_input, default_config
-from engine.training.trainer import TrainConfig, embed_faces, train
+from engine.training.models import build_network, chips_to_input, default_config, embed_chips
+from engine.training.trainer import TrainConfig, train
 from engine.training.triplet import Triplets, triplet_loss
 
 
@@ -43,7 +43,7 @@ def test_model_file_reloads_to_identical_embeddings(tmp_path) -> None:
     save_model_file(tmp_path / "m.pt", network, config, {"threshold": 0.9, "name": "test-model"})
     loaded = load_model_file(tmp_path / "m.pt")
     chips = random_chips(4)
-    assert np.array_equal(ModelFileEmbedder(loaded).embed(chips), embed_faces(network, config, chips))
+    assert np.array_equal(ModelFileEmbedder(loaded).embed(chips), embed_chips(network, config, chips))
     assert loaded.version.threshold == 0.9 and loaded.version.name == "test-model" and loaded.version.l2_normalize
 
 
@@ -102,7 +102,7 @@ def fixed_triplet_loss(network, config, faces, seed: int = 0) -> float:  # noqa:
         same = np.flatnonzero((faces.labels == faces.labels[a]) & (np.arange(len(faces.labels)) != a))
         other = np.flatnonzero(faces.labels != faces.labels[a])
         anchors.append(a), positives.append(rng.choice(same)), negatives.append(rng.choice(other))
-    emb = torch.from_numpy(embed_faces(network, config, faces.chips))
+    emb = torch.from_numpy(embed_chips(network, config, faces.chips))
     loss, _ = triplet_loss(emb, Triplets(torch.tensor(anchors), torch.tensor(positives), torch.tensor(negatives)))
     return float(loss)
 

@@ -89,6 +89,13 @@ def _face(library: Library, face_id: int) -> dict:
     return rows[0]
 
 
+def _assigned_face(library: Library, face_id: int, hint: str = "") -> dict:
+    face = _face(library, face_id)
+    if face["person_id"] is None:
+        raise LibraryError(f"face {face_id} is not assigned to anyone{hint}")
+    return face
+
+
 def _merge_into(edit: _Snapshot, sources: list[int], target: int) -> None:
     db = edit.db
     edit.save_people([*sources, target])
@@ -163,9 +170,7 @@ def move_face(library: Library, face_id: int, to: str | int) -> None:
 
 def reject_face(library: Library, face_id: int) -> int:
     """This face is not the person it is assigned to; it never returns to them."""
-    face = _face(library, face_id)
-    if face["person_id"] is None:
-        raise LibraryError(f"face {face_id} is not assigned to anyone")
+    face = _assigned_face(library, face_id)
     with _Edit(library, f"reject face {face_id} from {face['person_id']}") as edit:
         edit.save_faces([face["id"]])
         edit.db.execute("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", [face["id"], face["person_id"]])
@@ -174,9 +179,7 @@ def reject_face(library: Library, face_id: int) -> int:
 
 
 def confirm_face(library: Library, face_id: int) -> None:
-    face = _face(library, face_id)
-    if face["person_id"] is None:
-        raise LibraryError(f"face {face_id} is not assigned to anyone; use move to name it")
+    face = _assigned_face(library, face_id, "; use move to name it")
     with _Edit(library, f"confirm face {face_id}") as edit:
         edit.save_faces([face["id"]])
         edit.db.execute("UPDATE faces SET assignment = 'manual', distance = NULL WHERE id = ?", [face["id"]])

@@ -85,7 +85,7 @@ def _stable_ids(library: Library, faces: dict, labels: np.ndarray, new_clusters:
             overlap[key] = overlap.get(key, 0) + 1
     chosen: dict[int, int] = {}
     used_people: set[int] = set()
-    for (cluster, person), count in sorted(overlap.items(), key=lambda kv: (-kv[1], kv[0][1], kv[0][0])):
+    for (cluster, person), _count in sorted(overlap.items(), key=lambda kv: (-kv[1], kv[0][1], kv[0][0])):
         if cluster in chosen or person in used_people:
             continue
         chosen[cluster] = person

@@ -20,7 +20,7 @@ from torch import nn
 from engine.errors import ModelFileError
 from engine.model_versions import ModelVersion
 from engine.paths import atomic_write_bytes
-from engine.training.models import ArchConfig, build_network, chips_to_input, default_config
+from engine.training.models import ArchConfig, build_network, default_config, embed_chips
 
 FORMAT = "facenet-desktop-model"
 FORMAT_VERSION = 1
@@ -111,10 +111,4 @@ class ModelFileEmbedder:
         return self.loaded.version
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
-        chips = np.asarray(chips)
-        out = np.empty((len(chips), self.loaded.config.embedding_size), dtype=np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(chips), self.batch_size):
-                batch = chips_to_input(chips[start : start + self.batch_size], self.loaded.config)
-                out[start : start + len(batch)] = self.loaded.network(batch).numpy()
-        return out
+        return embed_chips(self.loaded.network, self.loaded.config, np.asarray(chips), self.batch_size)

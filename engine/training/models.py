@@ -90,6 +90,17 @@ def chips_to_input(chips: np.ndarray | torch.Tensor, config: ArchConfig) -> torc
     return (x - means) / config.scale
 
 
+def embed_chips(network: nn.Module, config: ArchConfig, chips: np.ndarray, batch: int = 64) -> np.ndarray:
+    """(N, 150, 150, 3) uint8 chips -> (N, embedding_size) float32, in eval mode, batched."""
+    network.eval()
+    out = np.empty((len(chips), config.embedding_size), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(chips), batch):
+            part = chips_to_input(chips[start : start + batch], config)
+            out[start : start + len(part)] = network(part).numpy()
+    return out
+
+
 def late_parameters(network: nn.Module, config: ArchConfig) -> list[nn.Parameter]:
     """The later stages and the head: what fine-tuning on a few hundred faces should move
     (the early layers' generic features stay as they are)."""

@@ -18,7 +18,14 @@ from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.paths import atomic_write_bytes
 from engine.training.data import FaceSet, IdentityBatches, augment, prepare_faces
 from engine.training.model_file import save_model_file
-from engine.training.models import ArchConfig, build_network, chips_to_input, default_config, set_trainable
+from engine.training.models import (
+    ArchConfig,
+    build_network,
+    chips_to_input,
+    default_config,
+    embed_chips,
+    set_trainable,
+)
 from engine.training.triplet import DEFAULT_MARGIN, mine_batch_hard, mine_semi_hard, triplet_loss
 
 CHECKPOINT = "checkpoint.pt"
@@ -83,15 +90,6 @@ def split_people(faces: FaceSet, val_people: int, seed: int) -> tuple[FaceSet, F
     return faces.subset(~is_val), faces.subset(is_val)
 
 
-def embed_faces(network: torch.nn.Module, config: ArchConfig, chips: np.ndarray, batch: int = 64) -> np.ndarray:
-    network.eval()
-    out = []
-    with torch.inference_mode():
-        for start in range(0, len(chips), batch):
-            out.append(network(chips_to_input(chips[start : start + batch], config)).numpy())
-    return np.concatenate(out)
-
-
 def validation_pairs(labels: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Every same-person pair of held-out faces and as many different-person pairs drawn at
     random: balanced, as in LFW, so that accuracy is not won by answering "different"."""
@@ -105,7 +103,7 @@ def validation_pairs(labels: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.
 
 def validate(network: torch.nn.Module, config: ArchConfig, faces: FaceSet, seed: int = 0):  # noqa: ANN201
     """Balanced held-out pairs, 10-fold accuracy and VAL@FAR=1e-3 (the `eval lfw` code)."""
-    vectors = embed_faces(network, config, faces.chips)
+    vectors = embed_chips(network, config, faces.chips)
     i, j = validation_pairs(faces.labels, seed)
     distances = np.linalg.norm(vectors[i] - vectors[j], axis=1)
     same = faces.labels[i] == faces.labels[j]
