@@ -10,6 +10,7 @@ from pathlib import Path
 
 
 from engine.cli_library import add_library_commands, add_training_commands, pipeline_factory
+from engine.cli_models import add_model_commands
 from engine.errors import EngineError, ImageLoadError, ModelFileError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -167,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     lfw.set_defaults(handler=cmd_eval_lfw)
     add_library_commands(commands, detection_options, targets)
     add_training_commands(commands, detection_options)
+    add_model_commands(commands, detection_options)
     return parser
 
 

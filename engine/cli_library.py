@@ -19,9 +19,10 @@ def _library(args: argparse.Namespace):  # noqa: ANN202
     return Library(args.db)
 
 
-def pipeline_factory(args: argparse.Namespace):  # noqa: ANN201 - heavy imports kept lazy for --help speed
-    """A function that builds the pipeline the detection options (and --model) ask for;
-    models load only when it is called."""
+def pipeline_factory(args: argparse.Namespace, library=None):  # noqa: ANN001, ANN201 - heavy imports kept lazy
+    """A function that builds the pipeline the detection options ask for, embedding with
+    --model if given, else with the library's active model version; models load only when
+    it is called."""
     from engine.pipeline import DetectionSettings, FacePipeline
 
     quick = args.quick_megapixels if args.quick_megapixels > 0 else None
@@ -33,6 +34,10 @@ def pipeline_factory(args: argparse.Namespace):  # noqa: ANN201 - heavy imports 
             from engine.training.model_file import ModelFileEmbedder, load_model_file
 
             embedder = ModelFileEmbedder(load_model_file(args.model))
+        elif library is not None:
+            from engine.library.model_registry import pipeline_for
+
+            return pipeline_for(library, settings=settings)
         return FacePipeline(settings, embedder=embedder)
 
     return build
@@ -97,7 +102,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     bar = _ProgressBar(args.quiet)
     with _library(args) as library:
-        summary = scan_folders(library, args.folders, pipeline_factory(args), progress=bar, cancel=_cancel_on_ctrl_c())
+        summary = scan_folders(library, args.folders, pipeline_factory(args, library), progress=bar, cancel=_cancel_on_ctrl_c())
         bar.close()
     report = {
         "files": summary.files_seen, "unchanged": summary.unchanged, "analyzed": summary.analyzed,

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import strategies as st
 
-from engine.library.store import Library, embedding_to_blob
+from engine.library import editing
+from engine.library.grouping import cluster_library
+
+from engine.library.store import Library, LibraryError, embedding_to_blob
 from engine.model_versions import DLIB_RESNET_V1
 
 
@@ -47,5 +51,51 @@ def table_state(library: Library) -> tuple:
     return (
         library.query("SELECT id, person_id, assignment, distance FROM faces ORDER BY id"),
         library.query("SELECT id, name, hidden FROM people ORDER BY id"),
+        library.query("SELECT face_id, person_id FROM rejections ORDER BY face_id, person_id"),
+    )
+
+
+EDITS = st.lists(
+    st.tuples(st.sampled_from(["name", "merge", "move", "reject", "confirm", "hide", "undo", "recluster"]),
+              st.integers(0, 17), st.integers(0, 17)),
+    min_size=1, max_size=12,
+)
+
+
+def apply_edits(library: Library, ids: list[int], edits: list[tuple[str, int, int]]) -> None:
+    """What a user might do, drawn by Hypothesis: (action, face index, other face index)."""
+    names = iter(f"Person {i}" for i in range(100))
+    for action, x, y in edits:
+        face = ids[x]
+        person = assignments(library)[ids[y]][0]
+        try:
+            if action == "name" and person is not None:
+                editing.name_person(library, person, next(names))
+            elif action == "merge" and person is not None:
+                other = assignments(library)[face][0]
+                if other is not None and other != person:
+                    editing.merge_people(library, [other], into=person)
+            elif action == "move":
+                target = person if person is not None else editing.create_person(library, next(names))
+                editing.move_face(library, face, target)
+            elif action == "reject" and assignments(library)[face][0] is not None:
+                editing.reject_face(library, face)
+            elif action == "confirm" and assignments(library)[face][0] is not None:
+                editing.confirm_face(library, face)
+            elif action == "hide" and person is not None:
+                editing.hide_person(library, person)
+            elif action == "undo":
+                editing.undo(library)
+            elif action == "recluster":
+                cluster_library(library)
+        except LibraryError:
+            pass
+
+
+def user_labels(library: Library) -> tuple:
+    """Everything the user said: hand labels, named/hidden people, rejections."""
+    return (
+        {f: pa for f, pa in assignments(library).items() if pa[1] == "manual"},
+        library.query("SELECT id, name, hidden FROM people WHERE name IS NOT NULL OR hidden = 1 ORDER BY id"),
         library.query("SELECT face_id, person_id FROM rejections ORDER BY face_id, person_id"),
     )

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from synthetic_library import assignments, fill_library, identity_vectors, table_state
+from synthetic_library import EDITS, apply_edits, assignments, fill_library, identity_vectors, table_state
 
 from engine.library import editing
 from engine.library.grouping import cluster_library, recognize_faces
@@ -190,13 +190,6 @@ def test_undo_restores_exactly(library) -> None:
     assert editing.undo(library) is None
 
 
-EDITS = st.lists(
-    st.tuples(st.sampled_from(["name", "merge", "move", "reject", "confirm", "hide", "undo", "recluster"]),
-              st.integers(0, 17), st.integers(0, 17)),
-    min_size=1, max_size=12,
-)
-
-
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(edits=EDITS)
 def test_labels_survive_rescan_and_recluster(tmp_path_factory, edits) -> None:
@@ -206,32 +199,7 @@ def test_labels_survive_rescan_and_recluster(tmp_path_factory, edits) -> None:
         vectors, _ = identity_vectors(people=3, per_person=6, seed=3)
         ids = fill_library(library, vectors)
         cluster_library(library)
-        names = iter(f"Person {i}" for i in range(100))
-        for action, x, y in edits:
-            face = ids[x]
-            person = assignments(library)[ids[y]][0]
-            try:
-                if action == "name" and person is not None:
-                    editing.name_person(library, person, next(names))
-                elif action == "merge" and person is not None:
-                    other = assignments(library)[face][0]
-                    if other is not None and other != person:
-                        editing.merge_people(library, [other], into=person)
-                elif action == "move":
-                    target = person if person is not None else editing.create_person(library, next(names))
-                    editing.move_face(library, face, target)
-                elif action == "reject" and assignments(library)[face][0] is not None:
-                    editing.reject_face(library, face)
-                elif action == "confirm" and assignments(library)[face][0] is not None:
-                    editing.confirm_face(library, face)
-                elif action == "hide" and person is not None:
-                    editing.hide_person(library, person)
-                elif action == "undo":
-                    editing.undo(library)
-                elif action == "recluster":
-                    cluster_library(library)
-            except LibraryError:
-                pass
+        apply_edits(library, ids, edits)
         manual = {f: pa for f, pa in assignments(library).items() if pa[1] == "manual"}
         people = library.query("SELECT id, name, hidden FROM people WHERE name IS NOT NULL OR hidden = 1 ORDER BY id")
         rejections = library.query("SELECT face_id, person_id FROM rejections")

@@ -17,7 +17,8 @@ from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.library.clustering import FREE, ClusteringProblem, cluster_faces
 from engine.library.recognition import recognise
 from engine.library.store import Library, blob_to_embedding
-from engine.model_versions import DLIB_RESNET_V1, ModelVersion
+from engine.library.model_registry import active_version
+from engine.model_versions import ModelVersion
 
 MIN_PERSON_FACES = 3  # smaller clusters stay "unsorted" rather than become tiny people
 
@@ -95,12 +96,13 @@ def _stable_ids(library: Library, faces: dict, labels: np.ndarray, new_clusters:
 
 def cluster_library(
     library: Library,
-    version: ModelVersion = DLIB_RESNET_V1,
+    version: ModelVersion | None = None,
     min_faces: int = MIN_PERSON_FACES,
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
 ) -> ClusterSummary:
     started = time.monotonic()
+    version = version or active_version(library)
     progress(Progress("grouping faces", 0, 2))
     faces = _load_faces(library, version)
     n = len(faces["id"])
@@ -183,11 +185,12 @@ def _refresh_covers(db) -> None:  # noqa: ANN001
 
 
 def recognize_faces(
-    library: Library, version: ModelVersion = DLIB_RESNET_V1, only_unassigned: bool = True
+    library: Library, version: ModelVersion | None = None, only_unassigned: bool = True
 ) -> RecognitionSummary:
     """k-NN over the hand-labelled faces of named people.  A face is assigned ('auto') when
     its nearest labelled faces agree and are within `auto_assign_distance`; suggested when
     the winner is within `threshold`; left alone otherwise (unknown)."""
+    version = version or active_version(library)
     refs = library.db.execute(
         "SELECT f.embedding, f.person_id, f.photo_id FROM faces f JOIN people p ON p.id = f.person_id "
         "WHERE f.assignment = 'manual' AND p.name IS NOT NULL AND f.model_version = ? ORDER BY f.id",

@@ -15,6 +15,20 @@ MIN_PEOPLE = 2
 MIN_FACES_PER_PERSON = 5
 
 
+def photo_face_chips(pipeline, path: str, faces: list[dict]) -> np.ndarray:  # noqa: ANN001
+    """The chips of stored faces (rows with `landmarks` and the photo's displayed `width`),
+    cut from the photo decoded as the scan decoded it.  Raises ImageLoadError."""
+    photo = pipeline.decode(path)
+    scale = photo.rgb.shape[1] / photo.width
+    points = np.stack([np.frombuffer(f["landmarks"], dtype="<f4").reshape(5, 2).astype(np.float64) for f in faces])
+    return extract_face_chips(photo.rgb, (points + 0.5) * scale - 0.5)
+
+
+def photo_faces_embedder(pipeline):  # noqa: ANN001, ANN201
+    """For model switches: stored faces of one photo -> embeddings by `pipeline`'s model."""
+    return lambda path, faces: pipeline.embed_chips(photo_face_chips(pipeline, path, faces))
+
+
 def labelled_face_rows(library: Library, model_version: str) -> list[dict]:
     return library.query(
         """
@@ -57,12 +71,9 @@ def labelled_face_set(library: Library, pipeline, min_people: int = MIN_PEOPLE, 
         by_photo.setdefault(row["path"], []).append(row)
     for path, faces in by_photo.items():
         try:
-            photo = pipeline.decode(path)
+            cut = photo_face_chips(pipeline, path, faces)
         except ImageLoadError:
             continue  # moved or deleted since the scan: skipped, counted by the caller
-        scale = photo.rgb.shape[1] / photo.width
-        points = np.stack([np.frombuffer(f["landmarks"], dtype="<f4").reshape(5, 2).astype(np.float64) for f in faces])
-        cut = extract_face_chips(photo.rgb, (points + 0.5) * scale - 0.5)
         for face, chip in zip(faces, cut, strict=True):
             chips.append(chip)
             labels.append(index[face["person_id"]])

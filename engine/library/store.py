@@ -97,6 +97,35 @@ def m001_initial_schema(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS()
+def m002_model_versions(db: sqlite_utils.Database) -> None:
+    """Fine-tuned model versions, the active one, and each face's embedding under versions
+    other than its current one (kept so switching back needs no recomputation)."""
+    db.executescript(
+        """
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE model_versions (
+            name TEXT PRIMARY KEY,
+            parent TEXT,
+            file TEXT,
+            version TEXT NOT NULL,
+            report TEXT,
+            created_at TEXT NOT NULL DEFAULT (datetime('now'))
+        );
+        CREATE TABLE face_embeddings (
+            face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+            model_version TEXT NOT NULL,
+            embedding BLOB NOT NULL,
+            PRIMARY KEY (face_id, model_version)
+        );
+        CREATE INDEX face_embeddings_by_version ON face_embeddings(model_version);
+        """
+    )
+
+
 def embedding_to_blob(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype="<f4").tobytes()
 

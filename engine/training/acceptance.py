@@ -38,8 +38,13 @@ def split_per_person(faces: FaceSet, held_out_share: float = 0.3, seed: int = 0)
 
 
 def held_out_errors(embed: Embed, train: FaceSet, held_out: FaceSet, seed: int = 0) -> HeldOutErrors:
-    queries = embed(held_out.chips)
-    references = embed(train.chips)
+    return errors_from_vectors(embed(held_out.chips), embed(train.chips), train, held_out, seed)
+
+
+def errors_from_vectors(
+    queries: np.ndarray, references: np.ndarray, train: FaceSet, held_out: FaceSet, seed: int = 0
+) -> HeldOutErrors:
+    """`queries` embed the held-out faces, `references` the training faces."""
     i, j = validation_pairs(held_out.labels, seed)
     distances = np.linalg.norm(queries[i] - queries[j], axis=1)
     same = held_out.labels[i] == held_out.labels[j]

@@ -82,7 +82,10 @@ def load_model_file(path: str | Path) -> LoadedModel:
         metadata = dict(payload.get("metadata", {}))
         threshold = float(metadata.get("threshold", UNCALIBRATED_THRESHOLD))
         name = metadata.get("name") or f"{config.arch}-{digest}"
-        version = _version(name, config, threshold, metadata.get("calibration", "from the model file"))
+        if "model_version" in metadata:  # fine-tuned in a library: its own recalibrated version
+            version = ModelVersion(**metadata["model_version"])
+        else:
+            version = _version(name, config, threshold, metadata.get("calibration", "from the model file"))
         network.eval()
         return LoadedModel(network, config, metadata, version)
     if isinstance(payload, dict) and "conv2d_1a.conv.weight" in payload:

@@ -118,13 +118,16 @@ def late_parameters(network: nn.Module, config: ArchConfig) -> list[nn.Parameter
 
 
 def set_trainable(network: nn.Module, config: ArchConfig, scope: str) -> list[nn.Parameter]:
-    """Freeze everything outside `scope` ("all" or "late"); returns the parameters to train."""
+    """Freeze everything outside `scope` ("all", "late", or "head": the resnet's last
+    linear layer only); returns the parameters to train."""
     if scope == "all":
         chosen = list(network.parameters())
     elif scope == "late":
         chosen = late_parameters(network, config)
+    elif scope == "head" and config.arch == "resnet":
+        chosen = list(network.backbone.fc.parameters())
     else:
-        raise ValueError(f"unknown trainable scope {scope!r} (all or late)")
+        raise ValueError(f"unknown trainable scope {scope!r} (all, late, or head for the resnet)")
     keep = {id(p) for p in chosen}
     for p in network.parameters():
         p.requires_grad_(id(p) in keep)

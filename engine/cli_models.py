@@ -1,0 +1,112 @@
+"""`facenet finetune` and `facenet model list|use`: the library's model versions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from engine.cli_library import EXIT_ERROR, EXIT_OK, _cancel_on_ctrl_c, _library, _ProgressBar, pipeline_factory
+
+
+def _switch(library, name: str, args: argparse.Namespace, bar: _ProgressBar) -> int:  # noqa: ANN001
+    from engine.library.labelled_faces import photo_faces_embedder
+    from engine.library.model_registry import pipeline_for, switch_model
+
+    summary = switch_model(library, name, photo_faces_embedder(pipeline_for(library, name)), bar, _cancel_on_ctrl_c())
+    bar.close()
+    if summary.cancelled:
+        print(f"stopped after embedding {summary.embedded} faces; nothing changed in the library. "
+              f"Run `facenet model use {name}` to continue.", file=sys.stderr)
+        return 130
+    print(f"now using {name}: {summary.embedded} faces embedded, {summary.reused} embeddings reused"
+          + (f", {summary.left_out} faces left on their old version (photo unreadable)" if summary.left_out else "")
+          + f" ({summary.seconds:.1f} s); faces not labelled by hand grouped again")
+    return EXIT_OK
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from engine.library.finetune_job import propose_finetune, save_finetuned
+    from engine.training.finetune import FinetuneSettings
+
+    chosen = {k: v for k, v in (("trainable", args.trainable), ("steps", args.steps), ("lr", args.lr)) if v is not None}
+    settings = FinetuneSettings(seed=args.seed, **chosen)
+    bar = _ProgressBar(args.quiet)
+    with _library(args) as library:
+        pipeline = pipeline_factory(args, library)()
+        outcome = propose_finetune(library, pipeline, settings, bar, _cancel_on_ctrl_c())
+        bar.close()
+        if outcome is None:
+            print("fine-tuning stopped; nothing changed", file=sys.stderr)
+            return 130
+        report = outcome.report
+        if args.json:
+            print(json.dumps(report.to_dict(), indent=2))
+        else:
+            print("\n".join(report.lines()))
+        if not report.accepted:
+            return EXIT_OK
+        if args.dry_run:
+            print("--dry-run: not applied")
+            return EXIT_OK
+        if not args.yes and sys.stdin.isatty():
+            answer = input(f"apply {outcome.version.name} and re-embed every face? [y/N] ").strip().lower()
+            if answer not in ("y", "yes"):
+                print("not applied")
+                return EXIT_OK
+        path = save_finetuned(library, outcome)
+        print(f"saved {outcome.version.name} ({path})")
+        return _switch(library, outcome.version.name, args, _ProgressBar(args.quiet))
+
+
+def cmd_model_list(args: argparse.Namespace) -> int:
+    from engine.library.model_registry import list_models
+
+    with _library(args) as library:
+        for record in list_models(library):
+            line = f"{'*' if record.active else ' '} {record.name}"
+            if record.parent:
+                line += f"  (from {record.parent}, {record.created_at})"
+            line += f"  {record.faces} faces embedded"
+            if record.report:
+                b, a = record.report["before"], record.report["after"]
+                line += (f"  held-out verification error {b['verification_error']:.2%} -> {a['verification_error']:.2%}, "
+                         f"recognition error {b['recognition_error']:.2%} -> {a['recognition_error']:.2%}")
+            print(line)
+    return EXIT_OK
+
+
+def cmd_model_use(args: argparse.Namespace) -> int:
+    from engine.library.model_registry import version_named
+
+    with _library(args) as library:
+        version_named(library, args.version)  # a clear error for an unknown name
+        return _switch(library, args.version, args, _ProgressBar(args.quiet))
+
+
+def add_model_commands(commands, detection_options) -> None:  # noqa: ANN001
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument("--db", type=Path, default=None, metavar="PATH",
+                    help="library database (default: $FACENET_DB or the user data folder)")
+    db.add_argument("--quiet", action="store_true", help="no progress bar")
+    finetune = commands.add_parser(
+        "finetune", parents=[db],
+        help="fine-tune the model on your hand-labelled faces; applied only if better on held-out faces")
+    finetune.add_argument("--steps", type=int, help="training steps (default: FinetuneSettings.steps)")
+    finetune.add_argument("--lr", type=float, help="Adam learning rate (default: FinetuneSettings.lr)")
+    finetune.add_argument("--trainable", choices=("late", "all"),
+                          help="late: only the later stages and the head train (the default)")
+    finetune.add_argument("--seed", type=int, default=0)
+    finetune.add_argument("--yes", action="store_true", help="apply an accepted model without asking")
+    finetune.add_argument("--dry-run", action="store_true", help="measure only; never apply")
+    finetune.add_argument("--json", action="store_true")
+    detection_options(finetune)
+    finetune.set_defaults(handler=cmd_finetune)
+    model = commands.add_parser("model", help="model versions of the library: list, use")
+    actions = model.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", parents=[db], help="every version; * marks the active one")
+    listing.set_defaults(handler=cmd_model_list)
+    use = actions.add_parser("use", parents=[db], help="switch to a version (embeddings kept or recomputed)")
+    use.add_argument("version", metavar="VERSION")
+    use.set_defaults(handler=cmd_model_use)

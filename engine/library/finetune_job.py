@@ -1,0 +1,98 @@
+"""Fine-tune on my labels, for a library: train from the active model on the hand-labelled
+faces, judge on a per-person held-out split, and (when asked) save the result as a new model
+version next to the database.  Applying it is `model_registry.switch_model`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from torch import nn
+
+from engine.jobs import CancelToken, ProgressCallback, no_progress
+from engine.library.labelled_faces import labelled_face_set
+from engine.library.model_registry import model_file, models_folder, register_model
+from engine.library.store import Library
+from engine.model_versions import ModelVersion
+from engine.training.acceptance import split_per_person
+from engine.training.finetune import FinetuneReport, FinetuneSettings, finetune
+from engine.training.model_file import load_model_file, save_model_file
+from engine.training.models import ArchConfig, build_network, default_config
+
+# A fine-tuned version's thresholds follow the held-out threshold's change, but never
+# loosen: a wrong merge is worse than a split.
+MAX_THRESHOLD_RATIO = 1.0
+MIN_THRESHOLD_RATIO = 0.5
+
+
+@dataclass
+class FinetuneOutcome:
+    network: nn.Module
+    config: ArchConfig
+    report: FinetuneReport
+    version: ModelVersion  # the proposed version, recalibrated
+    parent: str
+
+
+def starting_network(library: Library, name: str) -> tuple[nn.Module, ArchConfig]:
+    path = model_file(library, name)
+    if path is None:
+        config = default_config("resnet")
+        return build_network(config), config
+    loaded = load_model_file(path)
+    return loaded.network, loaded.config
+
+
+def recalibrated(parent: ModelVersion, report: FinetuneReport, name: str) -> ModelVersion:
+    ratio = report.threshold_after / report.threshold_before if report.threshold_before > 0 else 1.0
+    ratio = min(MAX_THRESHOLD_RATIO, max(MIN_THRESHOLD_RATIO, ratio))
+    return replace(
+        parent,
+        name=name,
+        architecture=f"{parent.architecture}+finetuned",
+        threshold=parent.threshold * ratio,
+        calibration=(
+            f"{parent.name}'s levels x {ratio:.3f}, the change of the best-accuracy threshold on "
+            f"{report.before.pairs} held-out pairs of the user's labelled faces (capped at 1: never looser)"
+        ),
+        flip_average=True,
+        cluster_linkage=parent.cluster_linkage * ratio**2,
+        auto_assign_distance=parent.auto_assign_distance * ratio,
+        suggest_distance=parent.suggest_distance * ratio,
+    )
+
+
+def propose_finetune(
+    library: Library,
+    pipeline,  # noqa: ANN001 - the active version's FacePipeline
+    settings: FinetuneSettings = FinetuneSettings(),
+    progress: ProgressCallback = no_progress,
+    cancel: CancelToken | None = None,
+) -> FinetuneOutcome | None:
+    """Train and measure; writes nothing.  None when cancelled."""
+    parent = pipeline.model_version
+    faces = labelled_face_set(library, pipeline)
+    train, held_out = split_per_person(faces, settings.held_out_share, settings.seed)
+    network, config = starting_network(library, parent.name)
+    result = finetune(network, config, pipeline.embed_chips, train, held_out, settings, progress, cancel)
+    if result is None:
+        return None
+    tuned, report = result
+    name = f"finetuned-{time.strftime('%Y%m%d-%H%M%S')}"
+    return FinetuneOutcome(tuned, config, report, recalibrated(parent, report, name), parent.name)
+
+
+def save_finetuned(library: Library, outcome: FinetuneOutcome) -> Path:
+    """The model file (in the library's models folder) and its version row."""
+    path = models_folder(library) / f"{outcome.version.name}.pt"
+    metadata = {
+        "name": outcome.version.name,
+        "parent": outcome.parent,
+        "threshold": outcome.version.threshold,
+        "model_version": asdict(outcome.version),
+        "report": outcome.report.to_dict(),
+    }
+    save_model_file(path, outcome.network, outcome.config, metadata)
+    register_model(library, outcome.version, outcome.parent, path, outcome.report.to_dict())
+    return path

@@ -1,0 +1,224 @@
+"""The library's model versions: which one is active, where fine-tuned ones live, and
+switching between them.
+
+Each face row holds the embedding of the version that produced it (`faces.model_version`);
+embeddings under other versions wait in `face_embeddings`.  Switching first computes what the
+target version lacks (batched, committed as it goes, resumable, cancellable: the faces and
+people are not touched until the end), then swaps every face in one transaction and groups
+the faces not labelled by hand again.  Hand labels, names, merges and rejections live on
+face and person rows, which a switch never deletes, so they survive any number of switches.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import ImageLoadError
+from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
+from engine.library.store import Library, LibraryError, embedding_to_blob
+from engine.model_versions import DLIB_RESNET_V1, MODEL_VERSIONS, ModelVersion
+
+ACTIVE_KEY = "active_model"
+MODELS_FOLDER = "models"  # next to the database, so a library folder moves as a whole
+
+# Face rows (id, photo path, displayed width, landmarks blob) of one photo -> their embeddings.
+PhotoFacesEmbedder = Callable[[str, list[dict]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    name: str
+    parent: str | None
+    file: str | None
+    created_at: str | None
+    active: bool
+    faces: int  # faces whose embedding under this version is stored
+    report: dict | None
+
+
+@dataclass
+class SwitchSummary:
+    version: str
+    embedded: int  # faces embedded now
+    reused: int  # faces whose embedding under the version was already stored
+    left_out: int  # faces whose photo could not be read: they keep their labels and old embedding
+    cancelled: bool = False
+    seconds: float = 0.0
+
+
+def version_to_json(version: ModelVersion) -> str:
+    return json.dumps(asdict(version))
+
+
+def version_from_json(text: str) -> ModelVersion:
+    return ModelVersion(**json.loads(text))
+
+
+def active_name(library: Library) -> str:
+    return library.scalar("SELECT value FROM settings WHERE key = ?", [ACTIVE_KEY]) or DLIB_RESNET_V1.name
+
+
+def version_named(library: Library, name: str) -> ModelVersion:
+    if name in MODEL_VERSIONS:
+        return MODEL_VERSIONS[name]
+    text = library.scalar("SELECT version FROM model_versions WHERE name = ?", [name])
+    if text is None:
+        known = ", ".join(r.name for r in list_models(library))
+        raise LibraryError(f"no model version {name!r} in this library (known: {known})")
+    return version_from_json(text)
+
+
+def active_version(library: Library) -> ModelVersion:
+    return version_named(library, active_name(library))
+
+
+def model_file(library: Library, name: str) -> Path | None:
+    """The fine-tuned network's file, None for a built-in version."""
+    if name in MODEL_VERSIONS:
+        return None
+    relative = library.scalar("SELECT file FROM model_versions WHERE name = ?", [name])
+    if relative is None:
+        raise LibraryError(f"no model version {name!r} in this library")
+    return library.path.parent / relative
+
+
+def pipeline_for(library: Library, name: str | None = None, settings=None):  # noqa: ANN001, ANN201
+    """A FacePipeline embedding with version `name` (default: the active one)."""
+    from engine.pipeline import DetectionSettings, FacePipeline
+
+    path = model_file(library, name or active_name(library))
+    embedder = None
+    if path is not None:
+        from engine.training.model_file import ModelFileEmbedder, load_model_file
+
+        embedder = ModelFileEmbedder(load_model_file(path))
+    return FacePipeline(settings or DetectionSettings(), embedder=embedder)
+
+
+def models_folder(library: Library) -> Path:
+    return library.path.parent / MODELS_FOLDER
+
+
+def register_model(library: Library, version: ModelVersion, parent: str, file: Path, report: dict | None) -> None:
+    relative = file.relative_to(library.path.parent).as_posix()
+    with library.atomic() as db:
+        db.execute(
+            "INSERT INTO model_versions(name, parent, file, version, report) VALUES (?, ?, ?, ?, ?)",
+            [version.name, parent, relative, version_to_json(version), json.dumps(report) if report else None],
+        )
+
+
+def list_models(library: Library) -> list[ModelRecord]:
+    active = active_name(library)
+    counts = {r["v"]: r["n"] for r in library.query("SELECT model_version v, count(*) n FROM faces GROUP BY v")}
+    for r in library.query("SELECT model_version v, count(*) n FROM face_embeddings GROUP BY v"):
+        counts[r["v"]] = counts.get(r["v"], 0) + r["n"]
+    records = [ModelRecord(v.name, None, None, None, v.name == active, counts.get(v.name, 0), None)
+               for v in MODEL_VERSIONS.values()]
+    for row in library.query("SELECT name, parent, file, created_at, report FROM model_versions ORDER BY created_at, name"):
+        records.append(ModelRecord(row["name"], row["parent"], row["file"], row["created_at"], row["name"] == active,
+                                   counts.get(row["name"], 0), json.loads(row["report"]) if row["report"] else None))
+    return records
+
+
+def faces_to_embed(library: Library, name: str) -> list[dict]:
+    """Faces with no embedding under `name` yet, grouped by photo (ordered by path)."""
+    return library.query(
+        """
+        SELECT f.id, f.landmarks, ph.path, ph.width FROM faces f JOIN photos ph ON ph.id = f.photo_id
+        WHERE f.model_version != ? AND f.landmarks IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM face_embeddings e WHERE e.face_id = f.id AND e.model_version = ?)
+        ORDER BY ph.path, f.id
+        """,
+        [name, name],
+    )
+
+
+def embed_missing(
+    library: Library,
+    name: str,
+    embed_photo_faces: PhotoFacesEmbedder,
+    progress: ProgressCallback = no_progress,
+    cancel: CancelToken | None = None,
+    batch_photos: int = 16,
+) -> tuple[int, int, bool]:
+    """Embed every face that lacks an embedding under `name` into `face_embeddings`,
+    committing every `batch_photos` photos.  Returns (embedded, unreadable, cancelled)."""
+    cancel = cancel or CancelToken()
+    by_photo: dict[str, list[dict]] = {}
+    for row in faces_to_embed(library, name):
+        by_photo.setdefault(row["path"], []).append(row)
+    embedded = unreadable = 0
+    pending: list[tuple[int, str, bytes]] = []
+
+    def commit() -> None:
+        with library.atomic() as db:
+            db.conn.executemany(
+                "INSERT OR REPLACE INTO face_embeddings(face_id, model_version, embedding) VALUES (?, ?, ?)", pending
+            )
+        pending.clear()
+
+    for done, (path, rows) in enumerate(by_photo.items(), start=1):
+        if cancel.cancelled:
+            commit()
+            return embedded, unreadable, True
+        try:
+            vectors = embed_photo_faces(path, rows)
+        except ImageLoadError:
+            unreadable += len(rows)
+            continue
+        pending += [(row["id"], name, embedding_to_blob(v)) for row, v in zip(rows, vectors, strict=True)]
+        embedded += len(rows)
+        if done % batch_photos == 0:
+            commit()
+        progress(Progress("re-embedding faces", done, len(by_photo), path))
+    commit()
+    return embedded, unreadable, False
+
+
+def switch_model(
+    library: Library,
+    name: str,
+    embed_photo_faces: PhotoFacesEmbedder,
+    progress: ProgressCallback = no_progress,
+    cancel: CancelToken | None = None,
+    regroup: bool = True,
+) -> SwitchSummary:
+    """Make `name` the active version: embed what is missing, swap, group again."""
+    started = time.monotonic()
+    version = version_named(library, name)
+    reused = int(library.scalar("SELECT count(*) FROM face_embeddings WHERE model_version = ?", [name]) or 0)
+    embedded, unreadable, cancelled = embed_missing(library, name, embed_photo_faces, progress, cancel)
+    if cancelled:
+        return SwitchSummary(name, embedded, reused, unreadable, cancelled=True, seconds=time.monotonic() - started)
+    with library.atomic() as db:
+        # Keep every face's current vector under its own version, then bring in the target's.
+        db.execute(
+            "INSERT OR REPLACE INTO face_embeddings(face_id, model_version, embedding) "
+            "SELECT id, model_version, embedding FROM faces WHERE model_version != ?",
+            [name],
+        )
+        db.execute(
+            """
+            UPDATE faces SET
+                embedding = (SELECT e.embedding FROM face_embeddings e WHERE e.face_id = faces.id AND e.model_version = ?),
+                model_version = ?
+            WHERE model_version != ?
+              AND EXISTS (SELECT 1 FROM face_embeddings e WHERE e.face_id = faces.id AND e.model_version = ?)
+            """,
+            [name, name, name, name],
+        )
+        db.execute("DELETE FROM face_embeddings WHERE model_version = ?", [name])  # now in the face rows
+        db.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", [ACTIVE_KEY, name])
+    left_out = int(library.scalar("SELECT count(*) FROM faces WHERE model_version != ?", [name]) or 0)
+    if regroup:
+        from engine.library.grouping import cluster_library
+
+        cluster_library(library, version, progress=progress)
+    return SwitchSummary(name, embedded, reused, left_out, seconds=time.monotonic() - started)

@@ -1,0 +1,160 @@
+"""Model versions of a library on generated faces: switching re-embeds (resumable,
+cancellable, nothing touched until the end), switching back reuses the stored vectors, and
+the user's labels survive any sequence of edits, switches and regrouping (property test).
+
+The embedder here stands in for a fine-tuned network: a fixed rotation and scaling of each
+face's base vector, so identities stay apart and every result can be computed by hand."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from synthetic_library import EDITS, apply_edits, fill_library, identity_vectors, table_state, user_labels
+
+from engine.errors import ImageLoadError
+from engine.jobs import CancelToken
+from engine.library.grouping import cluster_library
+from engine.library.model_registry import (
+    active_name,
+    active_version,
+    list_models,
+    models_folder,
+    register_model,
+    switch_model,
+)
+from engine.library.store import Library, LibraryError, blob_to_embedding
+from engine.model_versions import DLIB_RESNET_V1
+
+SCALE = 0.9
+ROTATION = np.linalg.qr(np.random.default_rng(7).normal(size=(128, 128)))[0].astype(np.float32)
+TUNED = replace(DLIB_RESNET_V1, name="tuned-1", threshold=DLIB_RESNET_V1.threshold * SCALE,
+                cluster_linkage=DLIB_RESNET_V1.cluster_linkage * SCALE**2,
+                auto_assign_distance=DLIB_RESNET_V1.auto_assign_distance * SCALE,
+                suggest_distance=DLIB_RESNET_V1.suggest_distance * SCALE)
+
+
+class RotatingEmbedder:
+    """Embeds a face as SCALE * base vector @ ROTATION; counts calls; can fail photos."""
+
+    def __init__(self, base: dict[int, np.ndarray], unreadable: set[str] = frozenset(), cancel_after: int | None = None,
+                 token: CancelToken | None = None) -> None:
+        self.base, self.unreadable, self.calls = base, unreadable, 0
+        self.cancel_after, self.token = cancel_after, token
+
+    def __call__(self, path: str, rows: list[dict]) -> np.ndarray:
+        self.calls += 1
+        if self.cancel_after is not None and self.calls >= self.cancel_after:
+            self.token.cancel()
+        if path in self.unreadable:
+            raise ImageLoadError(path, "gone")
+        return np.stack([SCALE * self.base[r["id"]] @ ROTATION for r in rows])
+
+
+def make_library(path, people: int = 3, per_person: int = 6) -> tuple[Library, list[int], dict[int, np.ndarray]]:
+    library = Library(path)
+    vectors, _ = identity_vectors(people=people, per_person=per_person, seed=3)
+    ids = fill_library(library, vectors)
+    with library.atomic() as db:  # faces need landmarks to be cut again
+        db.execute("UPDATE faces SET landmarks = ?", [np.zeros(10, "<f4").tobytes()])
+    models_folder(library).mkdir(parents=True, exist_ok=True)
+    file = models_folder(library) / "tuned-1.pt"
+    file.write_bytes(b"stand-in")
+    register_model(library, TUNED, DLIB_RESNET_V1.name, file, None)
+    cluster_library(library)
+    return library, ids, dict(zip(ids, vectors, strict=True))
+
+
+def stored_vectors(library: Library) -> dict[int, tuple[str, np.ndarray]]:
+    return {r["id"]: (r["model_version"], blob_to_embedding(r["embedding"]).copy())
+            for r in library.query("SELECT id, model_version, embedding FROM faces")}
+
+
+def face_rows(library: Library) -> list[dict]:
+    """Every face row as stored, embedding bytes included."""
+    return library.query("SELECT * FROM faces ORDER BY id")
+
+
+def test_switch_embeds_every_face_and_back_reuses_them(tmp_path) -> None:
+    library, ids, base = make_library(tmp_path / "lib.db")
+    embedder = RotatingEmbedder(base)
+    summary = switch_model(library, "tuned-1", embedder)
+    assert (summary.embedded, summary.reused, summary.left_out, summary.cancelled) == (len(ids), 0, 0, False)
+    assert active_name(library) == "tuned-1" and active_version(library) == TUNED
+    for face, (version, vector) in stored_vectors(library).items():
+        assert version == "tuned-1"
+        np.testing.assert_allclose(vector, SCALE * base[face] @ ROTATION, rtol=1e-5, atol=1e-6)
+    # Distances scaled with the thresholds: the same three people come back.
+    groups = {tuple(sorted(r["ids"].split(","))) for r in library.query(
+        "SELECT group_concat(id) ids FROM faces WHERE person_id IS NOT NULL GROUP BY person_id")}
+    assert len(groups) == 3
+    calls = embedder.calls
+    back = switch_model(library, DLIB_RESNET_V1.name, embedder)
+    assert embedder.calls == calls and back.embedded == 0  # nothing recomputed
+    for face, (version, vector) in stored_vectors(library).items():
+        assert version == DLIB_RESNET_V1.name
+        np.testing.assert_array_equal(vector, base[face])
+    assert {r.name: r.faces for r in list_models(library)} == {DLIB_RESNET_V1.name: len(ids), "tuned-1": len(ids)}
+    library.close()
+
+
+def test_cancelled_switch_changes_nothing_and_resumes(tmp_path) -> None:
+    library, ids, base = make_library(tmp_path / "lib.db")
+    before = table_state(library), face_rows(library), active_name(library)
+    token = CancelToken()
+    first = switch_model(library, "tuned-1", RotatingEmbedder(base, cancel_after=7, token=token), cancel=token)
+    assert first.cancelled and 0 < first.embedded < len(ids)
+    assert (table_state(library), face_rows(library), active_name(library)) == before
+    resumed = RotatingEmbedder(base)
+    second = switch_model(library, "tuned-1", resumed)
+    assert not second.cancelled and second.reused == first.embedded
+    assert resumed.calls == len(ids) - first.embedded  # only what the first run had not done
+    assert {v for v, _ in stored_vectors(library).values()} == {"tuned-1"}
+    library.close()
+
+
+def test_unreadable_photos_keep_labels_and_old_version(tmp_path) -> None:
+    library, ids, base = make_library(tmp_path / "lib.db")
+    from engine.library import editing
+
+    person = library.scalar("SELECT person_id FROM faces WHERE id = ?", [ids[0]])
+    editing.name_person(library, person, "Anna")
+    gone = library.scalar("SELECT path FROM photos p JOIN faces f ON f.photo_id = p.id WHERE f.id = ?", [ids[0]])
+    summary = switch_model(library, "tuned-1", RotatingEmbedder(base, unreadable={gone}))
+    assert summary.left_out == 1
+    row = library.query("SELECT model_version, assignment, person_id FROM faces WHERE id = ?", [ids[0]])[0]
+    assert row == {"model_version": DLIB_RESNET_V1.name, "assignment": "manual", "person_id": person}
+    library.close()
+
+
+def test_unknown_version_is_a_clear_error(tmp_path) -> None:
+    library, _, base = make_library(tmp_path / "lib.db")
+    with pytest.raises(LibraryError, match="no model version 'nope'.*dlib-resnet-v1, tuned-1"):
+        switch_model(library, "nope", RotatingEmbedder(base))
+    library.close()
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=EDITS, more_edits=EDITS)
+def test_labels_survive_model_switches(tmp_path_factory, edits, more_edits) -> None:
+    """Hand labels, names, hidden flags and rejections survive re-embedding, regrouping and
+    switching back, with edits made under either version."""
+    library, ids, base = make_library(tmp_path_factory.mktemp("prop") / "lib.db")
+    embedder = RotatingEmbedder(base)
+    apply_edits(library, ids, edits)
+    said = user_labels(library)
+    switch_model(library, "tuned-1", embedder)
+    assert user_labels(library) == said
+    apply_edits(library, ids, more_edits)
+    said = user_labels(library)
+    switch_model(library, DLIB_RESNET_V1.name, embedder)
+    assert user_labels(library) == said
+    switch_model(library, "tuned-1", embedder)
+    assert user_labels(library) == said
+    manual, _, rejections = said
+    faces = {r["id"]: r["person_id"] for r in library.query("SELECT id, person_id FROM faces")}
+    for row in rejections:
+        assert faces[row["face_id"]] != row["person_id"]
+    library.close()
