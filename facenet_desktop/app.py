@@ -1,44 +1,612 @@
-"""Start the desktop app.
+"""The main window: pages, actions, and the jobs that call the engine.
 
-A placeholder window until the GUI issue lands: it opens, names the library location and
-says what is coming, so `facenet-desktop`, `python main.py` and the .desktop entry work.
+Everything slow (scan, grouping, fine-tune, re-embedding, adding a face) runs as a Job on
+its own thread; the GUI thread only reads the library and makes single-transaction edits.
+Errors reach the user through `report_error`; unexpected exceptions reach a crash dialog.
 """
 
 from __future__ import annotations
 
 import sys
+import time
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QVBoxLayout, QWidget
+from PySide6.QtCore import QObject, QStandardPaths, Qt, QTimer, Slot
+from PySide6.QtGui import QAction, QIcon, QImageReader, QKeySequence, QPixmap
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialogButtonBox,
+    QFileDialog,
+    QListWidget,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QSplitter,
+    QStackedWidget,
+    QToolBar,
+    QWidget,
+)
 
+from engine.errors import EngineError
+from engine.jobs import Progress
+from engine.library import editing
+from engine.library.browse import (
+    UNSORTED,
+    parse_people_query,
+    people_tiles,
+    person_faces,
+    photo_faces,
+    search_photos,
+    suggestions,
+    unsorted_count,
+)
+from engine.library.preferences import clustering_version, load_preferences, save_preferences
+from engine.library.store import Library, LibraryError
 from engine.paths import data_dir
+from facenet_desktop.dialogs import PersonPicker, SettingsDialog, TextDialog
+from facenet_desktop.models import FacesModel, PeopleModel, PhotosModel, SuggestionsModel
+from facenet_desktop.pages import EmptyPage, PeoplePage, PersonPage, PhotoPage, SearchPage, SuggestionsPage
 from facenet_desktop.resources import icon_path
+from facenet_desktop.thumbnails import ThumbnailLoader
+from facenet_desktop.workers import Job, JobRunner
 
 WINDOW_TITLE = "FaceNet Desktop"
+REGROUP_DURING_SCAN_S = 20.0  # people appear while a scan runs: group again this often
+PHOTO_DISPLAY_SIDE = 1600
+SECTIONS = ("People", "Suggestions", "Search")
+
+
+def default_pictures_folder() -> str:
+    found = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
+    return found or str(Path.home() / "Pictures")
 
 
 class MainWindow(QMainWindow):
-    def __init__(self) -> None:
+    def __init__(self, library: Library | None = None, rescan_at_start: bool = True) -> None:
         super().__init__()
         self.setWindowTitle(WINDOW_TITLE)
-        self.resize(960, 640)
-        central = QWidget(self)
-        layout = QVBoxLayout(central)
-        self.message = QLabel(
-            "<h2>FaceNet Desktop</h2>"
-            "<p>Your photo library, organised by people, entirely offline.</p>"
-            f"<p>Library location: <code>{data_dir()}</code></p>"
-            "<p>Scanning folders and the people view arrive with the next release; "
-            "the face engine is available now as the <code>facenet</code> command.</p>",
-            central,
-        )
-        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.message.setWordWrap(True)
-        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout.addWidget(self.message)
-        self.setCentralWidget(central)
+        self.resize(1200, 800)
+        self.library = library or Library()
+        self.jobs = JobRunner(self)
+        self.scan_job: Job | None = None
+        self.errors: list[str] = []  # every message shown, newest last (tests read it)
+        self.thumbnails = ThumbnailLoader(self.library, parent=self)
+        self.people_model = PeopleModel(self.thumbnails, self)
+        self.faces_model = FacesModel(self.thumbnails, self)
+        self.suggestions_model = SuggestionsModel(self.thumbnails, self)
+        self.photos_model = PhotosModel(self.thumbnails, self)
+        self._pipeline = None
+        self._previous_page: QWidget | None = None
+        self._build_pages()
+        self._build_actions()
+        self._build_status()
+        self.refresh_timer = QTimer(self)
+        self.refresh_timer.setInterval(2000)
+        self.refresh_timer.timeout.connect(self.refresh)
+        self.refresh()
+        if self.folders():
+            self.show_section("People")
+            if rescan_at_start:
+                QTimer.singleShot(0, self.rescan)
+        else:
+            self.stack.setCurrentWidget(self.empty_page)
+
+    # -- construction --------------------------------------------------------------------
+    def _build_pages(self) -> None:
+        self.sidebar = QListWidget(self)
+        self.sidebar.addItems(list(SECTIONS))
+        self.sidebar.setMaximumWidth(180)
+        self.sidebar.currentTextChanged.connect(lambda text: self.show_section(text.split(" (")[0]))
+        self.stack = QStackedWidget(self)
+        self.empty_page = EmptyPage(default_pictures_folder(), self)
+        self.people_page = PeoplePage(self.people_model, self)
+        self.person_page = PersonPage(self.faces_model, self)
+        self.suggestions_page = SuggestionsPage(self.suggestions_model, self)
+        self.photo_page = PhotoPage(self)
+        self.search_page = SearchPage(self.photos_model, self)
+        for page in (self.empty_page, self.people_page, self.person_page, self.suggestions_page, self.photo_page,
+                     self.search_page):
+            self.stack.addWidget(page)
+        self.empty_page.add_folder.connect(self.add_folder)
+        self.people_page.open_person.connect(self.open_person)
+        self.people_page.merge_requested.connect(self.merge_people)
+        self.person_page.back.connect(lambda: self.show_section("People"))
+        self.person_page.rename.connect(self.rename_person)
+        self.person_page.reject_faces.connect(self.reject_faces)
+        self.person_page.move_faces.connect(self.move_faces)
+        self.person_page.set_cover.connect(self.set_cover)
+        self.person_page.hide_person.connect(self.hide_person)
+        self.person_page.open_photo.connect(self.open_photo)
+        self.suggestions_page.answer.connect(self.answer_suggestion)
+        self.photo_page.back.connect(self.go_back)
+        self.photo_page.view.face_clicked.connect(self.face_menu)
+        self.photo_page.view.box_drawn.connect(self.add_face)
+        self.search_page.search.connect(self.search)
+        self.search_page.open_photo.connect(self.open_photo)
+        splitter = QSplitter(self)
+        splitter.addWidget(self.sidebar)
+        splitter.addWidget(self.stack)
+        splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(splitter)
+
+    def _action(self, text: str, slot, shortcut: str | QKeySequence.StandardKey | None = None) -> QAction:  # noqa: ANN001
+        action = QAction(text, self)
+        action.triggered.connect(slot)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        return action
+
+    def _build_actions(self) -> None:
+        self.add_folder_action = self._action("Add folder…", lambda: self.add_folder(""))
+        self.rescan_action = self._action("Rescan", self.rescan, "F5")
+        self.pause_action = self._action("Pause", self.toggle_pause)
+        self.cancel_action = self._action("Cancel", self.cancel_scan)
+        self.undo_action = self._action("Undo", self.undo, QKeySequence.StandardKey.Undo)
+        self.finetune_action = self._action("Fine-tune on my labels", self.start_finetune)
+        self.settings_action = self._action("Settings", self.open_settings)
+        toolbar = QToolBar("Main", self)
+        toolbar.setMovable(False)
+        for action in (self.add_folder_action, self.rescan_action, self.pause_action, self.cancel_action,
+                       self.undo_action, self.finetune_action, self.settings_action):
+            toolbar.addAction(action)
+        self.addToolBar(toolbar)
+        self.addAction(self.undo_action)
+        self._update_job_actions()
+
+    def _build_status(self) -> None:
+        self.progress_bar = QProgressBar(self)
+        self.progress_bar.setMaximumWidth(240)
+        self.progress_bar.hide()
+        self.statusBar().addPermanentWidget(self.progress_bar)
+
+    # -- the one error route ---------------------------------------------------------------
+    def report_error(self, message: str, details: str = "") -> None:
+        self.errors.append(message)
+        self.statusBar().showMessage(message, 10000)
+        box = QMessageBox(QMessageBox.Icon.Warning, WINDOW_TITLE, message, QMessageBox.StandardButton.Ok, self)
+        if details:
+            box.setDetailedText(details)
+        box.setModal(False)
+        box.show()
+
+    def _edit(self, function, *args) -> bool:  # noqa: ANN001
+        """Run one edit; a refused edit becomes a message, never a crash."""
+        try:
+            function(self.library, *args)
+        except (LibraryError, EngineError, ValueError) as exc:
+            self.report_error(str(exc))
+            return False
+        self.refresh()
+        return True
+
+    # -- reading the library ---------------------------------------------------------------
+    def folders(self) -> list[str]:
+        return [r["path"] for r in self.library.query("SELECT path FROM folders ORDER BY path")]
+
+    def refresh(self) -> None:
+        """Reload what the visible views show (cheap queries, no thumbnails decoded here)."""
+        unsorted = unsorted_count(self.library)
+        cover = self.library.scalar("SELECT id FROM faces WHERE person_id IS NULL ORDER BY id LIMIT 1")
+        self.people_model.set_people(people_tiles(self.library), unsorted, cover)
+        pending = suggestions(self.library)
+        self.suggestions_model.set_items(pending)
+        self.sidebar.item(1).setText(f"Suggestions ({len(pending)})" if pending else "Suggestions")
+        if self.stack.currentWidget() is self.person_page and self.person_page.person_id is not None:
+            self._show_person(self.person_page.person_id)
+        self.undo_action.setEnabled(editing.last_edit(self.library) is not None)
+
+    def show_section(self, name: str) -> None:
+        if not self.folders() and name == "People":
+            self.stack.setCurrentWidget(self.empty_page)
+            return
+        page = {"People": self.people_page, "Suggestions": self.suggestions_page, "Search": self.search_page}[name]
+        self.stack.setCurrentWidget(page)
+
+    def open_person(self, person_id: int) -> None:
+        self._show_person(person_id)
+        self.stack.setCurrentWidget(self.person_page)
+
+    def _show_person(self, person_id: int) -> None:
+        name = None
+        if person_id != UNSORTED:
+            row = self.library.query("SELECT name FROM people WHERE id = ?", [person_id])
+            if not row:  # merged away or removed: back to the grid
+                self.show_section("People")
+                return
+            name = row[0]["name"]
+        self.person_page.show_person(person_id, name, person_faces(self.library, person_id))
+
+    # -- folders and scanning ----------------------------------------------------------------
+    def add_folder(self, folder: str) -> None:
+        if not folder:
+            folder = QFileDialog.getExistingDirectory(self, "Add a photo folder", default_pictures_folder())
+            if not folder:
+                return
+        if not Path(folder).is_dir():
+            self.report_error(f"{folder} is not a folder that can be read")
+            return
+        with self.library.atomic() as db:
+            db.execute("INSERT OR IGNORE INTO folders(path) VALUES (?)", [str(Path(folder).resolve())])
+        self.show_section("People")
+        self.rescan()
+
+    def rescan(self) -> None:
+        folders = self.folders()
+        if not folders or self.scan_job is not None:
+            return
+        library = self.library
+        prefs = load_preferences(library)
+
+        def scan(progress, cancel):  # noqa: ANN001, ANN202 - runs on the job's thread
+            from engine.library.grouping import cluster_library
+            from engine.library.model_registry import pipeline_for
+            from engine.library.scan import scan_folders
+            from engine.pipeline import DetectionSettings
+
+            settings = DetectionSettings(min_face_px=float(prefs.min_face_px))
+            last_grouping = [time.monotonic()]
+
+            def report(p: Progress) -> None:
+                progress(p)
+                if time.monotonic() - last_grouping[0] > REGROUP_DURING_SCAN_S and not cancel.cancelled:
+                    cluster_library(library, clustering_version(library))
+                    last_grouping[0] = time.monotonic()
+
+            summary = scan_folders(library, folders, lambda: pipeline_for(library, settings=settings), report,
+                                   cancel, exclude=prefs.excluded_folders)
+            if not cancel.cancelled:
+                progress(Progress("grouping faces", 0, 1))
+                cluster_library(library, clustering_version(library))
+            return summary
+
+        self.scan_job = self._start_job("scan", scan, self._scan_finished)
+        self.refresh_timer.start()
+
+    def _scan_finished(self, summary) -> None:  # noqa: ANN001
+        self.statusBar().showMessage(
+            f"Scan done: {summary.analyzed} photos analysed, {summary.faces_found} faces found, "
+            f"{summary.unchanged} unchanged" + (f", {summary.failed} unreadable" if summary.failed else ""), 15000)
+        for path, reason in summary.folder_errors:
+            self.errors.append(f"{path}: {reason}")
+
+    def toggle_pause(self) -> None:
+        if self.scan_job is None:
+            return
+        if self.scan_job.paused:
+            self.scan_job.resume()
+        else:
+            self.scan_job.pause()
+        self._update_job_actions()
+
+    def cancel_scan(self) -> None:
+        if self.scan_job is not None:
+            self.scan_job.cancel()
+            self.statusBar().showMessage("Stopping the scan after the current photo…")
+
+    def _start_job(self, name: str, function, on_success) -> Job:  # noqa: ANN001
+        job = Job(name, function)
+        # The listener lives on the GUI thread, so every job signal is handled there (queued);
+        # a plain lambda would run on the job's thread.
+        listener = _JobListener(self, job, on_success)
+        job.progress.connect(listener.progress)
+        job.succeeded.connect(listener.succeeded)
+        job.failed.connect(listener.failed)
+        job.done.connect(listener.done)
+        self.jobs.start(job)
+        self._update_job_actions()
+        return job
+
+    def _job_done(self, job: Job) -> None:
+        if job is self.scan_job:
+            self.scan_job = None
+            self.refresh_timer.stop()
+        if not self.jobs.running() or all(j is job for j in self.jobs.running()):
+            self.progress_bar.hide()
+        self._update_job_actions()
+        self.refresh()
+
+    def _show_progress(self, progress: Progress, started: float) -> None:
+        self.progress_bar.show()
+        if progress.total:
+            self.progress_bar.setRange(0, progress.total)
+            self.progress_bar.setValue(progress.done)
+        else:
+            self.progress_bar.setRange(0, 0)
+        text = f"{progress.phase.capitalize()}: {progress.done}" + (f" of {progress.total}" if progress.total else "")
+        if progress.phase == "analyzing":
+            faces = self.library.scalar("SELECT count(*) FROM faces")
+            text += f" photos, {faces} faces found"
+            if progress.eta_seconds is not None:
+                text += f", about {format_duration(progress.eta_seconds)} left"
+        if self.scan_job is not None and self.scan_job.paused:
+            text += " (paused)"
+        self.statusBar().showMessage(text)
+
+    def _update_job_actions(self) -> None:
+        scanning = self.scan_job is not None
+        self.pause_action.setEnabled(scanning)
+        self.cancel_action.setEnabled(scanning)
+        self.pause_action.setText("Resume" if scanning and self.scan_job.paused else "Pause")
+        self.rescan_action.setEnabled(not scanning)
+        self.finetune_action.setEnabled(not self.jobs.running())
+
+    # -- edits -------------------------------------------------------------------------------
+    def rename_person(self, person_id: int, name: str) -> None:
+        other = self.library.scalar("SELECT id FROM people WHERE name = ? COLLATE NOCASE AND id != ?", [name, person_id])
+        if other is not None:
+            answer = QMessageBox.question(self, WINDOW_TITLE, f"{name} already exists. Merge these two people?")
+            if answer != QMessageBox.StandardButton.Yes:
+                self._show_person(person_id)
+                return
+        if self._edit(editing.name_person, person_id, name) and other is not None:
+            self.open_person(other)
+
+    def merge_people(self, ids: list[int]) -> None:
+        into, *sources = ids
+        self._edit(editing.merge_people, sources, into)
+
+    def reject_faces(self, face_ids: list[int]) -> None:
+        for face in face_ids:
+            if not self._edit(editing.reject_face, face):
+                break
+
+    def _pick_person(self, title: str = "Move to…") -> str | None:
+        names = [r["name"] for r in self.library.query("SELECT name FROM people WHERE name IS NOT NULL")]
+        picker = PersonPicker(names, self, title)
+        return picker.chosen() if picker.exec() else None
+
+    def move_faces(self, face_ids: list[int]) -> None:
+        name = self._pick_person()
+        if name:
+            self.move_faces_to(face_ids, name)
+
+    def move_faces_to(self, face_ids: list[int], name: str) -> None:
+        exists = self.library.scalar("SELECT id FROM people WHERE name = ? COLLATE NOCASE", [name])
+        if exists is None and not self._edit(editing.create_person, name):
+            return
+        for face in face_ids:
+            if not self._edit(editing.move_face, face, name):
+                break
+
+    def set_cover(self, person_id: int, face_id: int) -> None:
+        self._edit(editing.set_cover, person_id, face_id)
+
+    def hide_person(self, person_id: int) -> None:
+        if self._edit(editing.hide_person, person_id):
+            self.show_section("People")
+
+    def answer_suggestion(self, face_id: int, yes: bool) -> None:
+        self._edit(editing.confirm_face if yes else editing.reject_face, face_id)
+
+    def undo(self) -> None:
+        done = editing.undo(self.library)
+        self.statusBar().showMessage(f"Undone: {done}" if done else "Nothing to undo", 5000)
+        self.refresh()
+        if self.stack.currentWidget() is self.photo_page and self.photo_page.photo_id is not None:
+            self.open_photo(self.photo_page.photo_id)
+
+    # -- photo view -------------------------------------------------------------------------
+    def open_photo(self, photo_id: int) -> None:
+        row = self.library.query("SELECT path, width FROM photos WHERE id = ?", [photo_id])
+        if not row:
+            return
+        path, width = row[0]["path"], row[0]["width"] or 1
+        reader = QImageReader(path)
+        reader.setAutoTransform(True)  # EXIF orientation: boxes are in displayed pixels
+        size = reader.size()
+        if size.isValid():
+            longest = max(size.width(), size.height())
+            if longest > PHOTO_DISPLAY_SIDE:
+                reader.setScaledSize(size * (PHOTO_DISPLAY_SIDE / longest))
+        image = reader.read()
+        if image.isNull():
+            self.report_error(f"Cannot show {path}: {reader.errorString()}")
+            return
+        if self.stack.currentWidget() is not self.photo_page:
+            self._previous_page = self.stack.currentWidget()
+        self.photo_page.photo_id = photo_id
+        self.photo_page.title.setText(path)
+        self.stack.setCurrentWidget(self.photo_page)
+        self.photo_page.view.show_photo(QPixmap.fromImage(image), image.width() / width, photo_faces(self.library, photo_id))
+
+    def go_back(self) -> None:
+        self.stack.setCurrentWidget(self._previous_page or self.people_page)
+        self.refresh()
+
+    def face_menu(self, face_id: int) -> None:
+        face = next((f for f in photo_faces(self.library, self.photo_page.photo_id) if f.id == face_id), None)
+        if face is None:
+            return
+        menu = QMenu(self)
+        name_action = menu.addAction("Name / move to…")
+        confirm = menu.addAction(f"Yes, this is {face.person_name}") if face.person_name and face.assignment != "manual" else None
+        reject = menu.addAction("Not this person") if face.person_id is not None else None
+        chosen = menu.exec(self.cursor().pos())
+        if chosen is None:
+            return
+        if chosen is name_action:
+            name = self._pick_person("Who is this?")
+            if name:
+                self.move_faces_to([face_id], name)
+        elif chosen is confirm:
+            self._edit(editing.confirm_face, face_id)
+        elif chosen is reject:
+            self._edit(editing.reject_face, face_id)
+        self.open_photo(self.photo_page.photo_id)
+
+    def add_face(self, box: tuple) -> None:
+        photo_id = self.photo_page.photo_id
+        library = self.library
+
+        def work(progress, cancel):  # noqa: ANN001, ANN202
+            from engine.library.manual_faces import add_face
+            from engine.library.model_registry import pipeline_for
+
+            if self._pipeline is None:
+                self._pipeline = pipeline_for(library)
+            return add_face(library, self._pipeline, photo_id, box)
+
+        def added(face_id: int) -> None:
+            self.statusBar().showMessage("Face added; click it to name it.", 5000)
+            if self.photo_page.photo_id == photo_id:
+                self.open_photo(photo_id)
+
+        self._start_job("add face", work, added)
+
+    # -- search --------------------------------------------------------------------------------
+    def search(self, text: str) -> None:
+        names = parse_people_query(text)
+        if not names:
+            return
+        try:
+            found = search_photos(self.library, names)
+        except LibraryError as exc:
+            self.report_error(str(exc))
+            found = []
+        self.photos_model.set_items(found)
+        self.search_page.result.setText(f"{len(found)} photos with {' and '.join(names)}")
+
+    # -- fine-tune -----------------------------------------------------------------------------
+    def start_finetune(self) -> None:
+        from engine.library.labelled_faces import check_enough_labels, labelled_face_rows
+        from engine.library.model_registry import active_name
+
+        try:
+            check_enough_labels(labelled_face_rows(self.library, active_name(self.library)))
+        except LibraryError as exc:
+            self.report_error(str(exc))
+            return
+        library = self.library
+
+        def work(progress, cancel):  # noqa: ANN001, ANN202
+            from engine.library.finetune_job import propose_finetune
+            from engine.library.model_registry import pipeline_for
+
+            return propose_finetune(library, pipeline_for(library), progress=progress, cancel=cancel)
+
+        self.finetune_job = self._start_job("fine-tune", work, self._finetune_measured)
+
+    def _finetune_measured(self, outcome) -> None:  # noqa: ANN001
+        if outcome is None:
+            return
+        report = "\n".join(outcome.report.lines())
+        if not outcome.report.accepted:
+            TextDialog("Fine-tune on my labels", "The fine-tuned model is not better on your held-out faces, "
+                       "so the current model stays.", report, self).exec()
+            return
+        dialog = TextDialog("Fine-tune on my labels", "The fine-tuned model is better on faces it never saw. "
+                            "Apply it? Every face is embedded again; your names and labels stay.", report, self,
+                            QDialogButtonBox.StandardButton.Apply | QDialogButtonBox.StandardButton.Cancel)
+        apply_button = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Apply)
+        apply_button.clicked.connect(dialog.accept)
+        if dialog.exec():
+            self.apply_finetune(outcome)
+
+    def apply_finetune(self, outcome) -> None:  # noqa: ANN001
+        library = self.library
+
+        def work(progress, cancel):  # noqa: ANN001, ANN202
+            from engine.library.finetune_job import save_finetuned
+            from engine.library.labelled_faces import photo_faces_embedder
+            from engine.library.model_registry import pipeline_for, switch_model
+
+            if library.scalar("SELECT 1 FROM model_versions WHERE name = ?", [outcome.version.name]) is None:
+                save_finetuned(library, outcome)
+            name = outcome.version.name
+            return switch_model(library, name, photo_faces_embedder(pipeline_for(library, name)), progress, cancel)
+
+        self._pipeline = None
+        self._start_job("re-embedding", work, lambda s: self.statusBar().showMessage(
+            f"Now using {s.version}: {s.embedded} faces embedded again", 15000))
+
+    # -- settings --------------------------------------------------------------------------------
+    def open_settings(self) -> None:
+        prefs = load_preferences(self.library)
+        dialog = SettingsDialog(prefs, self.folders(), self)
+        if not dialog.exec():
+            return
+        new = dialog.preferences()
+        save_preferences(self.library, new)
+        added = [f for f in dialog.folder_list() if f not in self.folders()]
+        for folder in added:
+            with self.library.atomic() as db:
+                db.execute("INSERT OR IGNORE INTO folders(path) VALUES (?)", [folder])
+        if new.strictness != prefs.strictness and self.scan_job is None:
+            library = self.library
+
+            def regroup(progress, cancel):  # noqa: ANN001, ANN202
+                from engine.library.grouping import cluster_library
+
+                return cluster_library(library, clustering_version(library), progress=progress, cancel=cancel)
+
+            self._start_job("grouping", regroup, lambda s: None)
+        elif added or new.excluded_folders != prefs.excluded_folders or new.min_face_px != prefs.min_face_px:
+            self.rescan()
+
+    def closeEvent(self, event) -> None:  # noqa: ANN001, N802
+        self.jobs.stop_all()
+        self.thumbnails.wait()
+        super().closeEvent(event)
+
+
+class _JobListener(QObject):
+    def __init__(self, window: MainWindow, job: Job, on_success) -> None:  # noqa: ANN001
+        super().__init__(window)
+        self.window, self.job, self.on_success = window, job, on_success
+        self.started = time.monotonic()
+
+    @Slot(object)
+    def progress(self, progress: Progress) -> None:
+        self.window._show_progress(progress, self.started)
+
+    @Slot(object)
+    def succeeded(self, result) -> None:  # noqa: ANN001
+        if not self.job.cancelled:
+            self.on_success(result)
+
+    @Slot(str)
+    def failed(self, text: str) -> None:
+        self.window.report_error(f"The {self.job.name} stopped with an error; your library is safe.", text)
+
+    @Slot()
+    def done(self) -> None:
+        self.window._job_done(self.job)
+        self.deleteLater()
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{int(seconds)} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def install_crash_dialog(window_getter) -> None:  # noqa: ANN001
+    """Unexpected exceptions: logged to the data folder and shown; the library is safe
+    because every change is committed as it happens."""
+
+    def hook(kind, value, tb) -> None:  # noqa: ANN001
+        text = "".join(traceback.format_exception(kind, value, tb))
+        log = data_dir() / "crash.log"
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a", encoding="utf-8") as handle:
+                handle.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}\n{text}\n")
+        except OSError:
+            pass
+        sys.stderr.write(text)
+        window = window_getter()
+        dialog = TextDialog("Something went wrong",
+                            "FaceNet Desktop hit an unexpected error. Your library is safe: every change is saved "
+                            f"as it happens. The details below were also written to {log}.", text, window)
+        dialog.setObjectName("crash-dialog")
+        dialog.show()
+
+    sys.excepthook = hook
 
 
 def create_app(argv: Sequence[str]) -> QApplication:
@@ -51,7 +619,13 @@ def create_app(argv: Sequence[str]) -> QApplication:
 
 def main(argv: Sequence[str] | None = None) -> int:
     app = create_app(sys.argv if argv is None else argv)
-    window = MainWindow()
+    try:
+        library = Library()
+    except LibraryError as exc:
+        QMessageBox.critical(None, WINDOW_TITLE, str(exc))
+        return 1
+    window = MainWindow(library)
+    install_crash_dialog(lambda: window)
     window.show()
     return app.exec()
 

@@ -192,6 +192,17 @@ def hide_person(library: Library, person: str | int, hidden: bool = True) -> Non
         edit.db.execute("UPDATE people SET hidden = ? WHERE id = ?", [int(hidden), person_id])
 
 
+def set_cover(library: Library, person: str | int, face_id: int) -> None:
+    """Show this face on the person's tile."""
+    person_id = resolve_person(library, person)
+    face = _face(library, face_id)
+    if face["person_id"] != person_id:
+        raise LibraryError(f"face {face_id} is not one of person {person_id}'s faces")
+    with _Edit(library, f"cover of person {person_id}") as edit:
+        edit.save_people([person_id])
+        edit.db.execute("UPDATE people SET cover_face_id = ? WHERE id = ?", [face_id, person_id])
+
+
 def last_edit(library: Library) -> str | None:
     return library.scalar("SELECT description FROM edits ORDER BY id DESC LIMIT 1")
 

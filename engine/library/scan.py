@@ -58,8 +58,10 @@ class _Scanner:
         cancel: CancelToken,
         import_xmp: bool,
         batch_photos: int = BATCH_PHOTOS,
+        exclude: Iterable[str] = (),
     ) -> None:
         self.batch_photos = batch_photos
+        self.exclude = [str(e) for e in exclude]
         self.library = library
         self.pipeline_factory = pipeline_factory
         self._pipeline: FacePipeline | None = None
@@ -126,7 +128,7 @@ class _Scanner:
             )
         }
         new_files, changed = [], []
-        for found in walk_photos(folder, on_error):
+        for found in walk_photos(folder, on_error, self.exclude):
             if found.path in seen:
                 continue
             self.summary.files_seen += 1
@@ -141,7 +143,9 @@ class _Scanner:
                     self.summary.unchanged += 1
             else:
                 changed.append((row, found))
-        vanished = {path: row for path, row in known.items() if path not in seen and not _under(path, unreadable)}
+        # Photos under unreadable or excluded folders are kept, never forgotten (their labels stay).
+        kept = unreadable + [os.path.abspath(e) for e in self.exclude]
+        vanished = {path: row for path, row in known.items() if path not in seen and not _under(path, kept)}
         return new_files, changed, vanished
 
     def _record_changed(self, db, row: dict, found) -> None:  # noqa: ANN001
@@ -308,11 +312,13 @@ def scan_folders(
     import_xmp: bool = True,
     batch_photos: int = BATCH_PHOTOS,
     recognize: bool = True,
+    exclude: Iterable[str | Path] = (),
 ) -> ScanSummary:
     """Bring the library up to date with `folders` (added to the library's folders), then
     assign the new faces to named people (k-NN) unless cancelled or `recognize` is off."""
     cancel = cancel or CancelToken()
-    scanner = _Scanner(library, pipeline_factory, progress, cancel, import_xmp, batch_photos)
+    scanner = _Scanner(library, pipeline_factory, progress, cancel, import_xmp, batch_photos,
+                       [os.path.abspath(os.path.expanduser(str(e))) for e in exclude])
     started = time.monotonic()
     roots = [os.path.abspath(os.path.expanduser(str(f))) for f in folders]
     scanner.summary.folders = roots

@@ -9,7 +9,7 @@ there.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,8 +40,12 @@ def is_skipped_folder(name: str) -> bool:
     return name.startswith(".") or name.lower() in SYSTEM_FOLDERS
 
 
-def walk_photos(root: str | Path, on_error: Callable[[str, str], None] | None = None) -> Iterator[FoundFile]:
-    """Photo files under `root` in a stable order (sorted names, depth first)."""
+def walk_photos(
+    root: str | Path, on_error: Callable[[str, str], None] | None = None, exclude: Iterable[str] = ()
+) -> Iterator[FoundFile]:
+    """Photo files under `root` in a stable order (sorted names, depth first), skipping the
+    folders in `exclude` (absolute paths)."""
+    excluded = {os.path.abspath(e) for e in exclude}
     report = on_error or (lambda path, reason: None)
     visited: set[tuple[int, int]] = set()
     stack = [os.path.abspath(root)]
@@ -66,7 +70,7 @@ def walk_photos(root: str | Path, on_error: Callable[[str, str], None] | None = 
         for entry in listing:
             try:
                 if entry.is_dir():  # follows links; the visited set stops loops
-                    if not is_skipped_folder(entry.name):
+                    if not is_skipped_folder(entry.name) and os.path.abspath(entry.path) not in excluded:
                         subfolders.append(entry.path)
                     continue
                 if entry.name.startswith(".") or os.path.splitext(entry.name)[1].lower() not in PHOTO_EXTENSIONS:

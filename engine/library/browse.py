@@ -1,0 +1,151 @@
+"""Read-only views of the library for the GUI: people with covers, a person's faces, the
+unsorted faces, suggestions to confirm, one photo's faces, and face thumbnails (cut once,
+cached on disk as small JPEGs so the people grid never decodes a full photo twice)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from engine.images import load_photo
+from engine.library.store import Library
+from engine.paths import atomic_write_bytes, cache_dir
+
+THUMBNAIL_SIZE = 128
+UNSORTED = -1  # the person id the GUI uses for "Unsorted faces"
+
+
+@dataclass(frozen=True)
+class PersonTile:
+    id: int
+    name: str | None
+    faces: int
+    cover_face_id: int | None
+    hidden: bool
+
+
+@dataclass(frozen=True)
+class FaceTile:
+    id: int
+    photo_id: int
+    path: str
+    box: tuple[float, float, float, float]
+    person_id: int | None
+    person_name: str | None
+    assignment: str | None
+    distance: float | None
+
+
+def people_tiles(library: Library, include_hidden: bool = False) -> list[PersonTile]:
+    """People biggest first (then by name), with their cover face."""
+    rows = library.query(
+        """
+        SELECT p.id, p.name, p.hidden, p.cover_face_id,
+               count(f.id) FILTER (WHERE f.assignment != 'suggested') AS faces
+        FROM people p LEFT JOIN faces f ON f.person_id = p.id
+        WHERE (? OR p.hidden = 0)
+        GROUP BY p.id HAVING faces > 0 OR p.name IS NOT NULL
+        ORDER BY faces DESC, p.name IS NULL, p.name COLLATE NOCASE, p.id
+        """,
+        [1 if include_hidden else 0],
+    )
+    return [PersonTile(r["id"], r["name"], r["faces"], r["cover_face_id"], bool(r["hidden"])) for r in rows]
+
+
+_FACE_COLUMNS = """
+    f.id, f.photo_id, ph.path, f.x1, f.y1, f.x2, f.y2, f.person_id, p.name, f.assignment, f.distance
+    FROM faces f JOIN photos ph ON ph.id = f.photo_id LEFT JOIN people p ON p.id = f.person_id
+"""
+
+
+def _tiles(rows: list[dict]) -> list[FaceTile]:
+    return [FaceTile(r["id"], r["photo_id"], r["path"], (r["x1"], r["y1"], r["x2"], r["y2"]), r["person_id"],
+                     r["name"], r["assignment"], r["distance"]) for r in rows]
+
+
+def person_faces(library: Library, person_id: int) -> list[FaceTile]:
+    """A person's faces (hand-labelled first), or the unsorted faces for UNSORTED."""
+    if person_id == UNSORTED:
+        return _tiles(library.query(f"SELECT {_FACE_COLUMNS} WHERE f.person_id IS NULL ORDER BY ph.path, f.id"))
+    return _tiles(library.query(
+        f"SELECT {_FACE_COLUMNS} WHERE f.person_id = ? AND f.assignment != 'suggested' "
+        "ORDER BY f.assignment = 'manual' DESC, ph.path, f.id", [person_id]))
+
+
+def unsorted_count(library: Library) -> int:
+    return int(library.scalar("SELECT count(*) FROM faces WHERE person_id IS NULL") or 0)
+
+
+def suggestions(library: Library) -> list[FaceTile]:
+    """Low-confidence automatic assignments to named people, the surest first."""
+    return _tiles(library.query(
+        f"SELECT {_FACE_COLUMNS} WHERE f.assignment = 'suggested' AND p.name IS NOT NULL ORDER BY f.distance, f.id"))
+
+
+def photo_faces(library: Library, photo_id: int) -> list[FaceTile]:
+    return _tiles(library.query(f"SELECT {_FACE_COLUMNS} WHERE f.photo_id = ? ORDER BY f.x1", [photo_id]))
+
+
+def photo_of_path(library: Library, path: str) -> int | None:
+    return library.scalar("SELECT id FROM photos WHERE path = ?", [path])
+
+
+def face_thumbnail(library: Library, face_id: int, size: int = THUMBNAIL_SIZE) -> Path | None:
+    """A square JPEG of the face with some margin, cached by face id; None when the face is
+    gone or its photo cannot be read."""
+    cached = cache_dir() / "thumbnails" / f"{library_key(library)}" / f"{face_id}-{size}.jpg"
+    if cached.exists():
+        return cached
+    row = library.query(
+        "SELECT ph.path, ph.width, f.x1, f.y1, f.x2, f.y2 FROM faces f JOIN photos ph ON ph.id = f.photo_id WHERE f.id = ?",
+        [face_id],
+    )
+    if not row:
+        return None
+    r = row[0]
+    try:
+        photo = load_photo(r["path"], max_side=1600)
+    except Exception:  # noqa: BLE001 - any unreadable photo just has no thumbnail
+        return None
+    scale = photo.scale
+    side = max(r["x2"] - r["x1"], r["y2"] - r["y1"]) * 1.4
+    cx, cy = (r["x1"] + r["x2"]) / 2, (r["y1"] + r["y2"]) / 2
+    box = [int(round(v * scale)) for v in (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)]
+    image = Image.fromarray(photo.rgb).crop(tuple(box)).resize((size, size), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    atomic_write_bytes(cached, buffer.getvalue())
+    return cached
+
+
+def library_key(library: Library) -> str:
+    """Thumbnails of different libraries never mix (face ids repeat across databases)."""
+    import hashlib
+
+    return hashlib.sha1(str(library.path.resolve()).encode()).hexdigest()[:12]
+
+
+def parse_people_query(text: str) -> list[str]:
+    """"Anna and Ben", "Anna, Ben", "Anna & Ben" -> ["Anna", "Ben"]."""
+    import re
+
+    return [part.strip() for part in re.split(r"\s*(?:,|&|\+|\band\b)\s*", text.strip(), flags=re.IGNORECASE) if part.strip()]
+
+
+def search_photos(library: Library, names: list[str]) -> list[FaceTile]:
+    """Photos showing every named person; each as the face of the first person named in it."""
+    from engine.library.people import photos_with_people, resolve_person
+
+    paths = photos_with_people(library, names)
+    if not paths:
+        return []
+    first = resolve_person(library, names[0])
+    tiles = []
+    for path in paths:
+        rows = library.query(f"SELECT {_FACE_COLUMNS} WHERE ph.path = ? AND f.person_id = ? ORDER BY f.id LIMIT 1",
+                             [path, first])
+        tiles += _tiles(rows)
+    return tiles

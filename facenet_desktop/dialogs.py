@@ -1,0 +1,145 @@
+"""Dialogs: person picker, settings, fine-tune report, crash."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSortFilterProxyModel, QStringListModel, Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QListWidget,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.library.preferences import STRICTNESS, Preferences
+
+
+class PersonPicker(QDialog):
+    """Pick a named person, or type a new name, with a search box."""
+
+    def __init__(self, names: list[str], parent: QWidget | None = None, title: str = "Move to…") -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.search = QLineEdit(self)
+        self.search.setPlaceholderText("Search or type a new name")
+        self.names = QStringListModel(sorted(names, key=str.casefold), self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.names)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.list = QListView(self)
+        self.list.setModel(self.proxy)
+        self.search.textChanged.connect(self.proxy.setFilterFixedString)
+        self.list.doubleClicked.connect(self.accept)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.search)
+        layout.addWidget(self.list)
+        layout.addWidget(buttons)
+
+    def chosen(self) -> str | None:
+        index = self.list.currentIndex()
+        if index.isValid():
+            return index.data()
+        if self.proxy.rowCount() == 1:
+            return self.proxy.index(0, 0).data()
+        text = self.search.text().strip()
+        return text or None
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, prefs: Preferences, folders: list[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.strictness = QComboBox(self)
+        for key in STRICTNESS:
+            self.strictness.addItem(key.capitalize(), key)
+        self.strictness.setCurrentIndex(list(STRICTNESS).index(prefs.strictness))
+        self.min_face = QSpinBox(self)
+        self.min_face.setRange(20, 400)
+        self.min_face.setSuffix(" px")
+        self.min_face.setValue(int(prefs.min_face_px))
+        self.folders = QListWidget(self)
+        self.folders.addItems(folders)
+        self.excluded = QListWidget(self)
+        self.excluded.addItems(list(prefs.excluded_folders))
+        add_folder = QPushButton("Add…", self)
+        add_folder.clicked.connect(lambda: self._add(self.folders))
+        add_excluded = QPushButton("Add…", self)
+        add_excluded.clicked.connect(lambda: self._add(self.excluded))
+        remove_excluded = QPushButton("Remove", self)
+        remove_excluded.clicked.connect(lambda: [self.excluded.takeItem(self.excluded.row(i)) for i in self.excluded.selectedItems()])
+        form = QFormLayout()
+        form.addRow("Clustering strictness", self.strictness)
+        form.addRow("Smallest face", self.min_face)
+        form.addRow("Photo folders", self._with_buttons(self.folders, add_folder))
+        form.addRow("Excluded folders", self._with_buttons(self.excluded, add_excluded, remove_excluded))
+        note = QLabel("Stricter clustering splits more and merges less. Excluded folders are not scanned; "
+                      "faces already found there keep their names.", self)
+        note.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(note)
+        layout.addWidget(buttons)
+
+    def _with_buttons(self, widget: QWidget, *buttons: QPushButton) -> QWidget:
+        box = QWidget(self)
+        row = QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(widget)
+        column = QVBoxLayout()
+        for button in buttons:
+            column.addWidget(button)
+        column.addStretch()
+        row.addLayout(column)
+        return box
+
+    def _add(self, target: QListWidget) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder")
+        if folder:
+            target.addItem(folder)
+
+    def preferences(self) -> Preferences:
+        excluded = tuple(self.excluded.item(i).text() for i in range(self.excluded.count()))
+        return Preferences(self.strictness.currentData(), self.min_face.value(), excluded)
+
+    def folder_list(self) -> list[str]:
+        return [self.folders.item(i).text() for i in range(self.folders.count())]
+
+
+class TextDialog(QDialog):
+    """A message with details (fine-tune report, crash)."""
+
+    def __init__(self, title: str, message: str, details: str, parent: QWidget | None = None,
+                 buttons: QDialogButtonBox.StandardButton = QDialogButtonBox.StandardButton.Close) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.resize(640, 420)
+        label = QLabel(message, self)
+        label.setWordWrap(True)
+        self.details = QPlainTextEdit(details, self)
+        self.details.setReadOnly(True)
+        box = QDialogButtonBox(buttons, self)
+        box.accepted.connect(self.accept)
+        box.rejected.connect(self.reject)
+        for button in box.buttons():
+            if box.buttonRole(button) == QDialogButtonBox.ButtonRole.RejectRole:
+                button.clicked.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(label)
+        layout.addWidget(self.details)
+        layout.addWidget(box)

@@ -1,0 +1,117 @@
+"""Qt list models over the engine's read views.  One model per view, items are plain
+records; thumbnails come from the shared ThumbnailLoader and arrive as dataChanged."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+
+from engine.library.browse import UNSORTED, FaceTile, PersonTile
+from facenet_desktop.thumbnails import ThumbnailLoader
+
+ID_ROLE = Qt.ItemDataRole.UserRole + 1
+RECORD_ROLE = Qt.ItemDataRole.UserRole + 2
+Index = QModelIndex | QPersistentModelIndex
+
+
+class _ThumbnailListModel(QAbstractListModel):
+    """Items with a face thumbnail; subclasses say what each item shows."""
+
+    def __init__(self, thumbnails: ThumbnailLoader, parent=None) -> None:  # noqa: ANN001
+        super().__init__(parent)
+        self.thumbnails = thumbnails
+        self.items: list = []
+        self._rows_of_face: dict[int, list[int]] = {}
+        thumbnails.ready.connect(self._thumbnail_ready)
+
+    def set_items(self, items: list) -> None:
+        self.beginResetModel()
+        self.items = list(items)
+        self._rows_of_face = {}
+        for row, item in enumerate(self.items):
+            face = self.face_of(item)
+            if face is not None:
+                self._rows_of_face.setdefault(face, []).append(row)
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt's name
+        return 0 if parent.isValid() else len(self.items)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: ANN201
+        if not index.isValid() or not 0 <= index.row() < len(self.items):
+            return None
+        item = self.items[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.text_of(item)
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self.thumbnails.pixmap(self.face_of(item))
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self.tooltip_of(item)
+        if role == ID_ROLE:
+            return item.id
+        if role == RECORD_ROLE:
+            return item
+        return None
+
+    def _thumbnail_ready(self, face_id: int) -> None:
+        for row in self._rows_of_face.get(face_id, ()):
+            index = self.index(row, 0)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+    def face_of(self, item) -> int | None:  # noqa: ANN001
+        raise NotImplementedError
+
+    def text_of(self, item) -> str:  # noqa: ANN001
+        raise NotImplementedError
+
+    def tooltip_of(self, item) -> str:  # noqa: ANN001
+        return self.text_of(item)
+
+
+class PeopleModel(_ThumbnailListModel):
+    """The people grid: an "Unsorted faces" entry, then people biggest first."""
+
+    def set_people(self, people: list[PersonTile], unsorted: int, unsorted_cover: int | None) -> None:
+        entry = PersonTile(UNSORTED, None, unsorted, unsorted_cover, False)
+        self.set_items(([entry] if unsorted else []) + list(people))
+
+    def face_of(self, item: PersonTile) -> int | None:
+        return item.cover_face_id
+
+    def text_of(self, item: PersonTile) -> str:
+        if item.id == UNSORTED:
+            return f"Unsorted faces\n{item.faces} faces"
+        return f"{item.name or 'Unnamed'}\n{item.faces} face{'s' if item.faces != 1 else ''}"
+
+
+class FacesModel(_ThumbnailListModel):
+    def face_of(self, item: FaceTile) -> int | None:
+        return item.id
+
+    def text_of(self, item: FaceTile) -> str:
+        return ""
+
+    def tooltip_of(self, item: FaceTile) -> str:
+        how = {"manual": "labelled by you", "auto": "grouped automatically", "suggested": "suggested"}.get(
+            item.assignment or "", "unsorted")
+        return f"{item.path}\n{item.person_name or 'Unnamed'} ({how})"
+
+
+class SuggestionsModel(_ThumbnailListModel):
+    def face_of(self, item: FaceTile) -> int | None:
+        return item.id
+
+    def text_of(self, item: FaceTile) -> str:
+        return f"Is this {item.person_name}?"
+
+
+class PhotosModel(_ThumbnailListModel):
+    """Search results: one item per photo, shown by the first matching face."""
+
+    def face_of(self, item: FaceTile) -> int | None:
+        return item.id
+
+    def text_of(self, item: FaceTile) -> str:
+        return item.path.rsplit("/", 1)[-1]
+
+    def tooltip_of(self, item: FaceTile) -> str:
+        return item.path

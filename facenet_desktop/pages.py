@@ -1,0 +1,323 @@
+"""The main window's pages.  Thin: they show models and emit what the user asked for; the
+window turns requests into engine calls."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, QSize, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QKeySequence, QPen, QPixmap, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsSimpleTextItem,
+    QGraphicsView,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.library.browse import UNSORTED, FaceTile
+from facenet_desktop.models import ID_ROLE, RECORD_ROLE, FacesModel, PeopleModel, PhotosModel, SuggestionsModel
+
+
+def grid_view(parent: QWidget, tile: int = 128, text_lines: int = 2) -> QListView:
+    """An icon grid that stays fast with many items: uniform sizes, batched layout."""
+    view = QListView(parent)
+    view.setViewMode(QListView.ViewMode.IconMode)
+    view.setResizeMode(QListView.ResizeMode.Adjust)
+    view.setMovement(QListView.Movement.Static)
+    view.setUniformItemSizes(True)
+    view.setLayoutMode(QListView.LayoutMode.Batched)
+    view.setBatchSize(200)
+    view.setIconSize(QSize(tile, tile))
+    view.setGridSize(QSize(tile + 24, tile + 18 * text_lines + 12))
+    view.setWordWrap(True)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    return view
+
+
+def selected_ids(view: QListView) -> list[int]:
+    return [index.data(ID_ROLE) for index in view.selectionModel().selectedIndexes()]
+
+
+class EmptyPage(QWidget):
+    add_folder = Signal(str)  # "" means: let the user choose
+
+    def __init__(self, suggested: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.suggested = suggested
+        title = QLabel("<h1>Welcome to FaceNet Desktop</h1>"
+                       "<p>Choose the folders with your photos. Everything stays on this computer.</p>", self)
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.use_suggested = QPushButton(f"Add {suggested}", self)
+        self.use_suggested.clicked.connect(lambda: self.add_folder.emit(self.suggested))
+        self.choose = QPushButton("Choose a folder…", self)
+        self.choose.clicked.connect(lambda: self.add_folder.emit(""))
+        layout = QVBoxLayout(self)
+        layout.addStretch()
+        layout.addWidget(title)
+        for button in (self.use_suggested, self.choose):
+            row = QHBoxLayout()
+            row.addStretch()
+            row.addWidget(button)
+            row.addStretch()
+            layout.addLayout(row)
+        layout.addStretch()
+
+
+class PeoplePage(QWidget):
+    open_person = Signal(int)
+    merge_requested = Signal(list)  # person ids, biggest first
+
+    def __init__(self, model: PeopleModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.filter = QLineEdit(self)
+        self.filter.setPlaceholderText("Filter people by name")
+        self.filter.setClearButtonEnabled(True)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(model)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.view = grid_view(self)
+        self.view.setModel(self.proxy)
+        self.view.activated.connect(lambda index: self.open_person.emit(index.data(ID_ROLE)))
+        self.merge = QPushButton("Merge selected", self)
+        self.merge.clicked.connect(self._merge)
+        top = QHBoxLayout()
+        top.addWidget(self.filter)
+        top.addWidget(self.merge)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.view)
+
+    def _merge(self) -> None:
+        ids = [i for i in selected_ids(self.view) if i != UNSORTED]
+        if len(ids) >= 2:
+            self.merge_requested.emit(ids)
+
+
+class PersonPage(QWidget):
+    rename = Signal(int, str)
+    reject_faces = Signal(list)
+    move_faces = Signal(list)
+    set_cover = Signal(int, int)
+    hide_person = Signal(int)
+    open_photo = Signal(int)  # photo id
+    back = Signal()
+
+    def __init__(self, model: FacesModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.person_id: int | None = None
+        self.back_button = QPushButton("← People", self)
+        self.back_button.clicked.connect(self.back)
+        self.name = QLineEdit(self)
+        self.name.setPlaceholderText("Unnamed — type a name and press Enter")
+        self.name.returnPressed.connect(self._rename)
+        self.count = QLabel(self)
+        self.view = grid_view(self, text_lines=0)
+        self.view.setModel(model)
+        self.view.activated.connect(lambda index: self.open_photo.emit(index.data(RECORD_ROLE).photo_id))
+        self.not_this = QPushButton("Not this person", self)
+        self.not_this.clicked.connect(lambda: self._with_faces(self.reject_faces))
+        self.move_to = QPushButton("Move to…", self)
+        self.move_to.clicked.connect(lambda: self._with_faces(self.move_faces))
+        self.cover = QPushButton("Set as cover", self)
+        self.cover.clicked.connect(self._cover)
+        self.hide_button = QPushButton("Hide person", self)
+        self.hide_button.clicked.connect(lambda: self.person_id is not None and self.hide_person.emit(self.person_id))
+        top = QHBoxLayout()
+        top.addWidget(self.back_button)
+        top.addWidget(self.name, 1)
+        top.addWidget(self.count)
+        actions = QHBoxLayout()
+        for button in (self.not_this, self.move_to, self.cover, self.hide_button):
+            actions.addWidget(button)
+        actions.addStretch()
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(actions)
+        layout.addWidget(self.view)
+
+    def show_person(self, person_id: int, name: str | None, faces: list[FaceTile]) -> None:
+        self.person_id = person_id
+        unsorted = person_id == UNSORTED
+        self.name.setText("Unsorted faces" if unsorted else (name or ""))
+        self.name.setReadOnly(unsorted)
+        for button in (self.not_this, self.cover, self.hide_button):
+            button.setEnabled(not unsorted)
+        self.count.setText(f"{len(faces)} faces")
+        self.model.set_items(faces)
+
+    def _rename(self) -> None:
+        text = self.name.text().strip()
+        if self.person_id is not None and self.person_id != UNSORTED and text:
+            self.rename.emit(self.person_id, text)
+
+    def _with_faces(self, signal: Signal) -> None:
+        ids = selected_ids(self.view)
+        if ids:
+            signal.emit(ids)
+
+    def _cover(self) -> None:
+        ids = selected_ids(self.view)
+        if len(ids) == 1 and self.person_id is not None:
+            self.set_cover.emit(self.person_id, ids[0])
+
+
+class SuggestionsPage(QWidget):
+    answer = Signal(int, bool)  # face id, yes
+
+    def __init__(self, model: SuggestionsModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.question = QLabel(self)
+        self.question.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.view = grid_view(self, tile=160, text_lines=1)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setModel(model)
+        self.yes = QPushButton("Yes (Y)", self)
+        self.no = QPushButton("No (N)", self)
+        self.yes.clicked.connect(lambda: self._answer(True))
+        self.no.clicked.connect(lambda: self._answer(False))
+        QShortcut(QKeySequence("Y"), self, lambda: self._answer(True))
+        QShortcut(QKeySequence("N"), self, lambda: self._answer(False))
+        buttons = QHBoxLayout()
+        buttons.addStretch()
+        buttons.addWidget(self.yes)
+        buttons.addWidget(self.no)
+        buttons.addStretch()
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.question)
+        layout.addLayout(buttons)
+        layout.addWidget(self.view)
+        model.modelReset.connect(self._select_first)
+        self.view.selectionModel().currentChanged.connect(lambda *_: self._update_question())
+
+    def _select_first(self) -> None:
+        if self.model.rowCount():
+            self.view.setCurrentIndex(self.model.index(0, 0))
+        self._update_question()
+
+    def current(self) -> FaceTile | None:
+        index = self.view.currentIndex()
+        return index.data(RECORD_ROLE) if index.isValid() else None
+
+    def _update_question(self) -> None:
+        face = self.current()
+        self.question.setText(f"<h2>Is this {face.person_name}?</h2>" if face else "<h2>No suggestions to review</h2>")
+        self.yes.setEnabled(face is not None)
+        self.no.setEnabled(face is not None)
+
+    def _answer(self, yes: bool) -> None:
+        face = self.current()
+        if face is not None:
+            self.answer.emit(face.id, yes)
+
+
+class PhotoView(QGraphicsView):
+    """The photo with its face boxes; click a box to act on it, drag to draw a new one."""
+
+    face_clicked = Signal(int)
+    box_drawn = Signal(tuple)  # (x1, y1, x2, y2) in photo pixels
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.scale_factor = 1.0
+        self._start: QPointF | None = None
+        self._rubber: QGraphicsRectItem | None = None
+        self.boxes: dict[int, QGraphicsRectItem] = {}
+
+    def show_photo(self, pixmap: QPixmap, scale: float, faces: list[FaceTile]) -> None:
+        """`scale`: pixmap pixels per photo pixel."""
+        scene = self.scene()
+        scene.clear()
+        self.boxes = {}
+        self.scale_factor = scale
+        scene.addPixmap(pixmap)
+        scene.setSceneRect(QRectF(pixmap.rect()))
+        for face in faces:
+            x1, y1, x2, y2 = (v * scale for v in face.box)
+            colour = QColor("#2e9e44") if face.assignment == "manual" else QColor("#e0a020")
+            item = scene.addRect(QRectF(x1, y1, x2 - x1, y2 - y1), QPen(colour, 3))
+            item.setData(0, face.id)
+            self.boxes[face.id] = item
+            label = QGraphicsSimpleTextItem(face.person_name or "Unknown")
+            label.setBrush(QBrush(QColor("white")))
+            label.setPos(x1, y2 + 2)
+            scene.addItem(label)
+        self.fitInView(scene.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802
+        super().resizeEvent(event)
+        self.fitInView(self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+
+    def mousePressEvent(self, event) -> None:  # noqa: ANN001, N802
+        point = self.mapToScene(event.position().toPoint())
+        for face_id, item in self.boxes.items():
+            if item.rect().contains(point):
+                self.face_clicked.emit(face_id)
+                return
+        self._start = point
+        self._rubber = self.scene().addRect(QRectF(point, point), QPen(QColor("#3b82f6"), 2, Qt.PenStyle.DashLine))
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: ANN001, N802
+        if self._start is not None and self._rubber is not None:
+            self._rubber.setRect(QRectF(self._start, self.mapToScene(event.position().toPoint())).normalized())
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: ANN001, N802
+        if self._start is None or self._rubber is None:
+            return
+        rect = self._rubber.rect()
+        self.scene().removeItem(self._rubber)
+        self._start, self._rubber = None, None
+        if rect.width() >= 8 and rect.height() >= 8:
+            s = self.scale_factor
+            self.box_drawn.emit((rect.left() / s, rect.top() / s, rect.right() / s, rect.bottom() / s))
+
+
+class PhotoPage(QWidget):
+    back = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.photo_id: int | None = None
+        self.back_button = QPushButton("← Back", self)
+        self.back_button.clicked.connect(self.back)
+        self.title = QLabel(self)
+        self.hint = QLabel("Click a face to name or move it; drag a box around a face the scan missed.", self)
+        self.view = PhotoView(self)
+        top = QHBoxLayout()
+        top.addWidget(self.back_button)
+        top.addWidget(self.title, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.hint)
+        layout.addWidget(self.view)
+
+
+class SearchPage(QWidget):
+    search = Signal(str)
+    open_photo = Signal(int)
+
+    def __init__(self, model: PhotosModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.query = QLineEdit(self)
+        self.query.setPlaceholderText("Photos with… e.g. Anna and Ben")
+        self.query.returnPressed.connect(lambda: self.search.emit(self.query.text()))
+        self.result = QLabel(self)
+        self.view = grid_view(self, text_lines=1)
+        self.view.setModel(model)
+        self.view.activated.connect(lambda index: self.open_photo.emit(index.data(RECORD_ROLE).photo_id))
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.query)
+        layout.addWidget(self.result)
+        layout.addWidget(self.view)

@@ -1,0 +1,110 @@
+"""Background jobs: an engine function runs on its own QThread with the engine's progress
+callback and cancel token.  Pause blocks the job at its next progress report; cancel stops
+it there, and a cancelled job never delivers its result."""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from engine.jobs import CancelToken, Progress
+
+JobFunction = Callable[[Callable[[Progress], None], CancelToken], object]
+PROGRESS_INTERVAL_S = 0.1  # at most ten progress updates a second reach the GUI thread
+
+
+class Job(QObject):
+    progress = Signal(object)  # Progress
+    succeeded = Signal(object)  # the function's result (never after cancel)
+    failed = Signal(str)  # traceback text
+    done = Signal()  # always, last
+
+    def __init__(self, name: str, function: JobFunction) -> None:
+        super().__init__()
+        self.name = name
+        self.function = function
+        self.cancel_token = CancelToken()
+        self._running = threading.Event()
+        self._running.set()
+        self._last_report = 0.0
+        self.paused = False
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_token.cancelled
+
+    def pause(self) -> None:
+        self.paused = True
+        self._running.clear()
+
+    def resume(self) -> None:
+        self.paused = False
+        self._running.set()
+
+    def cancel(self) -> None:
+        self.cancel_token.cancel()
+        self._running.set()
+
+    def report(self, progress: Progress) -> None:
+        """The engine's progress callback, called on the job's thread."""
+        self._running.wait()
+        now = time.monotonic()
+        if now - self._last_report >= PROGRESS_INTERVAL_S or progress.done == progress.total:
+            self._last_report = now
+            self.progress.emit(progress)
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = self.function(self.report, self.cancel_token)
+        except Exception:  # noqa: BLE001 - reaches the user through the one error route
+            if not self.cancelled:
+                self.failed.emit(traceback.format_exc())
+        else:
+            if not self.cancelled:
+                self.succeeded.emit(result)
+        finally:
+            self.done.emit()
+
+
+class JobRunner(QObject):
+    """Owns the threads of running jobs; `stop_all` cancels and joins them (on quit)."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._threads: dict[Job, QThread] = {}
+
+    def start(self, job: Job) -> Job:
+        thread = QThread()
+        thread.setObjectName(f"job:{job.name}")
+        job.moveToThread(thread)
+        thread.started.connect(job.run)
+        job.done.connect(thread.quit)
+        thread.finished.connect(self._reap)  # a slot of this GUI-thread object: runs there
+        self._threads[job] = thread
+        thread.start()
+        return job
+
+    @Slot()
+    def _reap(self) -> None:
+        for job, thread in list(self._threads.items()):
+            if thread.isFinished():
+                del self._threads[job]
+
+    def running(self) -> list[Job]:
+        return list(self._threads)
+
+    def stop_all(self, timeout_ms: int = 30000) -> bool:
+        """Cancel every job and wait for its thread; True when all have ended."""
+        threads = list(self._threads.items())
+        for job, _ in threads:
+            job.cancel()
+        ended = True
+        for _, thread in threads:
+            thread.quit()
+            ended = thread.wait(timeout_ms) and ended
+        return ended

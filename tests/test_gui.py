@@ -1,0 +1,285 @@
+"""The desktop app under pytest-qt (offscreen): every view and action on a generated
+library, the Qt models under qtmodeltester, and background jobs (pause, cancel)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
+from synthetic_library import fill_library, identity_vectors  # noqa: E402
+
+from engine.jobs import Progress  # noqa: E402
+from engine.library.browse import UNSORTED, people_tiles  # noqa: E402
+from engine.library.grouping import cluster_library  # noqa: E402
+from engine.library.preferences import load_preferences  # noqa: E402
+from engine.library.store import Library  # noqa: E402
+from facenet_desktop import app as app_module  # noqa: E402
+from facenet_desktop.app import MainWindow, install_crash_dialog  # noqa: E402
+from facenet_desktop.models import ID_ROLE, FacesModel, PeopleModel, PhotosModel, SuggestionsModel  # noqa: E402
+from facenet_desktop.thumbnails import ThumbnailLoader  # noqa: E402
+from facenet_desktop.workers import Job, JobRunner  # noqa: E402
+
+
+@pytest.fixture()
+def library(tmp_path):
+    """Three people of 8, 6 and 4 faces plus 2 loose faces, grouped; photos are not on disk."""
+    lib = Library(tmp_path / "lib.db")
+    big, _ = identity_vectors(people=3, per_person=8, seed=5)
+    vectors = list(big[:8]) + list(big[8:14]) + list(big[16:20])
+    loose, _ = identity_vectors(people=2, per_person=1, seed=9)
+    fill_library(lib, __import__("numpy").stack(vectors + list(loose)))
+    with lib.atomic() as db:
+        db.execute("UPDATE folders SET path = ?", [str(tmp_path)])
+    cluster_library(lib)
+    yield lib
+    lib.close()
+
+
+@pytest.fixture()
+def window(qtbot, library):
+    win = MainWindow(library, rescan_at_start=False)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()
+
+
+def person_ids_by_size(library: Library) -> list[int]:
+    return [p.id for p in people_tiles(library)]
+
+
+def grid_texts(window: MainWindow) -> list[str]:
+    model = window.people_page.proxy
+    return [model.index(r, 0).data() for r in range(model.rowCount())]
+
+
+def test_people_grid_biggest_first_with_unsorted_entry_and_filter(window, library) -> None:
+    texts = grid_texts(window)
+    assert texts[0].startswith("Unsorted faces\n2 faces")
+    assert [t.split("\n")[1] for t in texts[1:]] == ["8 faces", "6 faces", "4 faces"]
+    assert all(t.startswith("Unnamed") for t in texts[1:])
+    window.rename_person(person_ids_by_size(library)[1], "Anna")
+    window.people_page.filter.setText("ann")
+    assert grid_texts(window) == ["Anna\n6 faces"]
+
+
+def test_person_view_rename_reject_move_cover_hide_and_undo(window, library, qtbot, monkeypatch) -> None:
+    first, second, third = person_ids_by_size(library)
+    window.open_person(first)
+    page = window.person_page
+    assert window.stack.currentWidget() is page and page.model.rowCount() == 8
+    page.name.setText("Anna")
+    qtbot.keyClick(page.name, Qt.Key.Key_Return)
+    assert library.scalar("SELECT name FROM people WHERE id = ?", [first]) == "Anna"
+    # Select two faces: "Not this person".
+    selection = page.view.selectionModel()
+    for row in (0, 1):
+        selection.select(page.model.index(row, 0), selection.SelectionFlag.Select)
+    rejected = [page.model.index(r, 0).data(ID_ROLE) for r in (0, 1)]
+    page.not_this.click()
+    assert all(library.scalar("SELECT person_id FROM faces WHERE id = ?", [f]) != first for f in rejected)
+    assert library.scalar("SELECT count(*) FROM rejections WHERE person_id = ?", [first]) == 2
+    # Move a face to a new name through the picker.
+    monkeypatch.setattr(app_module.MainWindow, "_pick_person", lambda self, title="": "Ben")
+    page.view.selectionModel().clearSelection()
+    moved = page.model.index(0, 0).data(ID_ROLE)
+    page.view.selectionModel().select(page.model.index(0, 0), selection.SelectionFlag.Select)
+    page.move_to.click()
+    assert library.query("SELECT p.name, f.assignment FROM faces f JOIN people p ON p.id = f.person_id WHERE f.id = ?",
+                         [moved]) == [{"name": "Ben", "assignment": "manual"}]
+    # Set as cover.
+    cover = page.model.index(2, 0).data(ID_ROLE)
+    page.view.selectionModel().clearSelection()
+    page.view.selectionModel().select(page.model.index(2, 0), selection.SelectionFlag.Select)
+    page.cover.click()
+    assert library.scalar("SELECT cover_face_id FROM people WHERE id = ?", [first]) == cover
+    # Hide, then undo it with Ctrl+Z.
+    page.hide_button.click()
+    assert library.scalar("SELECT hidden FROM people WHERE id = ?", [first]) == 1
+    assert window.stack.currentWidget() is window.people_page
+    assert all(not t.startswith("Anna") for t in grid_texts(window))
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert library.scalar("SELECT hidden FROM people WHERE id = ?", [first]) == 0
+
+
+def test_renaming_to_an_existing_name_offers_to_merge(window, library, monkeypatch) -> None:
+    first, second, _ = person_ids_by_size(library)
+    window.rename_person(first, "Anna")
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No)
+    window.rename_person(second, "anna")
+    assert asked and library.scalar("SELECT name FROM people WHERE id = ?", [second]) is None
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.rename_person(second, "anna")
+    assert library.scalar("SELECT count(*) FROM faces WHERE person_id = ?", [first]) == 14
+    assert library.scalar("SELECT count(*) FROM people WHERE id = ?", [second]) == 0
+
+
+def test_merge_selected_people(window, library) -> None:
+    first, second, third = person_ids_by_size(library)
+    view, proxy = window.people_page.view, window.people_page.proxy
+    for row in range(proxy.rowCount()):
+        if proxy.index(row, 0).data(ID_ROLE) in (first, third):
+            view.selectionModel().select(proxy.index(row, 0), view.selectionModel().SelectionFlag.Select)
+    window.people_page.merge.click()
+    assert library.scalar("SELECT count(*) FROM faces WHERE person_id = ?", [first]) == 12
+    assert grid_texts(window)[1].endswith("12 faces")
+
+
+def test_suggestions_yes_and_no_with_keys(window, library, qtbot) -> None:
+    first, second, _ = person_ids_by_size(library)
+    window.rename_person(first, "Anna")
+    loose = [r["id"] for r in library.query("SELECT id FROM faces WHERE person_id IS NULL ORDER BY id")]
+    with library.atomic() as db:
+        for i, face in enumerate(loose):
+            db.execute("UPDATE faces SET person_id = ?, assignment = 'suggested', distance = ? WHERE id = ?",
+                       [first, 0.6 + i / 100, face])
+    window.refresh()
+    window.show_section("Suggestions")
+    page = window.suggestions_page
+    assert page.model.rowCount() == 2 and "Is this Anna?" in page.question.text()
+    assert window.sidebar.item(1).text() == "Suggestions (2)"
+    page.setFocus()
+    qtbot.keyClick(page, Qt.Key.Key_Y)
+    assert library.scalar("SELECT assignment FROM faces WHERE id = ?", [loose[0]]) == "manual"
+    qtbot.keyClick(page, Qt.Key.Key_N)
+    assert library.scalar("SELECT person_id FROM faces WHERE id = ?", [loose[1]]) is None
+    assert library.scalar("SELECT count(*) FROM rejections WHERE face_id = ?", [loose[1]]) == 1
+    assert page.model.rowCount() == 0 and "No suggestions" in page.question.text()
+
+
+def test_search_photos_with_several_people(window, library) -> None:
+    first, second, _ = person_ids_by_size(library)
+    window.rename_person(first, "Anna")
+    window.rename_person(second, "Ben")
+    # Put one of Ben's faces in a photo of Anna's.
+    anna_photo = library.scalar("SELECT photo_id FROM faces WHERE person_id = ? ORDER BY id LIMIT 1", [first])
+    with library.atomic() as db:
+        db.execute("UPDATE faces SET photo_id = ? WHERE id = (SELECT min(id) FROM faces WHERE person_id = ?)",
+                   [anna_photo, second])
+    window.search("Anna and Ben")
+    assert window.photos_model.rowCount() == 1
+    assert window.search_page.result.text().startswith("1 photos with Anna and Ben")
+    window.search("anna")
+    assert window.photos_model.rowCount() == 8
+    window.search("Nobody")
+    assert window.errors and "Nobody" in window.errors[-1]
+
+
+def test_settings_are_saved_and_strictness_regroups(window, library, qtbot, monkeypatch) -> None:
+    from facenet_desktop import dialogs
+
+    monkeypatch.setattr(dialogs.SettingsDialog, "exec", lambda self: (self.strictness.setCurrentIndex(0),
+                                                                        self.min_face.setValue(60), True)[-1])
+    window.open_settings()
+    assert load_preferences(library).strictness == "strict" and load_preferences(library).min_face_px == 60
+    qtbot.waitUntil(lambda: not window.jobs.running(), timeout=10000)
+
+
+def test_refused_edit_reaches_the_error_route_and_crash_dialog_shows(window, library, qtbot) -> None:
+    window.set_cover(person_ids_by_size(library)[0], 999999)
+    assert window.errors and "999999" in window.errors[-1]
+    install_crash_dialog(lambda: window)
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        sys.excepthook(*sys.exc_info())
+    dialog = window.findChild(QApplication.activeModalWidget().__class__ if QApplication.activeModalWidget() else object,
+                              "crash-dialog")
+    dialog = dialog or next(w for w in QApplication.topLevelWidgets() if w.objectName() == "crash-dialog")
+    assert "boom" in dialog.details.toPlainText()
+    dialog.close()
+    sys.excepthook = sys.__excepthook__
+
+
+def test_first_run_shows_the_empty_state(qtbot, tmp_path) -> None:
+    with Library(tmp_path / "empty.db") as lib:
+        win = MainWindow(lib, rescan_at_start=False)
+        qtbot.addWidget(win)
+        assert win.stack.currentWidget() is win.empty_page
+        assert "Add " in win.empty_page.use_suggested.text()
+        win.close()
+
+
+@pytest.mark.parametrize("model_class", [PeopleModel, FacesModel, SuggestionsModel, PhotosModel])
+def test_models_pass_qtmodeltester(qtmodeltester, library, model_class) -> None:
+    from engine.library.browse import person_faces, suggestions
+
+    loader = ThumbnailLoader(library)
+    model = model_class(loader)
+    if model_class is PeopleModel:
+        model.set_people(people_tiles(library), 2, None)
+    elif model_class is SuggestionsModel:
+        model.set_items(suggestions(library))
+    else:
+        model.set_items(person_faces(library, UNSORTED) + person_faces(library, person_ids_by_size(library)[0]))
+    assert model.rowCount() > 0 or model_class is SuggestionsModel
+    qtmodeltester.check(model, force_py=True)
+    loader.wait()
+
+
+def test_thumbnails_load_off_the_gui_thread_and_repaint(qtbot, library) -> None:
+    loader = ThumbnailLoader(library)
+    model = PeopleModel(loader)
+    model.set_people(people_tiles(library), 0, None)
+    face = model.items[0].cover_face_id
+    with qtbot.waitSignal(loader.ready, timeout=5000) as blocker:
+        model.data(model.index(0, 0), Qt.ItemDataRole.DecorationRole)
+    assert blocker.args == [face]  # the photo is missing: the placeholder is remembered
+    loader.wait()
+
+
+def test_cancelled_job_never_delivers_and_leaves_no_thread(qtbot) -> None:
+    runner = JobRunner()
+    started, results = threading.Event(), []
+
+    def work(progress, cancel):  # noqa: ANN001, ANN202
+        started.set()
+        for i in range(1000):
+            progress(Progress("working", i, 1000))
+            if cancel.cancelled:
+                return "partial"
+            time.sleep(0.005)
+        return "all"
+
+    job = Job("test", work)
+    job.succeeded.connect(results.append)
+    runner.start(job)
+    started.wait(5)
+    job.cancel()
+    qtbot.waitUntil(lambda: runner.running() == [], timeout=5000)
+    qtbot.wait(50)  # anything queued would arrive now
+    assert results == []
+
+
+def test_paused_job_stops_at_its_next_report_and_resumes(qtbot) -> None:
+    runner = JobRunner()
+    count = [0]
+
+    def work(progress, cancel):  # noqa: ANN001, ANN202
+        for i in range(200):
+            progress(Progress("working", i, 200))
+            count[0] += 1
+            time.sleep(0.002)
+        return count[0]
+
+    job = Job("test", work)
+    runner.start(job)
+    qtbot.waitUntil(lambda: count[0] > 5, timeout=5000)
+    job.pause()
+    time.sleep(0.1)
+    frozen = count[0]
+    time.sleep(0.2)
+    assert count[0] <= frozen + 1
+    results = []
+    job.succeeded.connect(results.append)
+    job.resume()
+    qtbot.waitUntil(lambda: runner.running() == [], timeout=10000)
+    assert results == [200]

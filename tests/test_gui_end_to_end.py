@@ -1,0 +1,100 @@
+"""The app end to end on real photos: first run on an empty data folder, add a folder of
+shared photos, wait for the background scan, then name, merge, open a photo, draw a face
+the detector missed, and check the database."""
+
+from __future__ import annotations
+
+import configparser
+import os
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+from PySide6.QtCore import QPoint, Qt  # noqa: E402
+
+from engine.library.browse import people_tiles  # noqa: E402
+from engine.library.store import Library  # noqa: E402
+from facenet_desktop.app import WINDOW_TITLE, MainWindow  # noqa: E402
+from facenet_desktop.resources import RESOURCES_DIR, icon_path  # noqa: E402
+
+pytestmark = pytest.mark.slow
+PEOPLE = {"Colin_Powell": 4, "Tony_Blair": 4, "Serena_Williams": 4}
+
+
+def test_scan_name_merge_and_add_a_face(qtbot, tmp_path, faces_dir, monkeypatch) -> None:
+    photos = tmp_path / "Pictures"
+    for person, count in PEOPLE.items():
+        (photos / person).mkdir(parents=True)
+        for image in sorted((faces_dir / "lfw_deepfunneled" / person).glob("*.jpg"))[:count]:
+            (photos / person / image.name).symlink_to(image)
+    monkeypatch.setenv("FACENET_DB", str(tmp_path / "data" / "library.db"))
+    window = MainWindow()  # the default library location, redirected by the environment
+    qtbot.addWidget(window)
+    window.show()
+    assert window.windowTitle() == WINDOW_TITLE
+    assert window.stack.currentWidget() is window.empty_page
+    window.add_folder(str(photos))
+    assert window.scan_job is not None
+    qtbot.waitUntil(lambda: window.scan_job is None, timeout=240_000)
+    library = window.library
+    assert library.scalar("SELECT count(*) FROM photos WHERE status = 'done'") == 12
+    people = people_tiles(library)
+    assert [p.faces for p in people[:3]] == [4, 4, 4]
+    assert window.people_page.proxy.rowCount() >= 3
+    # Name the first two people from the person view, then merge them.
+    first, second = people[0].id, people[1].id
+    window.open_person(first)
+    window.person_page.name.setText("Alice")
+    qtbot.keyClick(window.person_page.name, Qt.Key.Key_Return)
+    window.rename_person(second, "Bob")
+    window.merge_people([first, second])
+    assert library.query("SELECT name FROM people WHERE id = ?", [first]) == [{"name": "Alice"}]
+    assert library.scalar("SELECT count(*) FROM faces WHERE person_id = ? AND assignment = 'manual'", [first]) == 8
+    assert library.scalar("SELECT count(*) FROM people WHERE id = ?", [second]) == 0
+    # Photo view: the boxes are there; draw one where no face was found.
+    photo_id = library.scalar("SELECT photo_id FROM faces WHERE person_id = ? ORDER BY id LIMIT 1", [first])
+    window.open_photo(photo_id)
+    view = window.photo_page.view
+    before = library.scalar("SELECT count(*) FROM faces WHERE photo_id = ?", [photo_id])
+    assert len(view.boxes) == before
+    face_box = library.query("SELECT x1, y1, x2, y2 FROM faces WHERE photo_id = ? ORDER BY id LIMIT 1", [photo_id])[0]
+    window.add_face((face_box["x1"] + 3, face_box["y1"] + 3, face_box["x2"] + 3, face_box["y2"] + 3))
+    qtbot.waitUntil(lambda: library.scalar("SELECT count(*) FROM faces WHERE photo_id = ?", [photo_id]) == before + 1,
+                    timeout=60_000)
+    qtbot.waitUntil(lambda: len(view.boxes) == before + 1, timeout=10_000)
+    # Drawing with the mouse emits the box in photo pixels.
+    with qtbot.waitSignal(view.box_drawn) as drawn:
+        qtbot.mousePress(view.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(5, 5))
+        qtbot.mouseMove(view.viewport(), QPoint(60, 60))
+        qtbot.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(60, 60))
+    assert drawn.args[0][2] > drawn.args[0][0]
+    window.close()
+    with Library(tmp_path / "data" / "library.db") as reopened:  # everything was committed
+        assert reopened.scalar("SELECT name FROM people WHERE id = ?", [first]) == "Alice"
+
+
+def test_desktop_entry_and_icon() -> None:
+    entry = configparser.ConfigParser(interpolation=None)
+    entry.read(RESOURCES_DIR / "facenet-desktop.desktop")
+    section = entry["Desktop Entry"]
+    assert section["Exec"] == "facenet-desktop" and section["Type"] == "Application"
+    assert Path(icon_path()).read_text().startswith("<svg")
+
+
+def test_entry_point_and_main_py_start_the_window(monkeypatch, tmp_path) -> None:
+    import tomllib
+
+    from facenet_desktop import app as app_module
+
+    scripts = tomllib.loads((RESOURCES_DIR.parent / "pyproject.toml").read_text())["project"]["gui-scripts"]
+    assert scripts["facenet-desktop"] == "facenet_desktop.app:main"
+    assert "from facenet_desktop.app import main" in (RESOURCES_DIR.parent / "main.py").read_text()
+    monkeypatch.setenv("FACENET_DB", str(tmp_path / "lib.db"))
+    shown = []
+    monkeypatch.setattr(app_module.QApplication, "exec", lambda self: shown.append(
+        [w for w in self.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]) or 0)
+    assert app_module.main(["facenet-desktop"]) == 0
+    assert shown and shown[0]
+    for window in shown[0]:
+        window.close()
