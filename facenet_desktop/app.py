@@ -99,6 +99,7 @@ class MainWindow(QMainWindow):
         self.sidebar = QListWidget(self)
         self.sidebar.addItems(list(SECTIONS))
         self.sidebar.setMaximumWidth(180)
+        self.sidebar.setCurrentRow(0)
         self.sidebar.currentTextChanged.connect(lambda text: self.show_section(text.split(" (")[0]))
         self.stack = QStackedWidget(self)
         self.empty_page = EmptyPage(default_pictures_folder(), self)
@@ -129,7 +130,9 @@ class MainWindow(QMainWindow):
         splitter = QSplitter(self)
         splitter.addWidget(self.sidebar)
         splitter.addWidget(self.stack)
+        splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
+        splitter.setSizes([160, 1040])
         self.setCentralWidget(splitter)
 
     def _action(self, text: str, slot, shortcut: str | QKeySequence.StandardKey | None = None) -> QAction:  # noqa: ANN001
@@ -263,6 +266,7 @@ class MainWindow(QMainWindow):
             return summary
 
         self.scan_job = self._start_job("scan", scan, self._scan_finished)
+        self._update_job_actions()
         self.refresh_timer.start()
 
     def _scan_finished(self, summary) -> None:  # noqa: ANN001
@@ -303,9 +307,10 @@ class MainWindow(QMainWindow):
         if job is self.scan_job:
             self.scan_job = None
             self.refresh_timer.stop()
-        if not self.jobs.running() or all(j is job for j in self.jobs.running()):
+        others = [j for j in self.jobs.running() if j is not job]
+        if not others:
             self.progress_bar.hide()
-        self._update_job_actions()
+        self._update_job_actions(others)
         self.refresh()
 
     def _show_progress(self, progress: Progress, started: float) -> None:
@@ -325,13 +330,14 @@ class MainWindow(QMainWindow):
             text += " (paused)"
         self.statusBar().showMessage(text)
 
-    def _update_job_actions(self) -> None:
+    def _update_job_actions(self, running: list[Job] | None = None) -> None:
+        running = self.jobs.running() if running is None else running
         scanning = self.scan_job is not None
         self.pause_action.setEnabled(scanning)
         self.cancel_action.setEnabled(scanning)
         self.pause_action.setText("Resume" if scanning and self.scan_job.paused else "Pause")
         self.rescan_action.setEnabled(not scanning)
-        self.finetune_action.setEnabled(not self.jobs.running())
+        self.finetune_action.setEnabled(not running)
 
     # -- edits -------------------------------------------------------------------------------
     def rename_person(self, person_id: int, name: str) -> None:

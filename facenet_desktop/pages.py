@@ -249,9 +249,14 @@ class PhotoView(QGraphicsView):
             item = scene.addRect(QRectF(x1, y1, x2 - x1, y2 - y1), QPen(colour, 3))
             item.setData(0, face.id)
             self.boxes[face.id] = item
-            label = QGraphicsSimpleTextItem(face.person_name or "Unknown")
+            text = face.person_name or ("Unnamed" if face.person_id is not None else "Unknown")
+            label = QGraphicsSimpleTextItem(text)
             label.setBrush(QBrush(QColor("white")))
-            label.setPos(x1, y2 + 2)
+            label.setPos(x1 + 4, y2 + 2)
+            backdrop = scene.addRect(label.boundingRect().adjusted(-4, -1, 4, 1).translated(x1 + 4, y2 + 2),
+                                     QPen(Qt.PenStyle.NoPen), QBrush(QColor(0, 0, 0, 160)))
+            backdrop.setZValue(1)
+            label.setZValue(2)
             scene.addItem(label)
         self.fitInView(scene.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
 

@@ -1,0 +1,124 @@
+"""Walk the app through its main flow and save a screenshot of each step: add a folder,
+scan, people grid, person view, photo view, suggestions, search.
+
+    xvfb-run -s "-screen 0 1280x860x24" python -m facenet_desktop.tour --out shots
+
+Photos come from the shared faces folder (FACES_DIR), linked into a temporary folder, never
+copied.  Under X (Xvfb) each screenshot is taken of the whole screen with ImageMagick's
+`import -window root`, as a user would see it; without a display the window grabs itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication
+
+from engine.library import editing
+from engine.library.browse import people_tiles
+from engine.library.store import Library
+from facenet_desktop.app import MainWindow, create_app
+
+LFW_PEOPLE = ("Colin_Powell", "Tony_Blair", "Serena_Williams", "Hugo_Chavez", "Jean_Chretien", "Gloria_Macapagal_Arroyo")
+
+
+def link_photos(faces: Path, target: Path, per_person: int = 8) -> None:
+    for person in LFW_PEOPLE:
+        folder = target / person
+        folder.mkdir(parents=True, exist_ok=True)
+        for image in sorted((faces / "lfw_deepfunneled" / person).glob("*.jpg"))[:per_person]:
+            (folder / image.name).symlink_to(image)
+    examples = faces / "face_recognition_examples"
+    for person in sorted(p for p in examples.iterdir() if p.is_dir()):
+        folder = target / "examples" / person.name
+        folder.mkdir(parents=True, exist_ok=True)
+        for image in sorted(person.iterdir()):
+            if image.suffix.lower() in (".jpg", ".jpeg", ".png"):
+                (folder / image.name).symlink_to(image)
+
+
+def wait(ms: int) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def wait_until(condition, timeout_s: float = 600) -> None:  # noqa: ANN001
+    waited = 0
+    while not condition() and waited < timeout_s * 1000:
+        wait(100)
+        waited += 100
+
+
+def shoot(window: MainWindow, out: Path, name: str) -> Path:
+    wait(800)  # thumbnails arrive
+    path = out / f"{name}.png"
+    if os.environ.get("DISPLAY") and shutil.which("import"):
+        subprocess.run(["import", "-window", "root", str(path)], check=True)
+    else:
+        window.grab().save(str(path))
+    print(f"saved {path}")
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, default=Path("screenshots"))
+    parser.add_argument("--faces", type=Path, default=Path(os.environ.get("FACES_DIR", "../shared/faces")))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="facenet-tour-"))
+    os.environ["FACENET_CACHE_DIR"] = str(work / "cache")
+    photos = work / "Pictures"
+    link_photos(args.faces.resolve(), photos)
+    app = create_app(["facenet-desktop"])
+    library = Library(work / "library.db")
+    window = MainWindow(library)
+    window.resize(1240, 820)
+    window.move(20, 20)
+    window.show()
+    shoot(window, args.out, "1-first-run")
+    window.add_folder(str(photos))
+    wait_until(lambda: library.scalar("SELECT count(*) FROM faces") > 20)
+    window.refresh()
+    shoot(window, args.out, "2-scanning")
+    wait_until(lambda: window.scan_job is None)
+    window.refresh()
+    shoot(window, args.out, "3-people")
+    people = people_tiles(library)
+    for person in people[:5]:  # name each by the folder most of its photos are in, as a user would
+        folders = [r["path"].split("/")[-2] for r in library.query(
+            "SELECT ph.path FROM faces f JOIN photos ph ON ph.id = f.photo_id WHERE f.person_id = ?", [person.id])]
+        name = max(set(folders), key=folders.count).replace("_", " ")
+        if library.scalar("SELECT 1 FROM people WHERE name = ?", [name]) is None:
+            editing.name_person(library, person.id, name)
+    window.refresh()
+    shoot(window, args.out, "4-people-named")
+    window.open_person(people[0].id)
+    shoot(window, args.out, "5-person")
+    group = library.scalar(
+        "SELECT photo_id FROM faces GROUP BY photo_id ORDER BY count(*) DESC, photo_id LIMIT 1")
+    window.open_photo(group)
+    shoot(window, args.out, "6-photo")
+    window.show_section("Suggestions")
+    window.sidebar.setCurrentRow(1)
+    shoot(window, args.out, "7-suggestions")
+    window.sidebar.setCurrentRow(2)
+    first_name = library.scalar("SELECT name FROM people WHERE name IS NOT NULL ORDER BY id LIMIT 1")
+    window.search_page.query.setText(first_name)
+    window.search(first_name)
+    shoot(window, args.out, "8-search")
+    window.close()
+    library.close()
+    QApplication.instance().quit()
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
