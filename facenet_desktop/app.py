@@ -50,11 +50,11 @@ from facenet_desktop.dialogs import PersonPicker, SettingsDialog, TextDialog
 from facenet_desktop.models import FacesModel, PeopleModel, PhotosModel, SuggestionsModel
 from facenet_desktop.pages import EmptyPage, PeoplePage, PersonPage, PhotoPage, SearchPage, SuggestionsPage
 from facenet_desktop.resources import icon_path
+from facenet_desktop.scan_process import ScanProcess, ScanRequest
 from facenet_desktop.thumbnails import ThumbnailLoader
 from facenet_desktop.workers import Job, JobRunner
 
 WINDOW_TITLE = "FaceNet Desktop"
-REGROUP_DURING_SCAN_S = 20.0  # people appear while a scan runs: group again this often
 PHOTO_DISPLAY_SIDE = 1600
 SECTIONS = ("People", "Suggestions", "Search")
 
@@ -240,32 +240,10 @@ class MainWindow(QMainWindow):
         folders = self.folders()
         if not folders or self.scan_job is not None:
             return
-        library = self.library
-        prefs = load_preferences(library)
-
-        def scan(progress, cancel):  # noqa: ANN001, ANN202 - runs on the job's thread
-            from engine.library.grouping import cluster_library
-            from engine.library.model_registry import pipeline_for
-            from engine.library.scan import scan_folders
-            from engine.pipeline import DetectionSettings
-
-            settings = DetectionSettings(min_face_px=float(prefs.min_face_px))
-            last_grouping = [time.monotonic()]
-
-            def report(p: Progress) -> None:
-                progress(p)
-                if time.monotonic() - last_grouping[0] > REGROUP_DURING_SCAN_S and not cancel.cancelled:
-                    cluster_library(library, clustering_version(library))
-                    last_grouping[0] = time.monotonic()
-
-            summary = scan_folders(library, folders, lambda: pipeline_for(library, settings=settings), report,
-                                   cancel, exclude=prefs.excluded_folders)
-            if not cancel.cancelled:
-                progress(Progress("grouping faces", 0, 1))
-                cluster_library(library, clustering_version(library))
-            return summary
-
-        self.scan_job = self._start_job("scan", scan, self._scan_finished)
+        prefs = load_preferences(self.library)
+        process = ScanProcess(ScanRequest(str(self.library.path), tuple(folders), float(prefs.min_face_px),
+                                          tuple(prefs.excluded_folders)))
+        self.scan_job = self._start_job("scan", process.run, self._scan_finished, process.set_paused)
         self._update_job_actions()
         self.refresh_timer.start()
 
@@ -290,8 +268,10 @@ class MainWindow(QMainWindow):
             self.scan_job.cancel()
             self.statusBar().showMessage("Stopping the scan after the current photo…")
 
-    def _start_job(self, name: str, function, on_success) -> Job:  # noqa: ANN001
+    def _start_job(self, name: str, function, on_success, on_pause=None) -> Job:  # noqa: ANN001
         job = Job(name, function)
+        if on_pause is not None:
+            job.pause_listeners.append(on_pause)
         # The listener lives on the GUI thread, so every job signal is handled there (queued);
         # a plain lambda would run on the job's thread.
         listener = _JobListener(self, job, on_success)

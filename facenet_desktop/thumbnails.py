@@ -1,32 +1,25 @@
-"""Face thumbnails for the views: cut by the engine on a thread pool (disk-cached), kept
-in memory as QPixmaps (LRU), and announced with a signal so a model repaints one item."""
+"""Face thumbnails for the views: cut by the engine on worker threads (disk-cached JPEGs),
+picked up on the GUI thread by a short timer, kept in memory as QPixmaps (LRU), and
+announced with a signal so a model repaints just that item.
+
+Plain Python threads and a queue, not QRunnables emitting signals: thousands of those in a
+fast scroll crashed PySide6 (a refcount error in its signal marshalling)."""
 
 from __future__ import annotations
 
+import queue
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
-from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QColor, QPixmap
 
 from engine.library.browse import face_thumbnail
 from engine.library.store import Library
 
 MEMORY_ITEMS = 3000
-
-
-class _Signals(QObject):
-    loaded = Signal(int, QImage)
-
-
-class _Load(QRunnable):
-    def __init__(self, library: Library, face_id: int, size: int, signals: _Signals) -> None:
-        super().__init__()
-        self.library, self.face_id, self.size, self.signals = library, face_id, size, signals
-
-    def run(self) -> None:
-        path = face_thumbnail(self.library, self.face_id, self.size)
-        image = QImage(str(path)) if path is not None else QImage()
-        self.signals.loaded.emit(self.face_id, image)
+DELIVERY_INTERVAL_MS = 30
+MAX_DELIVERED_PER_TICK = 200  # a tiny 128-px JPEG decodes in well under a millisecond
 
 
 class ThumbnailLoader(QObject):
@@ -36,14 +29,16 @@ class ThumbnailLoader(QObject):
         super().__init__(parent)
         self.library = library
         self.size = size
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(2)
-        self._signals = _Signals()
-        self._signals.loaded.connect(self._store)
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="thumbnails")
+        self._done: queue.SimpleQueue[tuple[int, str | None]] = queue.SimpleQueue()
         self._cache: OrderedDict[int, QPixmap] = OrderedDict()
         self._pending: set[int] = set()
         self.placeholder = QPixmap(size, size)
         self.placeholder.fill(QColor("#d9dde3"))
+        self._timer = QTimer(self)
+        self._timer.setInterval(DELIVERY_INTERVAL_MS)
+        self._timer.timeout.connect(self._deliver)
+        self._delivering = False
 
     def pixmap(self, face_id: int | None) -> QPixmap:
         """The thumbnail if loaded, else the placeholder (and a load is queued)."""
@@ -55,18 +50,42 @@ class ThumbnailLoader(QObject):
             return cached
         if face_id not in self._pending:
             self._pending.add(face_id)
-            self.pool.start(_Load(self.library, face_id, self.size, self._signals))
+            self.pool.submit(self._cut, face_id)
+            if not self._delivering:
+                self._delivering = True
+                self._timer.start()
         return self.placeholder
 
-    def _store(self, face_id: int, image: QImage) -> None:
-        self._pending.discard(face_id)
-        self._cache[face_id] = QPixmap.fromImage(image) if not image.isNull() else self.placeholder
-        while len(self._cache) > MEMORY_ITEMS:
-            self._cache.popitem(last=False)
-        self.ready.emit(face_id)
+    def _cut(self, face_id: int) -> None:  # worker thread: no Qt objects here
+        try:
+            path = face_thumbnail(self.library, face_id, self.size)
+        except Exception:  # noqa: BLE001 - a face without a thumbnail shows the placeholder
+            path = None
+        self._done.put((face_id, None if path is None else str(path)))
+
+    def _deliver(self) -> None:
+        for _ in range(MAX_DELIVERED_PER_TICK):
+            try:
+                face_id, path = self._done.get_nowait()
+            except queue.Empty:
+                break
+            self._pending.discard(face_id)
+            # Sizes, not isNull(): PySide6 6.12 on Python 3.11 loses a reference to True or
+            # False per call of some bool-returning methods; thousands of calls crash.
+            pixmap = QPixmap(path) if path else None
+            self._cache[face_id] = pixmap if pixmap is not None and pixmap.width() > 0 else self.placeholder
+            while len(self._cache) > MEMORY_ITEMS:
+                self._cache.popitem(last=False)
+            self.ready.emit(face_id)
+        if not self._pending:
+            self._timer.stop()
+            self._delivering = False
 
     def forget(self, face_id: int) -> None:
         self._cache.pop(face_id, None)
 
     def wait(self) -> None:
-        self.pool.waitForDone()
+        """Finish queued work (tests, shutdown)."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="thumbnails")
+        self._deliver()

@@ -32,6 +32,7 @@ class Job(QObject):
         self._running.set()
         self._last_report = 0.0
         self.paused = False
+        self.pause_listeners: list[Callable[[bool], None]] = []  # e.g. a child process's pause
 
     @property
     def cancelled(self) -> bool:
@@ -40,10 +41,14 @@ class Job(QObject):
     def pause(self) -> None:
         self.paused = True
         self._running.clear()
+        for listener in self.pause_listeners:
+            listener(True)
 
     def resume(self) -> None:
         self.paused = False
         self._running.set()
+        for listener in self.pause_listeners:
+            listener(False)
 
     def cancel(self) -> None:
         self.cancel_token.cancel()

@@ -283,3 +283,19 @@ def test_paused_job_stops_at_its_next_report_and_resumes(qtbot) -> None:
     job.resume()
     qtbot.waitUntil(lambda: runner.running() == [], timeout=10000)
     assert results == [200]
+
+
+def test_signal_emission_keeps_bool_references() -> None:
+    """PySide6 6.12 on Python 3.11 lost a reference to False on every signal emit until the
+    interpreter aborted (seen while scrolling 3,000 people); pyproject pins below 6.12."""
+    from PySide6.QtCore import QObject, Signal
+
+    class Emitter(QObject):
+        fired = Signal(int)
+
+    emitter = Emitter()
+    emitter.fired.connect(lambda _: None)
+    before = sys.getrefcount(False), sys.getrefcount(True)
+    for i in range(5000):
+        emitter.fired.emit(i)
+    assert (sys.getrefcount(False), sys.getrefcount(True)) == before

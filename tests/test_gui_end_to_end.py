@@ -98,3 +98,63 @@ def test_entry_point_and_main_py_start_the_window(monkeypatch, tmp_path) -> None
     assert shown and shown[0]
     for window in shown[0]:
         window.close()
+
+
+def _link(faces_dir, target: Path, people: dict[str, int]) -> None:
+    for person, count in people.items():
+        (target / person).mkdir(parents=True)
+        for image in sorted((faces_dir / "lfw_deepfunneled" / person).glob("*.jpg"))[:count]:
+            (target / person / image.name).symlink_to(image)
+
+
+def test_scan_process_pauses_resumes_and_cancels_without_delivering(qtbot, tmp_path, faces_dir) -> None:
+    from facenet_desktop.scan_process import ScanProcess, ScanRequest
+    from facenet_desktop.workers import Job, JobRunner
+
+    photos = tmp_path / "Pictures"
+    _link(faces_dir, photos, {"Colin_Powell": 12, "Tony_Blair": 12})
+    db = tmp_path / "lib.db"
+    Library(db).close()
+    done_photos = lambda: Library(db).scalar("SELECT count(*) FROM photos WHERE status = 'done'")  # noqa: E731
+    runner = JobRunner()
+    # Pause: the child stops at its next progress report; resume: it finishes.
+    process = ScanProcess(ScanRequest(str(db), (str(photos),), 40.0, ()))
+    job = Job("scan", process.run)
+    job.pause_listeners.append(process.set_paused)
+    results: list = []
+    job.succeeded.connect(results.append)
+    reports: list = []
+    job.progress.connect(reports.append)
+    runner.start(job)
+    qtbot.waitUntil(lambda: done_photos() >= 2, timeout=120_000)
+    job.pause()
+    qtbot.wait(1500)  # the photo in hand and its batch may still land
+    paused_at = done_photos()
+    qtbot.wait(2000)
+    assert done_photos() == paused_at < 24
+    job.resume()
+    qtbot.waitUntil(lambda: runner.running() == [], timeout=120_000)
+    assert len(results) == 1 and results[0].analyzed + results[0].unchanged == 24 and done_photos() == 24
+    # Cancel mid-scan (a fresh library): no result is delivered, the child is gone, the
+    # database is sound, and the next scan completes the rest.
+    db2 = tmp_path / "lib2.db"
+    Library(db2).close()
+    process = ScanProcess(ScanRequest(str(db2), (str(photos),), 40.0, ()))
+    job = Job("scan", process.run)
+    cancelled_results: list = []
+    job.succeeded.connect(cancelled_results.append)
+    runner.start(job)
+    qtbot.waitUntil(lambda: Library(db2).scalar("SELECT count(*) FROM photos WHERE status = 'done'") >= 1,
+                    timeout=120_000)
+    job.cancel()
+    qtbot.waitUntil(lambda: runner.running() == [], timeout=60_000)
+    qtbot.wait(100)
+    assert cancelled_results == [] and not process.process.is_alive()
+    with Library(db2) as library:
+        assert library.scalar("PRAGMA integrity_check") == "ok"
+        assert library.scalar("SELECT count(*) FROM photos WHERE status = 'done'") < 24
+    from engine.library.scan import scan_folders
+
+    with Library(db2) as library:
+        scan_folders(library, [photos])
+        assert library.scalar("SELECT count(*) FROM photos WHERE status = 'done'") == 24
