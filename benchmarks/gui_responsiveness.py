@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,11 +46,13 @@ def generate_library(path: Path, faces: int, people: int, seed: int = 0) -> None
         weights = 1.0 / np.arange(1, people + 1)
         owner = rng.choice(people, size=faces, p=weights / weights.sum()) + 1
         unsorted = rng.random(faces) < 0.2
-        blob = embedding_to_blob(np.zeros(128, np.float32))
+        centres = rng.normal(size=(people + 1, 128)).astype(np.float32)
+        centres *= 2.0 / np.linalg.norm(centres, axis=1, keepdims=True)  # the model's scale
+        vectors = centres[owner] + rng.normal(scale=0.03, size=(faces, 128)).astype(np.float32)
         rows = []
         for i in range(faces):
             person = None if unsorted[i] else int(owner[i])
-            rows.append((i + 1, int(rng.integers(photos)) + 1, blob, DLIB_RESNET_V1.name, person,
+            rows.append((i + 1, int(rng.integers(photos)) + 1, embedding_to_blob(vectors[i]), DLIB_RESNET_V1.name, person,
                          None if person is None else "auto"))
         db.conn.executemany(
             "INSERT INTO faces(id, photo_id, x1, y1, x2, y2, score, embedding, model_version, person_id, assignment) "
@@ -139,6 +142,8 @@ def scroll_stall(db: Path) -> tuple[float, float, int]:
 
 
 def scan_stall(photos: Path, db: Path) -> tuple[float, float, int, float]:
+    """A scan of real photos into `db` (a copy of the generated library: the window's
+    periodic refresh then reads a 100k-face library while the scan writes)."""
     from engine.library.store import Library
     from facenet_desktop.app import MainWindow
 
@@ -155,7 +160,7 @@ def scan_stall(photos: Path, db: Path) -> tuple[float, float, int, float]:
         pump(50)
     seconds = time.perf_counter() - started
     worst, p99 = meter.stop()
-    analysed = library.scalar("SELECT count(*) FROM photos WHERE status = 'done'")
+    analysed = library.scalar("SELECT count(*) FROM photos WHERE status = 'done' AND path NOT LIKE '/generated/%'")
     window.close()
     return worst, p99, analysed, seconds
 
@@ -193,6 +198,8 @@ def main() -> None:
         worst_scroll, p99_scroll, rows = scroll_stall(db)
         photos = tmp / "Pictures"
         link_photos(photos, people=10, per_person=6)
+        small = scan_stall(photos, tmp / "empty.db")
+        shutil.copy(db, tmp / "scan.db")
         worst_scan, p99_scan, analysed, scan_s = scan_stall(photos, tmp / "scan.db")
     print_table(
         ["measure", "result", "target", "result / target"],
@@ -202,7 +209,10 @@ def main() -> None:
              f"{start_s / START_TARGET_S:.2f}"],
             ["longest GUI stall while scrolling the people grid (300 steps)", f"{worst_scroll:.1f} ms (p99 {p99_scroll:.1f})",
              f"{STALL_TARGET_MS:.0f} ms", f"{worst_scroll / STALL_TARGET_MS:.2f}"],
-            [f"longest GUI stall while a scan runs ({analysed} real photos, {scan_s:.0f} s)",
+            [f"longest GUI stall while a scan runs ({small[2]} real photos into an empty library; {small[3]:.0f} s)",
+             f"{small[0]:.1f} ms (p99 {small[1]:.1f})", f"{STALL_TARGET_MS:.0f} ms", f"{small[0] / STALL_TARGET_MS:.2f}"],
+            [f"longest GUI stall while a scan runs ({analysed} real photos into the {args.faces:,}-face library, "
+             f"then grouping all faces; {scan_s:.0f} s)",
              f"{worst_scan:.1f} ms (p99 {p99_scan:.1f})", f"{STALL_TARGET_MS:.0f} ms", f"{worst_scan / STALL_TARGET_MS:.2f}"],
         ],
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import time
 import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -85,7 +86,12 @@ class MainWindow(QMainWindow):
         self._build_status()
         self.refresh_timer = QTimer(self)
         self.refresh_timer.setInterval(2000)
-        self.refresh_timer.timeout.connect(self.refresh)
+        self.refresh_timer.timeout.connect(self.refresh_in_background)
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="views")
+        self._pending_views: Future | None = None
+        self._views_timer = QTimer(self)
+        self._views_timer.setInterval(20)
+        self._views_timer.timeout.connect(self._apply_background_views)
         self.refresh()
         if self.folders():
             self.show_section("People")
@@ -189,17 +195,66 @@ class MainWindow(QMainWindow):
     def folders(self) -> list[str]:
         return [r["path"] for r in self.library.query("SELECT path FROM folders ORDER BY path")]
 
+    def _read_views(self, person_id: int | None) -> dict:
+        """Everything the views show, read from the library (any thread)."""
+        views = {
+            "people": people_tiles(self.library),
+            "unsorted": unsorted_count(self.library),
+            "cover": self.library.scalar("SELECT id FROM faces WHERE person_id IS NULL ORDER BY id LIMIT 1"),
+            "suggestions": suggestions(self.library),
+            "can_undo": editing.last_edit(self.library) is not None,
+        }
+        if person_id is not None:
+            views["person"] = (person_id, self._person_view(person_id))
+        return views
+
+    def _person_view(self, person_id: int) -> tuple[str | None, list] | None:
+        if person_id == UNSORTED:
+            return None, person_faces(self.library, person_id)
+        row = self.library.query("SELECT name FROM people WHERE id = ?", [person_id])
+        return None if not row else (row[0]["name"], person_faces(self.library, person_id))
+
+    def _shown_person(self) -> int | None:
+        if self.stack.currentWidget() is self.person_page:
+            return self.person_page.person_id
+        return None
+
+    def _apply_views(self, views: dict) -> None:
+        self.people_model.set_people(views["people"], views["unsorted"], views["cover"])
+        self.suggestions_model.set_items(views["suggestions"])
+        count = len(views["suggestions"])
+        self.sidebar.item(1).setText(f"Suggestions ({count})" if count else "Suggestions")
+        self.undo_action.setEnabled(views["can_undo"])
+        if "person" in views and views["person"][0] == self._shown_person():
+            person_id, shown = views["person"]
+            if shown is None:  # merged away or removed: back to the grid
+                self.show_section("People")
+            else:
+                self.person_page.show_person(person_id, shown[0], shown[1])
+
     def refresh(self) -> None:
-        """Reload what the visible views show (cheap queries, no thumbnails decoded here)."""
-        unsorted = unsorted_count(self.library)
-        cover = self.library.scalar("SELECT id FROM faces WHERE person_id IS NULL ORDER BY id LIMIT 1")
-        self.people_model.set_people(people_tiles(self.library), unsorted, cover)
-        pending = suggestions(self.library)
-        self.suggestions_model.set_items(pending)
-        self.sidebar.item(1).setText(f"Suggestions ({len(pending)})" if pending else "Suggestions")
-        if self.stack.currentWidget() is self.person_page and self.person_page.person_id is not None:
-            self._show_person(self.person_page.person_id)
-        self.undo_action.setEnabled(editing.last_edit(self.library) is not None)
+        """Reload the views now (after the user's own edits: a few ms)."""
+        self._apply_views(self._read_views(self._shown_person()))
+
+    def refresh_in_background(self) -> None:
+        """The periodic refresh while jobs run: read on a worker thread, apply here, so a
+        big library never stalls the window (a GUI-thread refresh took 110 ms under a scan)."""
+        if self._pending_views is None:
+            self._pending_views = self._reader.submit(self._read_views, self._shown_person())
+            self._views_timer.start()
+
+    def _apply_background_views(self) -> None:
+        future = self._pending_views
+        if future is None or not future.done():
+            return
+        self._pending_views = None
+        self._views_timer.stop()
+        try:
+            views = future.result()
+        except Exception as exc:  # noqa: BLE001 - a failed read shows up on the next one
+            self.statusBar().showMessage(f"Could not read the library: {exc}", 5000)
+            return
+        self._apply_views(views)
 
     def show_section(self, name: str) -> None:
         if not self.folders() and name == "People":
@@ -213,14 +268,11 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.person_page)
 
     def _show_person(self, person_id: int) -> None:
-        name = None
-        if person_id != UNSORTED:
-            row = self.library.query("SELECT name FROM people WHERE id = ?", [person_id])
-            if not row:  # merged away or removed: back to the grid
-                self.show_section("People")
-                return
-            name = row[0]["name"]
-        self.person_page.show_person(person_id, name, person_faces(self.library, person_id))
+        shown = self._person_view(person_id)
+        if shown is None:  # merged away or removed: back to the grid
+            self.show_section("People")
+            return
+        self.person_page.show_person(person_id, shown[0], shown[1])
 
     # -- folders and scanning ----------------------------------------------------------------
     def add_folder(self, folder: str) -> None:
@@ -534,6 +586,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: ANN001, N802
         self.jobs.stop_all()
+        self._reader.shutdown(wait=True)
         self.thumbnails.wait()
         super().closeEvent(event)
 

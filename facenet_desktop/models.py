@@ -24,6 +24,8 @@ class _ThumbnailListModel(QAbstractListModel):
         thumbnails.ready.connect(self._thumbnail_ready)
 
     def set_items(self, items: list) -> None:
+        if items == self.items:
+            return  # the periodic refresh during a scan mostly finds nothing new: no relayout
         self.beginResetModel()
         self.items = list(items)
         self._rows_of_face = {}

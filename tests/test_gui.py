@@ -299,3 +299,45 @@ def test_signal_emission_keeps_bool_references() -> None:
     for i in range(5000):
         emitter.fired.emit(i)
     assert (sys.getrefcount(False), sys.getrefcount(True)) == before
+
+
+def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, library, qtbot, monkeypatch) -> None:
+    """The button runs the engine routine in the background and shows its report; the routine
+    itself is tested on real faces in test_finetune_real.py, so here it is replaced by one
+    that returns a prepared outcome."""
+    from dataclasses import replace as dc_replace
+
+    from engine.library import finetune_job
+    from engine.training.acceptance import HeldOutErrors
+    from engine.training.finetune import FinetuneReport
+    from facenet_desktop import dialogs
+
+    window.start_finetune()
+    assert "at least 2 named people" in window.errors[-1]
+    first, second, _ = person_ids_by_size(library)
+    window.rename_person(first, "Anna")
+    window.rename_person(second, "Ben")  # naming confirms their faces: 8 + 6 hand labels
+    with library.atomic() as db:
+        db.execute("UPDATE faces SET landmarks = ?", [bytes(40)])  # generated faces had none
+    report = FinetuneReport(HeldOutErrors(0.10, 0.20, 40, 5), HeldOutErrors(0.05, 0.10, 40, 5), True, 2, 9, 5,
+                            10, 1.0, 0.8, 0.8, {})
+    outcome = type("Outcome", (), {"report": report, "version": dc_replace(
+        __import__("engine.model_versions", fromlist=["x"]).DLIB_RESNET_V1, name="finetuned-test")})()
+    monkeypatch.setattr(finetune_job, "propose_finetune", lambda *a, **k: outcome)
+    from engine.library import model_registry
+
+    monkeypatch.setattr(model_registry, "pipeline_for", lambda *a, **k: None)  # no models to load
+    shown, applied = [], []
+    monkeypatch.setattr(dialogs.TextDialog, "exec", lambda self: shown.append(self.details.toPlainText()) or 1)
+    monkeypatch.setattr(app_module.MainWindow, "apply_finetune", lambda self, o: applied.append(o))
+    monkeypatch.setattr(app_module, "TextDialog", dialogs.TextDialog)
+    window.start_finetune()
+    qtbot.waitUntil(lambda: bool(applied) or len(window.errors) > 1, timeout=20000)
+    assert len(window.errors) == 1, window.errors
+    assert "verification error: 10.00% before, 5.00% after" in shown[0]
+    assert applied == [outcome]
+    # A model that is not better: reported, nothing applied.
+    report.accepted = False
+    window.start_finetune()
+    qtbot.waitUntil(lambda: len(shown) == 2, timeout=10000)
+    assert "not better" in shown[1] and len(applied) == 1

@@ -118,7 +118,7 @@ def test_scan_process_pauses_resumes_and_cancels_without_delivering(qtbot, tmp_p
     done_photos = lambda: Library(db).scalar("SELECT count(*) FROM photos WHERE status = 'done'")  # noqa: E731
     runner = JobRunner()
     # Pause: the child stops at its next progress report; resume: it finishes.
-    process = ScanProcess(ScanRequest(str(db), (str(photos),), 40.0, ()))
+    process = ScanProcess(ScanRequest(str(db), (str(photos),), 40.0, (), regroup_every_s=0.0))
     job = Job("scan", process.run)
     job.pause_listeners.append(process.set_paused)
     results: list = []
@@ -126,7 +126,9 @@ def test_scan_process_pauses_resumes_and_cancels_without_delivering(qtbot, tmp_p
     reports: list = []
     job.progress.connect(reports.append)
     runner.start(job)
-    qtbot.waitUntil(lambda: done_photos() >= 2, timeout=120_000)
+    auto_faces = lambda: Library(db).scalar("SELECT count(*) FROM faces WHERE assignment = 'auto'")  # noqa: E731
+    qtbot.waitUntil(lambda: auto_faces() >= 3 or not runner.running(), timeout=120_000)
+    assert runner.running() and done_photos() < 24  # people appeared while the scan runs
     job.pause()
     qtbot.wait(1500)  # the photo in hand and its batch may still land
     paused_at = done_photos()

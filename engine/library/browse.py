@@ -43,11 +43,12 @@ def people_tiles(library: Library, include_hidden: bool = False) -> list[PersonT
     """People biggest first (then by name), with their cover face."""
     rows = library.query(
         """
-        SELECT p.id, p.name, p.hidden, p.cover_face_id,
-               count(f.id) FILTER (WHERE f.assignment != 'suggested') AS faces
-        FROM people p LEFT JOIN faces f ON f.person_id = p.id
-        WHERE (? OR p.hidden = 0)
-        GROUP BY p.id HAVING faces > 0 OR p.name IS NOT NULL
+        SELECT p.id, p.name, p.hidden, p.cover_face_id, coalesce(n.faces, 0) AS faces
+        FROM people p LEFT JOIN (
+            SELECT person_id, count(*) AS faces FROM faces
+            WHERE person_id IS NOT NULL AND assignment != 'suggested' GROUP BY person_id
+        ) n ON n.person_id = p.id
+        WHERE (? OR p.hidden = 0) AND (coalesce(n.faces, 0) > 0 OR p.name IS NOT NULL)
         ORDER BY faces DESC, p.name IS NULL, p.name COLLATE NOCASE, p.id
         """,
         [1 if include_hidden else 0],
