@@ -11,8 +11,8 @@ class CancelToken:
     """Set from any thread (Ctrl-C handler, GUI button); the job checks it between units of
     work, commits what it has and returns."""
 
-    def __init__(self) -> None:
-        self._event = threading.Event()
+    def __init__(self, event=None) -> None:  # noqa: ANN001 - any Event (threading or multiprocessing)
+        self._event = event if event is not None else threading.Event()
 
     def cancel(self) -> None:
         self._event.set()

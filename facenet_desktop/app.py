@@ -349,7 +349,7 @@ class MainWindow(QMainWindow):
         self._update_job_actions(others)
         self.refresh()
 
-    def _show_progress(self, progress: Progress, started: float) -> None:
+    def _show_progress(self, progress: Progress) -> None:
         self.progress_bar.show()
         if progress.total:
             self.progress_bar.setRange(0, progress.total)
@@ -599,11 +599,10 @@ class _JobListener(QObject):
     def __init__(self, window: MainWindow, job: Job, on_success) -> None:  # noqa: ANN001
         super().__init__(window)
         self.window, self.job, self.on_success = window, job, on_success
-        self.started = time.monotonic()
 
     @Slot(object)
     def progress(self, progress: Progress) -> None:
-        self.window._show_progress(progress, self.started)
+        self.window._show_progress(progress)
 
     @Slot(object)
     def succeeded(self, result) -> None:  # noqa: ANN001

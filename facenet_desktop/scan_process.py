@@ -46,8 +46,7 @@ def _scan_child(request: ScanRequest, messages, cancel_event, running_event) -> 
         from engine.library.store import Library
         from engine.pipeline import DetectionSettings
 
-        cancel = CancelToken()
-        cancel._event = cancel_event  # same set()/is_set() interface, shared with the parent
+        cancel = CancelToken(cancel_event)  # shared with the parent
         settings = DetectionSettings(min_face_px=request.min_face_px)
         with Library(request.db) as library:
             last_grouping, grouping_cost = [time.monotonic()], [0.0]

@@ -81,9 +81,6 @@ class ThumbnailLoader(QObject):
             self._timer.stop()
             self._delivering = False
 
-    def forget(self, face_id: int) -> None:
-        self._cache.pop(face_id, None)
-
     def wait(self) -> None:
         """Finish queued work (tests, shutdown)."""
         self.pool.shutdown(wait=True, cancel_futures=True)

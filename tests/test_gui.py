@@ -10,9 +10,10 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
+from PySide6.QtWidgets import QMessageBox  # noqa: E402
 from synthetic_library import fill_library, identity_vectors  # noqa: E402
 
 from engine.jobs import Progress  # noqa: E402
@@ -22,6 +23,7 @@ from engine.library.preferences import load_preferences  # noqa: E402
 from engine.library.store import Library  # noqa: E402
 from facenet_desktop import app as app_module  # noqa: E402
 from facenet_desktop.app import MainWindow, install_crash_dialog  # noqa: E402
+from facenet_desktop.dialogs import TextDialog  # noqa: E402
 from facenet_desktop.models import ID_ROLE, FacesModel, PeopleModel, PhotosModel, SuggestionsModel  # noqa: E402
 from facenet_desktop.thumbnails import ThumbnailLoader  # noqa: E402
 from facenet_desktop.workers import Job, JobRunner  # noqa: E402
@@ -34,7 +36,7 @@ def library(tmp_path):
     big, _ = identity_vectors(people=3, per_person=8, seed=5)
     vectors = list(big[:8]) + list(big[8:14]) + list(big[16:20])
     loose, _ = identity_vectors(people=2, per_person=1, seed=9)
-    fill_library(lib, __import__("numpy").stack(vectors + list(loose)))
+    fill_library(lib, np.stack(vectors + list(loose)))
     with lib.atomic() as db:
         db.execute("UPDATE folders SET path = ?", [str(tmp_path)])
     cluster_library(lib)
@@ -191,9 +193,7 @@ def test_refused_edit_reaches_the_error_route_and_crash_dialog_shows(window, lib
         raise RuntimeError("boom")
     except RuntimeError:
         sys.excepthook(*sys.exc_info())
-    dialog = window.findChild(QApplication.activeModalWidget().__class__ if QApplication.activeModalWidget() else object,
-                              "crash-dialog")
-    dialog = dialog or next(w for w in QApplication.topLevelWidgets() if w.objectName() == "crash-dialog")
+    dialog = window.findChild(TextDialog, "crash-dialog")
     assert "boom" in dialog.details.toPlainText()
     dialog.close()
     sys.excepthook = sys.__excepthook__
@@ -308,6 +308,7 @@ def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, l
     from dataclasses import replace as dc_replace
 
     from engine.library import finetune_job
+    from engine.model_versions import DLIB_RESNET_V1
     from engine.training.acceptance import HeldOutErrors
     from engine.training.finetune import FinetuneReport
     from facenet_desktop import dialogs
@@ -321,8 +322,7 @@ def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, l
         db.execute("UPDATE faces SET landmarks = ?", [bytes(40)])  # generated faces had none
     report = FinetuneReport(HeldOutErrors(0.10, 0.20, 40, 5), HeldOutErrors(0.05, 0.10, 40, 5), True, 2, 9, 5,
                             10, 1.0, 0.8, 0.8, {})
-    outcome = type("Outcome", (), {"report": report, "version": dc_replace(
-        __import__("engine.model_versions", fromlist=["x"]).DLIB_RESNET_V1, name="finetuned-test")})()
+    outcome = type("Outcome", (), {"report": report, "version": dc_replace(DLIB_RESNET_V1, name="finetuned-test")})()
     monkeypatch.setattr(finetune_job, "propose_finetune", lambda *a, **k: outcome)
     from engine.library import model_registry
 
@@ -330,7 +330,6 @@ def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, l
     shown, applied = [], []
     monkeypatch.setattr(dialogs.TextDialog, "exec", lambda self: shown.append(self.details.toPlainText()) or 1)
     monkeypatch.setattr(app_module.MainWindow, "apply_finetune", lambda self, o: applied.append(o))
-    monkeypatch.setattr(app_module, "TextDialog", dialogs.TextDialog)
     window.start_finetune()
     qtbot.waitUntil(lambda: bool(applied) or len(window.errors) > 1, timeout=20000)
     assert len(window.errors) == 1, window.errors

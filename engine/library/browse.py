@@ -4,7 +4,9 @@ cached on disk as small JPEGs so the people grid never decodes a full photo twic
 
 from __future__ import annotations
 
+import hashlib
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,15 +126,11 @@ def face_thumbnail(library: Library, face_id: int, size: int = THUMBNAIL_SIZE) -
 
 def library_key(library: Library) -> str:
     """Thumbnails of different libraries never mix (face ids repeat across databases)."""
-    import hashlib
-
     return hashlib.sha1(str(library.path.resolve()).encode()).hexdigest()[:12]
 
 
 def parse_people_query(text: str) -> list[str]:
     """"Anna and Ben", "Anna, Ben", "Anna & Ben" -> ["Anna", "Ben"]."""
-    import re
-
     return [part.strip() for part in re.split(r"\s*(?:,|&|\+|\band\b)\s*", text.strip(), flags=re.IGNORECASE) if part.strip()]
 
 
@@ -143,10 +141,8 @@ def search_photos(library: Library, names: list[str]) -> list[FaceTile]:
     paths = photos_with_people(library, names)
     if not paths:
         return []
-    first = resolve_person(library, names[0])
-    tiles = []
-    for path in paths:
-        rows = library.query(f"SELECT {_FACE_COLUMNS} WHERE ph.path = ? AND f.person_id = ? ORDER BY f.id LIMIT 1",
-                             [path, first])
-        tiles += _tiles(rows)
-    return tiles
+    first_face: dict[str, FaceTile] = {}  # one query for the first person's faces, not one per photo
+    for tile in _tiles(library.query(f"SELECT {_FACE_COLUMNS} WHERE f.person_id = ? ORDER BY f.id",
+                                     [resolve_person(library, names[0])])):
+        first_face.setdefault(tile.path, tile)
+    return [first_face[path] for path in paths if path in first_face]
