@@ -10,6 +10,8 @@ Detection recall on the labeled photos: a photo labelled with k people counts
 min(faces found, k) of k (every shared photo shows its labelled people; group photos list
 them in annotations.csv).  dlib's CNN detector takes minutes per full-size photo on this
 CPU build, so it runs on the first --cnn-photos photos only; its rate is per photo.
+The pipelines take turns on chunks of 10 photos, so drift in the machine's speed during the
+run (shared cores) affects them alike.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from PIL import Image
 from engine.images import PHOTO_EXTENSIONS
 from engine.model_files import default_model_files
 from engine.pipeline import DetectionSettings, FacePipeline
+
+CHUNK = 10  # photos per turn when the pipelines take turns
 
 
 def labelled_photos(root: Path, limit: int) -> list[tuple[Path, int]]:
@@ -77,9 +81,7 @@ def load_like_face_recognition(path: Path) -> np.ndarray:
         return np.array(image.convert("RGB"))
 
 
-def run_dlib(dlib, detector, upsample: int, photos: list[tuple[Path, int]], files) -> tuple[float, list[int]]:
-    shape = dlib.shape_predictor(str(files.landmarks))
-    describe = dlib.face_recognition_model_v1(str(files.recognition))
+def run_dlib(detector, upsample: int, photos: list[tuple[Path, int]], shape, describe) -> tuple[float, list[int]]:  # noqa: ANN001
     counts = []
     start = time.perf_counter()
     for path, _ in photos:
@@ -144,29 +146,47 @@ def main() -> None:
     print(machine_line())
     print(f"{len(photos)} photos, {sum(labelled)} labelled people; torch threads {torch.get_num_threads()}")
     pipeline.analyze(photos[0][0])  # warm-up (first-call allocations)
-    ours_time, ours_counts = run_ours(pipeline, photos)
+    # Each pipeline is a function of a list of photos returning face counts.  They take
+    # turns on chunks of CHUNK photos, so the machine's drift (shared cores, frequency)
+    # falls on all of them alike; each one's time is the sum over its chunks.
     settings = pipeline.settings
-    rows = [[f"ours, default ({settings.quick_megapixels:g} MP, then {settings.max_detect_megapixels:g} MP if none)", len(photos), f"{len(photos) / ours_time:.2f}", f"{sum(ours_counts) / ours_time:.2f}", sum(ours_counts), f"{100 * recall(ours_counts, labelled):.1f}%", ours_time]]
+    runners: dict[str, object] = {
+        f"ours, default ({settings.quick_megapixels:g} MP, then {settings.max_detect_megapixels:g} MP if none)": lambda chunk: run_ours(pipeline, chunk)
+    }
     for other in [float(b) for b in args.budgets.split(",") if b]:
         variant = FacePipeline(DetectionSettings(max_detect_megapixels=other, quick_megapixels=None))
-        t, counts = run_ours(variant, photos)
-        rows.append([f"ours, single pass at {other:g} MP", len(photos), f"{len(photos) / t:.2f}", f"{sum(counts) / t:.2f}", sum(counts), f"{100 * recall(counts, labelled):.1f}%", t])
-    hog_time = None
+        runners[f"ours, single pass at {other:g} MP"] = lambda chunk, v=variant: run_ours(v, chunk)
+    hog_name = "dlib-bin HOG x1 upsample (face_recognition)"
     if not args.skip_dlib:
         import dlib
 
-        hog_time, hog_counts = run_dlib(dlib, dlib.get_frontal_face_detector(), 1, photos, files)
-        rows.append(["dlib-bin HOG x1 upsample (face_recognition)", len(photos), f"{len(photos) / hog_time:.3f}", f"{sum(hog_counts) / hog_time:.2f}", sum(hog_counts), f"{100 * recall(hog_counts, labelled):.1f}%", hog_time])
+        hog = dlib.get_frontal_face_detector()
+        shape = dlib.shape_predictor(str(files.landmarks))
+        describe = dlib.face_recognition_model_v1(str(files.recognition))
+        runners[hog_name] = lambda chunk: run_dlib(hog, 1, chunk, shape, describe)
+    times = {name: 0.0 for name in runners}
+    counts: dict[str, list[int]] = {name: [] for name in runners}
+    for first in range(0, len(photos), CHUNK):
+        chunk = photos[first : first + CHUNK]
+        for name, run in runners.items():
+            elapsed, found = run(chunk)
+            times[name] += elapsed
+            counts[name] += found
+    rows = [
+        [name, len(photos), f"{len(photos) / times[name]:.3f}", f"{sum(counts[name]) / times[name]:.2f}", sum(counts[name]), f"{100 * recall(counts[name], labelled):.1f}%", times[name]]
+        for name in runners
+    ]
+    hog_time = times.get(hog_name)
+    cnn_row, cnn_ratio = None, ""
+    if not args.skip_dlib:
         # dlib's CNN costs about 8 s per megapixel here: time it on photos of at most 1.2 MP.
         subset = [item for item in photos if _megapixels(item[0]) <= 1.2][: args.cnn_photos]
         cnn = dlib.cnn_face_detection_model_v1(str(files.detector))
-        cnn_time, cnn_counts = run_dlib(dlib, cnn, 0, subset, files)
+        cnn_time, cnn_counts = run_dlib(cnn, 0, subset, shape, describe)
         ours_subset_time, _ = run_ours(pipeline, subset)
         cnn_recall = recall(cnn_counts, [k for _, k in subset])
         cnn_row = [f"dlib-bin CNN, no upsample ({len(subset)} photos <= 1.2 MP)", len(subset), f"{len(subset) / cnn_time:.3f}", f"{sum(cnn_counts) / cnn_time:.2f}", sum(cnn_counts), f"{100 * cnn_recall:.1f}%", None]
         cnn_ratio = f"ours default {cnn_time / ours_subset_time:.1f}x faster on these"
-    else:
-        cnn_row, cnn_ratio = None, ""
     for row in rows:
         row[-1] = f"{hog_time / row[-1]:.2f}x" if hog_time else "-"
     if cnn_row:

@@ -49,8 +49,42 @@ class MmodNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for conv in self.convs[:-1]:
-            x = F.relu(conv(x))
+            x = F.relu_(conv(x))  # in place: 4% faster (no fresh activation per layer)
         return self.convs[-1](x)
+
+
+class SingleOutputConv2d(nn.Conv2d):
+    """A k x k convolution to one output channel, run as one matrix product (every input
+    cell times every kernel tap) and k*k shifted adds.  oneDNN runs the detector's last
+    layer (45 -> 1, 9 x 9) at a tenth of the speed of the others; this takes half its time
+    (measured).  The sums run in another order: scores differ by about 1e-6."""
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d) -> SingleOutputConv2d:
+        single = cls(conv.in_channels, 1, conv.kernel_size, conv.stride, conv.padding, bias=conv.bias is not None)
+        single.load_state_dict(conv.state_dict())
+        return single
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k = self.kernel_size[0]
+        if x.shape[0] != 1 or self.stride != (1, 1) or self.kernel_size != (k, k) or self.padding[0] != self.padding[1]:
+            return super().forward(x)
+        _, channels, height, width = x.shape
+        pad = self.padding[0]
+        taps = self.weight[0].permute(1, 2, 0).reshape(k * k, channels)  # tap (dy, dx) -> weights
+        cells = x[0].permute(1, 2, 0).reshape(height * width, channels)  # a view when channels-last
+        products = (taps @ cells.T).reshape(k * k, height, width).detach().numpy()
+        # out[y, x] = sum over taps of products[tap, y + dy - pad, x + dx - pad]: add each
+        # tap's plane into a frame k - 1 wider on every side, then cut the valid window.
+        frame = np.zeros((height + 2 * (k - 1), width + 2 * (k - 1)), dtype=np.float32)
+        for tap in range(k * k):
+            dy, dx = divmod(tap, k)
+            frame[k - 1 - dy : k - 1 - dy + height, k - 1 - dx : k - 1 - dx + width] += products[tap]
+        top = k - 1 - pad
+        out = frame[top : top + height + 2 * pad - k + 1, top : top + width + 2 * pad - k + 1]
+        if self.bias is not None:
+            out = out + np.float32(self.bias[0].item())
+        return torch.from_numpy(np.ascontiguousarray(out))[None, None]
 
 
 def _pyramid_rects(height: int, width: int, padding: int, outer_padding: int) -> tuple[list[tuple[int, int, int, int]], int, int]:
@@ -188,6 +222,8 @@ class FaceDetector:
             i += 2 if affine is not None else 1
             if i < len(layers) and layers[i].kind == "relu":
                 i += 1
+        if convs[-1].out_channels == 1:
+            convs[-1] = SingleOutputConv2d.from_conv(convs[-1])
         # channels_last lets oneDNN run these convolutions 1.5-2x faster on CPU (measured).
         self.network = MmodNetwork(convs).eval().to(memory_format=torch.channels_last)
         self.means = np.array(net.input["means"], dtype=np.float32)

@@ -26,6 +26,8 @@ from engine.model_files import DlibModelFiles, default_model_files
 from engine.model_versions import DLIB_RESNET_V1, ModelVersion
 
 DETECTOR_WINDOW_PX = 80
+# Photos whose faces may wait to be embedded together (bounds latency and a cancel's delay).
+_EMBED_LOOKAHEAD = 8
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,8 @@ class FacePipeline:
 
     def landmarks(self, rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """(N, 5, 2) landmarks for (N, 4) inclusive boxes, as the model version wants them."""
+        if len(boxes) == 0:  # most photos without faces: skip the grey copy of the photo
+            return np.zeros((0, self.shape_predictor.num_parts, 2))
         return predict_landmarks(
             self.shape_predictor,
             grey_for_landmarks(rgb),
@@ -211,7 +215,50 @@ class FacePipeline:
     ) -> Iterator[tuple[Path, PhotoFaces | ImageLoadError]]:
         """Analyze photos in order while a background thread decodes the next ones (Pillow
         releases the GIL while decoding, torch while computing), so the cores overlap the
-        two.  A photo that cannot be read yields its ImageLoadError instead of stopping."""
+        two.  A photo that cannot be read yields its ImageLoadError instead of stopping.
+
+        The faces of a few consecutive photos are embedded together: most photos hold one
+        or two faces, and the network runs about 1.7x faster per face on a batch of 16 than
+        on 2 (measured), so results arrive in small groups, still in order."""
+        waiting: list[tuple[Path, _LocatedFaces | ImageLoadError]] = []
+        for path, located in self._locate_many(paths, embed, prefetch):
+            waiting.append((path, located))
+            chips = sum(len(item.chips) for _, item in waiting if isinstance(item, _LocatedFaces) and item.chips is not None)
+            if not embed or chips * self._views >= self.embedder_batch or len(waiting) >= _EMBED_LOOKAHEAD:
+                yield from self._finish(waiting)
+                waiting = []
+        yield from self._finish(waiting)
+
+    @property
+    def _views(self) -> int:
+        return 2 if self.model_version.flip_average else 1
+
+    @property
+    def embedder_batch(self) -> int:
+        return int(getattr(self.embedder, "batch_size", 16))
+
+    def _finish(
+        self, waiting: list[tuple[Path, _LocatedFaces | ImageLoadError]]
+    ) -> Iterator[tuple[Path, PhotoFaces | ImageLoadError]]:
+        with_faces = [item for _, item in waiting if isinstance(item, _LocatedFaces) and item.chips is not None and len(item.chips)]
+        vectors = self.embed_chips(np.concatenate([item.chips for item in with_faces])) if with_faces else None
+        offsets: dict[int, int] = {}
+        start = 0
+        for item in with_faces:
+            offsets[id(item)] = start
+            start += len(item.chips)
+        for path, item in waiting:
+            if isinstance(item, ImageLoadError):
+                yield path, item
+            elif id(item) in offsets:
+                first = offsets[id(item)]
+                yield path, item.result(vectors[first : first + len(item.detections)])
+            else:
+                yield path, item.result(None)
+
+    def _locate_many(
+        self, paths: Iterable[str | Path], embed: bool, prefetch: int
+    ) -> Iterator[tuple[Path, _LocatedFaces | ImageLoadError]]:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
             pending: list[tuple[Path, Future[LoadedPhoto]]] = []
             source = iter(paths)
@@ -232,16 +279,36 @@ class FacePipeline:
                 except ImageLoadError as exc:
                     yield path, exc
                     continue
-                yield path, self.analyze_decoded(photo, embed)
+                yield path, self._locate(photo, embed)
 
     def analyze_decoded(self, photo: LoadedPhoto, embed: bool = True) -> PhotoFaces:
+        located = self._locate(photo, embed)
+        return located.result(None if located.chips is None else self.embed_chips(located.chips))
+
+    def _locate(self, photo: LoadedPhoto, chips: bool) -> _LocatedFaces:
+        """Detection, landmarks and (if wanted) chips: everything but the embedding."""
         images, detections = self.find_faces(photo)
-        boxes = np.array([[d.left, d.top, d.right, d.bottom] for d in detections], dtype=np.float64)
-        points, embeddings = self.align_and_embed(images, boxes, embed)
-        scale, align_scale = images.detect_scale, images.align_scale
-        faces = []
+        boxes = np.array([[d.left, d.top, d.right, d.bottom] for d in detections], dtype=np.float64).reshape(-1, 4)
+        points = self.landmarks(images.align_rgb, images.boxes_for_alignment(boxes))
+        cut = self.chips(images.align_rgb, points) if chips else None
+        return _LocatedFaces(photo, images, detections, points, cut)
+
+
+@dataclass(frozen=True)
+class _LocatedFaces:
+    """A photo's faces before embedding (so several photos' chips can share a batch)."""
+
+    photo: LoadedPhoto
+    images: WorkingImages
+    detections: list[RawDetection]
+    points: np.ndarray  # (N, 5, 2) in the alignment image's pixels
+    chips: np.ndarray | None  # (N, 150, 150, 3), None when no embedding is wanted
+
+    def result(self, embeddings: np.ndarray | None) -> PhotoFaces:
+        photo, scale, align_scale = self.photo, self.images.detect_scale, self.images.align_scale
         width, height = photo.width, photo.height
-        for i, det in enumerate(detections):
+        faces = []
+        for i, det in enumerate(self.detections):
             # Faces at the edge get boxes reaching past it; report the visible part.
             box = (
                 min(max(det.left / scale, 0.0), width),
@@ -253,8 +320,8 @@ class FacePipeline:
                 DetectedFace(
                     box=box,
                     score=det.score,
-                    landmarks=(points[i].astype(np.float64) + 0.5) / align_scale - 0.5,
+                    landmarks=(self.points[i].astype(np.float64) + 0.5) / align_scale - 0.5,
                     embedding=None if embeddings is None else embeddings[i],
                 )
             )
-        return PhotoFaces(path=photo.path, width=photo.width, height=photo.height, working_scale=scale, faces=faces)
+        return PhotoFaces(path=photo.path, width=width, height=height, working_scale=scale, faces=faces)

@@ -102,10 +102,13 @@ def test_analyze_many_matches_analyze_and_passes_errors_in_order(faces_dir, tmp_
         broken,
         faces_dir / "group_photos/Marie_Curie/portrait.jpg",
     ]
+    # More photos than wait together for a shared embedding batch, photos without faces among them.
+    no_faces = sorted((faces_dir / "negatives" / "no_people").glob("*"))[:3]
+    paths += no_faces + sorted((faces_dir / "lfw_deepfunneled" / "George_W_Bush").glob("*.jpg"))[:8]
     results = list(pipeline.analyze_many(paths, prefetch=2))
     assert [p for p, _ in results] == paths
     assert isinstance(results[1][1], ImageLoadError) and results[1][1].path == broken
-    for path, result in (results[0], results[2]):
+    for path, result in results[:1] + results[2:]:
         single = pipeline.analyze(path)
         assert [f.box for f in result.faces] == [f.box for f in single.faces]
         np.testing.assert_allclose([f.embedding for f in result.faces], [f.embedding for f in single.faces], atol=1e-5)

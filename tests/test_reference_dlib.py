@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.alignment import extract_face_chip
+from engine.alignment import extract_face_chip, pyramid_halve
 from engine.detector import FaceDetector
 from engine.embedder import FaceEmbedder
 from engine.images import load_photo
@@ -56,6 +56,19 @@ def test_landmarks_chips_and_descriptors_match_dlib(faces_dir, reference, dlib, 
     difference = np.abs(ours - np.stack(ref_descriptors)).max()
     assert len(chips) >= 50
     assert difference < 1e-4, difference
+
+
+def test_pyramid_halving_matches_dlib(dlib) -> None:
+    """The anti-aliasing halving used for chips of big faces, against dlib's pyramid_down<2>
+    on random, saturated and odd-sized images (sums near the uint16 limit included)."""
+    halve = dlib.pyramid_down(2)
+    rng = np.random.default_rng(7)
+    images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in [(9, 9), (10, 11), (13, 17), (64, 65), (201, 300), (480, 641)]]
+    images.append(np.full((40, 41, 3), 255, dtype=np.uint8))
+    checker = np.indices((33, 35)).sum(axis=0) % 2 * 255
+    images.append(np.repeat(checker[:, :, None], 3, axis=2).astype(np.uint8))
+    for image in images:
+        np.testing.assert_array_equal(pyramid_halve(image), np.asarray(halve(image)), err_msg=str(image.shape))
 
 
 def _full_size_photos(faces_dir):
