@@ -110,8 +110,7 @@ def gflops_report(pipeline: FacePipeline) -> list[list[object]]:
     achieved = flops_face / per_face / 1e9
     rows.append(["embedder (batch %d)" % embedder.batch_size, f"{flops_face / 1e9:.3f} GFLOP/face, {per_face * 1000:.2f} ms/face", f"{achieved:.0f}", f"{100 * achieved / peak:.0f}%", f"{100 * achieved / sgemm:.0f}%"])
     rgb = np.random.default_rng(1).integers(0, 256, (1152, 1536, 3), dtype=np.uint8)
-    tiled, _ = pipeline.detector.tiled_input(rgb)
-    x = tiled[None].contiguous(memory_format=torch.channels_last)
+    x, _ = pipeline.detector.tiled_input(rgb)
     flops_det = conv_flops(pipeline.detector.network, x)
     with torch.inference_mode():
         pipeline.detector.network(x)

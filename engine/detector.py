@@ -133,23 +133,24 @@ def _pyramid_rects(height: int, width: int, padding: int, outer_padding: int) ->
     return rects, column_height + 2 * outer_padding, full_width + 2 * outer_padding
 
 
-def _resize_bilinear_like_dlib(src: torch.Tensor, out_h: int, out_w: int) -> torch.Tensor:
-    """dlib's resize_image for float planes (C, H, W): its SSE path computes column positions
-    in float, four at a time, and blends in float; the columns left over use double positions.
+def _resize_bilinear_like_dlib(src: torch.Tensor, out: torch.Tensor) -> None:
+    """dlib's resize_image for float images (H, W, C), written into `out` (H', W', C): its
+    SSE path computes column positions in float, four at a time, and blends in float; the
+    columns left over use double positions.
 
     Every product and sum below is a separate float32 operation, as in dlib, so the levels
-    match dlib's to the last bit."""
-    channels, in_h, in_w = src.shape
+    match dlib's to the last bit.  Pixels stay interleaved (channels last, as the network
+    wants them), so rows are gathered as whole memory blocks and nothing is transposed."""
+    in_h, in_w = src.shape[:2]
+    out_h, out_w = out.shape[:2]
     x_scale = (in_w - 1) / max(out_w - 1, 1)
     y_scale = (in_h - 1) / max(out_h - 1, 1)
     ys = np.cumsum(np.concatenate([[-y_scale], np.full(out_h, y_scale)]))[1:]
     top = np.floor(ys).astype(np.int64)
     bottom = np.minimum(top + 1, in_h - 1)
     tb = ys - top
-    # Gathering columns is slow in (C, H, W) but gathering rows is a memcpy, so the rows
-    # picked for this level are transposed once and columns are gathered as rows.
-    rows_top = src.index_select(1, torch.from_numpy(top)).transpose(1, 2).contiguous()  # (C, W_in, H_out)
-    rows_bottom = src.index_select(1, torch.from_numpy(bottom)).transpose(1, 2).contiguous()
+    rows_top = src.index_select(0, torch.from_numpy(top))  # (H', W, C)
+    rows_bottom = src.index_select(0, torch.from_numpy(bottom))
 
     # SIMD columns: lane m starts at float(x + m*x_scale) and steps by float(4*x_scale).
     step4 = np.float32(4 * x_scale)
@@ -169,38 +170,42 @@ def _resize_bilinear_like_dlib(src: torch.Tensor, out_h: int, out_w: int) -> tor
     overrun = np.nonzero(last_lane_right >= in_w)[0]
     valid_blocks = int(overrun[0]) if overrun.size else blocks
     simd_cols = min(4 * valid_blocks, out_w)
-    out = torch.empty((channels, out_w, out_h), dtype=torch.float32)  # transposed, like the rows
     if simd_cols:
         left = left_simd[:simd_cols].astype(np.int64)
         lr_np = (simd_x[:simd_cols] - left.astype(np.float32)).astype(np.float32)
-        lr = torch.from_numpy(lr_np)[:, None]
-        inv_lr = torch.from_numpy((np.float32(1) - lr_np).astype(np.float32))[:, None]
-        tb_f = torch.from_numpy(tb.astype(np.float32))[None, :]
-        inv_tb_f = torch.from_numpy((1 - tb).astype(np.float32))[None, :]
-        tlf, trf = inv_tb_f * inv_lr, inv_tb_f * lr
-        blf, brf = tb_f * inv_lr, tb_f * lr
+        # Column weights repeated per channel, so each product below is a plain 2-D
+        # (rows x interleaved columns) operation: much faster than broadcasting over C.
+        channels = src.shape[2]
+        lr = torch.from_numpy(np.repeat(lr_np, channels))[None, :]
+        inv_lr = torch.from_numpy(np.repeat((np.float32(1) - lr_np).astype(np.float32), channels))[None, :]
+        tb_f = torch.from_numpy(tb.astype(np.float32))[:, None]
+        inv_tb_f = torch.from_numpy((1 - tb).astype(np.float32))[:, None]
         left_t = torch.from_numpy(left)
         right_t = left_t + 1
-        tl = rows_top.index_select(1, left_t)
-        tr = rows_top.index_select(1, right_t)
-        bl = rows_bottom.index_select(1, left_t)
-        br = rows_bottom.index_select(1, right_t)
-        out[:, :simd_cols, :] = ((tlf * tl + trf * tr) + blf * bl) + brf * br
+        flat = (out_h, simd_cols * channels)
+        # ((tl_w * tl + tr_w * tr) + bl_w * bl) + br_w * br, each weight a float product.
+        total = rows_top.index_select(1, left_t).view(flat).mul_(inv_tb_f * inv_lr)
+        term = rows_top.index_select(1, right_t)
+        term.view(flat).mul_(inv_tb_f * lr)
+        total.add_(term.view(flat))
+        torch.index_select(rows_bottom, 1, left_t, out=term).view(flat).mul_(tb_f * inv_lr)
+        total.add_(term.view(flat))
+        torch.index_select(rows_bottom, 1, right_t, out=term).view(flat).mul_(tb_f * lr)
+        total.add_(term.view(flat))
+        out[:, :simd_cols] = total.view(out_h, simd_cols, channels)
     if simd_cols < out_w:
         start = simd_cols
         xs_tail = np.cumsum(np.concatenate([[-x_scale + start * x_scale], np.full(out_w - start, x_scale)]))[1:]
         left = np.floor(xs_tail).astype(np.int64)
         right = np.minimum(left + 1, in_w - 1)
         lr_np = (xs_tail - left).astype(np.float32)
-        lr = torch.from_numpy(lr_np)[:, None]
-        inv_lr = torch.from_numpy((np.float32(1) - lr_np).astype(np.float32))[:, None]
+        lr = torch.from_numpy(lr_np)[None, :, None]
+        inv_lr = torch.from_numpy((np.float32(1) - lr_np).astype(np.float32))[None, :, None]
         left_t, right_t = torch.from_numpy(left), torch.from_numpy(right)
         upper = (inv_lr * rows_top.index_select(1, left_t) + lr * rows_top.index_select(1, right_t)).double()
         lower = (inv_lr * rows_bottom.index_select(1, left_t) + lr * rows_bottom.index_select(1, right_t)).double()
-        tb_d = torch.from_numpy(tb)[None, :]
-        out[:, start:, :] = ((1 - tb_d) * upper + tb_d * lower).float()
-    return out.transpose(1, 2)
-    return out
+        tb_d = torch.from_numpy(tb)[:, None, None]
+        out[:, start:] = ((1 - tb_d) * upper + tb_d * lower).float()
 
 
 class FaceDetector:
@@ -245,22 +250,21 @@ class FaceDetector:
         return offset, stride
 
     def tiled_input(self, rgb: np.ndarray) -> tuple[torch.Tensor, list[tuple[int, int, int, int]]]:
+        """The pyramid tiled into one (1, 3, H, W) channels-last tensor, and each level's place."""
         height, width = rgb.shape[:2]
         rects, rows, cols = _pyramid_rects(height, width, self.padding, self.outer_padding)
-        tiled = torch.zeros((3, rows, cols), dtype=torch.float32)
+        tiled = torch.zeros((rows, cols, 3), dtype=torch.float32)
         left, top, right, bottom = rects[0]
-        planes = (torch.from_numpy(np.require(rgb, requirements=["C", "W"])).permute(2, 0, 1).float() - torch.from_numpy(self.means)[:, None, None]) / 256.0
-        tiled[:, top : bottom + 1, left : right + 1] = planes
+        pixels = torch.from_numpy(np.require(rgb, requirements=["C", "W"])).float()
+        tiled[top : bottom + 1, left : right + 1] = (pixels - torch.from_numpy(self.means)) / 256.0
         for (pl, pt, pr, pb), (ql, qt, qr, qb) in zip(rects[:-1], rects[1:]):
-            tiled[:, qt : qb + 1, ql : qr + 1] = _resize_bilinear_like_dlib(
-                tiled[:, pt : pb + 1, pl : pr + 1], qb - qt + 1, qr - ql + 1
-            )
-        return tiled, rects
+            _resize_bilinear_like_dlib(tiled[pt : pb + 1, pl : pr + 1], tiled[qt : qb + 1, ql : qr + 1])
+        return tiled.permute(2, 0, 1)[None], rects
 
     def scores(self, rgb: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
         tiled, rects = self.tiled_input(rgb)
         with torch.inference_mode():
-            out = self.network(tiled[None].contiguous(memory_format=torch.channels_last))
+            out = self.network(tiled)
         return out[0, 0].numpy(), rects
 
     def detect(self, rgb: np.ndarray, threshold: float = 0.0) -> list[RawDetection]:
