@@ -52,3 +52,15 @@ def test_import_linter_contracts_hold() -> None:
 def test_engine_imports_without_qt_loaded() -> None:
     code = "import sys, engine.cli, engine.pipeline, engine.evaluation; assert not any(m.startswith('PySide6') for m in sys.modules)"
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
+
+
+def test_window_process_never_loads_torch() -> None:
+    """Loading torch holds the GIL for hundreds of milliseconds (a frozen window), so the
+    modules the window imports, including those its actions import on the GUI thread, must not
+    load it; engine work that needs torch runs in child processes (engine_process)."""
+    modules = ["facenet_desktop.app", "facenet_desktop.child_work", "engine.library.labelled_faces",
+               "engine.library.model_registry", "engine.library.browse", "engine.library.editing",
+               "engine.library.preferences"]
+    code = f"import sys\nfor m in {modules!r}: __import__(m)\nprint(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')[:3])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert out.stdout.strip() == "[]", out.stdout

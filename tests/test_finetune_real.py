@@ -13,15 +13,16 @@ import pytest
 from synthetic_library import user_labels
 
 from engine.cli import main as facenet
-from engine.jobs import CancelToken, Progress
+from engine.jobs import CancelToken, Progress, no_progress
 from engine.library import editing
-from engine.library.finetune_job import propose_finetune, save_finetuned
+from engine.library.finetune_job import propose_finetune, register_candidate, save_candidate
 from engine.library.labelled_faces import photo_faces_embedder
 from engine.library.model_registry import active_name, list_models, pipeline_for, switch_model
 from engine.library.scan import scan_folders
 from engine.library.store import Library
 from engine.model_versions import DLIB_RESNET_V1
 from engine.training.finetune import FinetuneSettings
+from facenet_desktop import child_work
 
 pytestmark = pytest.mark.slow
 
@@ -127,10 +128,13 @@ def test_applied_model_reembeds_real_photos_and_switches_back_exactly(lookalike_
         base_rows = library.query("SELECT id, embedding FROM faces ORDER BY id")
         said = user_labels(library)
         outcome = propose_finetune(library, pipeline_for(library), FinetuneSettings(steps=40))
-        save_finetuned(library, outcome)  # applied whatever the verdict: this tests the mechanics
+        # Applied whatever the verdict (this tests the mechanics), as the window does: the
+        # candidate file, then the child's function that registers it and switches.
+        candidate = save_candidate(library, outcome)
         name = outcome.version.name
-        summary = switch_model(library, name, photo_faces_embedder(pipeline_for(library, name)))
-        assert summary.embedded == len(base_rows) and summary.left_out == 0
+        version, embedded = child_work.apply_finetune(str(library.path), str(candidate), no_progress, CancelToken())
+        assert (version, embedded) == (name, len(base_rows))
+        assert not candidate.exists() and register_candidate(library, candidate) == name  # again: a no-op
         assert active_name(library) == name
         assert {r["model_version"] for r in library.query("SELECT model_version FROM faces")} == {name}
         tuned_rows = library.query("SELECT id, embedding FROM faces ORDER BY id")

@@ -301,17 +301,16 @@ def test_signal_emission_keeps_bool_references() -> None:
     assert (sys.getrefcount(False), sys.getrefcount(True)) == before
 
 
-def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, library, qtbot, monkeypatch) -> None:
+def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, library, qtbot, monkeypatch, tmp_path) -> None:
     """The button runs the engine routine in the background and shows its report; the routine
-    itself is tested on real faces in test_finetune_real.py, so here it is replaced by one
-    that returns a prepared outcome."""
-    from dataclasses import replace as dc_replace
+    itself is tested on real faces in test_finetune_real.py (and the child functions in
+    test_model_versions.py), so here the child's function is replaced by one returning a
+    prepared proposal, run in a thread so that the replacement applies."""
+    import importlib
 
-    from engine.library import finetune_job
-    from engine.model_versions import DLIB_RESNET_V1
     from engine.training.acceptance import HeldOutErrors
     from engine.training.finetune import FinetuneReport
-    from facenet_desktop import dialogs
+    from facenet_desktop import child_work, dialogs
 
     window.start_finetune()
     assert "at least 2 named people" in window.errors[-1]
@@ -322,21 +321,36 @@ def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, l
         db.execute("UPDATE faces SET landmarks = ?", [bytes(40)])  # generated faces had none
     report = FinetuneReport(HeldOutErrors(0.10, 0.20, 40, 5), HeldOutErrors(0.05, 0.10, 40, 5), True, 2, 9, 5,
                             10, 1.0, 0.8, 0.8, {})
-    outcome = type("Outcome", (), {"report": report, "version": dc_replace(DLIB_RESNET_V1, name="finetuned-test")})()
-    monkeypatch.setattr(finetune_job, "propose_finetune", lambda *a, **k: outcome)
-    from engine.library import model_registry
+    candidate = tmp_path / "finetuned-test.candidate.pt"
+    candidate.write_bytes(b"weights")
+    proposals = [child_work.FinetuneProposal("finetuned-test", True, tuple(report.lines()), str(candidate))]
 
-    monkeypatch.setattr(model_registry, "pipeline_for", lambda *a, **k: None)  # no models to load
-    shown, applied = [], []
-    monkeypatch.setattr(dialogs.TextDialog, "exec", lambda self: shown.append(self.details.toPlainText()) or 1)
+    class InThread:
+        def __init__(self, call, what) -> None:  # noqa: ANN001
+            self.call = call
+
+        def run(self, progress, cancel):  # noqa: ANN001, ANN202
+            module, name = self.call.function.split(":")
+            return getattr(importlib.import_module(module), name)(*self.call.args, progress=progress, cancel=cancel)
+
+    monkeypatch.setattr(app_module, "ChildProcess", InThread)
+    monkeypatch.setattr(child_work, "propose_finetune", lambda db, progress, cancel: proposals[-1])
+    shown, applied, answers = [], [], [1]
+    monkeypatch.setattr(dialogs.TextDialog, "exec", lambda self: shown.append(self.details.toPlainText()) or answers[-1])
     monkeypatch.setattr(app_module.MainWindow, "apply_finetune", lambda self, o: applied.append(o))
     window.start_finetune()
     qtbot.waitUntil(lambda: bool(applied) or len(window.errors) > 1, timeout=20000)
     assert len(window.errors) == 1, window.errors
     assert "verification error: 10.00% before, 5.00% after" in shown[0]
-    assert applied == [outcome]
-    # A model that is not better: reported, nothing applied.
-    report.accepted = False
+    assert applied == proposals and candidate.exists()
+    # Accepted by the routine but declined by the user: nothing applied, the candidate removed.
+    answers.append(0)
     window.start_finetune()
     qtbot.waitUntil(lambda: len(shown) == 2, timeout=10000)
-    assert "not better" in shown[1] and len(applied) == 1
+    assert len(applied) == 1 and not candidate.exists()
+    # A model that is not better: reported, nothing applied.
+    report.accepted = False
+    proposals.append(child_work.FinetuneProposal("finetuned-test2", False, tuple(report.lines()), None))
+    window.start_finetune()
+    qtbot.waitUntil(lambda: len(shown) == 3, timeout=10000)
+    assert "not better" in shown[2] and len(applied) == 1

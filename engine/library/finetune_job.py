@@ -83,9 +83,13 @@ def propose_finetune(
     return FinetuneOutcome(tuned, config, report, recalibrated(parent, report, name), parent.name)
 
 
-def save_finetuned(library: Library, outcome: FinetuneOutcome) -> Path:
-    """The model file (in the library's models folder) and its version row."""
-    path = models_folder(library) / f"{outcome.version.name}.pt"
+CANDIDATE_SUFFIX = ".candidate.pt"
+
+
+def save_candidate(library: Library, outcome: FinetuneOutcome) -> Path:
+    """The proposed model's file in the models folder, not yet a version of the library: the
+    app measures in one process and applies, after the user agrees, in another."""
+    path = models_folder(library) / f"{outcome.version.name}{CANDIDATE_SUFFIX}"
     metadata = {
         "name": outcome.version.name,
         "parent": outcome.parent,
@@ -94,5 +98,24 @@ def save_finetuned(library: Library, outcome: FinetuneOutcome) -> Path:
         "report": outcome.report.to_dict(),
     }
     save_model_file(path, outcome.network, outcome.config, metadata)
-    register_model(library, outcome.version, outcome.parent, path, outcome.report.to_dict())
     return path
+
+
+def register_candidate(library: Library, candidate: str | Path) -> str:
+    """Make a saved candidate a version of the library (not the active one); its name.
+    Registering the same candidate again is a no-op."""
+    candidate = Path(candidate)
+    name = candidate.name.removesuffix(CANDIDATE_SUFFIX)
+    final = candidate.with_name(f"{name}.pt")
+    if library.scalar("SELECT 1 FROM model_versions WHERE name = ?", [name]) is not None:
+        return name
+    loaded = load_model_file(candidate)
+    candidate.replace(final)
+    register_model(library, loaded.version, loaded.metadata["parent"], final, loaded.metadata["report"])
+    return name
+
+
+def save_finetuned(library: Library, outcome: FinetuneOutcome) -> Path:
+    """The model file (in the library's models folder) and its version row."""
+    register_candidate(library, save_candidate(library, outcome))
+    return models_folder(library) / f"{outcome.version.name}.pt"

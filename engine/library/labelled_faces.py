@@ -4,12 +4,16 @@ them, so fine-tuning sees what the embedding saw."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from engine.alignment import extract_face_chips
 from engine.errors import ImageLoadError
 from engine.library.store import Library, LibraryError
-from engine.training.data import FaceSet
+
+if TYPE_CHECKING:  # the window checks labels with this module: it must not load torch
+    from engine.training.data import FaceSet
 
 MIN_PEOPLE = 2
 MIN_FACES_PER_PERSON = 5
@@ -57,6 +61,8 @@ def check_enough_labels(rows: list[dict], min_people: int = MIN_PEOPLE, min_face
 def labelled_face_set(library: Library, pipeline, min_people: int = MIN_PEOPLE, min_faces: int = MIN_FACES_PER_PERSON) -> FaceSet:  # noqa: ANN001
     """Chips of every hand-labelled face of a named person with >= `min_faces` of them.
     Each photo is decoded once, as the scan decoded it (`pipeline.decode`)."""
+    from engine.training.data import FaceSet
+
     rows = labelled_face_rows(library, pipeline.model_version.name)
     check_enough_labels(rows, min_people, min_faces)
     counts: dict[int, int] = {}

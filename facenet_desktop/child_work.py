@@ -1,0 +1,70 @@
+"""Engine work the window runs in a child process (engine_process.ChildCall targets): each
+function opens the library itself and returns plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.jobs import CancelToken, ProgressCallback
+
+
+def add_face(db: str, photo_id: int, box: tuple[float, float, float, float], progress: ProgressCallback,
+             cancel: CancelToken) -> int:
+    """A face drawn by hand: landmarks, chip and embedding like a detected one; its id."""
+    from engine.library.manual_faces import add_face as add_drawn_face
+    from engine.library.model_registry import pipeline_for
+    from engine.library.store import Library
+
+    with Library(db) as library:
+        return add_drawn_face(library, pipeline_for(library), photo_id, box)
+
+
+def regroup(db: str, progress: ProgressCallback, cancel: CancelToken) -> None:
+    """Group the faces again at the library's clustering level (after a strictness change)."""
+    from engine.library.grouping import cluster_library
+    from engine.library.preferences import clustering_version
+    from engine.library.store import Library
+
+    with Library(db) as library:
+        cluster_library(library, clustering_version(library), progress=progress, cancel=cancel)
+
+
+@dataclass(frozen=True)
+class FinetuneProposal:
+    """What the window shows and keeps of a fine-tune run (plain data: no torch objects)."""
+
+    name: str
+    accepted: bool
+    report_lines: tuple[str, ...]
+    candidate: str | None  # the saved model file, only when accepted
+
+
+def propose_finetune(db: str, progress: ProgressCallback, cancel: CancelToken) -> FinetuneProposal | None:
+    """Fine-tune on the library's labels and measure; an accepted model is saved as a
+    candidate file, applied only if the user agrees (apply_finetune).  None when cancelled."""
+    from engine.library.finetune_job import propose_finetune as propose
+    from engine.library.finetune_job import save_candidate
+    from engine.library.model_registry import pipeline_for
+    from engine.library.store import Library
+
+    with Library(db) as library:
+        outcome = propose(library, pipeline_for(library), progress=progress, cancel=cancel)
+        if outcome is None:
+            return None
+        accepted = bool(outcome.report.accepted)
+        candidate = str(save_candidate(library, outcome)) if accepted else None
+        return FinetuneProposal(outcome.version.name, accepted, tuple(outcome.report.lines()), candidate)
+
+
+def apply_finetune(db: str, candidate: str, progress: ProgressCallback, cancel: CancelToken) -> tuple[str, int]:
+    """Register the candidate and switch the library to it (every face embedded again);
+    the version now in use and how many faces were embedded."""
+    from engine.library.finetune_job import register_candidate
+    from engine.library.labelled_faces import photo_faces_embedder
+    from engine.library.model_registry import pipeline_for, switch_model
+    from engine.library.store import Library
+
+    with Library(db) as library:
+        name = register_candidate(library, candidate)
+        summary = switch_model(library, name, photo_faces_embedder(pipeline_for(library, name)), progress, cancel)
+        return summary.version, summary.embedded
