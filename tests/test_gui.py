@@ -301,6 +301,18 @@ def test_signal_emission_keeps_bool_references() -> None:
     assert (sys.getrefcount(False), sys.getrefcount(True)) == before
 
 
+def test_photo_decodes_off_the_gui_thread_and_only_the_last_request_shows(window, library, qtbot) -> None:
+    """The generated photos are not on disk: each open ends in the error route, and only the
+    photo asked for last is reported (the earlier request's result is dropped)."""
+    rows = library.query("SELECT id, path FROM photos ORDER BY id LIMIT 2")
+    window.open_photo(rows[0]["id"])
+    window.open_photo(rows[1]["id"])
+    assert window.stack.currentWidget() is window.photo_page and window.photo_page.photo_id == rows[1]["id"]
+    qtbot.waitUntil(lambda: len(window.errors) == 1, timeout=5000)
+    qtbot.wait(200)
+    assert len(window.errors) == 1 and rows[1]["path"] in window.errors[0], window.errors
+
+
 def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, library, qtbot, monkeypatch, tmp_path) -> None:
     """The button runs the engine routine in the background and shows its report; the routine
     itself is tested on real faces in test_finetune_real.py (and the child functions in

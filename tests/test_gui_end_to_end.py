@@ -54,7 +54,8 @@ def test_scan_name_merge_and_add_a_face(qtbot, tmp_path, faces_dir, monkeypatch)
     assert library.scalar("SELECT count(*) FROM people WHERE id = ?", [second]) == 0
     # Photo view: the boxes are there; draw one where no face was found.
     photo_id = library.scalar("SELECT photo_id FROM faces WHERE person_id = ? ORDER BY id LIMIT 1", [first])
-    window.open_photo(photo_id)
+    with qtbot.waitSignal(window.photo_shown, timeout=10_000):
+        window.open_photo(photo_id)  # decoded on a worker thread
     view = window.photo_page.view
     before = library.scalar("SELECT count(*) FROM faces WHERE photo_id = ?", [photo_id])
     assert len(view.boxes) == before
