@@ -27,7 +27,7 @@ from engine.model_versions import DLIB_RESNET_V1, ModelVersion
 
 DETECTOR_WINDOW_PX = 80
 # Photos whose faces may wait to be embedded together (bounds latency and a cancel's delay).
-_EMBED_LOOKAHEAD = 8
+_EMBED_LOOKAHEAD = 4
 
 
 @dataclass(frozen=True)
@@ -291,22 +291,26 @@ class FacePipeline:
         boxes = np.array([[d.left, d.top, d.right, d.bottom] for d in detections], dtype=np.float64).reshape(-1, 4)
         points = self.landmarks(images.align_rgb, images.boxes_for_alignment(boxes))
         cut = self.chips(images.align_rgb, points) if chips else None
-        return _LocatedFaces(photo, images, detections, points, cut)
+        return _LocatedFaces(photo.path, photo.width, photo.height, images.detect_scale, images.align_scale,
+                             detections, points, cut)
 
 
 @dataclass(frozen=True)
 class _LocatedFaces:
-    """A photo's faces before embedding (so several photos' chips can share a batch)."""
+    """A photo's faces before embedding (so several photos' chips can share a batch).  Keeps
+    no pixels but the chips: up to _EMBED_LOOKAHEAD photos wait at once."""
 
-    photo: LoadedPhoto
-    images: WorkingImages
+    path: Path
+    width: int
+    height: int
+    detect_scale: float
+    align_scale: float
     detections: list[RawDetection]
     points: np.ndarray  # (N, 5, 2) in the alignment image's pixels
     chips: np.ndarray | None  # (N, 150, 150, 3), None when no embedding is wanted
 
     def result(self, embeddings: np.ndarray | None) -> PhotoFaces:
-        photo, scale, align_scale = self.photo, self.images.detect_scale, self.images.align_scale
-        width, height = photo.width, photo.height
+        scale, width, height = self.detect_scale, self.width, self.height
         faces = []
         for i, det in enumerate(self.detections):
             # Faces at the edge get boxes reaching past it; report the visible part.
@@ -320,8 +324,8 @@ class _LocatedFaces:
                 DetectedFace(
                     box=box,
                     score=det.score,
-                    landmarks=(self.points[i].astype(np.float64) + 0.5) / align_scale - 0.5,
+                    landmarks=(self.points[i].astype(np.float64) + 0.5) / self.align_scale - 0.5,
                     embedding=None if embeddings is None else embeddings[i],
                 )
             )
-        return PhotoFaces(path=photo.path, width=width, height=height, working_scale=scale, faces=faces)
+        return PhotoFaces(path=self.path, width=width, height=height, working_scale=scale, faces=faces)
