@@ -330,5 +330,7 @@ def test_reading_while_a_scan_writes(photo_folder, library, pipeline) -> None:
         time.sleep(0.01)
     worker.join()
     assert not errors
-    assert seen == sorted(seen) and len(set(seen)) > 2  # progress visible while it ran
+    done = library.scalar("SELECT count(*) FROM photos WHERE status = 'done'")
+    # Progress visible while it ran (photos arrive in small groups: their faces share a batch).
+    assert seen == sorted(seen) and any(0 < count < done for count in seen), seen
     assert slowest < 0.5

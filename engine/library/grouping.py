@@ -164,9 +164,11 @@ def cluster_library(
 
 
 def _drop_empty_automatic_people(db) -> None:  # noqa: ANN001
-    """Unnamed, visible people left without any face were only ever a cluster."""
+    """Unnamed, visible people left without any face were only ever a cluster, unless the user
+    rejected a face from them: deleting them would delete what the user said."""
     db.execute(
-        "DELETE FROM people WHERE name IS NULL AND hidden = 0 AND NOT EXISTS (SELECT 1 FROM faces f WHERE f.person_id = people.id)"
+        "DELETE FROM people WHERE name IS NULL AND hidden = 0 AND NOT EXISTS (SELECT 1 FROM faces f WHERE f.person_id = people.id) "
+        "AND NOT EXISTS (SELECT 1 FROM rejections r WHERE r.person_id = people.id)"
     )
 
 
