@@ -167,7 +167,8 @@ def scan_stall(photos: Path, db: Path) -> tuple[float, float, int, float]:
 
 def photo_view_stalls(db: Path) -> dict[str, tuple[float, float, float]]:
     """Opening the library's largest photo, then the first face drawn by hand in a freshly
-    opened window (the models have to load): (longest stall, p99, seconds) of each."""
+    opened window (the models have to load) and a second one (they are loaded): (longest
+    stall, p99, seconds) of each; the seconds are until the face is stored."""
     from engine.library.store import Library
     from facenet_desktop.app import MainWindow
 
@@ -192,15 +193,17 @@ def photo_view_stalls(db: Path) -> dict[str, tuple[float, float, float]]:
     photo_id = library.scalar("SELECT min(photo_id) FROM faces")
     window.open_photo(photo_id)
     pump(500)
-    meter = StallMeter()
-    meter.start()
-    started = time.perf_counter()
-    window.add_face((5.0, 5.0, 85.0, 85.0))
-    while library.scalar("SELECT count(*) FROM faces WHERE score = 0") == 0 and time.perf_counter() - started < 120:
-        pump(50)
-    seconds = time.perf_counter() - started
-    pump(300)  # the photo view shows the new box
-    found["adding the first face drawn by hand"] = (*meter.stop(), seconds)
+    for which, box in (("first", (5.0, 5.0, 85.0, 85.0)), ("second", (15.0, 15.0, 95.0, 95.0))):
+        before = library.scalar("SELECT count(*) FROM faces WHERE score = 0")
+        meter = StallMeter()
+        meter.start()
+        started = time.perf_counter()
+        window.add_face(box)
+        while library.scalar("SELECT count(*) FROM faces WHERE score = 0") == before and time.perf_counter() - started < 120:
+            pump(20)
+        seconds = time.perf_counter() - started
+        pump(300)  # the photo view shows the new box
+        found[f"adding the {which} face drawn by hand"] = (*meter.stop(), seconds)
     window.close()
     return found
 

@@ -54,7 +54,7 @@ from facenet_desktop.dialogs import PersonPicker, SettingsDialog, TextDialog
 from facenet_desktop.models import FacesModel, PeopleModel, PhotosModel, SuggestionsModel
 from facenet_desktop.pages import EmptyPage, PeoplePage, PersonPage, PhotoPage, SearchPage, SuggestionsPage
 from facenet_desktop.resources import icon_path
-from facenet_desktop.engine_process import ChildCall, ChildProcess
+from facenet_desktop.engine_process import ChildCall, ChildProcess, EngineHost
 from facenet_desktop.scan_process import ScanProcess, ScanRequest
 from facenet_desktop.thumbnails import ThumbnailLoader
 from facenet_desktop.workers import Job, JobRunner
@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
         self.resize(1200, 800)
         self.library = library or Library()
         self.jobs = JobRunner(self)
+        self.engine_host = EngineHost("add face", nice=10)  # quick engine calls (a face drawn by hand)
         self.scan_job: Job | None = None
         self.errors: list[str] = []  # every message shown, newest last (tests read it)
         self.thumbnails = ThumbnailLoader(self.library, parent=self)
@@ -514,9 +515,9 @@ class MainWindow(QMainWindow):
         library = self.library
 
         # In a child process: loading torch and the models in this one froze the window
-        # for 0.7 s (measured).
-        work = ChildProcess(ChildCall("facenet_desktop.child_work:add_face", (str(library.path), photo_id,
-                                                                             tuple(map(float, box))), nice=10), "add face").run
+        # for 0.7 s (measured).  The host child stays up, so only the first face waits for them.
+        work = self.engine_host.job("facenet_desktop.child_work:add_face", str(library.path), photo_id,
+                                    tuple(map(float, box)))
 
         def added(face_id: int) -> None:
             self.statusBar().showMessage("Face added; click it to name it.", 5000)
@@ -598,6 +599,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: ANN001, N802
         self.jobs.stop_all()
+        self.engine_host.close()
         self._reader.shutdown(wait=True)
         self._photo_decoder.shutdown(wait=True)
         self.thumbnails.wait()

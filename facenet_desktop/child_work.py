@@ -8,15 +8,27 @@ from dataclasses import dataclass
 from engine.jobs import CancelToken, ProgressCallback
 
 
+_pipelines: dict[tuple[str, str], object] = {}  # in a long-lived engine host: models load once
+
+
+def _pipeline_for(library):  # noqa: ANN001, ANN202 - a FacePipeline for the library's active model
+    from engine.library.model_registry import active_name, pipeline_for
+
+    key = (str(library.path), active_name(library))
+    if key not in _pipelines:
+        _pipelines.clear()  # one set of models in memory at a time
+        _pipelines[key] = pipeline_for(library)
+    return _pipelines[key]
+
+
 def add_face(db: str, photo_id: int, box: tuple[float, float, float, float], progress: ProgressCallback,
              cancel: CancelToken) -> int:
     """A face drawn by hand: landmarks, chip and embedding like a detected one; its id."""
     from engine.library.manual_faces import add_face as add_drawn_face
-    from engine.library.model_registry import pipeline_for
     from engine.library.store import Library
 
     with Library(db) as library:
-        return add_drawn_face(library, pipeline_for(library), photo_id, box)
+        return add_drawn_face(library, _pipeline_for(library), photo_id, box)
 
 
 def regroup(db: str, progress: ProgressCallback, cancel: CancelToken) -> None:

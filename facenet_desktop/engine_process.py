@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import os
 import queue
+import threading
+import time
 import traceback
 from dataclasses import dataclass
 
@@ -35,12 +38,9 @@ def context() -> multiprocessing.context.SpawnContext:
     return multiprocessing.get_context("spawn")  # never fork a process that runs Qt
 
 
-def _child_main(call: ChildCall, messages, cancel_event, running_event) -> None:  # noqa: ANN001
+def _run_call(call: ChildCall, messages, cancel_event, running_event) -> None:  # noqa: ANN001
+    """One call in this (child) process; its result or traceback goes to `messages`."""
     try:
-        import os
-
-        if call.nice and hasattr(os, "nice"):
-            os.nice(call.nice)
         module, name = call.function.split(":")
         function = getattr(importlib.import_module(module), name)
 
@@ -52,6 +52,50 @@ def _child_main(call: ChildCall, messages, cancel_event, running_event) -> None:
         messages.put(("result", result))
     except BaseException:  # noqa: BLE001 - everything reaches the parent as text
         messages.put(("error", traceback.format_exc()))
+
+
+def _be_nice(nice: int) -> None:
+    if nice and hasattr(os, "nice"):
+        os.nice(nice)
+
+
+def _child_main(call: ChildCall, messages, cancel_event, running_event) -> None:  # noqa: ANN001
+    _be_nice(call.nice)
+    _run_call(call, messages, cancel_event, running_event)
+
+
+def _host_main(requests, messages, cancel_event, running_event, nice: int, idle_s: float) -> None:  # noqa: ANN001
+    _be_nice(nice)
+    while True:
+        try:
+            call = requests.get(timeout=idle_s)
+        except queue.Empty:
+            return  # idle: give the memory back; the parent starts a new host when needed
+        if call is None:
+            return
+        _run_call(call, messages, cancel_event, running_event)
+
+
+def _relay(what: str, process, messages, cancel_event, running_event, progress: ProgressCallback,  # noqa: ANN001
+           cancel: CancelToken):  # noqa: ANN202 - the child's result
+    """Parent side of one call: progress relayed, cancel forwarded, result or error returned."""
+    while True:
+        if cancel.cancelled:
+            cancel_event.set()
+            running_event.set()
+        try:
+            kind, payload = messages.get(timeout=POLL_S)
+        except queue.Empty:
+            if not process.is_alive():
+                raise RuntimeError(f"the {what} process ended unexpectedly (exit code {process.exitcode}); "
+                                   "the library keeps everything committed") from None
+            continue
+        if kind == "progress":
+            progress(payload)
+        elif kind == "result":
+            return payload
+        else:
+            raise RuntimeError(f"the {what} failed:\n{payload}")
 
 
 class ChildProcess:
@@ -76,24 +120,81 @@ class ChildProcess:
     def run(self, progress: ProgressCallback, cancel: CancelToken):  # noqa: ANN201 - the child's result
         self.process.start()
         try:
-            while True:
-                if cancel.cancelled:
-                    self.cancel_event.set()
-                    self.running_event.set()
-                try:
-                    kind, payload = self.messages.get(timeout=POLL_S)
-                except queue.Empty:
-                    if not self.process.is_alive():
-                        raise RuntimeError(f"the {self.what} process ended unexpectedly (exit code {self.process.exitcode}); "
-                                           "the library keeps everything committed") from None
-                    continue
-                if kind == "progress":
-                    progress(payload)
-                elif kind == "result":
-                    return payload
-                else:
-                    raise RuntimeError(f"the {self.what} failed:\n{payload}")
+            return _relay(self.what, self.process, self.messages, self.cancel_event, self.running_event, progress, cancel)
         finally:
             self.process.join(timeout=30)
             if self.process.is_alive():
                 self.process.kill()
+
+
+class EngineHost:
+    """A child that stays up between quick calls, so the models they need load once: a face
+    drawn by hand took about 3 s in a fresh child (torch and the three models loading each
+    time).  Calls run one at a time, in the order they come.  The child exits after `idle_s`
+    without a call (its memory goes back); the parent retires it a little earlier than that,
+    so a call never reaches a child that is just leaving, and starts a new one when needed."""
+
+    def __init__(self, what: str, nice: int = 0, idle_s: float = 300.0) -> None:
+        self.what, self.nice, self.idle_s = what, nice, idle_s
+        self._lock = threading.Lock()
+        self._process = None
+        self._last_used = 0.0
+
+    def job(self, function: str, *args):  # noqa: ANN001, ANN201 - a Job function
+        """A Job function that runs `function(*args, progress=, cancel=)` in the host."""
+        call = ChildCall(function, tuple(args))
+
+        def run(progress: ProgressCallback, cancel: CancelToken):  # noqa: ANN202
+            with self._lock:
+                self._ensure_started()
+                self._cancel_event.clear()
+                self._running_event.set()
+                self._requests.put(call)
+                try:
+                    return _relay(self.what, self._process, self._messages, self._cancel_event, self._running_event,
+                                  progress, cancel)
+                finally:
+                    self._last_used = time.monotonic()
+        return run
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None and self._process.is_alive() else None
+
+    def _ensure_started(self) -> None:
+        fresh_enough = time.monotonic() - self._last_used < self.idle_s / 2
+        if self._process is not None and self._process.is_alive() and fresh_enough:
+            return
+        self._stop()
+        ctx = context()
+        self._requests, self._messages = ctx.Queue(), ctx.Queue()
+        self._cancel_event, self._running_event = ctx.Event(), ctx.Event()
+        self._process = ctx.Process(target=_host_main, args=(self._requests, self._messages, self._cancel_event,
+                                                             self._running_event, self.nice, self.idle_s),
+                                    name=f"facenet-{self.what}", daemon=True)
+        self._process.start()
+        self._last_used = time.monotonic()
+
+    def _stop(self) -> None:
+        if self._process is None:
+            return
+        if self._process.is_alive():
+            self._requests.put(None)
+            self._process.join(timeout=5)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join(timeout=5)
+        self._process = None
+
+    def close(self) -> None:
+        """End the child (a call in flight is stopped: what it committed stays)."""
+        if self._process is not None and self._process.is_alive():
+            self._cancel_event.set()
+            self._running_event.set()
+        if self._lock.acquire(timeout=10):
+            try:
+                self._stop()
+            finally:
+                self._lock.release()
+        elif self._process is not None:
+            self._process.kill()

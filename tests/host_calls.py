@@ -1,0 +1,36 @@
+"""Functions the engine-host tests run in the child process (importable there by name)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from engine.jobs import Progress
+
+_remembered: list[object] = []
+
+
+def whoami(progress, cancel) -> int:  # noqa: ANN001
+    return os.getpid()
+
+
+def remember(value: object, progress, cancel) -> int:  # noqa: ANN001
+    _remembered.append(value)
+    return len(_remembered)
+
+
+def recall(progress, cancel) -> list[object]:  # noqa: ANN001
+    return list(_remembered)
+
+
+def fail(message: str, progress, cancel) -> None:  # noqa: ANN001
+    raise ValueError(message)
+
+
+def until_cancelled(progress, cancel) -> str:  # noqa: ANN001
+    for step in range(1000):
+        if cancel.cancelled:
+            return f"cancelled after {step} steps"
+        progress(Progress("waiting", step, 1000))
+        time.sleep(0.01)
+    return "never cancelled"

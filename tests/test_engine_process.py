@@ -1,0 +1,86 @@
+"""The engine host: one child process that serves quick engine calls one after another."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+from engine.jobs import CancelToken
+from facenet_desktop.engine_process import EngineHost
+
+
+def _call(host: EngineHost, function: str, *args, progress=None, cancel=None):  # noqa: ANN001, ANN202
+    return host.job(f"host_calls:{function}", *args)(progress or (lambda p: None), cancel or CancelToken())
+
+
+@pytest.fixture
+def host():  # noqa: ANN201
+    host = EngineHost("test calls")
+    yield host
+    host.close()
+
+
+def test_calls_share_one_child_that_keeps_its_state(host) -> None:
+    first = _call(host, "whoami")
+    assert first != os.getpid()
+    assert _call(host, "remember", "a") == 1
+    assert _call(host, "remember", "b") == 2
+    assert _call(host, "recall") == ["a", "b"]
+    assert _call(host, "whoami") == first == host.pid
+
+
+def test_an_error_reaches_the_caller_and_the_host_serves_on(host) -> None:
+    pid = _call(host, "whoami")
+    with pytest.raises(RuntimeError, match="ValueError: broken on purpose"):
+        _call(host, "fail", "broken on purpose")
+    assert _call(host, "whoami") == pid
+
+
+def test_a_killed_child_is_replaced_by_the_next_call(host) -> None:
+    _call(host, "remember", "lost")
+    pid = host.pid
+    os.kill(pid, 9)
+    time.sleep(0.2)
+    assert _call(host, "whoami") not in (pid, None)
+    assert _call(host, "recall") == []  # a fresh child
+
+
+def test_an_idle_child_leaves_and_a_new_one_starts_on_demand() -> None:
+    host = EngineHost("idle test", idle_s=1.0)
+    try:
+        first = _call(host, "whoami")
+        process = host._process
+        process.join(timeout=5)
+        assert not process.is_alive()  # it left by itself after idle_s
+        second = _call(host, "whoami")
+        assert second != first
+    finally:
+        host.close()
+
+
+def test_cancel_reaches_the_call_in_the_child(host) -> None:
+    cancel = CancelToken()
+    seen: list[object] = []
+    results: list[str] = []
+    thread = threading.Thread(target=lambda: results.append(_call(host, "until_cancelled", progress=seen.append,
+                                                                   cancel=cancel)))
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    cancel.cancel()
+    thread.join(timeout=30)
+    assert seen and results and results[0].startswith("cancelled after")
+    assert _call(host, "recall") == []  # the next call runs normally, uncancelled
+
+
+def test_close_ends_the_child() -> None:
+    host = EngineHost("close test")
+    _call(host, "whoami")
+    process = host._process
+    host.close()
+    assert not process.is_alive()
+    assert host.pid is None
