@@ -17,7 +17,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +89,11 @@ def cold_start(db: Path) -> tuple[float, int]:
 
 
 class StallMeter:
+    """Gaps between ticks of a 5 ms GUI-thread timer.  With `stacks`, a watchdog thread also
+    records where the GUI thread was while a gap grew past 30 ms (what caused a stall)."""
+
+    show_stacks = False  # set by --stall-stacks
+
     def __init__(self) -> None:
         from PySide6.QtCore import QTimer
 
@@ -95,6 +102,8 @@ class StallMeter:
         self.timer = QTimer()
         self.timer.setInterval(TICK_MS)
         self.timer.timeout.connect(self.tick)
+        self.stacks: dict[float, list[str]] = {}  # gap start -> GUI thread's stack samples in it
+        self._watching = threading.Event()
 
     def tick(self) -> None:
         now = time.perf_counter()
@@ -104,10 +113,30 @@ class StallMeter:
     def start(self) -> None:
         self.last = time.perf_counter()
         self.timer.start()
+        if self.show_stacks:
+            self._watching.set()
+            threading.Thread(target=self._watch, args=(threading.main_thread().ident,), daemon=True).start()
+
+    def _watch(self, gui_thread: int) -> None:
+        while self._watching.is_set():
+            time.sleep(0.01)
+            started = self.last
+            if (time.perf_counter() - started) * 1000 > 30:
+                frame = sys._current_frames().get(gui_thread)
+                if frame is not None:
+                    where = "".join(traceback.format_stack(frame)[-6:])
+                    self.stacks.setdefault(started, []).append(where)
 
     def stop(self) -> tuple[float, float]:
         self.timer.stop()
+        self._watching.clear()
         gaps = np.array(self.gaps[1:] or [0.0])
+        if self.show_stacks and self.stacks:
+            longest = sorted(self.stacks.items(), key=lambda item: -len(item[1]))[:3]
+            for started, samples in longest:
+                print(f"--- GUI thread during a stall of at least {10 * len(samples) + 30} ms "
+                      f"({len(samples)} samples; the most common):")
+                print(max(set(samples), key=samples.count))
         return float(gaps.max()), float(np.percentile(gaps, 99))
 
 
@@ -224,7 +253,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--faces", type=int, default=100_000)
     parser.add_argument("--people", type=int, default=3_000)
+    parser.add_argument("--stall-stacks", action="store_true", help="print where the GUI thread was in the longest stalls")
     args = parser.parse_args()
+    StallMeter.show_stacks = args.stall_stacks
     print(machine_line())
     from facenet_desktop.app import create_app
 
