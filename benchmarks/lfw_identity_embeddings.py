@@ -46,7 +46,7 @@ def main() -> None:
         paths.append(path)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(CACHE, names=np.array(names), vectors=np.stack(vectors), paths=np.array(paths))
-    print(f"{len(vectors)} faces of {len(set(names))} people ({missing} images without a face) "
+    print(f"{pipeline.model_version.name}: {len(vectors)} faces of {len(set(names))} people ({missing} images without a face) "
           f"in {time.perf_counter() - start:.0f} s -> {CACHE}")
 
 

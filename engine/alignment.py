@@ -157,3 +157,46 @@ def extract_face_chips(image: np.ndarray, landmarks: np.ndarray, size: int = CHI
     for i, points in enumerate(landmarks):
         chips[i] = extract_face_chip(image, points, size, padding)
     return chips
+
+
+# The landmarks' centre in every chip: the point extra views turn about.
+LANDMARKS_CENTRE = (CHIP_PADDING + _FIVE_POINT_TEMPLATE.mean(axis=0)) / (2 * CHIP_PADDING + 1) * CHIP_SIZE
+_rotation_samples: dict[tuple[float, int], tuple[np.ndarray, ...]] = {}
+
+
+def _rotation_grid(degrees: float, size: int) -> tuple[np.ndarray, ...]:
+    """Flat neighbour indices and bilinear weights of a chip turned by `degrees` about
+    LANDMARKS_CENTRE; the same for every chip, so computed once per angle."""
+    key = (float(degrees), size)
+    if key not in _rotation_samples:
+        theta = np.deg2rad(degrees)
+        centre = LANDMARKS_CENTRE * size / CHIP_SIZE
+        grid_y, grid_x = np.mgrid[0:size, 0:size].astype(np.float64)
+        dx, dy = grid_x - centre[0], grid_y - centre[1]
+        # Sample at the inverse rotation; clamp to the edge (replicate) instead of black wedges.
+        xs = np.clip(np.cos(theta) * dx + np.sin(theta) * dy + centre[0], 0, size - 1)
+        ys = np.clip(-np.sin(theta) * dx + np.cos(theta) * dy + centre[1], 0, size - 1)
+        left = np.minimum(np.floor(xs), size - 2).astype(np.int64)  # the last column: weight 1 on the right
+        top = np.minimum(np.floor(ys), size - 2).astype(np.int64)
+        lr, tb = (xs - left).ravel()[:, None], (ys - top).ravel()[:, None]
+        first = (top * size + left).ravel()
+        _rotation_samples[key] = (first, first + 1, first + size, first + size + 1,
+                                  (1 - tb) * (1 - lr), (1 - tb) * lr, tb * (1 - lr), tb * lr)
+    return _rotation_samples[key]
+
+
+def rotate_chips(chips: np.ndarray, degrees: float) -> np.ndarray:
+    """(N, size, size, 3) uint8 chips turned by `degrees` about the landmarks' centre: the
+    face as if its landmarks had been found turned (an extra view for the embedding), from
+    the chip alone, so every stored face can be embedded again without its photo.  Bilinear,
+    truncated to uint8 like the chips themselves; pixels from beyond the chip repeat its edge."""
+    chips = np.asarray(chips)
+    count, size = chips.shape[0], chips.shape[1]
+    tl, tr, bl, br, w_tl, w_tr, w_bl, w_br = _rotation_grid(degrees, size)
+    flat = chips.reshape(count, size * size, 3)
+    value = w_tl * flat[:, tl]
+    value += w_tr * flat[:, tr]
+    bottom = w_bl * flat[:, bl]
+    bottom += w_br * flat[:, br]
+    value += bottom
+    return value.astype(np.uint8).reshape(chips.shape)

@@ -141,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     faces.add_argument("--json", action="store_true", help="machine-readable output")
     detection_options(faces)
     faces.add_argument("--model", type=Path, default=None, metavar="FILE",
-                        help="a trained model file (facenet train) or an Inception-ResNet-v1 state dict")
+                        help="a trained model file (facenet train), an Inception-ResNet-v1 state dict, "
+                             "or a built-in version's name (dlib-resnet-v1, dlib-resnet-v1-views6; default the newest)")
     faces.set_defaults(handler=cmd_faces)
 
     verify = commands.add_parser("verify", help="are the largest faces of two photos the same person?")
@@ -150,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", action="store_true")
     detection_options(verify)
     verify.add_argument("--model", type=Path, default=None, metavar="FILE",
-                        help="a trained model file (facenet train) or an Inception-ResNet-v1 state dict")
+                        help="a trained model file (facenet train), an Inception-ResNet-v1 state dict, "
+                             "or a built-in version's name (dlib-resnet-v1, dlib-resnet-v1-views6; default the newest)")
     verify.set_defaults(handler=cmd_verify)
 
     evaluate = commands.add_parser("eval", help="evaluate the pipeline on a benchmark")
@@ -164,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     lfw.add_argument("--quiet", action="store_true", help="no progress bar")
     detection_options(lfw)
     lfw.add_argument("--model", type=Path, default=None, metavar="FILE",
-                        help="a trained model file (facenet train) or an Inception-ResNet-v1 state dict")
+                        help="a trained model file (facenet train), an Inception-ResNet-v1 state dict, "
+                             "or a built-in version's name (dlib-resnet-v1, dlib-resnet-v1-views6; default the newest)")
     lfw.set_defaults(handler=cmd_eval_lfw)
     add_library_commands(commands, detection_options, targets)
     add_training_commands(commands, detection_options)

@@ -23,6 +23,7 @@ def pipeline_factory(args: argparse.Namespace, library=None):  # noqa: ANN001, A
     """A function that builds the pipeline the detection options ask for, embedding with
     --model if given, else with the library's active model version; models load only when
     it is called."""
+    from engine.model_versions import MODEL_VERSIONS
     from engine.pipeline import DetectionSettings, FacePipeline
 
     quick = args.quick_megapixels if args.quick_megapixels > 0 else None
@@ -30,7 +31,10 @@ def pipeline_factory(args: argparse.Namespace, library=None):  # noqa: ANN001, A
 
     def build() -> FacePipeline:
         embedder = None
-        if getattr(args, "model", None):
+        model = getattr(args, "model", None)
+        if model is not None and str(model) in MODEL_VERSIONS:  # a built-in version by name
+            return FacePipeline(settings, model_version=MODEL_VERSIONS[str(model)])
+        if model:
             from engine.training.model_file import ModelFileEmbedder, load_model_file
 
             embedder = ModelFileEmbedder(load_model_file(args.model))

@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine.alignment import extract_face_chips
+from engine.alignment import extract_face_chips, rotate_chips
 from engine.detector import FaceDetector, RawDetection
 from engine.embedder import FaceEmbedder, configure_threads
 from engine.errors import ImageLoadError
 from engine.images import LoadedPhoto, load_photo
 from engine.landmarks import grey_for_landmarks, load_shape_predictor, predict_landmarks
 from engine.model_files import DlibModelFiles, default_model_files
-from engine.model_versions import DLIB_RESNET_V1, ModelVersion
+from engine.model_versions import DEFAULT_VERSION, ModelVersion
 
 DETECTOR_WINDOW_PX = 80
 # Photos whose faces may wait to be embedded together (bounds latency and a cancel's delay).
@@ -133,6 +133,7 @@ class FacePipeline:
         model_files: DlibModelFiles | None = None,
         threads: int | None = None,
         embedder=None,  # noqa: ANN001 - anything with embed(chips) and model_version (a model file)
+        model_version: ModelVersion | None = None,  # a built-in version of the dlib network (default: the newest)
     ) -> None:
         configure_threads(threads)
         files = model_files or default_model_files()
@@ -141,7 +142,7 @@ class FacePipeline:
         self.shape_predictor = load_shape_predictor(files.landmarks)
         if embedder is None:
             self.embedder = FaceEmbedder(files.recognition)
-            self.model_version: ModelVersion = DLIB_RESNET_V1
+            self.model_version: ModelVersion = model_version or DEFAULT_VERSION
         else:
             self.embedder = embedder
             self.model_version = embedder.model_version
@@ -188,12 +189,18 @@ class FacePipeline:
         return extract_face_chips(rgb, landmarks)
 
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
-        """Embeddings in the model version's recipe (with its mirror-image average)."""
-        if not self.model_version.flip_average or len(chips) == 0:
+        """Embeddings in the model version's recipe (its extra views and mirror images)."""
+        version = self.model_version
+        if version.views == 1 or len(chips) == 0:
             return self.embedder.embed(chips)
-        both = self.embedder.embed(np.concatenate([chips, chips[:, :, ::-1]]))
-        unit = both / np.maximum(np.linalg.norm(both, axis=1, keepdims=True), 1e-12)
-        return (unit[: len(chips)] + unit[len(chips) :]).astype(np.float32)
+        views = [chips, *(rotate_chips(chips, angle) for angle in version.chip_rotations)]
+        if version.flip_average:
+            views += [view[:, :, ::-1] for view in views]
+        vectors = self.embedder.embed(np.concatenate(views)).reshape(len(views), len(chips), -1)
+        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=2, keepdims=True), 1e-12)
+        if len(views) == 2:
+            return (unit[0] + unit[1]).astype(np.float32)  # bit for bit what dlib-resnet-v1 stored
+        return (unit.sum(axis=0) * (2.0 / len(views))).astype(np.float32)
 
     # -- whole photos --------------------------------------------------------------------
     def align_and_embed(
@@ -234,7 +241,7 @@ class FacePipeline:
 
     @property
     def _views(self) -> int:
-        return 2 if self.model_version.flip_average else 1
+        return self.model_version.views
 
     @property
     def embedder_batch(self) -> int:

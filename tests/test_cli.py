@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from engine.cli import main
+from engine.model_versions import DEFAULT_VERSION
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +67,7 @@ def test_eval_lfw_small_protocol(faces_dir, tmp_path, capsys) -> None:
     pairs.write_text("20\n" + "\n".join(same + different) + "\n")
     assert main(["eval", "lfw", "--root", str(root), "--pairs", str(pairs), "--json", "--quiet"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["pairs"] == 40 and summary["model"] == "dlib-resnet-v1"
+    assert summary["pairs"] == 40 and summary["model"] == DEFAULT_VERSION.name
     assert summary["accuracy_mean"] >= 0.9
     assert summary["no_face_fallback_images"] >= 0
 

@@ -20,7 +20,7 @@ from engine.library.labelled_faces import photo_faces_embedder
 from engine.library.model_registry import active_name, list_models, pipeline_for, switch_model
 from engine.library.scan import scan_folders
 from engine.library.store import Library
-from engine.model_versions import DLIB_RESNET_V1
+from engine.model_versions import DEFAULT_VERSION, MODEL_VERSIONS
 from engine.training.finetune import FinetuneSettings
 from facenet_desktop import child_work
 
@@ -107,7 +107,7 @@ def test_destructive_learning_rate_is_rejected_and_changes_nothing(lookalike_lib
     assert report["accepted"] is False
     with Library(db) as library:
         assert everything(library) == before
-        assert [r.name for r in list_models(library)] == [DLIB_RESNET_V1.name]
+        assert [r.name for r in list_models(library)] == list(MODEL_VERSIONS)  # the built-in ones only
 
 
 def test_cancelling_finetune_changes_nothing(lookalike_library, tmp_path) -> None:
@@ -148,7 +148,7 @@ def test_applied_model_reembeds_real_photos_and_switches_back_exactly(lookalike_
         np.testing.assert_allclose(again, np.frombuffer(row["embedding"], "<f4"), atol=1e-5)
         # A rescan under the new model finds nothing to do; the people are still there.
         assert scan_folders(library, [lookalike_library[1]], lambda: pipeline).analyzed == 0
-        back = switch_model(library, DLIB_RESNET_V1.name, photo_faces_embedder(pipeline_for(library, DLIB_RESNET_V1.name)))
+        back = switch_model(library, DEFAULT_VERSION.name, photo_faces_embedder(pipeline_for(library, DEFAULT_VERSION.name)))
         assert back.embedded == 0 and back.reused == len(base_rows)
         assert library.query("SELECT id, embedding FROM faces ORDER BY id") == base_rows
         assert user_labels(library) == said

@@ -1,4 +1,4 @@
-"""The stored comparison rule of dlib-resnet-v1 on LFW pairsDevTest.txt (held out from the
+"""The stored comparison rule of the default model version on LFW pairsDevTest.txt (held out from the
 calibration on pairsDevTrain.txt), through the whole pipeline: detect -> align -> embed."""
 
 from __future__ import annotations
@@ -6,20 +6,21 @@ from __future__ import annotations
 import pytest
 
 from engine.evaluation import accuracy_at, embed_central_faces, pair_distances, read_lfw_pairs, unique_images
-from engine.model_versions import DLIB_RESNET_V1
+from engine.model_versions import DEFAULT_VERSION
 
 pytestmark = pytest.mark.slow
 
 
 def test_stored_threshold_on_dev_test(faces_dir, pipeline) -> None:
+    assert pipeline.model_version == DEFAULT_VERSION
     root = faces_dir / "lfw_deepfunneled"
     pairs = read_lfw_pairs(root / "pairsDevTest.txt", root)
     run = embed_central_faces(pipeline, unique_images(pairs))
     assert not run.failures
     assert len(run.fallbacks) <= 5  # the detector finds the face in almost every LFW image
-    distances, same, _, dropped = pair_distances(pairs, run.embeddings, DLIB_RESNET_V1.distance)
+    distances, same, _, dropped = pair_distances(pairs, run.embeddings, DEFAULT_VERSION.distance)
     assert dropped == 0 and len(distances) == 1000
-    accuracy = accuracy_at(distances, same, DLIB_RESNET_V1.threshold)
+    accuracy = accuracy_at(distances, same, DEFAULT_VERSION.threshold)
     assert accuracy >= MIN_DEV_TEST_ACCURACY, accuracy
 
 

@@ -26,7 +26,7 @@ from engine.library.model_registry import (
     switch_model,
 )
 from engine.library.store import Library, LibraryError, blob_to_embedding
-from engine.model_versions import DLIB_RESNET_V1
+from engine.model_versions import DLIB_RESNET_V1, DLIB_RESNET_V1_VIEWS6
 
 SCALE = 0.9
 ROTATION = np.linalg.qr(np.random.default_rng(7).normal(size=(128, 128)))[0].astype(np.float32)
@@ -96,7 +96,8 @@ def test_switch_embeds_every_face_and_back_reuses_them(tmp_path) -> None:
     for face, (version, vector) in stored_vectors(library).items():
         assert version == DLIB_RESNET_V1.name
         np.testing.assert_array_equal(vector, base[face])
-    assert {r.name: r.faces for r in list_models(library)} == {DLIB_RESNET_V1.name: len(ids), "tuned-1": len(ids)}
+    assert {r.name: r.faces for r in list_models(library)} == {DLIB_RESNET_V1.name: len(ids), DLIB_RESNET_V1_VIEWS6.name: 0,
+                                                               "tuned-1": len(ids)}
     library.close()
 
 
@@ -131,7 +132,7 @@ def test_unreadable_photos_keep_labels_and_old_version(tmp_path) -> None:
 
 def test_unknown_version_is_a_clear_error(tmp_path) -> None:
     library, _, base = make_library(tmp_path / "lib.db")
-    with pytest.raises(LibraryError, match="no model version 'nope'.*dlib-resnet-v1, tuned-1"):
+    with pytest.raises(LibraryError, match="no model version 'nope'.*dlib-resnet-v1, dlib-resnet-v1-views6, tuned-1"):
         switch_model(library, "nope", RotatingEmbedder(base))
     library.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -18,6 +19,7 @@ from engine.jobs import CancelToken
 from engine.library import editing
 from engine.library.scan import scan_folders
 from engine.library.store import Library
+from engine.model_versions import DEFAULT_VERSION
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
@@ -76,7 +78,7 @@ def test_scan_indexes_photos_and_records_bad_files(photo_folder, library, pipeli
     assert set(errors) == {"truncated.jpg", "empty.jpg", "not_a_photo.png"}
     assert "empty" in errors["empty.jpg"]
     faces = library.query("SELECT f.embedding, f.model_version, ph.width FROM faces f JOIN photos ph ON ph.id = f.photo_id")
-    assert all(len(f["embedding"]) == 512 and f["model_version"] == "dlib-resnet-v1" and f["width"] == 250 for f in faces)
+    assert all(len(f["embedding"]) == 512 and f["model_version"] == DEFAULT_VERSION.name and f["width"] == 250 for f in faces)
     again = scan_folders(library, [photo_folder], refuse_to_analyse)  # no change: no model, no work
     assert again.unchanged == 11 and again.analyzed == 0
 
@@ -276,7 +278,11 @@ def test_ctrl_c_stops_the_cli_scan_cleanly_and_it_resumes(photo_folder, tmp_path
     env = {**os.environ, "FACENET_THREADS": "1"}
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, env=env)
     seen = b""
-    while b"analyzing" not in seen or b"2/" not in seen.split(b"analyzing")[-1]:
+
+    def analysed() -> int:  # photos reported so far (one read may hold several progress updates)
+        return max((int(n) for n in re.findall(rb"analyzing:[^|]*\|[^|]*\| (\d+)/", seen)), default=0)
+
+    while analysed() < 2:
         chunk = os.read(child.stderr.fileno(), 4096)
         if not chunk:
             break

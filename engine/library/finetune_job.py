@@ -57,6 +57,7 @@ def recalibrated(parent: ModelVersion, report: FinetuneReport, name: str) -> Mod
             f"{report.before.pairs} held-out pairs of the user's labelled faces (capped at 1: never looser)"
         ),
         flip_average=True,
+        chip_rotations=(),  # the recipe the fine-tune measured it with: chip + mirror
         cluster_linkage=parent.cluster_linkage * ratio**2,
         auto_assign_distance=parent.auto_assign_distance * ratio,
         suggest_distance=parent.suggest_distance * ratio,

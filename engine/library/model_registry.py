@@ -22,7 +22,7 @@ import numpy as np
 from engine.errors import ImageLoadError
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.library.store import Library, LibraryError, embedding_to_blob
-from engine.model_versions import DLIB_RESNET_V1, MODEL_VERSIONS, ModelVersion
+from engine.model_versions import DEFAULT_VERSION, MODEL_VERSIONS, ModelVersion
 
 ACTIVE_KEY = "active_model"
 MODELS_FOLDER = "models"  # next to the database, so a library folder moves as a whole
@@ -61,7 +61,10 @@ def version_from_json(text: str) -> ModelVersion:
 
 
 def active_name(library: Library) -> str:
-    return library.scalar("SELECT value FROM settings WHERE key = ?", [ACTIVE_KEY]) or DLIB_RESNET_V1.name
+    """The chosen version; a library that never chose keeps the version its faces were
+    embedded with (libraries from before a newer default), and a new one takes the default."""
+    chosen = library.scalar("SELECT value FROM settings WHERE key = ?", [ACTIVE_KEY])
+    return chosen or library.scalar("SELECT model_version FROM faces LIMIT 1") or DEFAULT_VERSION.name
 
 
 def version_named(library: Library, name: str) -> ModelVersion:
@@ -92,13 +95,13 @@ def pipeline_for(library: Library, name: str | None = None, settings=None):  # n
     """A FacePipeline embedding with version `name` (default: the active one)."""
     from engine.pipeline import DetectionSettings, FacePipeline
 
-    path = model_file(library, name or active_name(library))
-    embedder = None
-    if path is not None:
-        from engine.training.model_file import ModelFileEmbedder, load_model_file
+    name = name or active_name(library)
+    path = model_file(library, name)
+    if path is None:
+        return FacePipeline(settings or DetectionSettings(), model_version=MODEL_VERSIONS[name])
+    from engine.training.model_file import ModelFileEmbedder, load_model_file
 
-        embedder = ModelFileEmbedder(load_model_file(path))
-    return FacePipeline(settings or DetectionSettings(), embedder=embedder)
+    return FacePipeline(settings or DetectionSettings(), embedder=ModelFileEmbedder(load_model_file(path)))
 
 
 def models_folder(library: Library) -> Path:
