@@ -18,10 +18,9 @@ import numpy as np
 from common import faces_dir, machine_line, print_table
 
 from engine.evaluation import (
-    CENTRAL_FACE_BOX,
     accuracy_at,
     best_threshold,
-    central_face_box,
+    central_face_or_box,
     pair_distances,
     read_lfw_pairs,
     unique_images,
@@ -39,11 +38,7 @@ def embed_variants(pipeline: FacePipeline, paths: list[Path]) -> dict[tuple[bool
     out: dict[tuple[bool, bool], dict[Path, np.ndarray]] = {k: {} for k in itertools.product((False, True), repeat=2)}
     for path in paths:
         images = pipeline.prepare(path)
-        box = central_face_box(pipeline, images.detect_rgb)
-        if box is None:
-            h, w = images.detect_rgb.shape[:2]
-            fx1, fy1, fx2, fy2 = CENTRAL_FACE_BOX
-            box = np.array([[round(fx1 * w), round(fy1 * h), round(fx2 * w), round(fy2 * h)]], dtype=np.float64)
+        box, _ = central_face_or_box(pipeline, images.detect_rgb)
         rgb = images.align_rgb
         box = images.boxes_for_alignment(box)
         grey = grey_for_landmarks(rgb)

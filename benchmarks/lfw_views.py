@@ -23,10 +23,9 @@ from common import faces_dir, machine_line, print_table
 
 from engine.alignment import rotate_chips
 from engine.evaluation import (
-    CENTRAL_FACE_BOX,
     best_threshold,
     accuracy_at,
-    central_face_box,
+    central_face_or_box,
     pair_distances,
     read_lfw_pairs,
     unique_images,
@@ -76,11 +75,7 @@ def embed_views(pipeline: FacePipeline, paths: list[Path], cache: Path) -> tuple
             landmark_views[path], chip_views[path] = np.load(stored[0]), np.load(stored[1])
             continue
         images = pipeline.prepare(path)
-        box = central_face_box(pipeline, images.detect_rgb)
-        if box is None:
-            h, w = images.detect_rgb.shape[:2]
-            fx1, fy1, fx2, fy2 = CENTRAL_FACE_BOX
-            box = np.array([[round(fx1 * w), round(fy1 * h), round(fx2 * w), round(fy2 * h)]], dtype=np.float64)
+        box, _ = central_face_or_box(pipeline, images.detect_rgb)
         points = pipeline.landmarks(images.align_rgb, images.boxes_for_alignment(box))[0]
         moved = np.stack([moved_landmarks(points, *view[1:]) for view in VIEWS])
         chips = pipeline.chips(images.align_rgb, moved)

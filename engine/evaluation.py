@@ -185,6 +185,16 @@ def central_face_box(pipeline: FacePipeline, rgb: np.ndarray) -> np.ndarray | No
     return np.array([[chosen.left, chosen.top, chosen.right, chosen.bottom]], dtype=np.float64)
 
 
+def central_face_or_box(pipeline: FacePipeline, rgb: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The face nearest the centre (1, 4), or CENTRAL_FACE_BOX when none is detected (True)."""
+    box = central_face_box(pipeline, rgb)
+    if box is not None:
+        return box, False
+    height, width = rgb.shape[:2]
+    fx1, fy1, fx2, fy2 = CENTRAL_FACE_BOX
+    return np.array([[round(fx1 * width), round(fy1 * height), round(fx2 * width), round(fy2 * height)]], float), True
+
+
 def embed_central_faces(
     pipeline: FacePipeline,
     paths: list[Path],
@@ -201,11 +211,8 @@ def embed_central_faces(
             if progress is not None:
                 progress(done, len(paths))
             continue
-        box = central_face_box(pipeline, images.detect_rgb)
-        if box is None:
-            height, width = images.detect_rgb.shape[:2]
-            fx1, fy1, fx2, fy2 = CENTRAL_FACE_BOX
-            box = np.array([[round(fx1 * width), round(fy1 * height), round(fx2 * width), round(fy2 * height)]], float)
+        box, fell_back = central_face_or_box(pipeline, images.detect_rgb)
+        if fell_back:
             run.fallbacks.append(path)
         _points, embeddings = pipeline.align_and_embed(images, box)
         run.embeddings[path] = embeddings[0]

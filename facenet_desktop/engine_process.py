@@ -64,11 +64,11 @@ def _child_main(call: ChildCall, messages, cancel_event, running_event) -> None:
     _run_call(call, messages, cancel_event, running_event)
 
 
-def _host_main(requests, messages, cancel_event, running_event, nice: int, idle_s: float) -> None:  # noqa: ANN001
+def _host_main(calls, messages, cancel_event, running_event, nice: int, idle_s: float) -> None:  # noqa: ANN001
     _be_nice(nice)
     while True:
         try:
-            call = requests.get(timeout=idle_s)
+            call = calls.get(timeout=idle_s)
         except queue.Empty:
             return  # idle: give the memory back; the parent starts a new host when needed
         if call is None:
@@ -149,7 +149,7 @@ class EngineHost:
                 self._ensure_started()
                 self._cancel_event.clear()
                 self._running_event.set()
-                self._requests.put(call)
+                self._calls.put(call)
                 try:
                     return _relay(self.what, self._process, self._messages, self._cancel_event, self._running_event,
                                   progress, cancel)
@@ -167,9 +167,9 @@ class EngineHost:
             return
         self._stop()
         ctx = context()
-        self._requests, self._messages = ctx.Queue(), ctx.Queue()
+        self._calls, self._messages = ctx.Queue(), ctx.Queue()
         self._cancel_event, self._running_event = ctx.Event(), ctx.Event()
-        self._process = ctx.Process(target=_host_main, args=(self._requests, self._messages, self._cancel_event,
+        self._process = ctx.Process(target=_host_main, args=(self._calls, self._messages, self._cancel_event,
                                                              self._running_event, self.nice, self.idle_s),
                                     name=f"facenet-{self.what}", daemon=True)
         self._process.start()
@@ -179,7 +179,7 @@ class EngineHost:
         if self._process is None:
             return
         if self._process.is_alive():
-            self._requests.put(None)
+            self._calls.put(None)
             self._process.join(timeout=5)
             if self._process.is_alive():
                 self._process.kill()
