@@ -11,13 +11,19 @@ from torch import nn
 
 
 def conv_flops(model: nn.Module, example: torch.Tensor) -> float:
-    """Multiply-adds x 2 of every Conv2d and Linear in one forward pass of `example`."""
+    """Multiply-adds x 2 of every Conv2d and Linear in one forward pass of `example`.
+
+    Only useful work counts: channels padded with all-zero weights (the detector's 45 -> 48,
+    engine.detector.widen_channels) are left out, so widening never inflates the figure."""
     total = 0.0
 
     def conv_hook(module: nn.Conv2d, _inputs, output: torch.Tensor) -> None:
         nonlocal total
-        k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
-        total += 2.0 * k * output.numel()
+        weight = module.weight.detach()
+        used_out = int((weight.flatten(1) != 0).any(dim=1).sum())
+        used_in = int((weight.transpose(0, 1).flatten(1) != 0).any(dim=1).sum()) if module.groups == 1 else module.in_channels
+        k = module.kernel_size[0] * module.kernel_size[1] * used_in // module.groups
+        total += 2.0 * k * output.numel() * used_out / module.out_channels
 
     def linear_hook(module: nn.Linear, _inputs, output: torch.Tensor) -> None:
         nonlocal total

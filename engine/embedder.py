@@ -44,7 +44,16 @@ class FaceEmbedder:
             raise ValueError(f"expected (N, {CHIP_SIZE}, {CHIP_SIZE}, 3) uint8 chips, got {chips.shape} {chips.dtype}")
         out = np.empty((chips.shape[0], EMBEDDING_SIZE), dtype=np.float32)
         with torch.inference_mode():
-            for start in range(0, chips.shape[0], self.batch_size):
-                batch = self._prepare(chips[start : start + self.batch_size])
-                out[start : start + batch.shape[0]] = self.network(batch).numpy()
+            for start, stop in even_batches(chips.shape[0], self.batch_size):
+                out[start:stop] = self.network(self._prepare(chips[start:stop])).numpy()
         return out
+
+
+def even_batches(count: int, batch_size: int) -> list[tuple[int, int]]:
+    """(start, stop) of ceil(count / batch_size) batches of nearly equal size: 18 chips run
+    as 9 + 9, not 16 + 2 (a batch of 2 costs twice as much per chip as one of 8 or more)."""
+    if count <= 0:
+        return []
+    batches = -(-count // max(batch_size, 1))
+    edges = [round(i * count / batches) for i in range(batches + 1)]
+    return list(zip(edges[:-1], edges[1:]))

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from engine.alignment import LANDMARKS_CENTRE, rotate_chips
+from engine.embedder import even_batches
 from engine.library.model_registry import ACTIVE_KEY, active_name
 from engine.library.store import Library, embedding_to_blob
 from engine.model_versions import DEFAULT_VERSION, DLIB_RESNET_V1, MODEL_VERSIONS, ModelVersion
@@ -98,3 +99,15 @@ def test_a_library_keeps_the_version_its_faces_have(tmp_path) -> None:
         with library.atomic() as db:
             db.execute("INSERT INTO settings(key, value) VALUES (?, ?)", [ACTIVE_KEY, DEFAULT_VERSION.name])
         assert active_name(library) == DEFAULT_VERSION.name  # a choice wins
+
+
+def test_even_batches_cover_every_chip_once_in_near_equal_batches() -> None:
+    for batch_size in range(1, 20):
+        for count in range(0, 70):
+            batches = even_batches(count, batch_size)
+            covered = [i for start, stop in batches for i in range(start, stop)]
+            assert covered == list(range(count))
+            assert len(batches) == -(-count // batch_size)
+            sizes = [stop - start for start, stop in batches]
+            assert all(0 < size <= batch_size for size in sizes)
+            assert not sizes or max(sizes) - min(sizes) <= 1
