@@ -591,7 +591,7 @@ class MainWindow(QMainWindow):
             with self.library.atomic() as db:
                 db.execute("INSERT OR IGNORE INTO folders(path) VALUES (?)", [folder])
         if new.strictness != prefs.strictness and self.scan_job is None:
-            work = ChildProcess(ChildCall("facenet_desktop.child_work:regroup", (str(self.library.path),), nice=10),
+            work = ChildProcess(ChildCall("facenet_desktop.child_work:regroup", (str(self.library.path),), nice=10, idle_only=True),
                                 "grouping").run
             self._start_job("grouping", work, lambda s: None)
         elif added or new.excluded_folders != prefs.excluded_folders or new.min_face_px != prefs.min_face_px:

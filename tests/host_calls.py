@@ -34,3 +34,8 @@ def until_cancelled(progress, cancel) -> str:  # noqa: ANN001
         progress(Progress("waiting", step, 1000))
         time.sleep(0.01)
     return "never cancelled"
+
+
+def scheduling(progress, cancel) -> tuple[int, int]:  # noqa: ANN001
+    """This process's scheduling class and nice value."""
+    return os.sched_getscheduler(0), os.nice(0)

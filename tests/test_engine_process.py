@@ -9,7 +9,7 @@ import time
 import pytest
 
 from engine.jobs import CancelToken
-from facenet_desktop.engine_process import EngineHost
+from facenet_desktop.engine_process import ChildCall, ChildProcess, EngineHost
 
 
 def _call(host: EngineHost, function: str, *args, progress=None, cancel=None):  # noqa: ANN001, ANN202
@@ -84,3 +84,14 @@ def test_close_ends_the_child() -> None:
     host.close()
     assert not process.is_alive()
     assert host.pid is None
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux only")
+def test_background_children_run_only_on_idle_cores() -> None:
+    """A scan's child takes the idle scheduling class (and nice 10): the window's thread
+    never waits for a core behind it.  A plain child keeps the normal class."""
+    background = ChildProcess(ChildCall("host_calls:scheduling", nice=10, idle_only=True), "test")
+    policy, nice = background.run(lambda p: None, CancelToken())
+    assert policy == os.SCHED_IDLE and nice == min(19, os.nice(0) + 10)
+    plain = ChildProcess(ChildCall("host_calls:scheduling"), "test")
+    assert plain.run(lambda p: None, CancelToken())[0] == os.sched_getscheduler(0) != os.SCHED_IDLE
