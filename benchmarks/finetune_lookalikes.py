@@ -97,7 +97,8 @@ def main() -> None:
     weak = weakest_identities(args.people)
     print(f"{len(weak)} weakest identities (1-NN error): " + ", ".join(f"{p} {e:.0%}" for p, e in weak[:12]) + ", ...")
     pipeline = FacePipeline()
-    faces = prepare_faces(link_people([p for p, _ in weak]), FacePipeline)
+    # LFW names the person at the centre of each image (the largest face is sometimes someone else).
+    faces = prepare_faces(link_people([p for p, _ in weak]), FacePipeline, pick="central")
     pool, test_index = pool_and_test(faces)
     weak_order = [faces.names.index(p) for p, _ in weak]
     print(f"{len(faces.labels)} faces; labelled pool {sum(len(p) for p in pool)}, test faces {len(test_index)}")

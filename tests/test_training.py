@@ -212,3 +212,33 @@ def test_late_scope_trains_only_the_later_stages(arch, size, width) -> None:
     assert torch.equal(before[first_conv], after[first_conv])  # early layers frozen
     head = [k for k in before if k.startswith(("embedding.", "last_linear."))]
     assert head and all(not torch.equal(before[k], after[k]) for k in head)  # the head moved
+
+
+def test_prepare_faces_takes_the_central_or_the_largest_face(tmp_path, faces_dir, pipeline) -> None:
+    """Two real people in one picture: a larger face at the left, the folder's person in the
+    middle (as in LFW images).  `pick="central"` takes the person in the middle."""
+    from PIL import Image
+
+    from engine.training.data import prepare_faces
+
+    side = faces_dir / "lfw_deepfunneled" / "George_W_Bush" / "George_W_Bush_0001.jpg"
+    middle = faces_dir / "lfw_deepfunneled" / "Colin_Powell" / "Colin_Powell_0001.jpg"
+    canvas = Image.new("RGB", (1000, 400), (128, 128, 128))
+    canvas.paste(Image.open(side).convert("RGB").resize((360, 360)), (0, 20))
+    canvas.paste(Image.open(middle).convert("RGB"), (375, 75))
+    (tmp_path / "people" / "Colin_Powell").mkdir(parents=True)
+    canvas.save(tmp_path / "people" / "Colin_Powell" / "together.jpg", quality=95)
+
+    def own_face(path):  # noqa: ANN001, ANN202 - the person alone, as the reference
+        found = pipeline.analyze(path)
+        assert len(found.faces) == 1
+        return found.faces[0].embedding
+
+    central = prepare_faces(tmp_path / "people", lambda: pipeline, pick="central")
+    largest = prepare_faces(tmp_path / "people", lambda: pipeline, pick="largest")
+    threshold = pipeline.model_version.threshold
+    central_vector, largest_vector = pipeline.embed_chips(np.concatenate([central.chips, largest.chips]))
+    assert np.linalg.norm(central_vector - own_face(middle)) < threshold < np.linalg.norm(central_vector - own_face(side))
+    assert np.linalg.norm(largest_vector - own_face(side)) < threshold < np.linalg.norm(largest_vector - own_face(middle))
+    with pytest.raises(ValueError, match="unknown face pick"):
+        prepare_faces(tmp_path / "people", lambda: pipeline, pick="smallest")

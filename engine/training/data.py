@@ -50,8 +50,24 @@ def list_images(root: Path) -> list[tuple[str, Path]]:
     return items
 
 
-def _cache_key(items: list[tuple[str, Path]]) -> str:
+def _largest(faces: list, width: int, height: int):  # noqa: ANN001, ANN202 - DetectedFace
+    return max(faces, key=lambda f: f.area)
+
+
+def _central(faces: list, width: int, height: int):  # noqa: ANN001, ANN202 - DetectedFace
+    """The face whose box centre is nearest the image centre: LFW's convention (its images
+    are cropped around the named person, often with someone larger beside them)."""
+    return min(faces, key=lambda f: ((f.box[0] + f.box[2]) / 2 - width / 2) ** 2 + ((f.box[1] + f.box[3]) / 2 - height / 2) ** 2)
+
+
+# Which face of an image is the folder's person.
+FACE_PICKS = {"largest": _largest, "central": _central}
+
+
+def _cache_key(items: list[tuple[str, Path]], pick: str = "largest") -> str:
     digest = hashlib.sha256()
+    if pick != "largest":  # caches made before the choice existed stay valid
+        digest.update(f"pick={pick}\n".encode())
     for name, path in items:
         stat = path.stat()
         digest.update(f"{name}\0{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
@@ -77,14 +93,18 @@ def prepare_faces(
     pipeline_factory: Callable[[], object],
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
+    pick: str = "largest",
 ) -> FaceSet:
-    """Detect and align the largest face of every image once; cached by file list, sizes
-    and mtimes in the cache folder."""
+    """Detect and align one face of every image once (`pick`: the largest, or the one
+    nearest the centre); cached by file list, sizes, mtimes and pick in the cache folder."""
+    if pick not in FACE_PICKS:
+        raise ValueError(f"unknown face pick {pick!r}: choose from {', '.join(FACE_PICKS)}")
+    choose = FACE_PICKS[pick]
     root = Path(root)
     items = list_images(root)
     if not items:
         raise ValueError(f"no images in person folders under {root}")
-    cache = cache_dir() / "training" / f"{_cache_key(items)}.npz"
+    cache = cache_dir() / "training" / f"{_cache_key(items, pick)}.npz"
     if cache.exists():
         try:
             with np.load(cache, allow_pickle=False) as data:
@@ -103,7 +123,7 @@ def prepare_faces(
             raise InterruptedError("cancelled while preparing faces")
         chip = None
         if not isinstance(result, ImageLoadError) and result.faces:
-            face = max(result.faces, key=lambda f: f.area)
+            face = choose(result.faces, result.width, result.height)
             photo = load_photo(path)
             chip = extract_face_chips(photo.rgb, face.landmarks[None].astype(np.float64))[0]
         elif not isinstance(result, ImageLoadError):
