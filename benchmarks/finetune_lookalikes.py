@@ -28,7 +28,7 @@ from common import OUT_DIR, faces_dir, machine_line, print_table
 from engine.pipeline import FacePipeline
 from engine.training.acceptance import errors_from_vectors, split_per_person
 from engine.training.data import FaceSet, prepare_faces
-from engine.training.finetune import FinetuneSettings, SplitNetwork, finetune, flip_average, trunk_features
+from engine.training.finetune import FinetuneSettings, SplitNetwork, finetune, trunk_features, views_average
 from engine.training.models import build_network, default_config
 
 EMBEDDINGS = OUT_DIR / "lfw_identities_min10.npz"
@@ -117,12 +117,13 @@ def main() -> None:
         train, held = split_per_person(labelled)
         settings = FinetuneSettings(trainable=args.trainable, steps=args.steps, lr=args.lr)
         started = time.monotonic()
-        tuned, report = finetune(network, config, base_embed, train, held, settings)
+        rotations = pipeline.model_version.chip_rotations  # the fine-tuned model keeps the base's views
+        tuned, report = finetune(network, config, base_embed, train, held, settings, rotations=rotations)
         seconds = time.monotonic() - started
         split = SplitNetwork(tuned, config, "all")
         gallery_before = base_embed(labelled.chips)
-        gallery_after = flip_average(split, trunk_features(split, labelled.chips))
-        test_after = flip_average(split, trunk_features(split, test.chips))
+        gallery_after = views_average(split, trunk_features(split, labelled.chips, rotations))
+        test_after = views_average(split, trunk_features(split, test.chips, rotations))
         before = errors_from_vectors(test_before, gallery_before, labelled, test)
         after = errors_from_vectors(test_after, gallery_after, labelled, test)
 

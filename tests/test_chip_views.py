@@ -111,3 +111,26 @@ def test_even_batches_cover_every_chip_once_in_near_equal_batches() -> None:
             sizes = [stop - start for start, stop in batches]
             assert all(0 < size <= batch_size for size in sizes)
             assert not sizes or max(sizes) - min(sizes) <= 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trainable", ["late", "all"])
+def test_fine_tuning_measures_the_network_with_its_parents_views(faces_dir, pipeline, trainable) -> None:
+    """Before any training step, the fine-tune's own recipe (trunk features of every view,
+    heads averaged) gives what the app stores for the parent version: the six-view default
+    as six views, dlib-resnet-v1 as chip + mirror.  A fine-tuned model is therefore compared
+    with its parent on equal terms, and used with the same views afterwards."""
+    from engine.training.finetune import SplitNetwork, trunk_features, views_average
+    from engine.training.models import build_network, default_config
+
+    paths = sorted((faces_dir / "lfw_deepfunneled").glob("A*/*_0001.jpg"))[:4]
+    chips = np.concatenate([pipeline.chips(pipeline.decode(p).rgb, pipeline.analyze(p).faces[0].landmarks[None])
+                            for p in paths])
+    config = default_config("resnet")
+    split = SplitNetwork(build_network(config).eval(), config, trainable)
+    for version in (DEFAULT_VERSION, DLIB_RESNET_V1):
+        stored = FacePipeline(model_version=version).embed_chips(chips)
+        measured = views_average(split, trunk_features(split, chips, version.chip_rotations))
+        np.testing.assert_allclose(measured, stored, atol=2e-4)
+    six, two = (views_average(split, trunk_features(split, chips, r)) for r in (DEFAULT_VERSION.chip_rotations, ()))
+    assert np.abs(six - two).max() > 1e-3  # the views matter, so the test would notice a mix-up

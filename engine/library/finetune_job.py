@@ -57,7 +57,7 @@ def recalibrated(parent: ModelVersion, report: FinetuneReport, name: str) -> Mod
             f"{report.before.pairs} held-out pairs of the user's labelled faces (capped at 1: never looser)"
         ),
         flip_average=True,
-        chip_rotations=(),  # the recipe the fine-tune measured it with: chip + mirror
+        chip_rotations=parent.chip_rotations,  # the views the fine-tune measured it with
         cluster_linkage=parent.cluster_linkage * ratio**2,
         auto_assign_distance=parent.auto_assign_distance * ratio,
         suggest_distance=parent.suggest_distance * ratio,
@@ -76,7 +76,8 @@ def propose_finetune(
     faces = labelled_face_set(library, pipeline)
     train, held_out = split_per_person(faces, settings.held_out_share, settings.seed)
     network, config = starting_network(library, parent.name)
-    result = finetune(network, config, pipeline.embed_chips, train, held_out, settings, progress, cancel)
+    result = finetune(network, config, pipeline.embed_chips, train, held_out, settings, progress, cancel,
+                      rotations=parent.chip_rotations)
     if result is None:
         return None
     tuned, report = result

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.alignment import rotate_chips
 from engine.evaluation import verification_report
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.training.acceptance import Embed, HeldOutErrors, accept, errors_from_vectors, held_out_errors
@@ -102,25 +103,36 @@ class SplitNetwork:
         return F.normalize(backbone.fc(x.mean(dim=(2, 3))), dim=1)
 
 
-def trunk_features(split: SplitNetwork, chips: np.ndarray, batch: int = 32) -> torch.Tensor:
-    """(N, 2, ...) trunk output of every chip and of its mirror image."""
+def chip_views(chips: np.ndarray, rotations: tuple[float, ...] = ()) -> list[np.ndarray]:
+    """The model version's views of each chip, in the pipeline's order: the chip, the chip
+    turned by each angle, then the mirror image of each."""
+    views = [chips, *(rotate_chips(chips, angle) for angle in rotations)]
+    return views + [np.ascontiguousarray(view[:, :, ::-1]) for view in views]
+
+
+def trunk_features(split: SplitNetwork, chips: np.ndarray, rotations: tuple[float, ...] = (), batch: int = 32) -> torch.Tensor:
+    """(N, views, ...) trunk output of every view of every chip (chip + mirror when no
+    rotations): the fine-tuned model is measured and used with its parent's views."""
     parts = []
     for start in range(0, len(chips), batch):
-        part = chips[start : start + batch]
-        both = np.concatenate([part, part[:, :, ::-1]])
-        out = split.trunk(np.ascontiguousarray(both))
-        parts.append(torch.stack([out[: len(part)], out[len(part) :]], dim=1))
+        views = chip_views(chips[start : start + batch], rotations)
+        out = split.trunk(np.concatenate(views))
+        parts.append(torch.stack(out.chunk(len(views)), dim=1))
     return torch.cat(parts)
 
 
-def flip_average(split: SplitNetwork, features: torch.Tensor, batch: int = 64) -> np.ndarray:
-    """The app's recipe: the unit vectors of a chip and its mirror image, summed."""
+def views_average(split: SplitNetwork, features: torch.Tensor, batch: int = 64) -> np.ndarray:
+    """The app's recipe: 2 x the mean of the views' unit vectors (for chip + mirror, their sum)."""
     split.network.eval()
     out = []
+    views = features.shape[1]
     with torch.inference_mode():
         for start in range(0, len(features), batch):
             part = features[start : start + batch]
-            out.append((split.head(part[:, 0]) + split.head(part[:, 1])).numpy())
+            total = split.head(part[:, 0])
+            for view in range(1, views):
+                total = total + split.head(part[:, view])
+            out.append((total if views == 2 else total * (2.0 / views)).numpy())
     return np.concatenate(out).astype(np.float32)
 
 
@@ -140,9 +152,12 @@ def finetune(
     settings: FinetuneSettings = FinetuneSettings(),
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
+    rotations: tuple[float, ...] = (),
 ) -> tuple[nn.Module, FinetuneReport] | None:
     """Train a copy of `network` on `train`; compare it with `base_embed` (the current
-    model exactly as the app embeds) on `held_out`.  None when cancelled."""
+    model exactly as the app embeds) on `held_out`.  None when cancelled.  `rotations`: the
+    parent version's extra views; the new model is measured with them, and trains on a
+    random view of each face per step."""
     cancel = cancel or CancelToken()
     started = time.monotonic()
     torch.manual_seed(settings.seed)
@@ -156,8 +171,8 @@ def finetune(
     if cancel.cancelled:
         return None
     progress(Progress("fine-tuning", 1, total, "preparing features"))
-    train_features = trunk_features(split, train.chips)
-    held_features = trunk_features(split, held_out.chips)
+    train_features = trunk_features(split, train.chips, rotations)
+    held_features = trunk_features(split, held_out.chips, rotations)
     if cancel.cancelled:
         return None
     optimizer = torch.optim.Adam(parameters, lr=settings.lr)
@@ -169,8 +184,8 @@ def finetune(
             return None
         network.train()
         index = torch.from_numpy(batches.next_batch())
-        mirrored = torch.randint(0, 2, (len(index),), generator=generator)
-        embeddings = split.head(train_features[index, mirrored])
+        view = torch.randint(0, train_features.shape[1], (len(index),), generator=generator)
+        embeddings = split.head(train_features[index, view])
         triplets = mine_semi_hard(embeddings.detach(), labels_all[index], settings.margin, settings.fallback, generator)
         loss, active = triplet_loss(embeddings, triplets, settings.margin)
         optimizer.zero_grad(set_to_none=True)
@@ -179,8 +194,8 @@ def finetune(
         progress(Progress("fine-tuning", step + 2, total, f"loss {float(loss.detach()):.4f} active {active:.2f}"))
     network.eval()
     progress(Progress("fine-tuning", settings.steps + 2, total, "measuring the new model"))
-    held_vectors = flip_average(split, held_features)
-    train_vectors = flip_average(split, train_features)
+    held_vectors = views_average(split, held_features)
+    train_vectors = views_average(split, train_features)
     after = errors_from_vectors(held_vectors, train_vectors, train, held_out, settings.seed)
     for p in network.parameters():
         p.requires_grad_(True)
