@@ -200,3 +200,10 @@ def rotate_chips(chips: np.ndarray, degrees: float) -> np.ndarray:
     bottom += w_br * flat[:, br]
     value += bottom
     return value.astype(np.uint8).reshape(chips.shape)
+
+
+def chip_views(chips: np.ndarray, rotations: tuple[float, ...] = (), mirror: bool = True) -> list[np.ndarray]:
+    """A model version's views of each chip, in the order every embedding averages them: the
+    chip, the chip turned by each angle, then (with `mirror`) the mirror image of each."""
+    views = [chips, *(rotate_chips(chips, angle) for angle in rotations)]
+    return (views + [view[:, :, ::-1] for view in views]) if mirror else views

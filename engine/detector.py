@@ -11,6 +11,7 @@ a few 1e-6 (at most 5e-5 anywhere in the score map).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -209,6 +210,14 @@ def _grid_coordinates(positions: np.ndarray, size: int) -> np.ndarray:
     return candidates[np.argmin(errors, axis=0), np.arange(positions.size)]
 
 
+@lru_cache(maxsize=512)
+def _axis_coordinates(axis: str, size_in: int, size_out: int) -> np.ndarray:
+    """Grid coordinates of one axis of a level (photos of one camera share their sizes, so
+    a scan computes each pyramid's coordinates once).  Shared between calls: never modify."""
+    positions = _dlib_column_positions(size_in, size_out) if axis == "columns" else _dlib_row_positions(size_in, size_out)
+    return _grid_coordinates(positions, size_in)
+
+
 def _resize_into_tile(planar: torch.Tensor, source: tuple[int, int, int, int], target: tuple[int, int, int, int]) -> None:
     """One pyramid level: dlib's bilinear resize_image from the `source` rect of the tiled
     image (a (1, C, H, W) view) into its `target` rect.
@@ -223,8 +232,8 @@ def _resize_into_tile(planar: torch.Tensor, source: tuple[int, int, int, int], t
     in_h, in_w = bottom - top + 1, right - left + 1
     out_h, out_w = out_bottom - out_top + 1, out_right - out_left + 1
     grid = torch.empty((1, out_h, out_w, 2), dtype=torch.float32)
-    grid[0, :, :, 0] = torch.from_numpy(_grid_coordinates(_dlib_column_positions(in_w, out_w), in_w))[None, :]
-    grid[0, :, :, 1] = torch.from_numpy(_grid_coordinates(_dlib_row_positions(in_h, out_h), in_h))[:, None]
+    grid[0, :, :, 0] = torch.from_numpy(_axis_coordinates("columns", in_w, out_w))[None, :]
+    grid[0, :, :, 1] = torch.from_numpy(_axis_coordinates("rows", in_h, out_h))[:, None]
     level = F.grid_sample(planar[:, :, top : bottom + 1, left : right + 1], grid, mode="bilinear", padding_mode="border", align_corners=True)
     planar[:, :, out_top : out_bottom + 1, out_left : out_right + 1] = level
 

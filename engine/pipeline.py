@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine.alignment import extract_face_chips, rotate_chips
+from engine.alignment import chip_views, extract_face_chips
 from engine.detector import FaceDetector, RawDetection
 from engine.embedder import FaceEmbedder, configure_threads
 from engine.errors import ImageLoadError
@@ -193,13 +193,10 @@ class FacePipeline:
         version = self.model_version
         if version.views == 1 or len(chips) == 0:
             return self.embedder.embed(chips)
-        views = [chips, *(rotate_chips(chips, angle) for angle in version.chip_rotations)]
-        if version.flip_average:
-            views += [view[:, :, ::-1] for view in views]
+        views = chip_views(chips, version.chip_rotations, version.flip_average)
         vectors = self.embedder.embed(np.concatenate(views)).reshape(len(views), len(chips), -1)
         unit = vectors / np.maximum(np.linalg.norm(vectors, axis=2, keepdims=True), 1e-12)
-        if len(views) == 2:
-            return (unit[0] + unit[1]).astype(np.float32)  # bit for bit what dlib-resnet-v1 stored
+        # 2 x the mean; for chip + mirror exactly their sum, as dlib-resnet-v1 always stored
         return (unit.sum(axis=0) * (2.0 / len(views))).astype(np.float32)
 
     # -- whole photos --------------------------------------------------------------------

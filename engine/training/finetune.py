@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.alignment import rotate_chips
+from engine.alignment import chip_views
 from engine.evaluation import verification_report
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.training.acceptance import Embed, HeldOutErrors, accept, errors_from_vectors, held_out_errors
@@ -103,13 +103,6 @@ class SplitNetwork:
         return F.normalize(backbone.fc(x.mean(dim=(2, 3))), dim=1)
 
 
-def chip_views(chips: np.ndarray, rotations: tuple[float, ...] = ()) -> list[np.ndarray]:
-    """The model version's views of each chip, in the pipeline's order: the chip, the chip
-    turned by each angle, then the mirror image of each."""
-    views = [chips, *(rotate_chips(chips, angle) for angle in rotations)]
-    return views + [np.ascontiguousarray(view[:, :, ::-1]) for view in views]
-
-
 def trunk_features(split: SplitNetwork, chips: np.ndarray, rotations: tuple[float, ...] = (), batch: int = 32) -> torch.Tensor:
     """(N, views, ...) trunk output of every view of every chip (chip + mirror when no
     rotations): the fine-tuned model is measured and used with its parent's views."""
@@ -132,7 +125,7 @@ def views_average(split: SplitNetwork, features: torch.Tensor, batch: int = 64) 
             total = split.head(part[:, 0])
             for view in range(1, views):
                 total = total + split.head(part[:, view])
-            out.append((total if views == 2 else total * (2.0 / views)).numpy())
+            out.append((total * (2.0 / views)).numpy())
     return np.concatenate(out).astype(np.float32)
 
 
