@@ -91,6 +91,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=FinetuneSettings.steps)
     parser.add_argument("--lr", type=float, default=FinetuneSettings.lr)
     parser.add_argument("--trainable", default=FinetuneSettings.trainable)
+    parser.add_argument("--drift-penalty", type=float, default=FinetuneSettings.drift_penalty)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     print(machine_line())
@@ -115,7 +116,7 @@ def main() -> None:
         test = faces.subset(np.isin(np.arange(len(faces.labels)), test_index) & np.isin(faces.labels, people))
         test_before = base_embed(test.chips)
         train, held = split_per_person(labelled)
-        settings = FinetuneSettings(trainable=args.trainable, steps=args.steps, lr=args.lr)
+        settings = FinetuneSettings(trainable=args.trainable, steps=args.steps, lr=args.lr, drift_penalty=args.drift_penalty)
         started = time.monotonic()
         rotations = pipeline.model_version.chip_rotations  # the fine-tuned model keeps the base's views
         tuned, report = finetune(network, config, base_embed, train, held, settings, rotations=rotations)
@@ -141,7 +142,7 @@ def main() -> None:
         records.append({"labelled": size, "seconds": seconds, "report": report.to_dict(),
                         "test_before": before.__dict__, "test_after": after.__dict__})
         print(f"  {size} labelled faces done in {seconds:.0f} s", flush=True)
-    print(f"settings: trainable {args.trainable}, {args.steps} steps, lr {args.lr}")
+    print(f"settings: trainable {args.trainable}, {args.steps} steps, lr {args.lr}, drift penalty {args.drift_penalty}")
     print_table(["labelled", "people", "test faces", "wall time", "held-out verification err", "held-out recognition err",
                  "accepted", "test verification err (reduction)", "test 1-NN recognition err (reduction)"], rows)
     if args.json:

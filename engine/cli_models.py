@@ -30,7 +30,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from engine.library.finetune_job import propose_finetune, save_finetuned
     from engine.training.finetune import FinetuneSettings
 
-    chosen = {k: v for k, v in (("trainable", args.trainable), ("steps", args.steps), ("lr", args.lr)) if v is not None}
+    chosen = {k: v for k, v in (
+        ("trainable", args.trainable), ("steps", args.steps), ("lr", args.lr), ("drift_penalty", args.drift_penalty)) if v is not None}
     settings = FinetuneSettings(seed=args.seed, **chosen)
     bar = _ProgressBar(args.quiet)
     with _library(args) as library:
@@ -95,6 +96,8 @@ def add_model_commands(commands, detection_options) -> None:  # noqa: ANN001
         help="fine-tune the model on your hand-labelled faces; applied only if better on held-out faces")
     finetune.add_argument("--steps", type=int, help="training steps (default: FinetuneSettings.steps)")
     finetune.add_argument("--lr", type=float, help="Adam learning rate (default: FinetuneSettings.lr)")
+    finetune.add_argument("--drift-penalty", type=float,
+                          help="weight keeping each face near its current embedding; 0 for the plain triplet loss")
     finetune.add_argument("--trainable", choices=("late", "all"),
                           help="late: only the later stages and the head train (the default)")
     finetune.add_argument("--seed", type=int, default=0)

@@ -1,6 +1,6 @@
 """Fine-tune on my labels with real faces: a library of the ten LFW identities the base model
 confuses most (measured by benchmarks/finetune_lookalikes.py: leave-one-out 1-NN error 7-18%),
-ten photos of each labelled by hand.  The routine's verdict follows its own figures, a
+ten photos of each labelled by hand.  The default fine-tune lowers both held-out errors, a
 destructive learning rate is rejected and changes nothing, cancelling changes nothing, and an
 applied model re-embeds the real photos with every label kept and switches back exactly."""
 
@@ -76,7 +76,12 @@ def everything(library: Library) -> tuple:
     )
 
 
-def test_default_finetune_reports_and_decides_by_its_figures(lookalike_library, tmp_path) -> None:
+def test_default_finetune_lowers_the_held_out_errors_on_lookalikes(lookalike_library, tmp_path) -> None:
+    """A real run with the default settings on the ten look-alike identities.  Measured
+    (2026-12-01, drift penalty 1.0): verification 5.00% -> 0.00% of 60 held-out pairs,
+    recognition 3.33% -> 0.00% of 30 held-out faces (the one face the current model gets
+    wrong), so the new model is accepted (the plain triplet loss reaches the same here; the
+    drift penalty's gain shows on the larger benchmark set)."""
     with library_copy(lookalike_library[0], tmp_path) as library:
         before = everything(library)
         outcome = propose_finetune(library, pipeline_for(library))
@@ -84,11 +89,10 @@ def test_default_finetune_reports_and_decides_by_its_figures(lookalike_library, 
         assert report.people == len(LOOKALIKES)
         assert report.train_faces + report.held_out_faces == len(LOOKALIKES) * LABELLED_PER_PERSON
         assert report.before.queries == report.held_out_faces == 30  # 3 of 10 per person held out
-        # The verdict is the rule applied to the reported figures (on these faces the tuned
-        # model is not better on both; benchmarks/RESULTS.md has the measurements).
-        assert report.accepted == (report.after.verification_error < report.before.verification_error
-                                   and report.after.recognition_error < report.before.recognition_error)
-        assert report.before.verification_error < 0.10 and report.after.verification_error < 0.10
+        assert report.before.verification_error >= 0.03 and report.before.recognition_error >= 1 / 30
+        assert report.after.verification_error <= report.before.verification_error - 0.03
+        assert report.after.recognition_error < report.before.recognition_error
+        assert report.accepted  # the rule applied to these figures
         assert everything(library) == before  # measuring writes nothing
 
 

@@ -39,6 +39,11 @@ class FinetuneSettings:
     faces_per_person: int = 4
     margin: float = DEFAULT_MARGIN
     fallback: str = "hardest"  # anchor-positive pairs without a semi-hard negative (or "skip")
+    # Weight of a penalty on how far each training face moves from its current embedding
+    # (squared distance).  Without it the triplet loss also moves the faces it already gets
+    # right and spreads the space: on LFW look-alikes the test verification error rose 20-30%;
+    # with 1.0 it fell 8-18% (two seeds; 10.0 and a lower margin were no better).
+    drift_penalty: float = 1.0
     held_out_share: float = 0.3
     seed: int = 0
 
@@ -168,6 +173,9 @@ def finetune(
     held_features = trunk_features(split, held_out.chips, rotations)
     if cancel.cancelled:
         return None
+    network.eval()
+    with torch.inference_mode():  # the current model's embedding of every view of every training face
+        current = torch.stack([split.head(train_features[:, v]) for v in range(train_features.shape[1])], dim=1)
     optimizer = torch.optim.Adam(parameters, lr=settings.lr)
     batches = IdentityBatches(train.labels, settings.people_per_batch, settings.faces_per_person, settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
@@ -181,6 +189,8 @@ def finetune(
         embeddings = split.head(train_features[index, view])
         triplets = mine_semi_hard(embeddings.detach(), labels_all[index], settings.margin, settings.fallback, generator)
         loss, active = triplet_loss(embeddings, triplets, settings.margin)
+        if settings.drift_penalty:
+            loss = loss + settings.drift_penalty * (embeddings - current[index, view]).pow(2).sum(dim=1).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
