@@ -366,3 +366,25 @@ def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, l
     window.start_finetune()
     qtbot.waitUntil(lambda: len(shown) == 3, timeout=10000)
     assert "not better" in shown[2] and len(applied) == 1
+
+
+def test_a_background_read_older_than_an_edit_never_replaces_it(window, library, qtbot, monkeypatch) -> None:
+    """Jobs refresh the views on a worker thread.  A read that began before the user's
+    edit lands after it: it must not bring the old name back, and the views end current."""
+    release = threading.Event()
+    read_views = window._read_views
+
+    def slow_off_the_gui_thread(person_id):  # noqa: ANN001, ANN202
+        views = read_views(person_id)
+        if threading.current_thread() is not threading.main_thread():
+            release.wait(5)  # the GUI thread's own reads (after an edit) pass straight through
+        return views
+
+    monkeypatch.setattr(window, "_read_views", slow_off_the_gui_thread)
+    window.refresh_in_background()  # as at the end of a job: reads the unnamed person
+    window.rename_person(person_ids_by_size(library)[1], "Anna")
+    assert "Anna\n6 faces" in grid_texts(window)
+    release.set()
+    qtbot.waitUntil(lambda: not window.views_pending(), timeout=5000)
+    qtbot.wait(50)
+    assert "Anna\n6 faces" in grid_texts(window)

@@ -37,6 +37,7 @@ def test_scan_name_merge_and_add_a_face(qtbot, tmp_path, faces_dir, monkeypatch)
     window.add_folder(str(photos))
     assert window.scan_job is not None
     qtbot.waitUntil(lambda: window.scan_job is None, timeout=240_000)
+    qtbot.waitUntil(lambda: not window.views_pending(), timeout=10_000)  # read off the GUI thread
     library = window.library
     assert library.scalar("SELECT count(*) FROM photos WHERE status = 'done'") == 12
     people = people_tiles(library)
