@@ -300,10 +300,11 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # noqa: BLE001 - a failed read shows up on the next one
             self.statusBar().showMessage(f"Could not read the library: {exc}", 5000)
             views = None
-        if views is not None and self._pending_generation == self._views_generation:
-            self._apply_views(views)  # else an edit refreshed the views after this read began
-        elif views is not None:
-            self._read_again = True
+        if views is not None:
+            if self._pending_generation == self._views_generation:
+                self._apply_views(views)
+            else:
+                self._read_again = True  # an edit refreshed the views after this read began
         if self._read_again:
             self.refresh_in_background()
 

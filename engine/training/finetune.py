@@ -21,7 +21,7 @@ from torch import nn
 from engine.alignment import chip_views
 from engine.evaluation import verification_report
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
-from engine.training.acceptance import Embed, HeldOutErrors, accept, errors_from_vectors, held_out_errors
+from engine.training.acceptance import Embed, HeldOutErrors, accept, errors_from_vectors
 from engine.training.data import FaceSet, IdentityBatches
 from engine.training.models import ArchConfig, chips_to_input, set_trainable
 from engine.training.trainer import validation_pairs
@@ -164,8 +164,8 @@ def finetune(
     parameters = set_trainable(network, config, settings.trainable)
     total = settings.steps + 4
     progress(Progress("fine-tuning", 0, total, "measuring the current model"))
-    before = held_out_errors(base_embed, train, held_out, settings.seed)
-    before_vectors = base_embed(held_out.chips)
+    before_vectors = base_embed(held_out.chips)  # once: the errors and the threshold both use them
+    before = errors_from_vectors(before_vectors, base_embed(train.chips), train, held_out, settings.seed)
     if cancel.cancelled:
         return None
     progress(Progress("fine-tuning", 1, total, "preparing features"))
@@ -173,9 +173,11 @@ def finetune(
     held_features = trunk_features(split, held_out.chips, rotations)
     if cancel.cancelled:
         return None
-    network.eval()
-    with torch.inference_mode():  # the current model's embedding of every view of every training face
-        current = torch.stack([split.head(train_features[:, v]) for v in range(train_features.shape[1])], dim=1)
+    current = None
+    if settings.drift_penalty:
+        network.eval()
+        with torch.inference_mode():  # the current model's embedding of every view of every training face
+            current = torch.stack([split.head(train_features[:, v]) for v in range(train_features.shape[1])], dim=1)
     optimizer = torch.optim.Adam(parameters, lr=settings.lr)
     batches = IdentityBatches(train.labels, settings.people_per_batch, settings.faces_per_person, settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
@@ -189,7 +191,7 @@ def finetune(
         embeddings = split.head(train_features[index, view])
         triplets = mine_semi_hard(embeddings.detach(), labels_all[index], settings.margin, settings.fallback, generator)
         loss, active = triplet_loss(embeddings, triplets, settings.margin)
-        if settings.drift_penalty:
+        if current is not None:
             loss = loss + settings.drift_penalty * (embeddings - current[index, view]).pow(2).sum(dim=1).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
