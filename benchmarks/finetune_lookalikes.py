@@ -92,6 +92,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=FinetuneSettings.lr)
     parser.add_argument("--trainable", default=FinetuneSettings.trainable)
     parser.add_argument("--drift-penalty", type=float, default=FinetuneSettings.drift_penalty)
+    parser.add_argument("--batches", default=FinetuneSettings.batches, choices=("lookalike", "random"))
+    parser.add_argument("--seed", type=int, default=0, help="the fine-tune's seed (batches, views, held-out split)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     print(machine_line())
@@ -115,11 +117,12 @@ def main() -> None:
         labelled = faces.subset(np.isin(np.arange(len(faces.labels)), round_robin([pool[p] for p in people], size)))
         test = faces.subset(np.isin(np.arange(len(faces.labels)), test_index) & np.isin(faces.labels, people))
         test_before = base_embed(test.chips)
-        train, held = split_per_person(labelled)
-        settings = FinetuneSettings(trainable=args.trainable, steps=args.steps, lr=args.lr, drift_penalty=args.drift_penalty)
+        train, held = split_per_person(labelled, seed=args.seed)
+        settings = FinetuneSettings(trainable=args.trainable, steps=args.steps, lr=args.lr,
+                                    drift_penalty=args.drift_penalty, batches=args.batches, seed=args.seed)
         started = time.monotonic()
         rotations = pipeline.model_version.chip_rotations  # the fine-tuned model keeps the base's views
-        tuned, report = finetune(network, config, base_embed, train, held, settings, rotations=rotations)
+        tuned, report = finetune(network, config, train, held, settings, rotations=rotations)
         seconds = time.monotonic() - started
         split = SplitNetwork(tuned, config, "all")
         gallery_before = base_embed(labelled.chips)
@@ -142,7 +145,8 @@ def main() -> None:
         records.append({"labelled": size, "seconds": seconds, "report": report.to_dict(),
                         "test_before": before.__dict__, "test_after": after.__dict__})
         print(f"  {size} labelled faces done in {seconds:.0f} s", flush=True)
-    print(f"settings: trainable {args.trainable}, {args.steps} steps, lr {args.lr}, drift penalty {args.drift_penalty}")
+    print(f"settings: trainable {args.trainable}, {args.steps} steps, lr {args.lr}, drift penalty {args.drift_penalty}, "
+          f"{args.batches} batches, seed {args.seed}")
     print_table(["labelled", "people", "test faces", "wall time", "held-out verification err", "held-out recognition err",
                  "accepted", "test verification err (reduction)", "test 1-NN recognition err (reduction)"], rows)
     if args.json:

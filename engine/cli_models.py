@@ -31,7 +31,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from engine.training.finetune import FinetuneSettings
 
     chosen = {k: v for k, v in (
-        ("trainable", args.trainable), ("steps", args.steps), ("lr", args.lr), ("drift_penalty", args.drift_penalty)) if v is not None}
+        ("trainable", args.trainable), ("steps", args.steps), ("lr", args.lr), ("drift_penalty", args.drift_penalty),
+        ("batches", args.batches)) if v is not None}
     settings = FinetuneSettings(seed=args.seed, **chosen)
     bar = _ProgressBar(args.quiet)
     with _library(args) as library:
@@ -98,6 +99,8 @@ def add_model_commands(commands, detection_options) -> None:  # noqa: ANN001
     finetune.add_argument("--lr", type=float, help="Adam learning rate (default: FinetuneSettings.lr)")
     finetune.add_argument("--drift-penalty", type=float,
                           help="weight keeping each face near its current embedding; 0 for the plain triplet loss")
+    finetune.add_argument("--batches", choices=("lookalike", "random"),
+                          help="lookalike: each batch is a person and the people the model finds most alike (the default)")
     finetune.add_argument("--trainable", choices=("late", "all"),
                           help="late: only the later stages and the head train (the default)")
     finetune.add_argument("--seed", type=int, default=0)

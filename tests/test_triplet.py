@@ -118,3 +118,26 @@ def test_gradients_reach_only_the_selected_triplets(batch) -> None:
         has_gradient = bool(leaf.grad[i].abs().sum() > 0)
         assert has_gradient == (i in used), i
     assert not torch.is_grad_enabled() or leaf.grad is not None
+
+
+def test_lookalike_batches_hold_a_person_and_their_nearest_people() -> None:
+    """Six people on a line (hand-placed centres, noise-free faces): every batch is one
+    person and the two people nearest them, checked by brute force; faces are theirs."""
+    import numpy as np
+
+    from engine.training.data import LookalikeBatches
+
+    centres = [0.0, 1.0, 10.0, 11.0, 12.5, 30.0]
+    labels = np.repeat(np.arange(6), 3)
+    vectors = np.array([[centres[p], 0.0] for p in labels])
+    batches = LookalikeBatches(labels, vectors, people=3, per_person=2, seed=0)
+    seeds = set()
+    for _ in range(200):
+        batch = batches.next_batch()
+        people = labels[batch].reshape(3, 2)
+        assert (people == people[:, :1]).all()  # two faces of each chosen person, in blocks
+        seed, rest = int(people[0, 0]), set(people[1:, 0].tolist())
+        by_distance = sorted((abs(centres[q] - centres[seed]), q) for q in range(6) if q != seed)
+        assert rest == {q for _, q in by_distance[:2]}
+        seeds.add(seed)
+    assert seeds == set(range(6))  # every person leads some batch

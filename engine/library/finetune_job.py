@@ -76,7 +76,7 @@ def propose_finetune(
     faces = labelled_face_set(library, pipeline)
     train, held_out = split_per_person(faces, settings.held_out_share, settings.seed)
     network, config = starting_network(library, parent.name)
-    result = finetune(network, config, pipeline.embed_chips, train, held_out, settings, progress, cancel,
+    result = finetune(network, config, train, held_out, settings, progress, cancel,
                       rotations=parent.chip_rotations)
     if result is None:
         return None

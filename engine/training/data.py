@@ -155,13 +155,32 @@ class IdentityBatches:
         self.per_person = per_person
         self.rng = np.random.default_rng(seed)
 
+    def choose_people(self) -> np.ndarray:
+        return self.rng.choice(len(self.by_person), size=self.people, replace=False)
+
     def next_batch(self) -> np.ndarray:
-        chosen = self.rng.choice(len(self.by_person), size=self.people, replace=False)
         batch = []
-        for person in chosen.tolist():
+        for person in self.choose_people().tolist():
             faces = self.by_person[person]
             batch.append(self.rng.choice(faces, size=self.per_person, replace=len(faces) < self.per_person))
         return np.concatenate(batch)
+
+
+class LookalikeBatches(IdentityBatches):
+    """Batches of people the current model finds alike: a random person and the `people` - 1
+    whose mean embeddings lie nearest to theirs, K faces each.  In-batch mining then finds
+    the negatives that matter for this user (siblings rather than strangers), which random
+    people rarely put in the same batch once there are dozens of them."""
+
+    def __init__(self, labels: np.ndarray, vectors: np.ndarray, people: int, per_person: int, seed: int = 0) -> None:
+        super().__init__(labels, people, per_person, seed)
+        centres = np.stack([vectors[faces].mean(axis=0) for faces in self.by_person])
+        distances = ((centres[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+        np.fill_diagonal(distances, -1.0)  # each person first in their own row
+        self.nearest = np.argsort(distances, axis=1, kind="stable")[:, : self.people]
+
+    def choose_people(self) -> np.ndarray:
+        return self.nearest[self.rng.integers(len(self.by_person))]
 
 
 def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
