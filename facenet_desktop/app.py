@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
         self._pending_generation = 0
         self._read_again = False
         self._closing = False
+        self._faces_found = 0
         self._photo_decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="photo")
         self._pending_photo = None
         self._photo_timer = QTimer(self)
@@ -236,6 +237,7 @@ class MainWindow(QMainWindow):
             "cover": self.library.scalar("SELECT id FROM faces WHERE person_id IS NULL ORDER BY id LIMIT 1"),
             "suggestions": suggestions(self.library),
             "can_undo": editing.last_edit(self.library) is not None,
+            "faces": self.library.scalar("SELECT count(*) FROM faces"),
         }
         if person_id is not None:
             views["person"] = (person_id, self._person_view(person_id))
@@ -258,6 +260,7 @@ class MainWindow(QMainWindow):
         count = len(views["suggestions"])
         self.sidebar.item(1).setText(f"Suggestions ({count})" if count else "Suggestions")
         self.undo_action.setEnabled(views["can_undo"])
+        self._faces_found = views["faces"]
         if "person" in views and views["person"][0] == self._shown_person():
             person_id, shown = views["person"]
             if shown is None:  # merged away or removed: back to the grid
@@ -406,8 +409,9 @@ class MainWindow(QMainWindow):
             self.progress_bar.setRange(0, 0)
         text = f"{progress.phase.capitalize()}: {progress.done}" + (f" of {progress.total}" if progress.total else "")
         if progress.phase == "analyzing":
-            faces = self.library.scalar("SELECT count(*) FROM faces")
-            text += f" photos, {faces} faces found"
+            # The count the views last read (every 2 s during a scan): progress reports come
+            # many times a second, and the GUI thread must not wait on the scan's database.
+            text += f" photos, {self._faces_found} faces found"
             if progress.eta_seconds is not None:
                 text += f", about {format_duration(progress.eta_seconds)} left"
         if self.scan_job is not None and self.scan_job.paused:

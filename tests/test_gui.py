@@ -388,3 +388,20 @@ def test_a_background_read_older_than_an_edit_never_replaces_it(window, library,
     qtbot.waitUntil(lambda: not window.views_pending(), timeout=5000)
     qtbot.wait(50)
     assert "Anna\n6 faces" in grid_texts(window)
+
+
+def test_scan_progress_shows_the_face_count_without_reading_the_library(window, library, qtbot, monkeypatch) -> None:
+    """Progress reports come many times a second during a scan: the status line takes the
+    face count from the views' last background read, never from a GUI-thread query."""
+    with library.atomic() as db:
+        total = db.execute("SELECT count(*) FROM faces").fetchone()[0]
+    window.refresh_in_background()
+    qtbot.waitUntil(lambda: not window.views_pending(), timeout=5000)
+
+    def no_reads(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("the GUI thread read the library for a progress report")
+
+    monkeypatch.setattr(library, "scalar", no_reads)
+    monkeypatch.setattr(library, "query", no_reads)
+    window._show_progress(Progress("analyzing", 3, 10, "a.jpg", eta_seconds=12))
+    assert window.statusBar().currentMessage() == f"Analyzing: 3 of 10 photos, {total} faces found, about 12 s left"
