@@ -132,40 +132,41 @@ def main() -> None:
     def base_embed(chips: np.ndarray) -> np.ndarray:
         return pipeline.embed_chips(chips)
 
+    settings = FinetuneSettings(trainable=args.trainable, steps=args.steps, lr=args.lr,
+                                drift_penalty=args.drift_penalty, batches=args.batches, seed=args.seed)
+    rotations = pipeline.model_version.chip_rotations  # the fine-tuned model keeps the base's views
     rows, records = [], []
     splits = [int(s) for s in args.splits.split(",")]
-    for size, split_seed in [(int(s), k) for s in args.sizes.split(",") for k in splits]:
-        pool, test_index = pool_and_test(faces, split_seed)
-        people = weak_order[: min(len(weak_order), max(2, size // 10))]
-        labelled = faces.subset(np.isin(np.arange(len(faces.labels)), round_robin([pool[p] for p in people], size)))
-        test = faces.subset(np.isin(np.arange(len(faces.labels)), test_index) & np.isin(faces.labels, people))
-        test_before = base_embed(test.chips)
-        train, held = split_per_person(labelled, seed=args.seed)
-        settings = FinetuneSettings(trainable=args.trainable, steps=args.steps, lr=args.lr,
-                                    drift_penalty=args.drift_penalty, batches=args.batches, seed=args.seed)
-        started = time.monotonic()
-        rotations = pipeline.model_version.chip_rotations  # the fine-tuned model keeps the base's views
-        tuned, report = finetune(network, config, train, held, settings, rotations=rotations)
-        seconds = time.monotonic() - started
-        split = SplitNetwork(tuned, config, "all")
-        gallery_before = base_embed(labelled.chips)
-        gallery_after = views_average(split, trunk_features(split, labelled.chips, rotations))
-        test_after = views_average(split, trunk_features(split, test.chips, rotations))
-        before = errors_from_vectors(test_before, gallery_before, labelled, test)
-        after = errors_from_vectors(test_after, gallery_after, labelled, test)
+    for size in [int(s) for s in args.sizes.split(",")]:
+        for split_seed in splits:
+            pool, test_index = pool_and_test(faces, split_seed)
+            people = weak_order[: min(len(weak_order), max(2, size // 10))]
+            labelled = faces.subset(np.isin(np.arange(len(faces.labels)), round_robin([pool[p] for p in people], size)))
+            test = faces.subset(np.isin(np.arange(len(faces.labels)), test_index) & np.isin(faces.labels, people))
+            test_before = base_embed(test.chips)
+            train, held = split_per_person(labelled, seed=args.seed)
+            started = time.monotonic()
+            tuned, report = finetune(network, config, train, held, settings, rotations=rotations)
+            seconds = time.monotonic() - started
+            split = SplitNetwork(tuned, config, "all")
+            gallery_before = base_embed(labelled.chips)
+            gallery_after = views_average(split, trunk_features(split, labelled.chips, rotations))
+            test_after = views_average(split, trunk_features(split, test.chips, rotations))
+            before = errors_from_vectors(test_before, gallery_before, labelled, test)
+            after = errors_from_vectors(test_after, gallery_after, labelled, test)
 
-        rows.append([
-            size, split_seed, len(labelled.names), len(test.labels), f"{seconds:.0f} s",
-            f"{report.before.verification_error:.2%} -> {report.after.verification_error:.2%}",
-            f"{report.before.recognition_error:.2%} -> {report.after.recognition_error:.2%}",
-            "yes" if report.accepted else "no",
-            f"{before.verification_error:.2%} -> {after.verification_error:.2%} ({reduction(before.verification_error, after.verification_error)})",
-            f"{before.recognition_error:.2%} -> {after.recognition_error:.2%} ({reduction(before.recognition_error, after.recognition_error)})",
-        ])
-        records.append({"labelled": size, "split": split_seed, "seconds": seconds, "report": report.to_dict(),
-                        "test_before": before.__dict__, "test_after": after.__dict__})
-        print(f"  {size} labelled faces, split {split_seed}: done in {seconds:.0f} s", flush=True)
-        if len(splits) > 1 and split_seed == splits[-1]:
+            rows.append([
+                size, split_seed, len(labelled.names), len(test.labels), f"{seconds:.0f} s",
+                f"{report.before.verification_error:.2%} -> {report.after.verification_error:.2%}",
+                f"{report.before.recognition_error:.2%} -> {report.after.recognition_error:.2%}",
+                "yes" if report.accepted else "no",
+                f"{before.verification_error:.2%} -> {after.verification_error:.2%} ({reduction(before.verification_error, after.verification_error)})",
+                f"{before.recognition_error:.2%} -> {after.recognition_error:.2%} ({reduction(before.recognition_error, after.recognition_error)})",
+            ])
+            records.append({"labelled": size, "split": split_seed, "seconds": seconds, "report": report.to_dict(),
+                            "test_before": before.__dict__, "test_after": after.__dict__})
+            print(f"  {size} labelled faces, split {split_seed}: done in {seconds:.0f} s", flush=True)
+        if len(splits) > 1:
             rows.append(pooled_row(size, records[-len(splits):]))
     print(f"settings: trainable {args.trainable}, {args.steps} steps, lr {args.lr}, drift penalty {args.drift_penalty}, "
           f"{args.batches} batches, seed {args.seed}")

@@ -395,8 +395,7 @@ def test_a_background_read_older_than_an_edit_never_replaces_it(window, library,
 def test_scan_progress_shows_the_face_count_without_reading_the_library(window, library, qtbot, monkeypatch) -> None:
     """Progress reports come many times a second during a scan: the status line takes the
     face count from the views' last background read, never from a GUI-thread query."""
-    with library.atomic() as db:
-        total = db.execute("SELECT count(*) FROM faces").fetchone()[0]
+    total = library.scalar("SELECT count(*) FROM faces")
     window.refresh_in_background()
     qtbot.waitUntil(lambda: not window.views_pending(), timeout=5000)
 
