@@ -77,3 +77,55 @@ def test_acceptance_rule_rejects_a_worse_model(faces_dir, pipeline) -> None:
     assert not accept(before, after)
     assert not accept(before, before)  # "not worse" is not enough: it must be better
     assert accept(after, before)
+
+
+def test_recognition_errors_compare_names_not_label_numbers() -> None:
+    """Hand-made case: the held-out subset numbers its people differently from the training
+    subset, and one held-out face lies nearest to someone else's training face."""
+    from engine.training.acceptance import errors_from_vectors, misrecognised
+    from engine.training.data import FaceSet
+
+    def faces(labels: list[int], names: list[str]) -> FaceSet:
+        return FaceSet(np.zeros((len(labels), 1, 1, 3), np.uint8), np.array(labels), names, [""] * len(labels), 0)
+
+    train = faces([0, 0, 1, 1], ["ann", "bob"])
+    references = np.array([[0.0, 0], [0.1, 0], [10, 0], [10.1, 0]])
+    held = faces([1, 1, 0, 0], ["bob", "ann"])  # bob is 0 here
+    queries = np.array([[0.2, 0], [1.0, 0], [9.0, 0], [6.0, 0]])  # ann, ann, bob, bob: each nearest their own
+    wrong = misrecognised(queries, references, train, held)
+    assert wrong.tolist() == [False, False, False, False]
+    queries[3] = [4.0, 0]  # now nearer ann's faces than bob's
+    wrong = misrecognised(queries, references, train, held)
+    assert wrong.tolist() == [False, False, False, True]
+    assert errors_from_vectors(queries, references, train, held).recognition_error == 0.25
+
+
+def test_k_nearest_vote_counts_names_and_breaks_ties_by_the_nearest_face() -> None:
+    """Hand-made distances on a line: ann's one face at 0, bob's at 3.0, 3.2, 3.4."""
+    from engine.training.acceptance import misrecognised
+    from engine.training.data import FaceSet
+
+    train = FaceSet(np.zeros((4, 1, 1, 3), np.uint8), np.array([0, 1, 1, 1]), ["ann", "bob"], [""] * 4, 0)
+    references = np.array([[0.0], [3.0], [3.2], [3.4]])
+    held = FaceSet(np.zeros((1, 1, 1, 3), np.uint8), np.array([0]), ["ann"], [""], 0)
+    ann = np.array([[1.4]])  # ann 1.4 away; bob 1.6, 1.8, 2.0
+    assert misrecognised(ann, references, train, held, neighbours=1).tolist() == [False]
+    assert misrecognised(ann, references, train, held, neighbours=2).tolist() == [False]  # 1 : 1, ann nearer
+    assert misrecognised(ann, references, train, held, neighbours=3).tolist() == [True]  # bob 2 : 1
+    assert misrecognised(np.array([[1.6]]), references, train, held, neighbours=2).tolist() == [True]  # tie, bob nearer
+
+
+def test_report_says_when_there_was_nothing_to_improve() -> None:
+    """A refusal because the current model already gets every held-out face right reads
+    differently from a refusal because the new model is worse."""
+    from engine.training.acceptance import HeldOutErrors, accept
+    from engine.training.finetune import FinetuneReport
+
+    def report(before: HeldOutErrors, after: HeldOutErrors) -> str:
+        return FinetuneReport(before, after, accept(before, after), 5, 32, 11, 400, 59.0, 0.6, 0.6, {}).lines()[-1]
+
+    perfect, worse = HeldOutErrors(0.0, 0.0, 14, 11), HeldOutErrors(0.05, 0.1, 14, 11)
+    assert "no mistake" in report(perfect, perfect)
+    assert "no mistake" in report(perfect, worse)
+    assert "not better on both" in report(worse, HeldOutErrors(0.06, 0.1, 14, 11))
+    assert "can be applied" in report(worse, perfect)

@@ -50,13 +50,28 @@ def errors_from_vectors(
     same = held_out.labels[i] == held_out.labels[j]
     folds = np.random.default_rng(seed).permutation(len(i)) % 10
     verification = 1.0 - verification_report(distances, same, folds).accuracy_mean
+    recognition = float(np.mean(misrecognised(queries, references, train, held_out)))
+    return HeldOutErrors(float(verification), recognition, int(len(i)), int(len(queries)))
+
+
+def misrecognised(
+    queries: np.ndarray, references: np.ndarray, train: FaceSet, held_out: FaceSet, neighbours: int = 1
+) -> np.ndarray:
+    """Per held-out face: does the vote of its `neighbours` nearest training faces (most votes;
+    ties: the nearest face) name someone else?  1 is 1-NN; the app votes with 5 (recognition.py)."""
     # Names, not label numbers: the two subsets number their people independently.
     reference_names = np.array([train.names[k] for k in train.labels])
     query_names = np.array([held_out.names[k] for k in held_out.labels])
     d = np.linalg.norm(queries[:, None, :] - references[None, :, :], axis=2)
-    nearest = reference_names[d.argmin(axis=1)]
-    recognition = float(np.mean(nearest != query_names))
-    return HeldOutErrors(float(verification), recognition, int(len(i)), int(len(queries)))
+    nearest = np.argsort(d, axis=1, kind="stable")[:, :neighbours]
+    wrong = np.zeros(len(queries), dtype=bool)
+    for query, row in enumerate(nearest):
+        votes: dict[str, int] = {}
+        for reference in row:  # nearest first, so the first name to reach the top count is the nearer
+            votes[reference_names[reference]] = votes.get(reference_names[reference], 0) + 1
+        winner = max(votes, key=votes.__getitem__)  # max keeps the first of equal counts
+        wrong[query] = winner != query_names[query]
+    return wrong
 
 
 def accept(before: HeldOutErrors, after: HeldOutErrors) -> bool:

@@ -75,13 +75,20 @@ class FinetuneReport:
 
     def lines(self) -> list[str]:
         b, a = self.before, self.after
+        if self.accepted:
+            verdict = "the new model is better on both: it can be applied"
+        elif b.verification_error == 0 and b.recognition_error == 0:
+            # Nothing a fine-tune could lower: say so, rather than suggest it failed.
+            verdict = ("the current model already makes no mistake on these held-out faces, so no new model can "
+                       "be better: label more faces, above all of the people it confuses, and try again")
+        else:
+            verdict = "the new model is not better on both: the current model stays"
         return [
             f"{self.people} people: {self.train_faces} faces trained on, {self.held_out_faces} held out "
             f"({b.pairs} verification pairs, {b.queries} recognition queries); {self.steps} steps in {self.seconds:.0f} s",
             f"verification error: {b.verification_error:.2%} before, {a.verification_error:.2%} after",
             f"recognition error:  {b.recognition_error:.2%} before, {a.recognition_error:.2%} after",
-            "the new model is better on both: it can be applied" if self.accepted
-            else "the new model is not better on both: the current model stays",
+            verdict,
         ]
 
 
