@@ -1,5 +1,5 @@
 """Walk the app through its main flow and save a screenshot of each step: add a folder,
-scan, people grid, person view, photo view, suggestions, search.
+scan, people grid, person view, photo view, suggestions, search, the fine-tune report.
 
     xvfb-run -s "-screen 0 1280x860x24" python -m facenet_desktop.tour --out shots
 
@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QDialog
 
 from engine.library import editing
 from engine.library.browse import people_tiles
@@ -65,6 +65,28 @@ def shoot(window: MainWindow, out: Path, name: str) -> Path:
         window.grab().save(str(path))
     print(f"saved {path}")
     return path
+
+
+def shoot_finetune_report(window: MainWindow, out: Path) -> None:
+    """Fine-tune on the faces named above.  Its report is a modal dialog, so a timer shoots
+    it from inside the dialog's own loop, then declines it; a refusal (what is missing) is an
+    error message."""
+    shots: list[Path] = []
+    errors_before = len(window.errors)
+
+    def look() -> None:
+        dialog = QApplication.activeModalWidget()
+        if isinstance(dialog, QDialog):
+            shots.append(shoot(window, out, "9-finetune-report"))
+            dialog.reject()  # declined: the candidate model is deleted
+        elif len(window.errors) == errors_before:
+            QTimer.singleShot(500, look)
+
+    QTimer.singleShot(500, look)
+    window.start_finetune()
+    wait_until(lambda: bool(shots) or len(window.errors) > errors_before)
+    if not shots:
+        shoot(window, out, "9-finetune-refused")
 
 
 def main() -> None:
@@ -114,6 +136,7 @@ def main() -> None:
     window.search_page.query.setText(first_name)
     window.search(first_name)
     shoot(window, args.out, "8-search")
+    shoot_finetune_report(window, args.out)
     window.close()
     library.close()
     QApplication.instance().quit()
