@@ -221,6 +221,17 @@ class SuggestionsPage(QWidget):
             self.answer.emit(face.id, yes)
 
 
+def label_position(box: tuple[float, float, float, float], label: tuple[float, float],
+                   image: tuple[float, float]) -> tuple[float, float]:
+    """Where a face's name goes: under its box, left-aligned, but moved inside the photo where
+    the box touches the right or bottom edge (the scene shows only the photo)."""
+    x1, _, _, y2 = box
+    width, height = label
+    x = max(4.0, min(x1 + 4, image[0] - width - 4))
+    y = max(1.0, min(y2 + 2, image[1] - height - 1))
+    return x, y
+
+
 class PhotoView(QGraphicsView):
     """The photo with its face boxes; click a box to act on it, drag to draw a new one."""
 
@@ -252,8 +263,10 @@ class PhotoView(QGraphicsView):
             text = face.person_name or ("Unnamed" if face.person_id is not None else "Unknown")
             label = QGraphicsSimpleTextItem(text)
             label.setBrush(QBrush(QColor("white")))
-            label.setPos(x1 + 4, y2 + 2)
-            backdrop = scene.addRect(label.boundingRect().adjusted(-4, -1, 4, 1).translated(x1 + 4, y2 + 2),
+            size = label.boundingRect()
+            x, y = label_position((x1, y1, x2, y2), (size.width(), size.height()), (pixmap.width(), pixmap.height()))
+            label.setPos(x, y)
+            backdrop = scene.addRect(size.adjusted(-4, -1, 4, 1).translated(x, y),
                                      QPen(Qt.PenStyle.NoPen), QBrush(QColor(0, 0, 0, 160)))
             backdrop.setZValue(1)
             label.setZValue(2)

@@ -406,3 +406,31 @@ def test_scan_progress_shows_the_face_count_without_reading_the_library(window, 
     monkeypatch.setattr(library, "query", no_reads)
     window._show_progress(Progress("analyzing", 3, 10, "a.jpg", eta_seconds=12))
     assert window.statusBar().currentMessage() == f"Analyzing: 3 of 10 photos, {total} faces found, about 12 s left"
+
+
+def test_face_names_stay_inside_the_photo(qtbot) -> None:
+    """A face touching the photo's right and bottom edges (as in a crowd at the border) keeps its
+    name on the photo, not on the blank margin beside it; a face in the middle keeps it under
+    its box."""
+    from PySide6.QtGui import QColor, QPixmap
+    from PySide6.QtWidgets import QGraphicsRectItem
+
+    from engine.library.browse import FaceTile
+    from facenet_desktop.pages import PhotoView, label_position
+
+    assert label_position((10, 10, 50, 50), (30, 12), (200, 100)) == (14, 52)  # under the box
+    assert label_position((170, 10, 200, 50), (30, 12), (200, 100)) == (166, 52)  # pulled left: 200 - 30 - 4
+    assert label_position((10, 60, 50, 100), (30, 12), (200, 100)) == (14, 87)  # pulled up: 100 - 12 - 1
+    view = PhotoView()
+    qtbot.addWidget(view)
+    pixmap = QPixmap(250, 250)
+    pixmap.fill(QColor("grey"))
+    faces = [FaceTile(1, 1, "", (200.0, 190.0, 250.0, 250.0), None, None, None, None),
+             FaceTile(2, 1, "", (60.0, 60.0, 140.0, 140.0), 7, "Gloria Macapagal Arroyo", "manual", None)]
+    view.show_photo(pixmap, 1.0, faces)
+    photo = view.scene().sceneRect()
+    backdrops = [item for item in view.scene().items()
+                 if isinstance(item, QGraphicsRectItem) and item.data(0) is None and item.zValue() == 1]
+    assert len(backdrops) == 2
+    for backdrop in backdrops:
+        assert photo.contains(backdrop.sceneBoundingRect().adjusted(1, 1, -1, -1)), backdrop.sceneBoundingRect()
