@@ -264,7 +264,7 @@ def edit_stalls(db: Path) -> dict[str, tuple[float, float, float]]:
         edit()
         seconds = time.perf_counter() - started
         pump(200)
-        found[f"{what} ({seconds * 1000:.0f} ms of edit and refresh)"] = (*meter.stop(), seconds)
+        found[what] = (*meter.stop(), seconds)
     window.close()
     return found
 
@@ -318,8 +318,9 @@ def main() -> None:
              f"{start_s / START_TARGET_S:.2f}"],
             ["longest GUI stall while scrolling the people grid (300 steps)", f"{worst_scroll:.1f} ms (p99 {p99_scroll:.1f})",
              f"{STALL_TARGET_MS:.0f} ms", f"{worst_scroll / STALL_TARGET_MS:.2f}"],
-            *[[f"longest GUI stall {what} in the {args.faces:,}-face library", f"{worst:.1f} ms (p99 {p99:.1f})",
-               f"{STALL_TARGET_MS:.0f} ms", f"{worst / STALL_TARGET_MS:.2f}"] for what, (worst, p99, _) in edits.items()],
+            *[[f"longest GUI stall {what} ({seconds * 1000:.0f} ms of edit and refresh) in the {args.faces:,}-face library",
+               f"{worst:.1f} ms (p99 {p99:.1f})", f"{STALL_TARGET_MS:.0f} ms", f"{worst / STALL_TARGET_MS:.2f}"]
+              for what, (worst, p99, seconds) in edits.items()],
             [f"longest GUI stall while a scan runs ({small[2]} real photos into an empty library; {small[3]:.0f} s)",
              f"{small[0]:.1f} ms (p99 {small[1]:.1f})", f"{STALL_TARGET_MS:.0f} ms", f"{small[0] / STALL_TARGET_MS:.2f}"],
             *[[f"longest GUI stall {what} ({seconds:.1f} s)", f"{worst:.1f} ms (p99 {p99:.1f})", f"{STALL_TARGET_MS:.0f} ms",
