@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,8 +13,10 @@ from pathlib import Path
 from engine.cli_library import add_library_commands, add_training_commands, pipeline_factory
 from engine.cli_models import add_model_commands
 from engine.errors import EngineError, ImageLoadError, ModelFileError
+from engine.user_files import printable_path
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what shell tools return when the reader went away
 
 
 def _pipeline(args: argparse.Namespace):  # noqa: ANN202
@@ -37,18 +40,18 @@ def cmd_faces(args: argparse.Namespace) -> int:
             found = pipeline.analyze(photo, embed=False)
         except ImageLoadError as exc:
             failed += 1
-            print(f"error: {exc}", file=sys.stderr)
-            results.append({"photo": str(Path(photo).resolve()), "error": exc.reason})
+            print(f"error: {printable_path(exc.path)}: {exc.reason}", file=sys.stderr)
+            results.append({"photo": printable_path(os.path.abspath(photo)), "error": exc.reason})
             continue
         record = {
-            "photo": str(found.path.resolve()),
+            "photo": printable_path(os.path.abspath(found.path)),
             "width": found.width,
             "height": found.height,
             "faces": [_face_record(face) for face in found.faces],
         }
         results.append(record)
         if not args.json:
-            print(f"{photo}: {len(found.faces)} face(s) in {found.width}x{found.height}")
+            print(f"{printable_path(photo)}: {len(found.faces)} face(s) in {found.width}x{found.height}")
             for i, face in enumerate(found.faces, start=1):
                 x1, y1, x2, y2 = face.box
                 marks = " ".join(f"({x:.0f},{y:.0f})" for x, y in face.landmarks)
@@ -179,9 +182,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args))
+        code = int(args.handler(args))
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        # `facenet people | head`: the reader has all it wanted; say nothing more.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except ImageLoadError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable_path(exc.path)}: {exc.reason}", file=sys.stderr)
         return EXIT_ERROR
     except ModelFileError as exc:
         print(f"error: model file problem: {exc}", file=sys.stderr)

@@ -114,7 +114,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
         "duplicates": summary.duplicates, "forgotten": summary.forgotten, "xmp_labels": summary.xmp_labels,
         "recognised": summary.recognised,
         "suggested": summary.suggested,
-        "folder_errors": summary.folder_errors, "cancelled": summary.cancelled, "seconds": round(summary.seconds, 2),
+        "missing": summary.missing, "returned": summary.returned,
+        "folder_errors": summary.folder_errors,
+        "problems": [{"path": path, "reason": reason} for path, reason in summary.problems],
+        "cancelled": summary.cancelled, "seconds": round(summary.seconds, 2),
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -122,11 +125,19 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print(
             f"{summary.files_seen} photos: {summary.analyzed} analysed ({summary.faces_found} faces), "
             f"{summary.unchanged} unchanged, {summary.moved} moved, {summary.duplicates} copies, "
-            f"{summary.forgotten} gone, {summary.failed} unreadable, {summary.xmp_labels} faces named from XMP; "
+            f"{summary.missing} missing, {len(summary.problems)} could not be read, "
+            f"{summary.xmp_labels} faces named from XMP; "
             f"recognised {report['recognised']}, suggested {report['suggested']} ({summary.seconds:.1f} s)"
         )
         for path, reason in summary.folder_errors:
             print(f"  warning: {path}: {reason}", file=sys.stderr)
+        for path, reason in summary.problems:
+            print(f"  could not read {path}: {reason}", file=sys.stderr)
+        if summary.returned:
+            print(f"  {summary.returned} missing photo(s) are back, with their faces and names", file=sys.stderr)
+        if summary.missing:
+            print(f"  {summary.missing} photo(s) are missing from disk; their faces and names are kept "
+                  "(`facenet missing` lists them, `facenet missing --forget` removes them)", file=sys.stderr)
         if summary.cancelled:
             print("scan stopped; run the same command again to continue", file=sys.stderr)
     return 130 if summary.cancelled else EXIT_OK
@@ -195,6 +206,7 @@ def cmd_move(args: argparse.Namespace) -> int:
     from engine.library.store import LibraryError
 
     def action(lib) -> str:  # noqa: ANN001
+        editing.check_face(lib, args.face)  # an unknown face changes nothing, creates nobody
         try:
             resolve_person(lib, args.to)
         except LibraryError:
@@ -233,10 +245,11 @@ def cmd_undo(args: argparse.Namespace) -> int:
 
 def cmd_photos(args: argparse.Namespace) -> int:
     from engine.library.people import photos_with_people
+    from engine.user_files import printable_path
 
     with _library(args) as library:
         for path in photos_with_people(library, args.person):
-            print(path)
+            print(printable_path(path))
     return EXIT_OK
 
 
@@ -258,6 +271,26 @@ def cmd_export_xmp(args: argparse.Namespace) -> int:
     with _library(args) as library:
         written = export_xmp_sidecars(library, include_automatic=args.include_automatic)
     print(f"wrote {len(written)} XMP sidecar file(s); no photo was modified")
+    return EXIT_OK
+
+
+def cmd_missing(args: argparse.Namespace) -> int:
+    from engine.library.missing import forget_missing, missing_photos
+    from engine.user_files import printable_path
+
+    with _library(args) as library:
+        photos = missing_photos(library, args.folder)
+        if args.forget:
+            forgotten = forget_missing(library, [p.id for p in photos])
+            print(f"forgot {forgotten} missing photo(s) and their faces; names and people stay")
+            return EXIT_OK
+    if args.json:
+        print(json.dumps([{"path": printable_path(p.path), "faces": p.faces, "named": p.named,
+                           "missing_since": p.missing_since} for p in photos], indent=2))
+        return EXIT_OK
+    for p in photos:
+        print(f"{printable_path(p.path)}  ({p.faces} face(s), {p.named} named; missing since {p.missing_since})")
+    print(f"{len(photos)} missing photo(s)" + (" (`--forget` removes them from the library)" if photos else ""))
     return EXIT_OK
 
 
@@ -325,6 +358,10 @@ def add_library_commands(commands, detection_options, evaluate_targets) -> None:
     export.add_argument("-o", "--output", metavar="FILE")
     xmp = add("export-xmp", cmd_export_xmp, "write XMP sidecars with named face regions (photos untouched)")
     xmp.add_argument("--include-automatic", action="store_true", help="also faces assigned automatically")
+    missing = add("missing", cmd_missing, "photos gone from disk (kept with their faces and names)")
+    missing.add_argument("--folder", default=None, help="only those under this folder")
+    missing.add_argument("--forget", action="store_true", help="remove them and their faces from the library")
+    missing.add_argument("--json", action="store_true")
     clusters = evaluate_targets.add_parser("clusters", help="scan + cluster a person/images folder and score it")
     clusters.add_argument("folder", metavar="FOLDER")
     clusters.add_argument("--min-faces", type=int, default=3)

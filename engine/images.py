@@ -16,6 +16,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from engine.errors import ImageLoadError
+from engine.image_damage import check_complete
+from engine.user_files import open_photo_file
 
 try:  # HEIC/HEIF support; AVIF is native in Pillow >= 11.3.
     import pillow_heif
@@ -93,22 +95,12 @@ def load_photo(
     (JPEGs are then decoded at reduced scale, which is several times faster); it is never
     enlarged.  `max_pixels` is the hard cap on pixels decoded from the file."""
     path = Path(path)
+    reader, size = open_photo_file(path)
     try:
-        if path.is_dir():
-            raise ImageLoadError(path, "is a folder, not a photo")
-        size = path.stat().st_size
-    except FileNotFoundError as exc:
-        raise ImageLoadError(path, "file not found") from exc
-    except PermissionError as exc:
-        raise ImageLoadError(path, "permission denied") from exc
-    except OSError as exc:
-        raise ImageLoadError(path, f"cannot access file: {exc.strerror or exc}") from exc
-    if size == 0:
-        raise ImageLoadError(path, "file is empty")
-    try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), reader:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(reader) as image:
+                check_complete(path, reader, image, size)
                 return _decode(path, image, max_side, max_output_pixels, max_pixels)
     except ImageLoadError:
         raise

@@ -96,7 +96,7 @@ def test_moved_renamed_deleted_and_edited_photos(photo_folder, library, pipeline
     bush[0].rename(moved_to)
     bush[1].unlink()
     summary = scan_folders(library, [photo_folder], refuse_to_analyse)
-    assert summary.moved == 1 and summary.forgotten == 1 and summary.analyzed == 0
+    assert summary.moved == 1 and summary.missing == 1 and summary.forgotten == 0 and summary.analyzed == 0
     row = library.query("SELECT f.id, f.person_id, f.assignment FROM faces f JOIN photos ph ON ph.id = f.photo_id WHERE ph.path = ?", [str(moved_to)])
     assert row == [{"id": named_face, "person_id": george, "assignment": "manual"}]
     # Edit the photo (re-encoded, slightly brighter): analysed again, the name follows the face.
@@ -134,7 +134,7 @@ def test_unreadable_subfolder_forgets_nothing(photo_folder, library, pipeline) -
     assert summary.folder_errors and library.scalar("SELECT count(*) FROM photos") == before
 
 
-def test_photo_vanishing_mid_scan_is_forgotten(photo_folder, library, pipeline, monkeypatch) -> None:
+def test_photo_vanishing_mid_scan_is_kept_as_missing(photo_folder, library, pipeline, monkeypatch) -> None:
     victim = sorted((photo_folder / "Colin_Powell").glob("*.jpg"))[1]
     original = pipeline.decode
 
@@ -145,8 +145,8 @@ def test_photo_vanishing_mid_scan_is_forgotten(photo_folder, library, pipeline, 
 
     monkeypatch.setattr(pipeline, "decode", decode)
     summary = scan_folders(library, [photo_folder], lambda: pipeline)
-    assert summary.forgotten == 1 and summary.analyzed == 7
-    assert library.scalar("SELECT count(*) FROM photos WHERE path = ?", [str(victim)]) == 0
+    assert summary.missing == 1 and summary.forgotten == 0 and summary.analyzed == 7
+    assert library.scalar("SELECT missing_since IS NOT NULL FROM photos WHERE path = ?", [str(victim)]) == 1
 
 
 def test_cancel_then_resume_equals_one_scan(photo_folder, tmp_path, pipeline) -> None:

@@ -15,6 +15,7 @@ from PIL import Image
 from engine.images import load_photo
 from engine.library.store import Library
 from engine.paths import atomic_write_bytes, cache_dir
+from engine.user_files import from_stored_path, to_stored_path
 
 THUMBNAIL_SIZE = 128
 UNSORTED = -1  # the person id the GUI uses for "Unsorted faces"
@@ -65,7 +66,7 @@ _FACE_COLUMNS = """
 
 
 def _tiles(rows: list[dict]) -> list[FaceTile]:
-    return [FaceTile(r["id"], r["photo_id"], r["path"], (r["x1"], r["y1"], r["x2"], r["y2"]), r["person_id"],
+    return [FaceTile(r["id"], r["photo_id"], from_stored_path(r["path"]), (r["x1"], r["y1"], r["x2"], r["y2"]), r["person_id"],
                      r["name"], r["assignment"], r["distance"]) for r in rows]
 
 
@@ -93,7 +94,7 @@ def photo_faces(library: Library, photo_id: int) -> list[FaceTile]:
 
 
 def photo_of_path(library: Library, path: str) -> int | None:
-    return library.scalar("SELECT id FROM photos WHERE path = ?", [path])
+    return library.scalar("SELECT id FROM photos WHERE path = ?", [to_stored_path(path)])
 
 
 def face_thumbnail(library: Library, face_id: int, size: int = THUMBNAIL_SIZE) -> Path | None:
@@ -110,7 +111,7 @@ def face_thumbnail(library: Library, face_id: int, size: int = THUMBNAIL_SIZE) -
         return None
     r = row[0]
     try:
-        photo = load_photo(r["path"], max_side=1600)
+        photo = load_photo(from_stored_path(r["path"]), max_side=1600)
     except Exception:  # noqa: BLE001 - any unreadable photo just has no thumbnail
         return None
     scale = photo.scale

@@ -14,6 +14,7 @@ from engine.library.grouping import MIN_PERSON_FACES, cluster_library
 from engine.library.scan import scan_folders
 from engine.library.store import Library
 from engine.pipeline import FacePipeline
+from engine.user_files import from_stored_path
 
 
 def labelled_faces(library: Library, root: Path) -> tuple[list[str], list[int | None]]:
@@ -28,7 +29,7 @@ def labelled_faces(library: Library, root: Path) -> tuple[list[str], list[int | 
     )
     truth, predicted = [], []
     for row in rows:
-        relative = Path(row["path"]).relative_to(root)
+        relative = Path(from_stored_path(row["path"])).relative_to(root)
         if len(relative.parts) < 2:
             continue
         truth.append(relative.parts[0])

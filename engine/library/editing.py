@@ -89,6 +89,11 @@ def _face(library: Library, face_id: int) -> dict:
     return rows[0]
 
 
+def check_face(library: Library, face_id: int) -> None:
+    """LibraryError unless the face exists (before an edit that would first create a person)."""
+    _face(library, face_id)
+
+
 def _assigned_face(library: Library, face_id: int, hint: str = "") -> dict:
     face = _face(library, face_id)
     if face["person_id"] is None:

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from engine.library.records import FaceRecord
 from engine.library.store import Library
 from engine.library.xmp import NamedRegion, write_sidecar
+from engine.user_files import from_stored_path
 
 CSV_FIELDS = ["face_id", "photo", "x1", "y1", "x2", "y2", "score", "person_id", "person_name", "assignment", "distance"]
 
@@ -65,7 +66,7 @@ def export_xmp_sidecars(library: Library, include_automatic: bool = False) -> li
     )
     by_photo: dict[str, list[dict]] = {}
     for row in rows:
-        by_photo.setdefault(row["path"], []).append(row)
+        by_photo.setdefault(from_stored_path(row["path"]), []).append(row)
     written = []
     for path, faces in by_photo.items():
         width, height = faces[0]["width"], faces[0]["height"]

@@ -53,3 +53,26 @@ def transfer_manual_labels(
         )
         moved += 1
     return moved
+
+
+def copy_faces(db, source_photo: int, target_photo: int) -> None:  # noqa: ANN001
+    """Give a byte-identical copy of a photo the source's faces with everything the user said
+    about them: person, confirmation and rejections (a rejection follows its face's content)."""
+    source_faces = [r[0] for r in db.execute("SELECT id FROM faces WHERE photo_id = ? ORDER BY id", [source_photo])]
+    for face_id in source_faces:
+        cursor = db.execute(
+            "INSERT INTO faces(photo_id, x1, y1, x2, y2, score, landmarks, embedding, model_version, person_id, "
+            "assignment, distance) SELECT ?, x1, y1, x2, y2, score, landmarks, embedding, model_version, person_id, "
+            "assignment, distance FROM faces WHERE id = ?",
+            [target_photo, face_id],
+        )
+        new_id = cursor.lastrowid
+        db.execute(
+            "INSERT OR IGNORE INTO rejections(face_id, person_id) SELECT ?, person_id FROM rejections WHERE face_id = ?",
+            [new_id, face_id],
+        )
+        db.execute(
+            "INSERT OR IGNORE INTO face_embeddings(face_id, model_version, embedding) "
+            "SELECT ?, model_version, embedding FROM face_embeddings WHERE face_id = ?",
+            [new_id, face_id],
+        )

@@ -8,7 +8,10 @@ re-run at any time and gives the same people for the same library.
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +24,7 @@ from engine.library.model_registry import active_version
 from engine.model_versions import ModelVersion
 
 MIN_PERSON_FACES = 3  # smaller clusters stay "unsorted" rather than become tiny people
+STATE_ATTEMPTS = 3  # regroups computed before the last one is computed under the write lock
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,23 @@ def _rejections(library: Library) -> dict[int, set[int]]:
     return out
 
 
+def user_state(db) -> bytes:  # noqa: ANN001
+    """A digest of everything the user said that grouping and recognition read: hand
+    labels, rejections, people and their names.  A regroup that computed from one state
+    applies its result only if the state is still the same when it writes (an edit made
+    meanwhile in another process or thread must never be overwritten)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for sql in (
+        "SELECT id, person_id FROM faces WHERE assignment = 'manual' ORDER BY id",
+        "SELECT face_id, person_id FROM rejections ORDER BY face_id, person_id",
+        "SELECT id, name, hidden FROM people ORDER BY id",
+    ):
+        for row in db.execute(sql):
+            digest.update(repr(tuple(row)).encode())
+        digest.update(b"|")
+    return digest.digest()
+
+
 def _stable_ids(library: Library, faces: dict, labels: np.ndarray, new_clusters: list[int]) -> dict[int, int]:
     """Give each new unnamed cluster the id of the automatic person it overlaps most."""
     old_auto = library.query(
@@ -94,6 +115,10 @@ def _stable_ids(library: Library, faces: dict, labels: np.ndarray, new_clusters:
     return chosen
 
 
+class _StateChanged(Exception):
+    """The user edited the library while a regroup was computing."""
+
+
 def cluster_library(
     library: Library,
     version: ModelVersion | None = None,
@@ -101,13 +126,35 @@ def cluster_library(
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
 ) -> ClusterSummary:
+    """Regroup every face nobody labelled.  If the user edits the library while this
+    computes, the result is thrown away and computed again from the new state (the last
+    attempt holds the write lock while it computes, so it always finishes)."""
     started = time.monotonic()
+    for _attempt in range(STATE_ATTEMPTS):
+        try:
+            return _cluster_once(library, version, min_faces, progress, cancel, started)
+        except _StateChanged:
+            continue
+    with library.atomic():
+        return _cluster_once(library, version, min_faces, progress, cancel, started)
+
+
+def _cluster_once(
+    library: Library,
+    version: ModelVersion | None,
+    min_faces: int,
+    progress: ProgressCallback,
+    cancel: CancelToken | None,
+    started: float,
+) -> ClusterSummary:
     version = version or active_version(library)
     progress(Progress("grouping faces", 0, 2))
-    faces = _load_faces(library, version)
+    with _read_snapshot(library):  # one state for every read (WAL: writers go on meanwhile)
+        read_state = user_state(library.db)
+        faces = _load_faces(library, version)
+        rejected = _rejections(library)
     n = len(faces["id"])
     seeds = np.where(faces["manual"], faces["person"], FREE)
-    rejected = _rejections(library)
     index_rejections = {
         i: frozenset(rejected[f]) for i, f in enumerate(faces["id"].tolist()) if f in rejected
     }
@@ -127,6 +174,8 @@ def cluster_library(
     ]
     new_people = 0
     with library.atomic() as db:
+        if user_state(db) != read_state:
+            raise _StateChanged
         reuse = _stable_ids(library, faces, result.labels, free_clusters) if free_clusters else {}
         db.execute("UPDATE faces SET person_id = NULL, assignment = NULL, distance = NULL WHERE assignment != 'manual'")
         person_of_cluster = {c: int(result.cluster_person[c]) for c in range(result.clusters) if result.cluster_person[c] != FREE}
@@ -144,8 +193,11 @@ def cluster_library(
                 continue  # unsorted, or a face the user said is not this (unnamed) person
             distance = float(np.linalg.norm(faces["vectors"][i] - centroids[cluster]))
             updates.append((person, distance, int(faces["id"][i])))
-        for person, distance, face_id in updates:
-            db.execute("UPDATE faces SET person_id = ?, assignment = 'auto', distance = ? WHERE id = ?", [person, distance, face_id])
+        db.conn.executemany(  # never over a hand label, whatever happened since the read
+            "UPDATE faces SET person_id = ?, assignment = 'auto', distance = ? "
+            "WHERE id = ? AND assignment IS NULL",
+            updates,
+        )
         _drop_empty_automatic_people(db)
         recognition = recognize_faces(library, version, only_unassigned=True)
         _refresh_covers(db)
@@ -193,6 +245,47 @@ def recognize_faces(
     its nearest labelled faces agree and are within `auto_assign_distance`; suggested when
     the winner is within `threshold`; left alone otherwise (unknown)."""
     version = version or active_version(library)
+    for attempt in range(STATE_ATTEMPTS + 1):
+        try:
+            return _recognize_once(library, version, only_unassigned, locked=attempt == STATE_ATTEMPTS)
+        except _StateChanged:
+            continue
+    raise AssertionError("unreachable")  # pragma: no cover - the locked attempt cannot see a change
+
+
+def _recognize_once(library: Library, version: ModelVersion, only_unassigned: bool, locked: bool) -> RecognitionSummary:
+    if locked:
+        with library.atomic() as db:
+            considered, decisions, taken = _recognition_plan(library, version, only_unassigned)
+            return _apply_recognition(db, considered, decisions, taken, only_unassigned)
+    with _read_snapshot(library):
+        read_state = user_state(library.db)
+        considered, decisions, taken = _recognition_plan(library, version, only_unassigned)
+    if not decisions:
+        return RecognitionSummary(considered, 0, 0)
+    with library.atomic() as db:
+        if user_state(db) != read_state:
+            raise _StateChanged
+        return _apply_recognition(db, considered, decisions, taken, only_unassigned)
+
+
+@contextmanager
+def _read_snapshot(library: Library) -> Iterator[None]:
+    """Reads that see one state of the library (a deferred transaction; WAL lets writers go on)."""
+    db = library.db
+    if db.conn.in_transaction:  # already inside the caller's transaction
+        yield
+        return
+    db.execute("BEGIN")
+    try:
+        yield
+    finally:
+        if db.conn.in_transaction:
+            db.execute("COMMIT")
+
+
+def _recognition_plan(library: Library, version: ModelVersion, only_unassigned: bool) -> tuple[int, list, set]:
+    """(faces considered, decisions sorted surest first, (photo, person) pairs already shown)."""
     refs = library.db.execute(
         "SELECT f.embedding, f.person_id, f.photo_id FROM faces f JOIN people p ON p.id = f.person_id "
         "WHERE f.assignment = 'manual' AND p.name IS NOT NULL AND f.model_version = ? ORDER BY f.id",
@@ -203,7 +296,7 @@ def recognize_faces(
         f"SELECT id, embedding, photo_id FROM faces WHERE {condition} AND model_version = ? ORDER BY id", [version.name]
     ).fetchall()
     if not refs or not queries:
-        return RecognitionSummary(len(queries), 0, 0)
+        return len(queries), [], set()
     rejected = _rejections(library)
     # A person appears at most once per photo.
     taken = set(library.db.execute("SELECT photo_id, person_id FROM faces WHERE person_id IS NOT NULL").fetchall())
@@ -214,14 +307,26 @@ def recognize_faces(
         version,
         {i: rejected[q[0]] for i, q in enumerate(queries) if q[0] in rejected},
     )
-    decisions = [(r.distance, queries[r.query][0], queries[r.query][2], r.person, r.level) for r in found]
+    decisions = sorted((r.distance, queries[r.query][0], queries[r.query][2], r.person, r.level) for r in found)
+    return len(queries), decisions, taken
+
+
+def _apply_recognition(
+    db, considered: int, decisions: list, taken: set, only_unassigned: bool  # noqa: ANN001
+) -> RecognitionSummary:
+    # Only over the state the decisions were made for: never over a hand label, and with
+    # only_unassigned never over a face that was given to someone since.
+    guard = "person_id IS NULL" if only_unassigned else "(assignment IS NULL OR assignment != 'manual')"
     assigned = suggested = 0
-    with library.atomic() as db:
-        for best, face_id, photo_id, person, level in sorted(decisions):
-            if (photo_id, person) in taken:
-                continue  # this photo already shows that person
+    for best, face_id, photo_id, person, level in decisions:
+        if (photo_id, person) in taken:
+            continue  # this photo already shows that person
+        changed = db.execute(
+            f"UPDATE faces SET person_id = ?, assignment = ?, distance = ? WHERE id = ? AND {guard}",
+            [person, level, best, face_id],
+        ).rowcount
+        if changed:
             taken.add((photo_id, person))
-            db.execute("UPDATE faces SET person_id = ?, assignment = ?, distance = ? WHERE id = ?", [person, level, best, face_id])
             assigned += level == "auto"
             suggested += level == "suggested"
-    return RecognitionSummary(len(queries), assigned, suggested)
+    return RecognitionSummary(considered, assigned, suggested)

@@ -11,6 +11,7 @@ import numpy as np
 from engine.alignment import extract_face_chips
 from engine.errors import ImageLoadError
 from engine.library.store import Library, LibraryError
+from engine.user_files import from_stored_path
 
 if TYPE_CHECKING:  # the window checks labels with this module: it must not load torch
     from engine.training.data import FaceSet
@@ -74,7 +75,7 @@ def labelled_face_set(library: Library, pipeline, min_people: int = MIN_PEOPLE, 
     chips, labels, paths, face_ids = [], [], [], []
     by_photo: dict[str, list[dict]] = {}
     for row in rows:
-        by_photo.setdefault(row["path"], []).append(row)
+        by_photo.setdefault(from_stored_path(row["path"]), []).append(row)
     for path, faces in by_photo.items():
         try:
             cut = photo_face_chips(pipeline, path, faces)

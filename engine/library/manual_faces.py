@@ -8,6 +8,7 @@ import numpy as np
 from engine.library.faces import insert_faces
 from engine.library.store import Library, LibraryError
 from engine.pipeline import DetectedFace
+from engine.user_files import from_stored_path
 
 MANUAL_BOX_SCORE = 0.0  # detector scores are > 0; 0 marks a box drawn by hand
 MIN_BOX_PX = 12
@@ -24,7 +25,7 @@ def add_face(library: Library, pipeline, photo_id: int, box: tuple[float, float,
     y1, y2 = sorted((max(0.0, min(y1, height)), max(0.0, min(y2, height))))
     if x2 - x1 < MIN_BOX_PX or y2 - y1 < MIN_BOX_PX:
         raise LibraryError(f"the box is too small for a face (at least {MIN_BOX_PX} px on each side inside the photo)")
-    photo = pipeline.decode(row[0]["path"])
+    photo = pipeline.decode(from_stored_path(row[0]["path"]))
     scale = photo.rgb.shape[1] / photo.width
     # Inclusive box in the decoded image's pixels, as the detector would report it.
     inclusive = np.array([[x1 * scale, y1 * scale, x2 * scale - 1, y2 * scale - 1]])

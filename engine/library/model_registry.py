@@ -23,6 +23,7 @@ from engine.errors import ImageLoadError
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.library.store import Library, LibraryError, embedding_to_blob
 from engine.model_versions import DEFAULT_VERSION, MODEL_VERSIONS, ModelVersion
+from engine.user_files import from_stored_path
 
 ACTIVE_KEY = "active_model"
 MODELS_FOLDER = "models"  # next to the database, so a library folder moves as a whole
@@ -156,7 +157,7 @@ def embed_missing(
     cancel = cancel or CancelToken()
     by_photo: dict[str, list[dict]] = {}
     for row in faces_to_embed(library, name):
-        by_photo.setdefault(row["path"], []).append(row)
+        by_photo.setdefault(from_stored_path(row["path"]), []).append(row)
     embedded = unreadable = 0
     pending: list[tuple[int, str, bytes]] = []
 

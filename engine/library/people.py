@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from engine.library.records import PersonSummary
 from engine.library.store import Library, LibraryError
+from engine.user_files import from_stored_path
 
 
 def clean_name(name: str) -> str:
@@ -69,4 +70,4 @@ def photos_with_people(library: Library, people: list[str | int]) -> list[str]:
         """,
         [*ids, len(ids)],
     )
-    return [r["path"] for r in rows]
+    return [from_stored_path(r["path"]) for r in rows]

@@ -15,11 +15,14 @@ class ScanSummary:
     failed: int = 0  # photos recorded with an error
     moved: int = 0  # recognised by content hash under a new path: faces and names kept
     duplicates: int = 0  # byte-identical copies of a known photo: faces copied, not detected
-    forgotten: int = 0  # photos that disappeared from disk
+    forgotten: int = 0  # photos removed from the library (only ever on the user's word)
+    missing: int = 0  # photos gone from disk: kept with their faces and names until the user forgets them
+    returned: int = 0  # missing photos found again, faces and names as they were
     xmp_labels: int = 0  # faces named from XMP regions
     recognised: int = 0  # new faces assigned to named people
     suggested: int = 0  # new faces suggested for named people
     folder_errors: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # files not read: (printable path, reason)
     cancelled: bool = False
     seconds: float = 0.0
 

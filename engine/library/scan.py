@@ -17,7 +17,7 @@ from pathlib import Path
 
 from engine.errors import ImageLoadError
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
-from engine.library.faces import insert_faces, transfer_manual_labels
+from engine.library.faces import copy_faces, insert_faces, transfer_manual_labels
 from engine.library.grouping import recognize_faces
 from engine.library.records import ScanSummary
 from engine.library.store import Library
@@ -25,6 +25,7 @@ from engine.library.walk import walk_photos
 from engine.library.xmp_import import apply_xmp_labels
 from engine.photo_metadata import read_metadata
 from engine.pipeline import FacePipeline, PhotoFaces
+from engine.user_files import from_stored_path, open_photo_file, printable_path, to_stored_path
 
 HASH_CHUNK = 1 << 20
 BATCH_PHOTOS = 16
@@ -32,17 +33,31 @@ BATCH_SECONDS = 5.0
 
 
 def content_hash(path: str) -> str:
+    """Hash of the file's bytes; ImageLoadError for a file that is not a regular, readable,
+    non-empty file or that keeps growing while we read it."""
     digest = hashlib.blake2b(digest_size=20)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
+    reader, size = open_photo_file(path, allow_empty=True)  # an empty photo is recorded as one
+    read = 0
+    with reader:
+        while chunk := reader.read(HASH_CHUNK):
             digest.update(chunk)
+            read += len(chunk)
+    if read > size:
+        raise ImageLoadError(path, "skipped: the file changed while it was read (still being copied?)")
     return digest.hexdigest()
 
 
 def _folder_id(library: Library, folder: str) -> int:
+    stored = to_stored_path(folder)
     with library.atomic() as db:
-        db.execute("INSERT OR IGNORE INTO folders(path) VALUES (?)", [folder])
-        return int(db.execute("SELECT id FROM folders WHERE path = ?", [folder]).fetchone()[0])
+        db.execute("INSERT OR IGNORE INTO folders(path) VALUES (?)", [stored])
+        return int(db.execute("SELECT id FROM folders WHERE path = ?", [stored]).fetchone()[0])
+
+
+def _range(folder: str) -> list[str]:
+    """[low, high) of the stored paths of the files under `folder` (a range scan on the path index)."""
+    prefix = to_stored_path(folder.rstrip(os.sep) + os.sep)
+    return [prefix, prefix[:-1] + chr(ord(os.sep) + 1)]
 
 
 def _under(path: str, folders: Iterable[str]) -> bool:
@@ -103,48 +118,64 @@ class _Scanner:
                     else:
                         self._record_new(db, *item, vanished)
             self.progress(Progress("checking new and changed photos", min(len(work), start + 200), len(work)))
-        if vanished:
+        # Gone from disk: kept with their faces and names, marked missing (an unplugged
+        # drive, an empty mount point, a folder moved away) until the user forgets them.
+        newly_missing = [row["id"] for row in vanished.values() if row["missing_since"] is None]
+        if newly_missing:
             with self.library.atomic() as db:
-                for row in vanished.values():
-                    db.execute("DELETE FROM photos WHERE id = ?", [row["id"]])
-            self.summary.forgotten += len(vanished)
+                db.conn.executemany(
+                    "UPDATE photos SET missing_since = datetime('now') WHERE id = ? AND missing_since IS NULL",
+                    [[photo_id] for photo_id in newly_missing],
+                )
+        self.summary.missing += len(vanished)
 
     def _walk(self, folder: str, seen: set[str]) -> tuple[list, list, dict]:
         unreadable: list[str] = []
 
         def on_error(path: str, reason: str) -> None:
-            unreadable.append(path)
-            self.summary.folder_errors.append((path, reason))
+            unreadable.append(to_stored_path(path))
+            self.summary.folder_errors.append((printable_path(path), reason))
+
+        def on_skip(path: str, reason: str) -> None:
+            unreadable.append(to_stored_path(path))
+            self.summary.problems.append((printable_path(path), reason))
 
         if not os.path.isdir(folder):
             on_error(folder, "folder not found (is the drive connected?); its photos are kept")
             return [], [], {}
-        prefix = folder.rstrip(os.sep) + os.sep
-        known = {  # every photo stored under this folder (a range scan on the path index)
+        known = {  # every photo stored under this folder, by stored path
             row["path"]: row
             for row in self.library.query(
-                "SELECT id, path, size, mtime_ns, status, content_hash FROM photos WHERE path >= ? AND path < ?",
-                [prefix, prefix[:-1] + chr(ord(os.sep) + 1)],
+                "SELECT id, path, size, mtime_ns, status, content_hash, missing_since FROM photos "
+                "WHERE path >= ? AND path < ?",
+                _range(folder),
             )
         }
-        new_files, changed = [], []
-        for found in walk_photos(folder, on_error, self.exclude):
-            if found.path in seen:
+        new_files, changed, returned = [], [], []
+        for found in walk_photos(folder, on_error, self.exclude, on_skip):
+            stored = to_stored_path(found.path)
+            if stored in seen:
                 continue
             self.summary.files_seen += 1
-            seen.add(found.path)
+            seen.add(stored)
             if self.summary.files_seen % 500 == 0:
-                self.progress(Progress("finding photos", self.summary.files_seen, None, found.path))
-            row = known.get(found.path)
+                self.progress(Progress("finding photos", self.summary.files_seen, None, printable_path(found.path)))
+            row = known.get(stored)
             if row is None:
                 new_files.append(found)
             elif row["size"] == found.size and row["mtime_ns"] == found.mtime_ns:
+                if row["missing_since"] is not None:
+                    returned.append(row["id"])
                 if row["status"] != "pending":
                     self.summary.unchanged += 1
             else:
                 changed.append((row, found))
-        # Photos under unreadable or excluded folders are kept, never forgotten (their labels stay).
-        kept = unreadable + [os.path.abspath(e) for e in self.exclude]
+        if returned:  # back where it was, unchanged: its faces and names were never touched
+            with self.library.atomic() as db:
+                db.conn.executemany("UPDATE photos SET missing_since = NULL WHERE id = ?", [[i] for i in returned])
+            self.summary.returned += len(returned)
+        # Photos under unreadable or excluded folders are kept as they are (their labels stay).
+        kept = unreadable + [to_stored_path(os.path.abspath(e)) for e in self.exclude]
         vanished = {path: row for path, row in known.items() if path not in seen and not _under(path, kept)}
         return new_files, changed, vanished
 
@@ -153,12 +184,17 @@ class _Scanner:
         if digest is None:
             return
         if digest == row["content_hash"] and row["status"] == "done":  # touched, not edited
-            db.execute("UPDATE photos SET size = ?, mtime_ns = ? WHERE id = ?", [found.size, found.mtime_ns, row["id"]])
+            db.execute(
+                "UPDATE photos SET size = ?, mtime_ns = ?, missing_since = NULL WHERE id = ?",
+                [found.size, found.mtime_ns, row["id"]],
+            )
             self.summary.unchanged += 1
+            self.summary.returned += row["missing_since"] is not None
             return
         # Edited: analyse again; manual labels are carried over by likeness.
         db.execute(
-            "UPDATE photos SET size = ?, mtime_ns = ?, content_hash = ?, status = 'pending', error = NULL WHERE id = ?",
+            "UPDATE photos SET size = ?, mtime_ns = ?, content_hash = ?, status = 'pending', error = NULL, "
+            "missing_since = NULL WHERE id = ?",
             [found.size, found.mtime_ns, digest, row["id"]],
         )
 
@@ -166,15 +202,17 @@ class _Scanner:
         digest = self._hash(found.path)
         if digest is None:
             return
-        # A known photo with this content whose file is gone was moved or renamed.
+        # A known photo with this content whose file is gone (or missing since an earlier
+        # scan) was moved or renamed: it keeps its faces, names and rejections.
         for row_id, old_path in db.execute(
-            "SELECT id, path FROM photos WHERE content_hash = ? AND status = 'done' ORDER BY id", [digest]
+            "SELECT id, path FROM photos WHERE content_hash = ? AND status = 'done' "
+            "ORDER BY missing_since IS NULL, id", [digest]
         ).fetchall():
-            if old_path in vanished or not os.path.exists(old_path):
+            if old_path in vanished or not os.path.lexists(from_stored_path(old_path)):
                 vanished.pop(old_path, None)
                 db.execute(
-                    "UPDATE photos SET path = ?, folder_id = ?, size = ?, mtime_ns = ? WHERE id = ?",
-                    [found.path, folder_id, found.size, found.mtime_ns, row_id],
+                    "UPDATE photos SET path = ?, folder_id = ?, size = ?, mtime_ns = ?, missing_since = NULL WHERE id = ?",
+                    [to_stored_path(found.path), folder_id, found.size, found.mtime_ns, row_id],
                 )
                 self.summary.moved += 1
                 return
@@ -183,7 +221,9 @@ class _Scanner:
     def _hash(self, path: str) -> str | None:
         try:
             return content_hash(path)
-        except OSError:  # vanished or unreadable since the walk: picked up by the next scan
+        except ImageLoadError as exc:  # unreadable, special, or changing: reported, tried again next scan
+            if os.path.lexists(path):
+                self.summary.problems.append((printable_path(path), exc.reason))
             return None
 
     def _insert_new(self, db, folder_id: int, found, digest: str) -> None:  # noqa: ANN001
@@ -194,27 +234,22 @@ class _Scanner:
         cursor = db.execute(
             "INSERT INTO photos(path, folder_id, size, mtime_ns, content_hash, status, width, height, taken_at, scanned_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ? = 'done' THEN datetime('now') END)",
-            [found.path, folder_id, found.size, found.mtime_ns, digest, status,
+            [to_stored_path(found.path), folder_id, found.size, found.mtime_ns, digest, status,
              copy_of[1] if copy_of else None, copy_of[2] if copy_of else None, copy_of[3] if copy_of else None, status],
         )
         if copy_of:
-            db.execute(
-                "INSERT INTO faces(photo_id, x1, y1, x2, y2, score, landmarks, embedding, model_version, person_id, assignment, distance) "
-                "SELECT ?, x1, y1, x2, y2, score, landmarks, embedding, model_version, person_id, assignment, distance "
-                "FROM faces WHERE photo_id = ? ORDER BY id",
-                [cursor.lastrowid, copy_of[0]],
-            )
+            copy_faces(db, copy_of[0], cursor.lastrowid)
             self.summary.duplicates += 1
 
     # -- phase 2: analyse what is pending ------------------------------------------------
     def analyze_pending(self, folders: list[str]) -> None:
         ranges, params = [], []
         for folder in folders:
-            prefix = folder.rstrip(os.sep) + os.sep
             ranges.append("(path >= ? AND path < ?)")
-            params += [prefix, prefix[:-1] + chr(ord(os.sep) + 1)]
+            params += _range(folder)
         pending = self.library.query(
-            f"SELECT id, path, content_hash FROM photos WHERE status = 'pending' AND ({' OR '.join(ranges)}) ORDER BY path",
+            f"SELECT id, path, content_hash FROM photos WHERE status = 'pending' AND missing_since IS NULL "
+            f"AND ({' OR '.join(ranges)}) ORDER BY path",
             params,
         )
         if not pending or self.cancel.cancelled:
@@ -230,11 +265,11 @@ class _Scanner:
                 to_analyze.append(row)
             else:
                 self.followers.setdefault(leader["id"], []).append(row["id"])
-        ids = {row["path"]: row["id"] for row in to_analyze}
+        ids = {from_stored_path(row["path"]): row["id"] for row in to_analyze}
         total, started = len(to_analyze), time.monotonic()
         batch: list[tuple[int, str, PhotoFaces | ImageLoadError]] = []
         last_commit = time.monotonic()
-        paths = (row["path"] for row in to_analyze if not self.cancel.cancelled)
+        paths = (from_stored_path(row["path"]) for row in to_analyze if not self.cancel.cancelled)
         for done, (path, result) in enumerate(self.pipeline.analyze_many(paths), start=1):
             batch.append((ids[str(path)], str(path), result))
             if len(batch) >= self.batch_photos or time.monotonic() - last_commit > BATCH_SECONDS:
@@ -242,22 +277,31 @@ class _Scanner:
                 batch, last_commit = [], time.monotonic()
             elapsed = time.monotonic() - started
             eta = elapsed / done * (total - done)
-            self.progress(Progress("analyzing", done, total, str(path), eta))
+            self.progress(Progress("analyzing", done, total, printable_path(path), eta))
             if self.cancel.cancelled:
                 break
         self._commit(batch)
         if self.cancel.cancelled:
             self.summary.cancelled = True
 
+    def report_unreadable(self, roots: list[str]) -> None:
+        """Every photo under the roots that could not be read, from this scan or an earlier one."""
+        listed = {path for path, _ in self.summary.problems}
+        for root in roots:
+            for row in self.library.query(
+                "SELECT path, error FROM photos WHERE status = 'error' AND missing_since IS NULL "
+                "AND path >= ? AND path < ? ORDER BY path",
+                _range(root),
+            ):
+                path = printable_path(from_stored_path(row["path"]))
+                if path not in listed:
+                    listed.add(path)
+                    self.summary.problems.append((path, row["error"] or "could not be read"))
+
     def _copy_to_followers(self, db, photo_id: int) -> None:  # noqa: ANN001
         for follower in self.followers.get(photo_id, []):
             db.execute("DELETE FROM faces WHERE photo_id = ?", [follower])
-            db.execute(
-                "INSERT INTO faces(photo_id, x1, y1, x2, y2, score, landmarks, embedding, model_version, person_id, assignment, distance) "
-                "SELECT ?, x1, y1, x2, y2, score, landmarks, embedding, model_version, person_id, assignment, distance "
-                "FROM faces WHERE photo_id = ? ORDER BY id",
-                [follower, photo_id],
-            )
+            copy_faces(db, photo_id, follower)
             db.execute(
                 "UPDATE photos SET (status, error, width, height, taken_at, scanned_at) = "
                 "(SELECT status, error, width, height, taken_at, scanned_at FROM photos WHERE id = ?) WHERE id = ?",
@@ -272,15 +316,16 @@ class _Scanner:
         with self.library.atomic() as db:
             for photo_id, path, result in batch:
                 if isinstance(result, ImageLoadError):
-                    if not os.path.exists(path):  # vanished mid-scan: forget it
-                        db.execute("DELETE FROM photos WHERE id = ?", [photo_id])
-                        self.summary.forgotten += 1
+                    if not os.path.lexists(path):  # vanished mid-scan: missing, never forgotten
+                        db.execute("UPDATE photos SET missing_since = datetime('now') WHERE id = ?", [photo_id])
+                        self.summary.missing += 1
                         continue
                     db.execute(
                         "UPDATE photos SET status = 'error', error = ?, scanned_at = datetime('now') WHERE id = ?",
                         [result.reason, photo_id],
                     )
                     self.summary.failed += 1
+                    self.summary.problems.append((printable_path(path), result.reason))
                     self._copy_to_followers(db, photo_id)
                     continue
                 old_labels = self.library.query(
@@ -325,6 +370,7 @@ def scan_folders(
     scanner.reconcile(roots)
     scanner.analyze_pending(roots)
     scanner.summary.cancelled = cancel.cancelled
+    scanner.report_unreadable(roots)
     if recognize and not cancel.cancelled and scanner.summary.faces_found:
         result = recognize_faces(library, scanner.pipeline.model_version)
         scanner.summary.recognised, scanner.summary.suggested = result.assigned, result.suggested

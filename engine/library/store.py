@@ -138,6 +138,13 @@ def m003_people_view_indexes(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS()
+def m004_missing_photos(db: sqlite_utils.Database) -> None:
+    """A photo gone from disk is kept, with its faces and names, until the user forgets it:
+    an unplugged drive or an empty mount point must not undo hours of naming."""
+    db.executescript("ALTER TABLE photos ADD COLUMN missing_since TEXT;")
+
+
 def embedding_to_blob(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype="<f4").tobytes()
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.images import PHOTO_EXTENSIONS
+from engine.user_files import not_regular_reason, os_error_reason
 
 SYSTEM_FOLDERS = frozenset(
     {
@@ -41,12 +42,17 @@ def is_skipped_folder(name: str) -> bool:
 
 
 def walk_photos(
-    root: str | Path, on_error: Callable[[str, str], None] | None = None, exclude: Iterable[str] = ()
+    root: str | Path,
+    on_error: Callable[[str, str], None] | None = None,
+    exclude: Iterable[str] = (),
+    on_skip: Callable[[str, str], None] | None = None,
 ) -> Iterator[FoundFile]:
-    """Photo files under `root` in a stable order (sorted names, depth first), skipping the
-    folders in `exclude` (absolute paths)."""
+    """Regular photo files under `root` (links followed) in a stable order (sorted names,
+    depth first), skipping the folders in `exclude` (absolute paths).  A file with a photo's
+    name that is a FIFO, a device or a socket goes to `on_skip` with the reason."""
     excluded = {os.path.abspath(e) for e in exclude}
     report = on_error or (lambda path, reason: None)
+    skip = on_skip or report
     visited: set[tuple[int, int]] = set()
     stack = [os.path.abspath(root)]
     while stack:
@@ -75,9 +81,13 @@ def walk_photos(
                     continue
                 if entry.name.startswith(".") or os.path.splitext(entry.name)[1].lower() not in PHOTO_EXTENSIONS:
                     continue
-                stat = entry.stat()
-            except OSError as exc:  # vanished or unreadable between listing and stat
-                report(entry.path, exc.strerror or str(exc))
+                info = entry.stat()  # follows links: a link to /dev/zero is a device
+            except OSError as exc:  # vanished, unreadable or a link loop
+                skip(entry.path, os_error_reason(exc))
                 continue
-            yield FoundFile(entry.path, stat.st_size, stat.st_mtime_ns)
+            reason = not_regular_reason(info.st_mode)
+            if reason is not None:
+                skip(entry.path, reason)
+                continue
+            yield FoundFile(entry.path, info.st_size, info.st_mtime_ns)
         stack.extend(reversed(subfolders))
