@@ -269,8 +269,10 @@ def cmd_export_xmp(args: argparse.Namespace) -> int:
     from engine.library.export import export_xmp_sidecars
 
     with _library(args) as library:
-        written = export_xmp_sidecars(library, include_automatic=args.include_automatic)
-    print(f"wrote {len(written)} XMP sidecar file(s); no photo was modified")
+        result = export_xmp_sidecars(library, include_automatic=args.include_automatic)
+    print(f"wrote {len(result.written)} XMP sidecar file(s); no photo was modified")
+    for sidecar, reason in result.left_alone:
+        print(f"  not changed: {sidecar}: {reason}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QProgressBar,
+    QPushButton,
     QSplitter,
     QStackedWidget,
     QToolBar,
@@ -204,6 +205,13 @@ class MainWindow(QMainWindow):
         self.progress_bar.setMaximumWidth(240)
         self.progress_bar.hide()
         self.statusBar().addPermanentWidget(self.progress_bar)
+        self.unreadable_photos: list[tuple[str, str]] = []
+        self.unreadable_button = QPushButton(self)
+        self.unreadable_button.setFlat(True)
+        self.unreadable_button.setToolTip("Which photos, and why")
+        self.unreadable_button.clicked.connect(self.show_unreadable_photos)
+        self.unreadable_button.hide()
+        self.statusBar().addPermanentWidget(self.unreadable_button)
 
     # -- the one error route ---------------------------------------------------------------
     def report_error(self, message: str, details: str = "") -> None:
@@ -355,11 +363,24 @@ class MainWindow(QMainWindow):
         self.refresh_timer.start()
 
     def _scan_finished(self, summary) -> None:  # noqa: ANN001
+        unreadable = len(summary.problems)
         self.statusBar().showMessage(
             f"Scan done: {summary.analyzed} photos analysed, {summary.faces_found} faces found, "
-            f"{summary.unchanged} unchanged" + (f", {summary.failed} unreadable" if summary.failed else ""), 15000)
+            f"{summary.unchanged} unchanged"
+            + (f", {photo_count(summary.missing)} missing from disk (names kept)" if summary.missing else ""), 15000)
         for path, reason in summary.folder_errors:
             self.errors.append(f"{path}: {reason}")
+        self.unreadable_photos = list(summary.problems)
+        self.unreadable_button.setText(f"{photo_count(unreadable)} could not be read")
+        self.unreadable_button.setVisible(bool(unreadable))
+
+    def show_unreadable_photos(self) -> None:
+        lines = "\n".join(f"{path}\n    {reason}" for path, reason in self.unreadable_photos)
+        count = photo_count(len(self.unreadable_photos))
+        self.unreadable_dialog = TextDialog(
+            "Photos that could not be read",
+            f"{count} could not be read. They are left as they are and tried again at the next scan.", lines, self)
+        self.unreadable_dialog.show()
 
     def toggle_pause(self) -> None:
         if self.scan_job is None:
@@ -618,7 +639,7 @@ class MainWindow(QMainWindow):
             with self.library.atomic() as db:
                 db.execute("INSERT OR IGNORE INTO folders(path) VALUES (?)", [folder])
         if new.strictness != prefs.strictness and self.scan_job is None:
-            work = ChildProcess(ChildCall("facenet_desktop.child_work:regroup", (str(self.library.path),), nice=10, idle_only=True),
+            work = ChildProcess(ChildCall("facenet_desktop.child_work:regroup", (str(self.library.path),), background=True),
                                 "grouping").run
             self._start_job("grouping", work, lambda s: None)
         elif added or new.excluded_folders != prefs.excluded_folders or new.min_face_px != prefs.min_face_px:
@@ -633,6 +654,10 @@ class MainWindow(QMainWindow):
         self._photo_decoder.shutdown(wait=True)
         self.thumbnails.wait()
         super().closeEvent(event)
+
+
+def photo_count(count: int) -> str:
+    return f"{count} photo" if count == 1 else f"{count} photos"
 
 
 class _JobListener(QObject):

@@ -9,9 +9,10 @@ import time
 import traceback
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QDeadlineTimer, QObject, QThread, Signal, Slot
 
 from engine.jobs import CancelToken, Progress
+from facenet_desktop.engine_process import kill_all_children
 
 JobFunction = Callable[[Callable[[Progress], None], CancelToken], object]
 PROGRESS_INTERVAL_S = 0.1  # at most ten progress updates a second reach the GUI thread
@@ -76,6 +77,9 @@ class Job(QObject):
             self.done.emit()
 
 
+_ABANDONED: list = []  # (job, thread) pairs that never stopped: never destroyed while running
+
+
 class JobRunner(QObject):
     """Owns the threads of running jobs; `stop_all` cancels and joins them (on quit)."""
 
@@ -104,12 +108,24 @@ class JobRunner(QObject):
         return list(self._threads)
 
     def stop_all(self, timeout_ms: int = 30000) -> bool:
-        """Cancel every job and wait for its thread; True when all have ended."""
+        """Cancel every job and wait for its thread; True when all have ended.  A job whose
+        child process does not stop within `timeout_ms` has the child killed; a thread that
+        still runs after that is kept referenced for the life of the process, because Qt
+        aborts the whole program when a running QThread is destroyed."""
         threads = list(self._threads.items())
         for job, _ in threads:
             job.cancel()
-        ended = True
         for _, thread in threads:
             thread.quit()
-            ended = thread.wait(timeout_ms) and ended
+        deadline = QDeadlineTimer(timeout_ms)
+        if not all(thread.wait(deadline) for _, thread in threads):
+            kill_all_children()
+            deadline = QDeadlineTimer(timeout_ms)
+            for _, thread in threads:
+                thread.wait(deadline)
+        ended = True
+        for job, thread in threads:
+            if thread.isRunning():
+                _ABANDONED.append((job, thread))
+                ended = False
         return ended

@@ -39,3 +39,21 @@ def until_cancelled(progress, cancel) -> str:  # noqa: ANN001
 def scheduling(progress, cancel) -> tuple[int, int]:  # noqa: ANN001
     """This process's scheduling class and nice value."""
     return os.sched_getscheduler(0), os.nice(0)
+
+
+def burn_cpu(seconds: float, progress=None, cancel=None) -> tuple[float, float]:  # noqa: ANN001
+    """Spin until this process has had `seconds` of CPU time: (cpu seconds, wall seconds)."""
+    import time
+
+    start_cpu, start_wall = time.process_time(), time.monotonic()
+    while time.process_time() - start_cpu < seconds and not (cancel is not None and cancel.cancelled):
+        sum(range(10_000))
+    return time.process_time() - start_cpu, time.monotonic() - start_wall
+
+
+def ignore_cancel(progress=None, cancel=None) -> str:  # noqa: ANN001
+    """Work that never looks at its cancel token (a model load, a stuck read)."""
+    import time
+
+    time.sleep(3600)
+    return "finished"

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
 from engine.jobs import CancelToken
-from facenet_desktop.engine_process import ChildCall, ChildProcess, EngineHost
+from facenet_desktop.engine_process import BACKGROUND_NICE, ChildCall, ChildProcess, EngineHost
+
+HANG_CEILING_S = 120  # only to catch a starved child, never a speed budget
 
 
 def _call(host: EngineHost, function: str, *args, progress=None, cancel=None):  # noqa: ANN001, ANN202
@@ -86,12 +90,32 @@ def test_close_ends_the_child() -> None:
     assert host.pid is None
 
 
-@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux only")
-def test_background_children_run_only_on_idle_cores() -> None:
-    """A scan's child takes the idle scheduling class (and nice 10): the window's thread
-    never waits for a core behind it.  A plain child keeps the normal class."""
-    background = ChildProcess(ChildCall("host_calls:scheduling", nice=10, idle_only=True), "test")
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux only")
+def test_background_children_run_niced_in_the_batch_class() -> None:
+    """A scan's child is niced and in the batch class (it never preempts the window's
+    thread when that wakes up), not in the idle class.  A plain child keeps the normal class."""
+    background = ChildProcess(ChildCall("host_calls:scheduling", background=True), "test")
     policy, nice = background.run(lambda p: None, CancelToken())
-    assert policy == os.SCHED_IDLE and nice == min(19, os.nice(0) + 10)
+    assert policy == os.SCHED_BATCH and nice == min(19, os.nice(0) + BACKGROUND_NICE)
     plain = ChildProcess(ChildCall("host_calls:scheduling"), "test")
-    assert plain.run(lambda p: None, CancelToken())[0] == os.sched_getscheduler(0) != os.SCHED_IDLE
+    assert plain.run(lambda p: None, CancelToken())[0] == os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling classes")
+def test_a_background_child_progresses_while_other_programs_hold_every_core() -> None:
+    """With every core busy (a browser, a build), a scan still gets its share of the cores.
+    In the idle class it got almost none: one CPU-second of work took minutes."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)]
+    try:
+        work = ChildProcess(ChildCall("host_calls:burn_cpu", (1.0,), background=True), "test")
+        result, stop = [], CancelToken()
+        runner = threading.Thread(target=lambda: result.append(work.run(lambda p: None, stop)), daemon=True)
+        runner.start()
+        runner.join(timeout=HANG_CEILING_S)
+        stop.cancel()  # a starved child stops at its next check
+        runner.join(timeout=HANG_CEILING_S)
+        assert result and result[0][0] >= 1.0, f"the background child got too little CPU to do 1 s of work in {HANG_CEILING_S} s"
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()

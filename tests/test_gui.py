@@ -261,6 +261,21 @@ def test_cancelled_job_never_delivers_and_leaves_no_thread(qtbot) -> None:
     assert results == []
 
 
+def test_stop_all_ends_a_job_whose_child_ignores_cancel(qtbot) -> None:
+    """Closing the window (or a failing test's teardown) must never leave a running job
+    thread behind: Qt aborts the whole process when it destroys one."""
+    from facenet_desktop.engine_process import ChildCall, ChildProcess
+
+    runner = JobRunner()
+    child = ChildProcess(ChildCall("host_calls:ignore_cancel"), "stuck")
+    job = Job("stuck", child.run)
+    runner.start(job)
+    qtbot.waitUntil(lambda: child.process.pid is not None and child.process.is_alive(), timeout=60_000)
+    assert runner.stop_all(timeout_ms=500) is True
+    assert not child.process.is_alive()
+    qtbot.waitUntil(lambda: runner.running() == [], timeout=10_000)  # its thread was reaped
+
+
 def test_paused_job_stops_at_its_next_report_and_resumes(qtbot) -> None:
     runner = JobRunner()
     count = [0]
@@ -434,3 +449,21 @@ def test_face_names_stay_inside_the_photo(qtbot) -> None:
     assert len(backdrops) == 2
     for backdrop in backdrops:
         assert photo.contains(backdrop.sceneBoundingRect().adjusted(1, 1, -1, -1)), backdrop.sceneBoundingRect()
+
+
+def test_scan_result_says_which_photos_could_not_be_read_and_why(window, qtbot) -> None:
+    from engine.library.records import ScanSummary
+
+    summary = ScanSummary(analyzed=3, missing=1, problems=[
+        ("/photos/pipe.jpg", "skipped: a named pipe (FIFO), not a photo file"),
+        ("/photos/cut.heic", "file is truncated or damaged (its 'mdat' box is missing its last 10 bytes)")])
+    window._scan_finished(summary)
+    assert window.unreadable_button.isVisibleTo(window)
+    assert window.unreadable_button.text() == "2 photos could not be read"
+    assert "1 photo missing from disk" in window.statusBar().currentMessage()
+    qtbot.mouseClick(window.unreadable_button, Qt.MouseButton.LeftButton)
+    details = window.unreadable_dialog.details.toPlainText()
+    assert "/photos/pipe.jpg\n    skipped: a named pipe (FIFO)" in details and "/photos/cut.heic" in details
+    window.unreadable_dialog.close()
+    window._scan_finished(ScanSummary(analyzed=1))  # a clean rescan: nothing to show
+    assert not window.unreadable_button.isVisibleTo(window)

@@ -264,7 +264,7 @@ def test_export_and_xmp_sidecars_round_trip(photo_folder, library, pipeline) -> 
     rows = list(csv.DictReader(io.StringIO(export_csv(library))))
     assert len(rows) == len(records) and {r["person_name"] for r in rows} >= {"Tony"}
     before = blair.read_bytes()
-    written = export_xmp_sidecars(library)
+    written = export_xmp_sidecars(library).written
     assert written == [str(blair) + ".xmp"]
     assert blair.read_bytes() == before  # the photo is never modified
     regions = read_face_regions(blair, read_metadata(blair))

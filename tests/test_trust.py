@@ -310,3 +310,59 @@ def test_a_rejection_follows_its_face_to_a_moved_photo_and_its_copy(real_folder,
     assert library.scalar(
         "SELECT count(*) FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.path IN (?, ?) AND f.person_id = ?",
         [str(moved), str(real_folder / "a_copy.jpg"), person]) == 0
+
+
+# -- export-xmp never destroys other metadata --------------------------------------------------
+KEYWORDS = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    b'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="5"/></rdf:RDF></x:xmpmeta>'
+)
+
+
+@pytest.mark.parametrize("content", [
+    KEYWORDS[:-30],  # malformed: cut off
+    b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]>' + KEYWORDS,
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><title>My trip</title></x:xmpmeta>',  # no RDF
+], ids=["malformed", "doctype", "no-rdf"])
+def test_a_sidecar_that_cannot_be_merged_is_left_untouched_and_reported(tmp_path, content) -> None:
+    from engine.library.xmp import NamedRegion, SidecarNotChanged, write_sidecar
+
+    photo = tmp_path / "p.jpg"
+    Image.new("RGB", (10, 10)).save(photo)
+    sidecar = tmp_path / "p.jpg.xmp"
+    sidecar.write_bytes(content)
+    with pytest.raises(SidecarNotChanged, match="left as it is"):
+        write_sidecar(photo, 10, 10, [NamedRegion("Eli", (0.1, 0.1, 0.5, 0.5))])
+    assert sidecar.read_bytes() == content
+
+
+def test_a_merged_sidecar_keeps_its_mode_and_killed_exports_leave_no_temporaries(tmp_path) -> None:
+    from engine.library.xmp import NamedRegion, write_sidecar
+
+    photo = tmp_path / "p.jpg"
+    Image.new("RGB", (10, 10)).save(photo)
+    sidecar = tmp_path / "p.jpg.xmp"
+    sidecar.write_bytes(KEYWORDS)
+    sidecar.chmod(0o664)
+    stale = tmp_path / ".p.jpg.xmp.k1ll3d.tmp"  # what a killed export leaves behind
+    stale.write_bytes(b"half")
+    other = tmp_path / ".q.jpg.xmp.abc.tmp"  # another photo's: not ours to judge here
+    other.write_bytes(b"x")
+    write_sidecar(photo, 10, 10, [NamedRegion("Eli", (0.1, 0.1, 0.5, 0.5))])
+    assert (sidecar.stat().st_mode & 0o777) == 0o664 and b'Rating="5"' in sidecar.read_bytes()
+    assert not stale.exists() and other.exists()
+
+
+@pytest.mark.slow
+def test_export_xmp_reports_the_sidecars_it_left_alone(real_folder, tmp_path) -> None:
+    db = tmp_path / "lib.db"
+    assert facenet("scan", str(real_folder), "--quiet", db=db).returncode == 0
+    photo = first_photo(real_folder, "Colin_Powell")
+    with Library(db) as library:
+        face = library.scalar("SELECT f.id FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.path = ?", [str(photo)])
+        editing.move_face(library, face, editing.create_person(library, "Colin"))
+    broken = Path(str(photo) + ".xmp")
+    broken.write_bytes(KEYWORDS[:-30])
+    done = facenet("export-xmp", db=db)
+    assert done.returncode == 0 and broken.read_bytes() == KEYWORDS[:-30]
+    assert f"not changed: {broken}: it is not well-formed XML" in done.stderr.decode()

@@ -6,12 +6,12 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 
 from engine.library.records import FaceRecord
 from engine.library.store import Library
-from engine.library.xmp import NamedRegion, write_sidecar
-from engine.user_files import from_stored_path
+from engine.library.xmp import NamedRegion, SidecarNotChanged, write_sidecar
+from engine.user_files import from_stored_path, printable_path
 
 CSV_FIELDS = ["face_id", "photo", "x1", "y1", "x2", "y2", "score", "person_id", "person_name", "assignment", "distance"]
 
@@ -50,9 +50,16 @@ def export_csv(library: Library) -> str:
     return out.getvalue()
 
 
-def export_xmp_sidecars(library: Library, include_automatic: bool = False) -> list[str]:
+@dataclass
+class XmpExport:
+    written: list[str] = field(default_factory=list)
+    left_alone: list[tuple[str, str]] = field(default_factory=list)  # (sidecar, why it was not changed)
+
+
+def export_xmp_sidecars(library: Library, include_automatic: bool = False) -> XmpExport:
     """Write photo.ext.xmp next to each photo that shows a named person (confirmed faces
-    only unless `include_automatic`).  Returns the sidecars written."""
+    only unless `include_automatic`).  A sidecar that cannot be merged into safely, or a
+    folder we cannot write, is reported and left as it is."""
     allowed = ("manual", "auto") if include_automatic else ("manual",)
     marks = ",".join("?" * len(allowed))
     rows = library.query(
@@ -60,6 +67,7 @@ def export_xmp_sidecars(library: Library, include_automatic: bool = False) -> li
         SELECT ph.path, ph.width, ph.height, p.name, f.x1, f.y1, f.x2, f.y2
         FROM faces f JOIN photos ph ON ph.id = f.photo_id JOIN people p ON p.id = f.person_id
         WHERE p.name IS NOT NULL AND f.assignment IN ({marks}) AND ph.width > 0 AND ph.height > 0
+          AND ph.missing_since IS NULL
         ORDER BY ph.path, f.x1
         """,
         list(allowed),
@@ -67,14 +75,16 @@ def export_xmp_sidecars(library: Library, include_automatic: bool = False) -> li
     by_photo: dict[str, list[dict]] = {}
     for row in rows:
         by_photo.setdefault(from_stored_path(row["path"]), []).append(row)
-    written = []
+    result = XmpExport()
     for path, faces in by_photo.items():
         width, height = faces[0]["width"], faces[0]["height"]
         regions = [
             NamedRegion(f["name"], (f["x1"] / width, f["y1"] / height, f["x2"] / width, f["y2"] / height)) for f in faces
         ]
         try:
-            written.append(str(write_sidecar(path, width, height, regions)))
-        except OSError:
-            continue  # read-only folder: the rest still gets written
-    return written
+            result.written.append(str(write_sidecar(path, width, height, regions)))
+        except SidecarNotChanged as exc:
+            result.left_alone.append((printable_path(exc.sidecar), exc.reason))
+        except OSError as exc:  # read-only folder: the rest still gets written
+            result.left_alone.append((printable_path(path + ".xmp"), f"cannot write: {exc.strerror or exc}"))
+    return result

@@ -10,11 +10,14 @@ size instead, the area is taken as is.
 
 from __future__ import annotations
 
+import glob
 import os
+import stat
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.errors import EngineError
 from engine.paths import atomic_write_bytes
 from engine.photo_metadata import PhotoMetadata
 
@@ -202,29 +205,63 @@ def _regions_element(width: int, height: int, regions: list[NamedRegion]) -> ET.
     return element
 
 
+class SidecarNotChanged(EngineError):
+    """An existing sidecar we cannot safely merge into: left exactly as it was."""
+
+    def __init__(self, sidecar: Path, reason: str) -> None:
+        self.sidecar = sidecar
+        self.reason = reason
+        super().__init__(f"{sidecar}: {reason}")
+
+
+def remove_stale_temporaries(target: Path) -> int:
+    """Temporary files of an earlier write of `target` that was killed mid-way."""
+    removed = 0
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        try:
+            stale.unlink()
+            removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def _merged(target: Path, data: bytes, new_regions: ET.Element) -> bytes:
+    """The existing sidecar with its face regions replaced; SidecarNotChanged when it cannot
+    be read safely (malformed, a DOCTYPE or entities, no RDF): a sidecar is often the only
+    copy of keywords, ratings and titles, so it is never replaced whole."""
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise SidecarNotChanged(target, "it declares a DOCTYPE or entities, which are not read for safety; left as it is")
+    try:
+        tree = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise SidecarNotChanged(target, f"it is not well-formed XML ({exc}); left as it is") from exc
+    rdf = tree if tree.tag == _q(RDF, "RDF") else tree.find(_q(RDF, "RDF"))
+    if rdf is None:
+        raise SidecarNotChanged(target, "it has no RDF block to add face regions to; left as it is")
+    for parent in list(tree.iter()):
+        for child in list(parent):
+            if child.tag == _q(MWG_RS, "Regions"):
+                parent.remove(child)
+    description = rdf.find(_q(RDF, "Description"))
+    if description is None:
+        description = ET.SubElement(rdf, _q(RDF, "Description"), {_q(RDF, "about"): ""})
+    description.append(new_regions)
+    return ET.tostring(tree, encoding="utf-8")
+
+
 def write_sidecar(photo: str | Path, width: int, height: int, regions: list[NamedRegion]) -> Path:
     """Write photo.ext.xmp (atomically).  An existing sidecar keeps everything except its
-    face regions, which are replaced; the photo itself is never opened for writing."""
+    face regions, which are replaced, and keeps its permissions; one we cannot merge into
+    raises SidecarNotChanged and is left untouched.  The photo is never opened for writing."""
     target = Path(str(photo) + ".xmp")
+    remove_stale_temporaries(target)
     new_regions = _regions_element(width, height, regions)
     if target.is_file():
-        try:
-            tree = ET.fromstring(target.read_bytes())
-        except ET.ParseError:
-            tree = None
-        if tree is not None:
-            for parent in list(tree.iter()):
-                for child in list(parent):
-                    if child.tag == _q(MWG_RS, "Regions"):
-                        parent.remove(child)
-            rdf = tree if tree.tag == _q(RDF, "RDF") else tree.find(_q(RDF, "RDF"))
-            if rdf is not None:
-                description = rdf.find(_q(RDF, "Description"))
-                if description is None:
-                    description = ET.SubElement(rdf, _q(RDF, "Description"), {_q(RDF, "about"): ""})
-                description.append(new_regions)
-                atomic_write_bytes(target, ET.tostring(tree, encoding="utf-8"))
-                return target
+        mode = stat.S_IMODE(target.stat().st_mode)
+        atomic_write_bytes(target, _merged(target, target.read_bytes(), new_regions))
+        os.chmod(target, mode)
+        return target
     atomic_write_bytes(target, sidecar_xml(width, height, regions))
     os.chmod(target, 0o644)
     return target
