@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from engine.errors import EngineError
 from engine.jobs import Progress
+from engine.user_files import from_stored_path, to_stored_path
 from engine.library import editing
 from engine.library.browse import (
     UNSORTED,
@@ -235,7 +236,7 @@ class MainWindow(QMainWindow):
 
     # -- reading the library ---------------------------------------------------------------
     def folders(self) -> list[str]:
-        return [r["path"] for r in self.library.query("SELECT path FROM folders ORDER BY path")]
+        return [from_stored_path(r["path"]) for r in self.library.query("SELECT path FROM folders ORDER BY path")]
 
     def _read_views(self, person_id: int | None) -> dict:
         """Everything the views show, read from the library (any thread)."""
@@ -347,7 +348,7 @@ class MainWindow(QMainWindow):
             self.report_error(f"{folder} is not a folder that can be read")
             return
         with self.library.atomic() as db:
-            db.execute("INSERT OR IGNORE INTO folders(path) VALUES (?)", [str(Path(folder).resolve())])
+            db.execute("INSERT OR IGNORE INTO folders(path) VALUES (?)", [to_stored_path(str(Path(folder).resolve()))])
         self.show_section("People")
         self.rescan()
 
@@ -510,7 +511,7 @@ class MainWindow(QMainWindow):
         row = self.library.query("SELECT path, width FROM photos WHERE id = ?", [photo_id])
         if not row:
             return
-        path, width = row[0]["path"], row[0]["width"] or 1
+        path, width = from_stored_path(row[0]["path"]), row[0]["width"] or 1
         if self.stack.currentWidget() is not self.photo_page:
             self._previous_page = self.stack.currentWidget()
         self.photo_page.photo_id = photo_id
@@ -637,7 +638,7 @@ class MainWindow(QMainWindow):
         added = [f for f in dialog.folder_list() if f not in self.folders()]
         for folder in added:
             with self.library.atomic() as db:
-                db.execute("INSERT OR IGNORE INTO folders(path) VALUES (?)", [folder])
+                db.execute("INSERT OR IGNORE INTO folders(path) VALUES (?)", [to_stored_path(folder)])
         if new.strictness != prefs.strictness and self.scan_job is None:
             work = ChildProcess(ChildCall("facenet_desktop.child_work:regroup", (str(self.library.path),), background=True),
                                 "grouping").run
