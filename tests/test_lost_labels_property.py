@@ -1,0 +1,256 @@
+"""A stateful property test that hunts for lost labels on a small real library.
+
+Hypothesis draws sequences of what a user does (name, merge, move, reject, confirm, hide,
+undo) interleaved with what happens to their photos and library (files moved, copied,
+deleted, restored, a folder emptied, rescans, regroups with an edit landing mid-way, a model
+switch, a child process killed at a random moment).  After every step, everything the user
+said (and did not undo) still holds and SQLite's integrity check passes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from engine.library import editing, grouping
+from engine.library.grouping import cluster_library
+from engine.library.labelled_faces import photo_faces_embedder
+from engine.library.model_registry import active_name, embed_missing, pipeline_for, switch_model
+from engine.library.scan import scan_folders
+from engine.library.store import Library, LibraryError
+from engine.model_versions import MODEL_VERSIONS
+
+pytestmark = pytest.mark.slow
+EXAMPLES = int(os.environ.get("LOST_LABELS_EXAMPLES", "200"))
+PEOPLE = {"Colin_Powell": 3, "Tony_Blair": 3, "Serena_Williams": 3, "Gerhard_Schroeder": 3}
+GROUP_PHOTOS = ["Angelina_Jolie/couple.jpg"]
+ACTIONS = ["name", "merge", "move", "reject", "confirm", "hide", "undo"]
+
+
+def user_labels(library: Library) -> tuple[dict, dict, set]:
+    """Hand labels by face, named or hidden people, rejections."""
+    manual = {r["id"]: r["person_id"] for r in library.query("SELECT id, person_id FROM faces WHERE assignment = 'manual'")}
+    people = {r["id"]: (r["name"], r["hidden"]) for r in library.query(
+        "SELECT id, name, hidden FROM people WHERE name IS NOT NULL OR hidden = 1")}
+    rejections = {(r["face_id"], r["person_id"]) for r in library.query("SELECT face_id, person_id FROM rejections")}
+    return manual, people, rejections
+
+
+def assert_still_holds(before: tuple[dict, dict, set], after: tuple[dict, dict, set]) -> None:
+    """Nothing the user said is gone (steps that are not user edits may only add: a copy of
+    a photo brings the labels of its faces)."""
+    manual, people, rejections = before
+    now_manual, now_people, now_rejections = after
+    lost = {face: person for face, person in manual.items() if now_manual.get(face) != person}
+    assert not lost, f"hand labels lost or changed: {lost}"
+    assert now_people == people
+    assert rejections <= now_rejections, f"rejections lost: {rejections - now_rejections}"
+
+
+def apply_edit(library: Library, action: str, face: int, other: int, name: str) -> None:
+    """One user edit on faces chosen by index; edits the library refuses change nothing."""
+    person_of = {r["id"]: r["person_id"] for r in library.query("SELECT id, person_id FROM faces")}
+    person, target = person_of.get(face), person_of.get(other)
+    try:
+        if action == "name" and target is not None:
+            editing.name_person(library, target, name)
+        elif action == "merge" and person is not None and target is not None and person != target:
+            editing.merge_people(library, [person], into=target)
+        elif action == "move":
+            editing.move_face(library, face, target if target is not None else editing.create_person(library, name))
+        elif action == "reject" and person is not None:
+            editing.reject_face(library, face)
+        elif action == "confirm" and person is not None:
+            editing.confirm_face(library, face)
+        elif action == "hide" and target is not None:
+            editing.hide_person(library, target)
+        elif action == "undo":
+            editing.undo(library)
+    except LibraryError:
+        pass
+
+
+def _regroup_until_killed(db: str) -> None:  # runs in a forked child
+    try:
+        with Library(db) as library:
+            while True:
+                cluster_library(library)
+    finally:
+        os._exit(0)
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory, faces_dir, pipeline) -> Path:
+    """A scanned, grouped real library with embeddings under both built-in versions.  It
+    is scanned in `base/work/photos`, where every example lays it out again (the library
+    stores absolute paths), and kept as `base/saved_photos` and `base/saved.db`."""
+    base = tmp_path_factory.mktemp("pristine")
+    photos = base / "work" / "photos"
+    for person, count in PEOPLE.items():
+        (photos / person).mkdir(parents=True)
+        for image in sorted((faces_dir / "lfw_deepfunneled" / person).glob("*.jpg"))[:count]:
+            shutil.copy2(image, photos / person / image.name)
+    (photos / "groups").mkdir()
+    for relative in GROUP_PHOTOS:
+        shutil.copy2(faces_dir / "group_photos" / relative, photos / "groups" / Path(relative).name)
+    with Library(base / "work" / "library.db") as library:
+        scan_folders(library, [photos], lambda: pipeline)
+        cluster_library(library)
+        # The user has already named every group and rejected a face: every step can lose something.
+        people = [r["person_id"] for r in library.query(
+            "SELECT DISTINCT person_id FROM faces WHERE person_id IS NOT NULL ORDER BY person_id")]
+        for number, person in enumerate(people):
+            editing.name_person(library, person, f"Known {number}")
+        editing.reject_face(library, library.scalar("SELECT min(id) FROM faces WHERE person_id IS NOT NULL"))
+        assert len(people) >= 3
+        other = next(name for name in MODEL_VERSIONS if name != active_name(library))
+        embed_missing(library, other, photo_faces_embedder(pipeline_for(library, other)))
+        assert library.scalar("SELECT count(*) FROM faces") >= sum(PEOPLE.values()) + 2
+        library.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copytree(photos, base / "saved_photos")
+    shutil.copy2(base / "work" / "library.db", base / "saved.db")
+    return base
+
+
+def test_no_sequence_of_edits_rescans_regroups_switches_and_kills_loses_a_label(pristine) -> None:
+    work = pristine / "work"
+
+    class LostLabels(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.copytree(pristine / "saved_photos", work / "photos")  # the paths the library knows
+            (work / "aside").mkdir()
+            shutil.copy2(pristine / "saved.db", work / "library.db")
+            self.root = work / "photos"
+            self.library = Library(work / "library.db")
+            self.expected = user_labels(self.library)
+            self.names = iter(f"Person {i}" for i in range(10_000))
+
+        def teardown(self) -> None:
+            self.library.close()
+
+        # -- helpers ------------------------------------------------------------------------
+        def face(self, index: int) -> int:
+            ids = [r["id"] for r in self.library.query("SELECT id FROM faces ORDER BY id")]
+            return ids[index % len(ids)]
+
+        def files(self, folder: Path) -> list[Path]:
+            return sorted(p for p in folder.rglob("*") if p.is_file())
+
+        def settled(self) -> None:
+            """A step that is not a user edit: check, then take its state as the new baseline."""
+            now = user_labels(self.library)
+            assert_still_holds(self.expected, now)
+            self.expected = now
+
+        # -- the user -------------------------------------------------------------------------
+        @rule(action=st.sampled_from(ACTIONS), x=st.integers(0, 63), y=st.integers(0, 63))
+        def edit(self, action: str, x: int, y: int) -> None:
+            apply_edit(self.library, action, self.face(x), self.face(y), next(self.names))
+            self.expected = user_labels(self.library)
+
+        # -- the files ------------------------------------------------------------------------
+        @rule(i=st.integers(0, 63), folder=st.sampled_from(["Colin_Powell", "groups", "new/deeper"]))
+        def move_file(self, i: int, folder: str) -> None:
+            files = self.files(self.root)
+            if files:
+                source = files[i % len(files)]
+                (self.root / folder).mkdir(parents=True, exist_ok=True)
+                source.rename(self.root / folder / f"moved_{i}_{source.name}")
+
+        @rule(i=st.integers(0, 63))
+        def copy_file(self, i: int) -> None:
+            files = self.files(self.root)
+            if files:
+                source = files[i % len(files)]
+                shutil.copy2(source, source.with_name(f"copy_{i}_{source.name}"))
+
+        @rule(i=st.integers(0, 63))
+        def delete_file(self, i: int) -> None:
+            files = self.files(self.root)
+            if files:
+                source = files[i % len(files)]
+                source.rename(work / "aside" / f"{i}_{time.monotonic_ns()}_{source.name}")
+
+        @rule(i=st.integers(0, 63), folder=st.sampled_from(["Tony_Blair", "restored"]))
+        def restore_file(self, i: int, folder: str) -> None:
+            files = self.files(work / "aside")
+            if files:
+                (self.root / folder).mkdir(parents=True, exist_ok=True)
+                files[i % len(files)].rename(self.root / folder / f"restored_{i}_{files[i % len(files)].name}")
+
+        @rule(folder=st.sampled_from(list(PEOPLE) + ["groups"]))
+        def empty_folder(self, folder: str) -> None:  # an unplugged drive's mount point
+            for path in self.files(self.root / folder) if (self.root / folder).is_dir() else []:
+                path.rename(work / "aside" / f"{time.monotonic_ns()}_{path.name}")
+
+        @rule()
+        def rescan(self) -> None:
+            def refuse():  # same contents only: nothing may need analysing
+                raise AssertionError("a rescan of known contents analysed a photo")
+
+            scan_folders(self.library, [self.root], refuse)
+            self.settled()
+
+        # -- the library ------------------------------------------------------------------------
+        @rule()
+        def regroup(self) -> None:
+            cluster_library(self.library)
+            self.settled()
+
+        @rule(action=st.sampled_from(ACTIONS), x=st.integers(0, 63), y=st.integers(0, 63))
+        def regroup_while_the_user_edits(self, action: str, x: int, y: int) -> None:
+            real, edited = grouping.cluster_faces, []
+
+            def computing(*args, **kwargs):  # the user edits from another connection mid-way
+                if not edited:
+                    with Library(self.library.path) as other:
+                        apply_edit(other, action, self.face(x), self.face(y), next(self.names))
+                        edited.append(user_labels(other))
+                return real(*args, **kwargs)
+
+            grouping.cluster_faces = computing
+            try:
+                cluster_library(self.library)
+            finally:
+                grouping.cluster_faces = real
+            if edited:
+                assert_still_holds(edited[0], user_labels(self.library))
+            self.expected = user_labels(self.library)
+
+        @rule()
+        def switch_model(self) -> None:
+            def refuse(path, rows):  # noqa: ANN001 - every face already has both versions
+                raise AssertionError("a switch needed embedding")
+
+            other = next(name for name in MODEL_VERSIONS if name != active_name(self.library))
+            switch_model(self.library, other, refuse)
+            self.settled()
+
+        @rule(delay_ms=st.integers(0, 80))
+        def child_killed(self, delay_ms: int) -> None:
+            child = multiprocessing.get_context("fork").Process(target=_regroup_until_killed, args=(str(self.library.path),))
+            child.start()
+            time.sleep(delay_ms / 1000)
+            os.kill(child.pid, signal.SIGKILL)
+            child.join(timeout=60)
+            self.settled()
+
+        @invariant()
+        def database_is_sound(self) -> None:
+            assert self.library.scalar("PRAGMA integrity_check") == "ok"
+            assert self.library.scalar("PRAGMA foreign_key_check") is None
+
+    run_state_machine_as_test(LostLabels, settings=settings(
+        max_examples=EXAMPLES, stateful_step_count=8, deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
