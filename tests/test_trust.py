@@ -366,3 +366,22 @@ def test_export_xmp_reports_the_sidecars_it_left_alone(real_folder, tmp_path) ->
     done = facenet("export-xmp", db=db)
     assert done.returncode == 0 and broken.read_bytes() == KEYWORDS[:-30]
     assert f"not changed: {broken}: it is not well-formed XML" in done.stderr.decode()
+
+
+def test_faces_of_missing_photos_leave_the_grids_but_keep_their_names(library) -> None:
+    from engine.library import browse
+    from engine.library.people import photos_with_people
+
+    vectors, _ = identity_vectors(2, 4, seed=5)
+    ids = fill_library(library, vectors)
+    cluster_library(library)
+    person = library.scalar("SELECT person_id FROM faces WHERE id = ?", [ids[0]])
+    editing.name_person(library, person, "Dora")
+    shown = [t.id for t in browse.person_faces(library, person)]
+    with library.atomic() as db:  # the drive with the first photo is unplugged
+        db.execute("UPDATE photos SET missing_since = datetime('now') WHERE id = "
+                   "(SELECT photo_id FROM faces WHERE id = ?)", [ids[0]])
+    assert [t.id for t in browse.person_faces(library, person)] == [f for f in shown if f != ids[0]]
+    assert "/synthetic/photo00000.jpg" not in photos_with_people(library, ["Dora"])
+    assert library.scalar("SELECT person_id FROM faces WHERE id = ?", [ids[0]]) == person
+    assert [m.path for m in missing_photos(library)] == ["/synthetic/photo00000.jpg"]

@@ -65,6 +65,10 @@ _FACE_COLUMNS = """
 """
 
 
+# Photos gone from disk keep their faces and names (engine.library.missing) but leave the grids.
+_ON_DISK = "ph.missing_since IS NULL"
+
+
 def _tiles(rows: list[dict]) -> list[FaceTile]:
     return [FaceTile(r["id"], r["photo_id"], from_stored_path(r["path"]), (r["x1"], r["y1"], r["x2"], r["y2"]), r["person_id"],
                      r["name"], r["assignment"], r["distance"]) for r in rows]
@@ -73,20 +77,24 @@ def _tiles(rows: list[dict]) -> list[FaceTile]:
 def person_faces(library: Library, person_id: int) -> list[FaceTile]:
     """A person's faces (hand-labelled first), or the unsorted faces for UNSORTED."""
     if person_id == UNSORTED:
-        return _tiles(library.query(f"SELECT {_FACE_COLUMNS} WHERE f.person_id IS NULL ORDER BY ph.path, f.id"))
+        return _tiles(library.query(
+            f"SELECT {_FACE_COLUMNS} WHERE f.person_id IS NULL AND {_ON_DISK} ORDER BY ph.path, f.id"))
     return _tiles(library.query(
-        f"SELECT {_FACE_COLUMNS} WHERE f.person_id = ? AND f.assignment != 'suggested' "
+        f"SELECT {_FACE_COLUMNS} WHERE f.person_id = ? AND f.assignment != 'suggested' AND {_ON_DISK} "
         "ORDER BY f.assignment = 'manual' DESC, ph.path, f.id", [person_id]))
 
 
 def unsorted_count(library: Library) -> int:
-    return int(library.scalar("SELECT count(*) FROM faces WHERE person_id IS NULL") or 0)
+    return int(library.scalar(
+        "SELECT count(*) FROM faces f JOIN photos ph ON ph.id = f.photo_id "
+        f"WHERE f.person_id IS NULL AND {_ON_DISK}") or 0)
 
 
 def suggestions(library: Library) -> list[FaceTile]:
     """Low-confidence automatic assignments to named people, the surest first."""
     return _tiles(library.query(
-        f"SELECT {_FACE_COLUMNS} WHERE f.assignment = 'suggested' AND p.name IS NOT NULL ORDER BY f.distance, f.id"))
+        f"SELECT {_FACE_COLUMNS} WHERE f.assignment = 'suggested' AND p.name IS NOT NULL AND {_ON_DISK} "
+        "ORDER BY f.distance, f.id"))
 
 
 def photo_faces(library: Library, photo_id: int) -> list[FaceTile]:

@@ -64,7 +64,7 @@ def photos_with_people(library: Library, people: list[str | int]) -> list[str]:
     rows = library.query(
         f"""
         SELECT ph.path FROM photos ph JOIN faces f ON f.photo_id = ph.id
-        WHERE f.person_id IN ({placeholders}) AND f.assignment IN ('auto', 'manual')
+        WHERE f.person_id IN ({placeholders}) AND f.assignment IN ('auto', 'manual') AND ph.missing_since IS NULL
         GROUP BY ph.id HAVING count(DISTINCT f.person_id) = ?
         ORDER BY coalesce(ph.taken_at, ''), ph.path
         """,
