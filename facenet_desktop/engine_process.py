@@ -56,19 +56,21 @@ def _run_call(call: ChildCall, messages, cancel_event, running_event) -> None:  
         messages.put(("error", traceback.format_exc()))
 
 
-BACKGROUND_NICE = 5
+BACKGROUND_NICE = 2
 
 
 def _be_nice(nice: int, background: bool = False) -> None:
     """Lower this process's priority before it starts any thread (threads inherit it).
 
     `background` is for scans and regrouping: nice BACKGROUND_NICE in Linux's SCHED_BATCH
-    class, which never preempts a thread that wakes up (the window's), yet keeps a fair
-    share of the cores.  SCHED_IDLE, used before, starved the scan outright while other
-    programs kept the cores busy (a browser, a build: about 20 s of CPU in 6.5 minutes at
-    load 7 on 2 cores); at nice 5 a scan keeps about a quarter of each contended core (CFS
-    weights 335 against 1024), nice 10 would leave it a tenth.  Where the class does not
-    exist, nice is all there is."""
+    class, which does not preempt a thread that wakes up (the window's), yet keeps a fair
+    share of the cores.  SCHED_IDLE with nice 10, used before, starved the scan outright
+    while other programs kept the cores busy (a browser, a build: about 20 s of CPU in 6.5
+    minutes at load 7 on 2 cores).  Measured with benchmarks/gui_responsiveness.py
+    --load-only beside two CPU-bound programs: nice 5 kept 19% of the scan's idle speed,
+    nice 2 keeps 33-34% (target 30%); on an idle machine the window's longest stall during
+    the scan stays under 40 ms at nice 2 (26 ms at nice 5).  Where the class does not exist,
+    nice is all there is."""
     nice = max(nice, BACKGROUND_NICE) if background else nice
     if nice and hasattr(os, "nice"):
         os.nice(nice)
