@@ -37,7 +37,6 @@ from PySide6.QtWidgets import (
 
 from engine.errors import EngineError
 from engine.jobs import Progress
-from engine.user_files import from_stored_path, to_stored_path
 from engine.library import editing
 from engine.library.browse import (
     UNSORTED,
@@ -49,9 +48,11 @@ from engine.library.browse import (
     suggestions,
     unsorted_count,
 )
+from engine.library.missing import forget_missing, missing_photos
 from engine.library.preferences import load_preferences, save_preferences
 from engine.library.store import Library, LibraryError
 from engine.paths import data_dir
+from engine.user_files import from_stored_path, printable_path, to_stored_path
 from facenet_desktop.dialogs import PersonPicker, SettingsDialog, TextDialog
 from facenet_desktop.models import FacesModel, PeopleModel, PhotosModel, SuggestionsModel
 from facenet_desktop.pages import EmptyPage, PeoplePage, PersonPage, PhotoPage, SearchPage, SuggestionsPage
@@ -213,6 +214,12 @@ class MainWindow(QMainWindow):
         self.unreadable_button.clicked.connect(self.show_unreadable_photos)
         self.unreadable_button.hide()
         self.statusBar().addPermanentWidget(self.unreadable_button)
+        self.missing_button = QPushButton(self)
+        self.missing_button.setFlat(True)
+        self.missing_button.setToolTip("Photos gone from disk: their names are kept")
+        self.missing_button.clicked.connect(self.show_missing_photos)
+        self.missing_button.hide()
+        self.statusBar().addPermanentWidget(self.missing_button)
 
     # -- the one error route ---------------------------------------------------------------
     def report_error(self, message: str, details: str = "") -> None:
@@ -374,6 +381,32 @@ class MainWindow(QMainWindow):
         self.unreadable_photos = list(summary.problems)
         self.unreadable_button.setText(f"{photo_count(unreadable)} could not be read")
         self.unreadable_button.setVisible(bool(unreadable))
+        self.missing_button.setText(f"{photo_count(summary.missing)} missing from disk")
+        self.missing_button.setVisible(bool(summary.missing))
+
+    def show_missing_photos(self) -> None:
+        """Photos gone from disk keep their names until the user says to forget them."""
+        photos = missing_photos(self.library)
+        named = sum(1 for p in photos if p.named)
+        lines = "\n".join(f"{printable_path(p.path)}  ({p.faces} face{'' if p.faces == 1 else 's'}, "
+                          f"{p.named} named; missing since {p.missing_since})" for p in photos)
+        dialog = TextDialog(
+            "Photos missing from disk",
+            f"{photo_count(len(photos))} could not be found, {named} of them with named faces. If a drive is "
+            "unplugged, plug it in and rescan: the photos come back with their names. Forget them only if they "
+            "are gone for good (their faces leave the library; people and names stay).",
+            lines, self, QDialogButtonBox.StandardButton.Discard | QDialogButtonBox.StandardButton.Close)
+        forget = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Discard)
+        forget.setText("Forget these photos")
+        forget.setEnabled(bool(photos))
+        forget.clicked.connect(dialog.accept)
+        self.missing_dialog = dialog
+        if dialog.exec():
+            forgotten = forget_missing(self.library, [p.id for p in photos])
+            self.missing_button.hide()
+            self.statusBar().showMessage(f"Forgot {photo_count(forgotten)} missing from disk; people and names stay.",
+                                         10000)
+            self.refresh()
 
     def show_unreadable_photos(self) -> None:
         lines = "\n".join(f"{path}\n    {reason}" for path, reason in self.unreadable_photos)

@@ -467,3 +467,34 @@ def test_scan_result_says_which_photos_could_not_be_read_and_why(window, qtbot) 
     window.unreadable_dialog.close()
     window._scan_finished(ScanSummary(analyzed=1))  # a clean rescan: nothing to show
     assert not window.unreadable_button.isVisibleTo(window)
+
+
+def test_missing_photos_are_listed_and_forgotten_only_when_the_user_says(window, library, qtbot) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QDialogButtonBox, QLabel
+
+    from engine.library.records import ScanSummary
+
+    photo = library.scalar("SELECT photo_id FROM faces WHERE person_id IS NOT NULL ORDER BY id LIMIT 1")
+    person = library.scalar("SELECT person_id FROM faces WHERE photo_id = ? LIMIT 1", [photo])
+    with library.atomic() as db:  # its drive was unplugged at the last scan
+        db.execute("UPDATE photos SET missing_since = datetime('now') WHERE id = ?", [photo])
+    window._scan_finished(ScanSummary(missing=1))
+    assert window.missing_button.isVisibleTo(window) and window.missing_button.text() == "1 photo missing from disk"
+
+    shown = []
+
+    def answer(button: QDialogButtonBox.StandardButton) -> None:  # closes the dialog first, checks after
+        dialog = window.missing_dialog
+        shown.append(dialog.findChild(QLabel).text())
+        dialog.findChild(QDialogButtonBox).button(button).click()
+
+    QTimer.singleShot(0, lambda: answer(QDialogButtonBox.StandardButton.Close))  # "not now": nothing changes
+    window.show_missing_photos()
+    assert "1 photo could not be found, 0 of them with named faces" in shown[0]  # grouped, not named
+    assert library.scalar("SELECT count(*) FROM photos WHERE id = ?", [photo]) == 1
+    QTimer.singleShot(0, lambda: answer(QDialogButtonBox.StandardButton.Discard))  # "Forget these photos"
+    window.show_missing_photos()
+    assert library.scalar("SELECT count(*) FROM photos WHERE id = ?", [photo]) == 0
+    assert library.scalar("SELECT count(*) FROM people WHERE id = ?", [person]) == 1
+    assert "Forgot 1 photo missing from disk" in window.statusBar().currentMessage()
