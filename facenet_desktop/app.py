@@ -392,7 +392,8 @@ class MainWindow(QMainWindow):
                           f"{p.named} named; missing since {p.missing_since})" for p in photos)
         dialog = TextDialog(
             "Photos missing from disk",
-            f"{photo_count(len(photos))} could not be found, {named} of them with named faces. If a drive is "
+            f"{photo_count(len(photos))} could not be found, "
+            f"{f'{named} of them with named faces' if named else 'none with named faces'}. If a drive is "
             "unplugged, plug it in and rescan: the photos come back with their names. Forget them only if they "
             "are gone for good (their faces leave the library; people and names stay).",
             lines, self, QDialogButtonBox.StandardButton.Discard | QDialogButtonBox.StandardButton.Close)

@@ -491,7 +491,7 @@ def test_missing_photos_are_listed_and_forgotten_only_when_the_user_says(window,
 
     QTimer.singleShot(0, lambda: answer(QDialogButtonBox.StandardButton.Close))  # "not now": nothing changes
     window.show_missing_photos()
-    assert "1 photo could not be found, 0 of them with named faces" in shown[0]  # grouped, not named
+    assert "1 photo could not be found, none with named faces" in shown[0]  # grouped, not named
     assert library.scalar("SELECT count(*) FROM photos WHERE id = ?", [photo]) == 1
     QTimer.singleShot(0, lambda: answer(QDialogButtonBox.StandardButton.Discard))  # "Forget these photos"
     window.show_missing_photos()
