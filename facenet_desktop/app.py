@@ -208,18 +208,18 @@ class MainWindow(QMainWindow):
         self.progress_bar.hide()
         self.statusBar().addPermanentWidget(self.progress_bar)
         self.unreadable_photos: list[tuple[str, str]] = []
-        self.unreadable_button = QPushButton(self)
-        self.unreadable_button.setFlat(True)
-        self.unreadable_button.setToolTip("Which photos, and why")
-        self.unreadable_button.clicked.connect(self.show_unreadable_photos)
-        self.unreadable_button.hide()
-        self.statusBar().addPermanentWidget(self.unreadable_button)
-        self.missing_button = QPushButton(self)
-        self.missing_button.setFlat(True)
-        self.missing_button.setToolTip("Photos gone from disk: their names are kept")
-        self.missing_button.clicked.connect(self.show_missing_photos)
-        self.missing_button.hide()
-        self.statusBar().addPermanentWidget(self.missing_button)
+        self.unreadable_button = self._status_button("Which photos, and why", self.show_unreadable_photos)
+        self.missing_button = self._status_button("Photos gone from disk: their names are kept", self.show_missing_photos)
+
+    def _status_button(self, tooltip: str, action) -> QPushButton:  # noqa: ANN001
+        """A flat button at the right of the status bar, shown when there is something to see."""
+        button = QPushButton(self)
+        button.setFlat(True)
+        button.setToolTip(tooltip)
+        button.clicked.connect(action)
+        button.hide()
+        self.statusBar().addPermanentWidget(button)
+        return button
 
     # -- the one error route ---------------------------------------------------------------
     def report_error(self, message: str, details: str = "") -> None:
