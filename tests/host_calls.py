@@ -52,8 +52,9 @@ def burn_cpu(seconds: float, progress=None, cancel=None) -> tuple[float, float]:
 
 
 def ignore_cancel(progress=None, cancel=None) -> str:  # noqa: ANN001
-    """Work that never looks at its cancel token (a model load, a stuck read)."""
-    import time
+    """Work that never looks at its cancel token (a model load, a stuck read): it blocks on
+    an event nobody sets, until the process is killed."""
+    import threading
 
-    time.sleep(3600)
+    threading.Event().wait()
     return "finished"

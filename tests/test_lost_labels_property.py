@@ -30,6 +30,7 @@ from engine.library.store import Library, LibraryError
 from engine.model_versions import MODEL_VERSIONS
 
 pytestmark = pytest.mark.slow
+HANG_CEILING_S = 60  # only to catch a hung child, never a speed budget
 EXAMPLES = int(os.environ.get("LOST_LABELS_EXAMPLES", "200"))
 PEOPLE = {"Colin_Powell": 3, "Tony_Blair": 3, "Serena_Williams": 3, "Gerhard_Schroeder": 3}
 GROUP_PHOTOS = ["Angelina_Jolie/couple.jpg"]
@@ -79,11 +80,12 @@ def apply_edit(library: Library, action: str, face: int, other: int, name: str) 
         pass
 
 
-def _regroup_until_killed(db: str) -> None:  # runs in a forked child
+def _regroup_until_killed(db: str, reports) -> None:  # noqa: ANN001 - runs in a forked child
+    """Regroup over and over, telling the parent each step (read, computed, written)."""
     try:
         with Library(db) as library:
             while True:
-                cluster_library(library)
+                cluster_library(library, progress=lambda step: reports.send(step.done))
     finally:
         os._exit(0)
 
@@ -237,13 +239,19 @@ def test_no_sequence_of_edits_rescans_regroups_switches_and_kills_loses_a_label(
             switch_model(self.library, other, refuse)
             self.settled()
 
-        @rule(delay_ms=st.integers(0, 80))
-        def child_killed(self, delay_ms: int) -> None:
-            child = multiprocessing.get_context("fork").Process(target=_regroup_until_killed, args=(str(self.library.path),))
+        @rule(steps=st.integers(0, 8))
+        def child_killed(self, steps: int) -> None:
+            """Killed after `steps` of its progress reports: before, during or after a write."""
+            context = multiprocessing.get_context("fork")
+            receiver, sender = context.Pipe(duplex=False)
+            child = context.Process(target=_regroup_until_killed, args=(str(self.library.path), sender))
             child.start()
-            time.sleep(delay_ms / 1000)
+            for _ in range(steps):
+                assert receiver.poll(HANG_CEILING_S), "the regrouping child stopped reporting"
+                receiver.recv()
             os.kill(child.pid, signal.SIGKILL)
-            child.join(timeout=60)
+            child.join(timeout=HANG_CEILING_S)
+            receiver.close()
             self.settled()
 
         @invariant()
