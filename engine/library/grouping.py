@@ -245,19 +245,16 @@ def recognize_faces(
     its nearest labelled faces agree and are within `auto_assign_distance`; suggested when
     the winner is within `threshold`; left alone otherwise (unknown)."""
     version = version or active_version(library)
-    for attempt in range(STATE_ATTEMPTS + 1):
+    for _attempt in range(STATE_ATTEMPTS):
         try:
-            return _recognize_once(library, version, only_unassigned, locked=attempt == STATE_ATTEMPTS)
+            return _recognize_once(library, version, only_unassigned)
         except _StateChanged:
             continue
-    raise AssertionError("unreachable")  # pragma: no cover - the locked attempt cannot see a change
+    with library.atomic():  # the last attempt decides under the write lock: nothing can change
+        return _recognize_once(library, version, only_unassigned)
 
 
-def _recognize_once(library: Library, version: ModelVersion, only_unassigned: bool, locked: bool) -> RecognitionSummary:
-    if locked:
-        with library.atomic() as db:
-            considered, decisions, taken = _recognition_plan(library, version, only_unassigned)
-            return _apply_recognition(db, considered, decisions, taken, only_unassigned)
+def _recognize_once(library: Library, version: ModelVersion, only_unassigned: bool) -> RecognitionSummary:
     with _read_snapshot(library):
         read_state = user_state(library.db)
         considered, decisions, taken = _recognition_plan(library, version, only_unassigned)
