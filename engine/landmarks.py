@@ -38,6 +38,44 @@ class ShapePredictorModel:
         return int(self.initial_shape.shape[0])
 
 
+@dataclass(frozen=True)
+class _Cascade:
+    split_idx1: np.ndarray  # (trees, splits) int32
+    split_idx2: np.ndarray
+    split_thresh: np.ndarray  # (trees, splits) float32
+    leaf_values: np.ndarray  # (trees, splits + 1, parts, 2) float32
+
+
+def _read_cascade(r: DlibReader, num_parts: int) -> _Cascade:
+    """One cascade's trees, read as one block of integers: every tree of a cascade has the
+    same number of splits (a complete binary tree), so the block has a fixed layout per tree:
+    splits, (idx1, idx2, threshold) per split, leaves, then per leaf a 2P x 1 float matrix."""
+    num_trees = r.read_uint()
+    start = r.pos
+    num_splits = r.read_uint() if num_trees else 0
+    r.pos = start
+    leaf_ints = 2 + 2 * (2 * num_parts)  # -rows, -cols, then (mantissa, exponent) per value
+    per_tree = 1 + 4 * num_splits + 1 + (num_splits + 1) * leaf_ints
+    block = np.asarray(r.read_ints(num_trees * per_tree), dtype=np.float64).reshape(num_trees, per_tree)
+    splits = block[:, 1 : 1 + 4 * num_splits].reshape(num_trees, num_splits, 4)
+    leaves = block[:, 2 + 4 * num_splits :].reshape(num_trees, num_splits + 1, leaf_ints)
+    if np.any(block[:, 0] != num_splits):
+        raise r.fail("cascades of different shapes are not supported")
+    if np.any(block[:, 1 + 4 * num_splits] != num_splits + 1):
+        raise r.fail("tree is not a complete binary tree")
+    if np.any(splits[:, :, :2] < 0):
+        raise r.fail("negative split feature index")
+    rows, cols = -leaves[:, :, 0], -leaves[:, :, 1]
+    if np.any(rows < 0) or np.any(cols < 0) or np.any(rows * cols != 2 * num_parts):
+        raise r.fail("leaf size does not match the number of parts")
+    return _Cascade(
+        split_idx1=splits[:, :, 0].astype(np.int32),
+        split_idx2=splits[:, :, 1].astype(np.int32),
+        split_thresh=r.floats_from_ints(splits[:, :, 2:]).astype(np.float32).reshape(num_trees, num_splits),
+        leaf_values=r.floats_from_ints(leaves[:, :, 2:]).astype(np.float32).reshape(num_trees, num_splits + 1, num_parts, 2),
+    )
+
+
 def _parse(data: bytes, path: Path) -> ShapePredictorModel:
     r = DlibReader(data, path)
     r.expect_int(1, "shape predictor")
@@ -48,32 +86,9 @@ def _parse(data: bytes, path: Path) -> ShapePredictorModel:
     num_cascades = r.read_uint()
     if not 0 < num_cascades < 1000:
         raise r.fail(f"implausible cascade count {num_cascades}")
-    idx1, idx2, thresh, leaves = [], [], [], []
-    tree_shape: tuple[int, int] | None = None
-    for _ in range(num_cascades):
-        num_trees = r.read_uint()
-        c_idx1, c_idx2, c_thresh, c_leaves = [], [], [], []
-        for _ in range(num_trees):
-            num_splits = r.read_uint()
-            splits = [(r.read_uint(), r.read_uint(), r.read_float()) for _ in range(num_splits)]
-            num_leaves = r.read_uint()
-            if num_leaves != num_splits + 1:
-                raise r.fail("tree is not a complete binary tree")
-            tree_leaves = [r.read_float_matrix().reshape(-1) for _ in range(num_leaves)]
-            if any(leaf.size != 2 * num_parts for leaf in tree_leaves):
-                raise r.fail("leaf size does not match the number of parts")
-            if tree_shape is None:
-                tree_shape = (num_trees, num_splits)
-            elif tree_shape != (num_trees, num_splits):
-                raise r.fail("cascades of different shapes are not supported")
-            c_idx1.append([s[0] for s in splits])
-            c_idx2.append([s[1] for s in splits])
-            c_thresh.append([s[2] for s in splits])
-            c_leaves.append(tree_leaves)
-        idx1.append(c_idx1)
-        idx2.append(c_idx2)
-        thresh.append(c_thresh)
-        leaves.append(c_leaves)
+    cascades = [_read_cascade(r, num_parts) for _ in range(num_cascades)]
+    if len({c.split_idx1.shape for c in cascades}) != 1:
+        raise r.fail("cascades of different shapes are not supported")
     if r.read_uint() != num_cascades:
         raise r.fail("anchor list does not match the cascades")
     anchors = []
@@ -85,17 +100,15 @@ def _parse(data: bytes, path: Path) -> ShapePredictorModel:
     deltas = []
     for _ in range(num_cascades):
         count = r.read_uint()
-        deltas.append([(r.read_float(), r.read_float()) for _ in range(count)])
+        deltas.append(r.read_floats(2 * count).reshape(count, 2))
     if r.remaining:
         raise r.fail(f"{r.remaining} unexpected bytes after the shape predictor")
     model = ShapePredictorModel(
         initial_shape=initial.reshape(num_parts, 2).astype(np.float32),
-        split_idx1=np.array(idx1, dtype=np.int32),
-        split_idx2=np.array(idx2, dtype=np.int32),
-        split_thresh=np.array(thresh, dtype=np.float32),
-        leaf_values=np.array(leaves, dtype=np.float32).reshape(
-            num_cascades, tree_shape[0], tree_shape[1] + 1, num_parts, 2  # type: ignore[index]
-        ),
+        split_idx1=np.stack([c.split_idx1 for c in cascades]),
+        split_idx2=np.stack([c.split_idx2 for c in cascades]),
+        split_thresh=np.stack([c.split_thresh for c in cascades]),
+        leaf_values=np.stack([c.leaf_values for c in cascades]),
         anchor_idx=np.array(anchors, dtype=np.int32),
         deltas=np.array(deltas, dtype=np.float32),
     )

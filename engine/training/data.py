@@ -117,7 +117,7 @@ def prepare_faces(
     index = {name: i for i, name in enumerate(names)}
     chips, labels, paths, fallbacks = [], [], [], 0
     for done, ((name, path), (_, result)) in enumerate(
-        zip(items, pipeline.analyze_many(p for _, p in items), strict=True), start=1
+        zip(items, pipeline.analyze_many((p for _, p in items), embed=False), strict=True), start=1
     ):
         if cancel is not None and cancel.cancelled:
             raise InterruptedError("cancelled while preparing faces")
