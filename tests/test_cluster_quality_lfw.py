@@ -32,10 +32,11 @@ def test_clusters_match_identities(lfw_people_folder, pipeline) -> None:
     print(quality, details)
     assert quality.faces >= 79 * IMAGES_PER_PERSON - 3
     # A wrong merge is worse than a split: precision is held high, recall follows.
-    # Reached (benchmarks/RESULTS.md, images 1-5, dlib-resnet-v1-views6 at 0.475): pairwise P 0.977
-    # R 0.921, BCubed P 0.990 R 0.937 (dlib-resnet-v1 at 0.50: 0.976, 0.905, 0.990, 0.924).
+    # Reached on these 79 identities (dlib-resnet-v1-views6 at 0.475): 79 clusters, pairwise P 0.993
+    # R 0.914, BCubed P 0.996 R 0.931, 4.3% unsorted.  On all 158 (benchmarks/RESULTS.md): pairwise
+    # P 0.977 R 0.921, BCubed P 0.990 R 0.937.
     assert quality.pairwise_precision >= 0.96
     assert quality.bcubed_precision >= 0.98
     assert quality.bcubed_recall >= 0.90
     assert quality.unsorted_share <= 0.08
-    assert 140 <= quality.clusters <= 175
+    assert 70 <= quality.clusters <= 88
