@@ -109,11 +109,11 @@ def fixed_triplet_loss(network, config, faces, seed: int = 0) -> float:  # noqa:
 
 @pytest.mark.slow
 def test_real_training_on_orl_learns(orl_faces, tmp_path) -> None:
-    """30 people train, 10 held out; about half a minute on 2 cores."""
+    """30 people train, 10 held out, 4 epochs of 50 steps; about 40 s on 2 cores."""
     from engine.training.trainer import split_people
 
     config = TrainConfig(data="orl", out=str(tmp_path / "run"), arch="inception", input_size=64, width=0.25,
-                         epochs=6, steps_per_epoch=50, val_people=10)
+                         epochs=4, steps_per_epoch=50, val_people=10)
     result = train(config, faces=orl_faces)
     train_set, _ = split_people(orl_faces, 10, 0)
     arch = default_config("inception", 64, 0.25)
@@ -123,7 +123,8 @@ def test_real_training_on_orl_learns(orl_faces, tmp_path) -> None:
     before = fixed_triplet_loss(untrained, arch, train_set)
     after = fixed_triplet_loss(trained.network, arch, train_set)
     print(result.initial_accuracy, [(h.loss, h.val_accuracy) for h in result.history], before, after)
-    # Reached: held-out accuracy 0.72 -> 0.84; training-set triplet loss falls by more than half.
+    # Reached (2026-12-02): held-out accuracy 0.72 -> 0.84 (0.84 after 6 epochs too); the
+    # training-set triplet loss 0.20 -> 0.01; the epoch loss 0.17 -> 0.07.
     assert after < 0.6 * before
     assert result.history[-1].loss < 0.5 * result.history[0].loss
     assert result.best_accuracy >= result.initial_accuracy + 0.08
