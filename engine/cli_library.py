@@ -6,6 +6,7 @@ import argparse
 import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.jobs import CancelToken, Progress
@@ -188,59 +189,65 @@ def _edit(args: argparse.Namespace, action) -> int:  # noqa: ANN001
     return EXIT_OK
 
 
+def _described(edit) -> Callable:  # noqa: ANN001
+    """Run an edit and answer with its description in plain words."""
+    from engine.library import editing
+
+    def action(library) -> str:  # noqa: ANN001
+        edit(library)
+        return editing.last_edit(library) or ""
+
+    return action
+
+
 def cmd_name(args: argparse.Namespace) -> int:
     from engine.library import editing
 
-    return _edit(args, lambda lib: f"person {editing.name_person(lib, args.person, args.name)} is now {args.name!r}")
+    return _edit(args, _described(lambda lib: editing.name_person(lib, args.person, args.name)))
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
     from engine.library import editing
 
-    return _edit(args, lambda lib: f"merged into person {editing.merge_people(lib, args.people, args.into)}")
+    return _edit(args, _described(lambda lib: editing.merge_people(lib, args.people, args.into)))
 
 
 def cmd_move(args: argparse.Namespace) -> int:
     from engine.library import editing
-    from engine.library.people import resolve_person
-    from engine.library.store import LibraryError
 
-    def action(lib) -> str:  # noqa: ANN001
-        editing.check_face(lib, args.face)  # an unknown face changes nothing, creates nobody
-        try:
-            resolve_person(lib, args.to)
-        except LibraryError:
-            if args.to.strip().isdigit():
-                raise
-            editing.create_person(lib, args.to)
-        editing.move_face(lib, args.face, args.to)
-        return f"face {args.face} is now {args.to}"
-
-    return _edit(args, action)
+    # An unknown face changes nothing and creates nobody; a new name becomes a person in the
+    # same edit (one undo).
+    return _edit(args, _described(lambda lib: editing.move_faces(lib, [args.face], args.to, create=True)))
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
     from engine.library import editing
 
-    return _edit(args, lambda lib: f"face {args.face} is not person {editing.reject_face(lib, args.face)}")
+    return _edit(args, _described(lambda lib: editing.reject_face(lib, args.face)))
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
     from engine.library import editing
 
-    return _edit(args, lambda lib: editing.confirm_face(lib, args.face) or f"face {args.face} confirmed")
+    return _edit(args, _described(lambda lib: editing.confirm_face(lib, args.face)))
 
 
 def cmd_hide(args: argparse.Namespace) -> int:
     from engine.library import editing
 
-    return _edit(args, lambda lib: editing.hide_person(lib, args.person, not args.show) or "done")
+    return _edit(args, _described(lambda lib: editing.hide_person(lib, args.person, not args.show)))
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
     from engine.library import editing
 
-    return _edit(args, lambda lib: f"undone: {editing.undo(lib)}" if editing.last_edit(lib) else "nothing to undo")
+    return _edit(args, lambda lib: f"Undone: {done}" if (done := editing.undo(lib)) else "Nothing to undo")
+
+
+def cmd_redo(args: argparse.Namespace) -> int:
+    from engine.library import editing
+
+    return _edit(args, lambda lib: f"Redone: {done}" if (done := editing.redo(lib)) else "Nothing to redo")
 
 
 def cmd_photos(args: argparse.Namespace) -> int:
@@ -353,6 +360,7 @@ def add_library_commands(commands, detection_options, evaluate_targets) -> None:
     hide.add_argument("person", metavar="PERSON")
     hide.add_argument("--show", action="store_true", help="show a hidden person again")
     add("undo", cmd_undo, "undo the last edit")
+    add("redo", cmd_redo, "make the last undone edit again")
     photos = add("photos", cmd_photos, "photos showing all the given people")
     photos.add_argument("--person", action="append", required=True, metavar="NAME")
     export = add("export", cmd_export, "one record per face: photo, box, score, person, how assigned")

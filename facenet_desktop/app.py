@@ -191,6 +191,7 @@ class MainWindow(QMainWindow):
         self.pause_action = self._action("Pause", self.toggle_pause)
         self.cancel_action = self._action("Cancel", self.cancel_scan)
         self.undo_action = self._action("Undo", self.undo, QKeySequence.StandardKey.Undo)
+        self.redo_action = self._action("Redo", self.redo, "Ctrl+Shift+Z")
         self.finetune_action = self._action("Fine-tune on my labels", self.start_finetune)
         self.settings_action = self._action("Settings", self.open_settings)
         toolbar = QToolBar("Main", self)
@@ -200,6 +201,7 @@ class MainWindow(QMainWindow):
             toolbar.addAction(action)
         self.addToolBar(toolbar)
         self.addAction(self.undo_action)
+        self.addAction(self.redo_action)
         self._update_job_actions()
 
     def _build_status(self) -> None:
@@ -210,6 +212,13 @@ class MainWindow(QMainWindow):
         self.unreadable_photos: list[tuple[str, str]] = []
         self.unreadable_button = self._status_button("Which photos, and why", self.show_unreadable_photos)
         self.missing_button = self._status_button("Photos gone from disk: their names are kept", self.show_missing_photos)
+        # "Moved 3 faces to Unsorted.  [Undo]": the button belongs to the message beside it.
+        self.edit_undo_button = self._status_button("Undo this edit (Ctrl+Z)", self.undo)
+        self.edit_undo_button.setText("Undo")
+        self.edit_redo_button = self._status_button("Make this edit again (Ctrl+Shift+Z)", self.redo)
+        self.edit_redo_button.setText("Redo")
+        self._edit_message = ""
+        self.statusBar().messageChanged.connect(self._edit_message_changed)
 
     def _status_button(self, tooltip: str, action) -> QPushButton:  # noqa: ANN001
         """A flat button at the right of the status bar, shown when there is something to see."""
@@ -232,14 +241,28 @@ class MainWindow(QMainWindow):
         box.show()
 
     def _edit(self, function, *args) -> bool:  # noqa: ANN001
-        """Run one edit; a refused edit becomes a message, never a crash."""
+        """Run one edit and say what it did, with Undo; a refused edit becomes a message,
+        never a crash."""
         try:
             function(self.library, *args)
         except (LibraryError, EngineError, ValueError) as exc:
             self.report_error(str(exc))
             return False
+        self._say_edit(f"{editing.last_edit(self.library)}.", self.edit_undo_button)
         self.refresh()
         return True
+
+    def _say_edit(self, message: str, button: QPushButton | None) -> None:
+        self._edit_message = message
+        self.edit_undo_button.setVisible(button is self.edit_undo_button)
+        self.edit_redo_button.setVisible(button is self.edit_redo_button)
+        self.statusBar().showMessage(message, 15000)
+
+    def _edit_message_changed(self, message: str) -> None:
+        if message != self._edit_message:  # replaced or timed out: the button goes with it
+            self._edit_message = ""
+            self.edit_undo_button.hide()
+            self.edit_redo_button.hide()
 
     # -- reading the library ---------------------------------------------------------------
     def folders(self) -> list[str]:
@@ -253,6 +276,7 @@ class MainWindow(QMainWindow):
             "cover": self.library.scalar("SELECT id FROM faces WHERE person_id IS NULL ORDER BY id LIMIT 1"),
             "suggestions": suggestions(self.library),
             "can_undo": editing.last_edit(self.library) is not None,
+            "can_redo": editing.last_undone(self.library) is not None,
             "faces": self.library.scalar("SELECT count(*) FROM faces"),
         }
         if person_id is not None:
@@ -276,6 +300,7 @@ class MainWindow(QMainWindow):
         count = len(views["suggestions"])
         self.sidebar.item(1).setText(f"Suggestions ({count})" if count else "Suggestions")
         self.undo_action.setEnabled(views["can_undo"])
+        self.redo_action.setEnabled(views["can_redo"])
         self._faces_found = views["faces"]
         if "person" in views and views["person"][0] == self._shown_person():
             person_id, shown = views["person"]
@@ -499,9 +524,7 @@ class MainWindow(QMainWindow):
         self._edit(editing.merge_people, sources, into)
 
     def reject_faces(self, face_ids: list[int]) -> None:
-        for face in face_ids:
-            if not self._edit(editing.reject_face, face):
-                break
+        self._edit(editing.reject_faces, face_ids)
 
     def _pick_person(self, title: str = "Move to…") -> str | None:
         names = [r["name"] for r in self.library.query("SELECT name FROM people WHERE name IS NOT NULL")]
@@ -514,12 +537,7 @@ class MainWindow(QMainWindow):
             self.move_faces_to(face_ids, name)
 
     def move_faces_to(self, face_ids: list[int], name: str) -> None:
-        exists = self.library.scalar("SELECT id FROM people WHERE name = ? COLLATE NOCASE", [name])
-        if exists is None and not self._edit(editing.create_person, name):
-            return
-        for face in face_ids:
-            if not self._edit(editing.move_face, face, name):
-                break
+        self._edit(editing.move_faces, face_ids, name, True)
 
     def set_cover(self, person_id: int, face_id: int) -> None:
         self._edit(editing.set_cover, person_id, face_id)
@@ -533,7 +551,23 @@ class MainWindow(QMainWindow):
 
     def undo(self) -> None:
         done = editing.undo(self.library)
-        self.statusBar().showMessage(f"Undone: {done}" if done else "Nothing to undo", 5000)
+        if done:
+            self._say_edit(f"Undone: {done}.", self.edit_redo_button)
+        else:
+            self._say_edit("Nothing to undo.", None)
+        self._after_undo_or_redo()
+
+    def redo(self) -> None:
+        try:
+            done = editing.redo(self.library)
+        except LibraryError as exc:
+            self.report_error(str(exc))
+            done = None
+        else:
+            self._say_edit(f"Redone: {done}." if done else "Nothing to redo.", self.edit_undo_button if done else None)
+        self._after_undo_or_redo()
+
+    def _after_undo_or_redo(self) -> None:
         self.refresh()
         if self.stack.currentWidget() is self.photo_page and self.photo_page.photo_id is not None:
             self.open_photo(self.photo_page.photo_id)

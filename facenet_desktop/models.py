@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
 from engine.library.browse import UNSORTED, FaceTile, PersonTile
+from engine.wording import counted
 from facenet_desktop.thumbnails import ThumbnailLoader
 
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -81,8 +82,8 @@ class PeopleModel(_ThumbnailListModel):
 
     def text_of(self, item: PersonTile) -> str:
         if item.id == UNSORTED:
-            return f"Unsorted faces\n{item.faces} faces"
-        return f"{item.name or 'Unnamed'}\n{item.faces} face{'s' if item.faces != 1 else ''}"
+            return f"Unsorted faces\n{counted(item.faces, 'face')}"
+        return f"{item.name or 'Unnamed'}\n{counted(item.faces, 'face')}"
 
 
 class FacesModel(_ThumbnailListModel):

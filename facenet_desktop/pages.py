@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.library.browse import UNSORTED, FaceTile
+from engine.wording import counted
 from facenet_desktop.models import ID_ROLE, RECORD_ROLE, FacesModel, PeopleModel, PhotosModel, SuggestionsModel
 
 
@@ -152,7 +153,7 @@ class PersonPage(QWidget):
         self.name.setReadOnly(unsorted)
         for button in (self.not_this, self.cover, self.hide_button):
             button.setEnabled(not unsorted)
-        self.count.setText(f"{len(faces)} faces")
+        self.count.setText(counted(len(faces), "face"))
         self.model.set_items(faces)
 
     def _rename(self) -> None:

@@ -56,7 +56,7 @@ def table_state(library: Library) -> tuple:
 
 
 EDITS = st.lists(
-    st.tuples(st.sampled_from(["name", "merge", "move", "reject", "confirm", "hide", "undo", "recluster"]),
+    st.tuples(st.sampled_from(["name", "merge", "move", "reject", "confirm", "hide", "undo", "redo", "recluster"]),
               st.integers(0, 17), st.integers(0, 17)),
     min_size=1, max_size=12,
 )
@@ -86,6 +86,8 @@ def apply_edits(library: Library, ids: list[int], edits: list[tuple[str, int, in
                 editing.hide_person(library, person)
             elif action == "undo":
                 editing.undo(library)
+            elif action == "redo":
+                editing.redo(library)
             elif action == "recluster":
                 cluster_library(library)
         except LibraryError:

@@ -111,6 +111,41 @@ def test_person_view_rename_reject_move_cover_hide_and_undo(window, library, qtb
     assert library.scalar("SELECT hidden FROM people WHERE id = ?", [first]) == 0
 
 
+def test_every_edit_says_what_it_did_with_undo_and_redo(window, library, qtbot, monkeypatch) -> None:
+    """"Moved 2 faces from Anna to Unsorted. [Undo]" in plain words; Undo shows Redo;
+    Ctrl+Shift+Z makes the edit again; a person with one face reads "1 face"."""
+    first, _, _ = person_ids_by_size(library)
+    bar = window.statusBar()
+    window.rename_person(first, "Anna")
+    assert bar.currentMessage() == "Named a group of 8 faces Anna."
+    assert window.edit_undo_button.isVisible() and not window.edit_redo_button.isVisible()
+    window.open_person(first)
+    page = window.person_page
+    faces = [page.model.index(r, 0).data(ID_ROLE) for r in range(page.model.rowCount())]
+    window.reject_faces(faces[:2])
+    assert bar.currentMessage() == "Moved 2 faces from Anna to Unsorted."
+    window.edit_undo_button.click()  # one edit for both faces: one Undo brings both back
+    assert [library.scalar("SELECT person_id FROM faces WHERE id = ?", [f]) for f in faces[:2]] == [first, first]
+    assert bar.currentMessage() == "Undone: Moved 2 faces from Anna to Unsorted."
+    assert window.edit_redo_button.isVisible() and not window.edit_undo_button.isVisible()
+    assert window.redo_action.isEnabled()
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert [library.scalar("SELECT person_id FROM faces WHERE id = ?", [f]) for f in faces[:2]] == [None, None]
+    assert bar.currentMessage() == "Redone: Moved 2 faces from Anna to Unsorted."
+    assert not window.redo_action.isEnabled()
+    # A face moved to a new name: one edit (the new person goes with its Undo); "1 face".
+    monkeypatch.setattr(app_module.MainWindow, "_pick_person", lambda self, title="": "Ben")
+    window.move_faces(faces[2:3])
+    assert bar.currentMessage() == "Moved 1 face to Ben."
+    assert "Ben\n1 face" in grid_texts(window)
+    window.undo()
+    assert library.scalar("SELECT count(*) FROM people WHERE name = 'Ben'") == 0
+    # Another message replaces the edit's: its Undo button goes with it.
+    bar.showMessage("Scanning…")
+    assert not window.edit_undo_button.isVisible() and not window.edit_redo_button.isVisible()
+    assert not any(ch.isdigit() for ch in "".join(window.errors))
+
+
 def test_renaming_to_an_existing_name_offers_to_merge(window, library, monkeypatch) -> None:
     first, second, _ = person_ids_by_size(library)
     window.rename_person(first, "Anna")

@@ -1,7 +1,7 @@
 """A stateful property test that hunts for lost labels on a small real library.
 
 Hypothesis draws sequences of what a user does (name, merge, move, reject, confirm, hide,
-undo) interleaved with what happens to their photos and library (files moved, copied,
+undo, redo) interleaved with what happens to their photos and library (files moved, copied,
 deleted, restored, a folder emptied, rescans, regroups with an edit landing mid-way, a model
 switch, a child process killed at a random moment).  After every step, everything the user
 said (and did not undo) still holds and SQLite's integrity check passes.
@@ -34,7 +34,7 @@ HANG_CEILING_S = 60  # only to catch a hung child, never a speed budget
 EXAMPLES = int(os.environ.get("LOST_LABELS_EXAMPLES", "200"))
 PEOPLE = {"Colin_Powell": 3, "Tony_Blair": 3, "Serena_Williams": 3, "Gerhard_Schroeder": 3}
 GROUP_PHOTOS = ["Angelina_Jolie/couple.jpg"]
-ACTIONS = ["name", "merge", "move", "reject", "confirm", "hide", "undo"]
+ACTIONS = ["name", "merge", "move", "reject", "confirm", "hide", "undo", "redo"]
 
 
 def user_labels(library: Library) -> tuple[dict, dict, set]:
@@ -76,6 +76,8 @@ def apply_edit(library: Library, action: str, face: int, other: int, name: str) 
             editing.hide_person(library, target)
         elif action == "undo":
             editing.undo(library)
+        elif action == "redo":
+            editing.redo(library)
     except LibraryError:
         pass
 

@@ -184,10 +184,81 @@ def test_undo_restores_exactly(library) -> None:
     for action in actions:
         states.append(table_state(library))
         action()
-    for expected in reversed(states):
+    states.append(table_state(library))
+    for expected in reversed(states[:-1]):
         assert editing.undo(library) is not None
         assert table_state(library) == expected
     assert editing.undo(library) is None
+    # Redo walks forward through the same states, and undo back again.
+    for expected in states[1:]:
+        assert editing.redo(library) is not None
+        assert table_state(library) == expected
+    assert editing.redo(library) is None
+    for expected in reversed(states[:-1]):
+        editing.undo(library)
+        assert table_state(library) == expected
+
+
+def test_a_new_edit_clears_what_could_be_redone(library) -> None:
+    ids = fill_library(library, identity_vectors(people=2, per_person=4)[0])
+    cluster_library(library)
+    editing.create_person(library, "Ann")
+    editing.undo(library)
+    assert editing.last_undone(library) == "Added Ann"
+    editing.create_person(library, "Ben")
+    assert editing.last_undone(library) is None and editing.redo(library) is None
+    editing.move_faces(library, ids[:2], "Ben")
+    assert editing.last_edit(library) == "Moved 2 faces to Ben"
+
+
+def test_redo_refuses_when_a_regroup_reused_the_new_persons_number(library) -> None:
+    """SQLite reuses the highest deleted row id: an undone "move to a new name", then a regroup
+    that makes a new group, would give that group the number.  Redo must not rename it."""
+    vectors, _ = identity_vectors(people=2, per_person=4)
+    ids = fill_library(library, vectors)
+    editing.move_faces(library, ids[:1], "Zed", create=True)
+    zed = people_of(library, ids[:1])[0]
+    editing.undo(library)
+    assert library.scalar("SELECT count(*) FROM people") == 0
+    cluster_library(library, min_faces=3)
+    assert library.scalar("SELECT count(*) FROM people WHERE id = ?", [zed]) == 1  # the number came back
+    before = table_state(library)
+    with pytest.raises(LibraryError, match="Cannot redo"):
+        editing.redo(library)
+    assert table_state(library) == before
+    assert editing.redo(library) is None  # and nothing is left to redo
+
+
+def test_every_edit_is_described_in_plain_words(library) -> None:
+    """What the window shows beside Undo: names and counts, never internal numbers."""
+    vectors, _ = identity_vectors(people=3, per_person=4)
+    ids = fill_library(library, vectors)
+    cluster_library(library)
+    a, b, c = people_of(library, [ids[0], ids[4], ids[8]])
+    steps = [
+        (lambda: editing.name_person(library, a, "Ann"), "Named a group of 4 faces Ann"),
+        (lambda: editing.name_person(library, a, "Anna"), "Renamed Ann to Anna"),
+        (lambda: editing.merge_people(library, [b], into=a), "Merged a group into Anna"),
+        (lambda: editing.reject_faces(library, ids[:3]), "Moved 3 faces from Anna to Unsorted"),
+        (lambda: editing.move_faces(library, ids[:1], "Bo", create=True), "Moved 1 face to Bo"),
+        (lambda: editing.confirm_faces(library, ids[5:7]), "Confirmed 2 faces as Anna"),
+        (lambda: editing.hide_person(library, "Bo"), "Hid Bo"),
+        (lambda: editing.hide_person(library, "Bo", hidden=False), "Showed Bo"),
+        (lambda: editing.set_cover(library, a, ids[5]), "Chose a new cover face for Anna"),
+        (lambda: editing.name_person(library, c, "anna"), "Merged a group into Anna"),
+        (lambda: editing.create_person(library, "Cy"), "Added Cy"),
+    ]
+    for step, said in steps:
+        step()
+        assert editing.last_edit(library) == said
+        assert not any(ch.isdigit() for ch in said.replace("1 face", "").replace("2 faces", "")
+                       .replace("3 faces", "").replace("4 faces", "")), said
+    # One edit for many faces: one undo brings all of them back; a new name goes with it.
+    assert editing.undo(library) == "Added Cy"
+    editing.move_faces(library, ids[1:3], "Dee", create=True)
+    editing.undo(library)
+    assert library.scalar("SELECT count(*) FROM people WHERE name = 'Dee'") == 0
+    assert people_of(library, ids[1:3]) == [None, None]
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

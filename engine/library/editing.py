@@ -2,8 +2,11 @@
 
 Every edit snapshots the rows it is about to change (faces' assignments, people, rejections)
 into the `edits` table in the same transaction as the change; `undo` restores the latest
-snapshot.  Edits that say "these faces are this person" make the faces 'manual', which is
-what clustering and recognition never override: labels survive re-scans and re-clustering.
+snapshot and keeps the rows as they were after the edit, so `redo` can put them back; a new
+edit clears what could be redone.  Edits that say "these faces are this person" make the
+faces 'manual', which is what clustering and recognition never override: labels survive
+re-scans and re-clustering.  Each edit is described in plain words, with names, never ids:
+the window shows the description beside its Undo button.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Iterable
 
 from engine.library.people import clean_name, resolve_person
 from engine.library.store import Library, LibraryError
+from engine.wording import counted
 
 MAX_UNDO = 200
 
@@ -23,6 +27,7 @@ class _Snapshot:
         self.faces: dict[int, list] = {}
         self.people: dict[int, list | None] = {}
         self.rejections: dict[int, list[int]] = {}
+        self.description = ""
 
     def save_faces(self, face_ids: Iterable[int]) -> None:
         ids = [f for f in face_ids if f not in self.faces]
@@ -55,11 +60,11 @@ class _Snapshot:
 
 
 class _Edit:
-    """`with _Edit(library, "name 12 Alice") as edit:` snapshot, change, log: one transaction."""
+    """`with _Edit(library) as edit:` snapshot, change, describe (edit.description), log: one
+    transaction."""
 
-    def __init__(self, library: Library, description: str) -> None:
+    def __init__(self, library: Library) -> None:
         self.library = library
-        self.description = description
 
     def __enter__(self) -> _Snapshot:
         self._transaction = self.library.atomic()
@@ -70,9 +75,18 @@ class _Edit:
     def __exit__(self, exc_type, exc, tb) -> bool | None:  # noqa: ANN001
         if exc_type is None:
             db = self.snapshot.db
-            db.execute("INSERT INTO edits(description, snapshot) VALUES (?, ?)", [self.description, self.snapshot.to_json()])
+            db.execute("INSERT INTO edits(description, snapshot) VALUES (?, ?)", [self.snapshot.description, self.snapshot.to_json()])
             db.execute("DELETE FROM edits WHERE id <= (SELECT max(id) FROM edits) - ?", [MAX_UNDO])
+            db.execute("DELETE FROM redo")  # a new edit: what was undone can no longer be redone
         return self._transaction.__exit__(exc_type, exc, tb)
+
+
+def _who(db, person_id: int | None) -> str:  # noqa: ANN001
+    """A person as the user knows them."""
+    if person_id is None:
+        return "Unsorted"
+    row = db.execute("SELECT name FROM people WHERE id = ?", [person_id]).fetchone()
+    return row[0] if row and row[0] else "an unnamed group"
 
 
 def _faces_of(db, person_id: int, assignments: tuple[str, ...] = ("auto", "manual", "suggested")) -> list[int]:  # noqa: ANN001
@@ -129,13 +143,16 @@ def name_person(library: Library, person: str | int, name: str) -> int:
     faces become confirmed: the user looked at the group and named it."""
     person_id = resolve_person(library, person)
     name = clean_name(name)
-    with _Edit(library, f"name person {person_id} {name!r}") as edit:
+    with _Edit(library) as edit:
         db = edit.db
+        before = db.execute("SELECT name FROM people WHERE id = ?", [person_id]).fetchone()[0]
         other = db.execute("SELECT id FROM people WHERE name = ? COLLATE NOCASE AND id != ?", [name, person_id]).fetchone()
         if other:
             target = int(other[0])
+            edit.description = f"Merged {before or 'a group'} into {_who(db, target)}"
             _merge_into(edit, [person_id], target)  # the existing spelling of the name stays
             return target
+        edit.description = f"Renamed {before} to {name}" if before else f"Named a group of {counted(len(_faces_of(db, person_id)), 'face')} {name}"
         edit.save_people([person_id])
         edit.save_faces(_faces_of(db, person_id, ("auto",)))
         db.execute("UPDATE people SET name = ? WHERE id = ?", [name, person_id])
@@ -148,14 +165,21 @@ def merge_people(library: Library, sources: list[str | int], into: str | int) ->
     source_ids = sorted({resolve_person(library, s) for s in sources} - {target})
     if not source_ids:
         raise LibraryError("nothing to merge: name at least one other person")
-    with _Edit(library, f"merge {source_ids} into {target}") as edit:
+    with _Edit(library) as edit:
+        names = [_who(edit.db, s) for s in source_ids]
+        if len(names) == 1:
+            what = "a group" if names[0] == "an unnamed group" else names[0]
+        else:
+            what = counted(len(names), "group")
+        edit.description = f"Merged {what} into {_who(edit.db, target)}"
         _merge_into(edit, source_ids, target)
     return target
 
 
 def create_person(library: Library, name: str) -> int:
     name = clean_name(name)
-    with _Edit(library, f"create person {name!r}") as edit:
+    with _Edit(library) as edit:
+        edit.description = f"Added {name}"
         if edit.db.execute("SELECT 1 FROM people WHERE name = ? COLLATE NOCASE", [name]).fetchone():
             raise LibraryError(f"there is already a person called {name!r}")
         person_id = int(edit.db.execute("INSERT INTO people(name) VALUES (?)", [name]).lastrowid)
@@ -163,36 +187,74 @@ def create_person(library: Library, name: str) -> int:
         return person_id
 
 
+def move_faces(library: Library, face_ids: Iterable[int], to: str | int, create: bool = False) -> int:
+    """These faces are that person (hand labels); one edit, one undo.  With `create`, a name
+    nobody has yet becomes a new person in the same edit.  Returns the person."""
+    faces = [_face(library, face_id) for face_id in dict.fromkeys(face_ids)]
+    try:
+        person_id: int | None = resolve_person(library, to)
+    except LibraryError:
+        if not create or not isinstance(to, str) or to.strip().isdigit():
+            raise
+        person_id, to = None, clean_name(to)
+    with _Edit(library) as edit:
+        if person_id is None:
+            person_id = int(edit.db.execute("INSERT INTO people(name) VALUES (?)", [to]).lastrowid)
+            edit.created_person(person_id)
+        edit.description = f"Moved {counted(len(faces), 'face')} to {_who(edit.db, person_id)}"
+        ids = [face["id"] for face in faces]
+        edit.save_faces(ids)
+        for face_id in ids:
+            edit.db.execute("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", [face_id, person_id])
+            edit.db.execute("UPDATE faces SET person_id = ?, assignment = 'manual', distance = NULL WHERE id = ?", [person_id, face_id])
+    return person_id
+
+
 def move_face(library: Library, face_id: int, to: str | int) -> None:
     """This face is that person (a hand label)."""
-    face = _face(library, face_id)
-    person_id = resolve_person(library, to)
-    with _Edit(library, f"move face {face_id} to {person_id}") as edit:
-        edit.save_faces([face["id"]])
-        edit.db.execute("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", [face["id"], person_id])
-        edit.db.execute("UPDATE faces SET person_id = ?, assignment = 'manual', distance = NULL WHERE id = ?", [person_id, face["id"]])
+    move_faces(library, [face_id], to)
+
+
+def reject_faces(library: Library, face_ids: Iterable[int]) -> list[int]:
+    """These faces are not the people they are assigned to; they never return to them.
+    One edit; returns the people they left."""
+    faces = [_assigned_face(library, face_id) for face_id in dict.fromkeys(face_ids)]
+    with _Edit(library) as edit:
+        people = list(dict.fromkeys(face["person_id"] for face in faces))
+        source = f" from {_who(edit.db, people[0])}" if len(people) == 1 else ""
+        edit.description = f"Moved {counted(len(faces), 'face')}{source} to Unsorted"
+        edit.save_faces([face["id"] for face in faces])
+        for face in faces:
+            edit.db.execute("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", [face["id"], face["person_id"]])
+            edit.db.execute("UPDATE faces SET person_id = NULL, assignment = NULL, distance = NULL WHERE id = ?", [face["id"]])
+    return [int(face["person_id"]) for face in faces]
 
 
 def reject_face(library: Library, face_id: int) -> int:
     """This face is not the person it is assigned to; it never returns to them."""
-    face = _assigned_face(library, face_id)
-    with _Edit(library, f"reject face {face_id} from {face['person_id']}") as edit:
-        edit.save_faces([face["id"]])
-        edit.db.execute("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", [face["id"], face["person_id"]])
-        edit.db.execute("UPDATE faces SET person_id = NULL, assignment = NULL, distance = NULL WHERE id = ?", [face["id"]])
-    return int(face["person_id"])
+    return reject_faces(library, [face_id])[0]
+
+
+def confirm_faces(library: Library, face_ids: Iterable[int]) -> None:
+    """Yes, these faces are the people they are assigned to."""
+    faces = [_assigned_face(library, face_id, "; use move to name it") for face_id in dict.fromkeys(face_ids)]
+    with _Edit(library) as edit:
+        people = list(dict.fromkeys(face["person_id"] for face in faces))
+        whose = f" as {_who(edit.db, people[0])}" if len(people) == 1 else ""
+        edit.description = f"Confirmed {counted(len(faces), 'face')}{whose}"
+        edit.save_faces([face["id"] for face in faces])
+        for face in faces:
+            edit.db.execute("UPDATE faces SET assignment = 'manual', distance = NULL WHERE id = ?", [face["id"]])
 
 
 def confirm_face(library: Library, face_id: int) -> None:
-    face = _assigned_face(library, face_id, "; use move to name it")
-    with _Edit(library, f"confirm face {face_id}") as edit:
-        edit.save_faces([face["id"]])
-        edit.db.execute("UPDATE faces SET assignment = 'manual', distance = NULL WHERE id = ?", [face["id"]])
+    confirm_faces(library, [face_id])
 
 
 def hide_person(library: Library, person: str | int, hidden: bool = True) -> None:
     person_id = resolve_person(library, person)
-    with _Edit(library, f"{'hide' if hidden else 'show'} person {person_id}") as edit:
+    with _Edit(library) as edit:
+        edit.description = f"{'Hid' if hidden else 'Showed'} {_who(edit.db, person_id)}"
         edit.save_people([person_id])
         edit.db.execute("UPDATE people SET hidden = ? WHERE id = ?", [int(hidden), person_id])
 
@@ -203,13 +265,19 @@ def set_cover(library: Library, person: str | int, face_id: int) -> None:
     face = _face(library, face_id)
     if face["person_id"] != person_id:
         raise LibraryError(f"face {face_id} is not one of person {person_id}'s faces")
-    with _Edit(library, f"cover of person {person_id}") as edit:
+    with _Edit(library) as edit:
+        edit.description = f"Chose a new cover face for {_who(edit.db, person_id)}"
         edit.save_people([person_id])
         edit.db.execute("UPDATE people SET cover_face_id = ? WHERE id = ?", [face_id, person_id])
 
 
 def last_edit(library: Library) -> str | None:
     return library.scalar("SELECT description FROM edits ORDER BY id DESC LIMIT 1")
+
+
+def last_undone(library: Library) -> str | None:
+    """The edit that `redo` would make again."""
+    return library.scalar("SELECT description FROM redo ORDER BY id DESC LIMIT 1")
 
 
 def undo(library: Library) -> str | None:
@@ -219,42 +287,79 @@ def undo(library: Library) -> str | None:
         if row is None:
             return None
         edit_id, description, snapshot = row
-        state = json.loads(snapshot)
-        people = {int(k): v for k, v in state["people"].items()}
-        # People first (faces point to them): recreate deleted ones, restore the others.
-        for person_id, saved in people.items():
-            if saved is None:
-                continue
-            exists = db.execute("SELECT 1 FROM people WHERE id = ?", [person_id]).fetchone()
-            if exists:
-                db.execute("UPDATE people SET name = NULL WHERE id = ?", [person_id])
-            else:
-                db.execute("INSERT INTO people(id, name) VALUES (?, NULL)", [person_id])
-        for person_id, saved in people.items():
-            if saved is not None:
-                name, hidden, cover = saved
-                db.execute(
-                    "UPDATE people SET name = ?, hidden = ?, cover_face_id = (SELECT id FROM faces WHERE id = ?) WHERE id = ?",
-                    [name, hidden, cover, person_id],
-                )
-        for face_id, (person_id, assignment, distance) in state["faces"].items():
-            if person_id is not None and not db.execute("SELECT 1 FROM people WHERE id = ?", [person_id]).fetchone():
-                person_id, assignment, distance = None, None, None
-            db.execute(
-                "UPDATE faces SET person_id = ?, assignment = ?, distance = ? WHERE id = ?",
-                [person_id, assignment, distance, int(face_id)],
-            )
-        for face_id, person_ids in state["rejections"].items():
-            db.execute("DELETE FROM rejections WHERE face_id = ?", [int(face_id)])
-            for person_id in person_ids:
-                db.execute(
-                    "INSERT OR IGNORE INTO rejections(face_id, person_id) SELECT ?, ? "
-                    "WHERE EXISTS (SELECT 1 FROM faces WHERE id = ?) AND EXISTS (SELECT 1 FROM people WHERE id = ?)",
-                    [int(face_id), person_id, int(face_id), person_id],
-                )
-        for person_id, saved in people.items():
-            if saved is None:
-                db.execute("UPDATE faces SET person_id = NULL, assignment = NULL, distance = NULL WHERE person_id = ?", [person_id])
-                db.execute("DELETE FROM people WHERE id = ?", [person_id])
+        before = json.loads(snapshot)
+        after = _capture(db, before)
+        _restore(db, before)
         db.execute("DELETE FROM edits WHERE id = ?", [edit_id])
+        db.execute("INSERT INTO redo(description, snapshot, undone) VALUES (?, ?, ?)", [description, after, snapshot])
         return description
+
+
+def redo(library: Library) -> str | None:
+    """Make the latest undone edit again; its description, or None when there is none."""
+    with library.atomic() as db:
+        row = db.execute("SELECT id, description, snapshot, undone FROM redo ORDER BY id DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        redo_id, description, snapshot, undone = row
+        # A person the edit had created was deleted by the undo; if a regroup has since made a
+        # new person with the same number, redoing would rename and refill that one.
+        created = [int(p) for p, saved in json.loads(undone)["people"].items() if saved is None]
+        if not any(db.execute("SELECT 1 FROM people WHERE id = ?", [p]).fetchone() for p in created):
+            after = json.loads(snapshot)
+            before = _capture(db, after)
+            _restore(db, after)
+            db.execute("DELETE FROM redo WHERE id = ?", [redo_id])
+            db.execute("INSERT INTO edits(description, snapshot) VALUES (?, ?)", [description, before])
+            return description
+        db.execute("DELETE FROM redo")
+    raise LibraryError(f"Cannot redo \"{description}\": the groups have changed since it was undone")
+
+
+def _capture(db, state: dict) -> str:  # noqa: ANN001
+    """The current rows of everything `state` speaks about, in its form."""
+    snapshot = _Snapshot(db)
+    snapshot.save_faces(int(face_id) for face_id in state["faces"])
+    snapshot.save_faces(int(face_id) for face_id in state["rejections"])
+    snapshot.save_people(int(person_id) for person_id in state["people"])
+    return snapshot.to_json()
+
+
+def _restore(db, state: dict) -> None:  # noqa: ANN001
+    """Put the rows of a snapshot back: people first (faces point to them), recreating deleted
+    ones; then faces and rejections; then delete the people the snapshot says did not exist."""
+    people = {int(k): v for k, v in state["people"].items()}
+    for person_id, saved in people.items():
+        if saved is None:
+            continue
+        exists = db.execute("SELECT 1 FROM people WHERE id = ?", [person_id]).fetchone()
+        if exists:
+            db.execute("UPDATE people SET name = NULL WHERE id = ?", [person_id])
+        else:
+            db.execute("INSERT INTO people(id, name) VALUES (?, NULL)", [person_id])
+    for person_id, saved in people.items():
+        if saved is not None:
+            name, hidden, cover = saved
+            db.execute(
+                "UPDATE people SET name = ?, hidden = ?, cover_face_id = (SELECT id FROM faces WHERE id = ?) WHERE id = ?",
+                [name, hidden, cover, person_id],
+            )
+    for face_id, (person_id, assignment, distance) in state["faces"].items():
+        if person_id is not None and not db.execute("SELECT 1 FROM people WHERE id = ?", [person_id]).fetchone():
+            person_id, assignment, distance = None, None, None
+        db.execute(
+            "UPDATE faces SET person_id = ?, assignment = ?, distance = ? WHERE id = ?",
+            [person_id, assignment, distance, int(face_id)],
+        )
+    for face_id, person_ids in state["rejections"].items():
+        db.execute("DELETE FROM rejections WHERE face_id = ?", [int(face_id)])
+        for person_id in person_ids:
+            db.execute(
+                "INSERT OR IGNORE INTO rejections(face_id, person_id) SELECT ?, ? "
+                "WHERE EXISTS (SELECT 1 FROM faces WHERE id = ?) AND EXISTS (SELECT 1 FROM people WHERE id = ?)",
+                [int(face_id), person_id, int(face_id), person_id],
+            )
+    for person_id, saved in people.items():
+        if saved is None:
+            db.execute("UPDATE faces SET person_id = NULL, assignment = NULL, distance = NULL WHERE person_id = ?", [person_id])
+            db.execute("DELETE FROM people WHERE id = ?", [person_id])

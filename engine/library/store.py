@@ -145,6 +145,22 @@ def m004_missing_photos(db: sqlite_utils.Database) -> None:
     db.executescript("ALTER TABLE photos ADD COLUMN missing_since TEXT;")
 
 
+@MIGRATIONS()
+def m005_redo(db: sqlite_utils.Database) -> None:
+    """Edits the user undid, to make again (Ctrl+Shift+Z): the rows as the edit left them and
+    as the undo put them back.  The next edit clears it."""
+    db.executescript(
+        """
+        CREATE TABLE redo (
+            id INTEGER PRIMARY KEY,
+            description TEXT NOT NULL,
+            snapshot TEXT NOT NULL,
+            undone TEXT NOT NULL
+        );
+        """
+    )
+
+
 def embedding_to_blob(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype="<f4").tobytes()
 
