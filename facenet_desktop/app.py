@@ -98,6 +98,7 @@ class MainWindow(QMainWindow):
         self.jobs = JobRunner(self)
         self.engine_host = EngineHost("add face", nice=10)  # quick engine calls (a face drawn by hand)
         self.scan_job: Job | None = None
+        self.finetune_job: Job | None = None
         self.errors: list[str] = []  # every message shown, newest last (tests read it)
         self.thumbnails = ThumbnailLoader(self.library, parent=self)
         self.people_model = PeopleModel(self.thumbnails, self)
@@ -189,7 +190,7 @@ class MainWindow(QMainWindow):
         self.add_folder_action = self._action("Add folder…", lambda: self.add_folder(""))
         self.rescan_action = self._action("Rescan", self.rescan, "F5")
         self.pause_action = self._action("Pause", self.toggle_pause)
-        self.cancel_action = self._action("Cancel", self.cancel_scan)
+        self.cancel_action = self._action("Cancel", self.cancel_job)
         self.undo_action = self._action("Undo", self.undo, QKeySequence.StandardKey.Undo)
         self.redo_action = self._action("Redo", self.redo, "Ctrl+Shift+Z")
         self.finetune_action = self._action("Fine-tune on my labels", self.start_finetune)
@@ -219,6 +220,8 @@ class MainWindow(QMainWindow):
         self.edit_redo_button.setText("Redo")
         self._edit_message = ""
         self.statusBar().messageChanged.connect(self._edit_message_changed)
+        self._progress_text = ""  # the status bar's last progress line, to clear when its job ends
+        self._last_progress: Progress | None = None
 
     def _status_button(self, tooltip: str, action) -> QPushButton:  # noqa: ANN001
         """A flat button at the right of the status bar, shown when there is something to see."""
@@ -449,12 +452,26 @@ class MainWindow(QMainWindow):
             self.scan_job.resume()
         else:
             self.scan_job.pause()
+        if self._last_progress is not None:  # say it now: no report comes while paused
+            self._show_progress(self._last_progress)
+        else:
+            self.statusBar().showMessage("Paused." if self.scan_job.paused else "")
         self._update_job_actions()
 
-    def cancel_scan(self) -> None:
+    def _cancellable_job(self) -> Job | None:
+        """The scan, or else a fine-tune still measuring: both stop without changing anything."""
         if self.scan_job is not None:
-            self.scan_job.cancel()
-            self.statusBar().showMessage("Stopping the scan after the current photo…")
+            return self.scan_job
+        return self.finetune_job if self.finetune_job in self.jobs.running() else None
+
+    def cancel_job(self) -> None:
+        job = self._cancellable_job()
+        if job is None:
+            return
+        job.cancel()
+        self._progress_text = ""
+        self.statusBar().showMessage("Stopping the scan after the current photo…" if job is self.scan_job
+                                     else f"Stopping the {job.name}…")
 
     def _start_job(self, name: str, function, on_success, on_pause=None) -> Job:  # noqa: ANN001
         job = Job(name, function)
@@ -475,6 +492,15 @@ class MainWindow(QMainWindow):
         if job is self.scan_job:
             self.scan_job = None
             self.refresh_timer.stop()
+        if job is self.finetune_job:
+            self.finetune_job = None
+        if job.cancelled:
+            self.statusBar().showMessage(CANCELLED_MESSAGES.get(job.name, f"Cancelled the {job.name}; nothing was changed."),
+                                         15000)
+        elif self.statusBar().currentMessage() == self._progress_text:
+            self.statusBar().clearMessage()  # "Fine-tuning: 404 of 404" is not true any more
+        self._progress_text = ""
+        self._last_progress = None
         others = [j for j in self.jobs.running() if j is not job]
         if not others:
             self.progress_bar.hide()
@@ -482,6 +508,7 @@ class MainWindow(QMainWindow):
         self.refresh_in_background()
 
     def _show_progress(self, progress: Progress) -> None:
+        self._last_progress = progress
         self.progress_bar.show()
         if progress.total:
             self.progress_bar.setRange(0, progress.total)
@@ -496,14 +523,15 @@ class MainWindow(QMainWindow):
             if progress.eta_seconds is not None:
                 text += f", about {format_duration(progress.eta_seconds)} left"
         if self.scan_job is not None and self.scan_job.paused:
-            text += " (paused)"
+            text = f"Paused. {text}"
+        self._progress_text = text
         self.statusBar().showMessage(text)
 
     def _update_job_actions(self, running: list[Job] | None = None) -> None:
         running = self.jobs.running() if running is None else running
         scanning = self.scan_job is not None
         self.pause_action.setEnabled(scanning)
-        self.cancel_action.setEnabled(scanning)
+        self.cancel_action.setEnabled(scanning or (self.finetune_job is not None and self.finetune_job in running))
         self.pause_action.setText("Resume" if scanning and self.scan_job.paused else "Pause")
         self.rescan_action.setEnabled(not scanning)
         self.finetune_action.setEnabled(not running)
@@ -736,7 +764,8 @@ class _JobListener(QObject):
 
     @Slot(object)
     def progress(self, progress: Progress) -> None:
-        self.window._show_progress(progress)
+        if not self.job.cancelled:  # a report queued before Cancel must not bring it back
+            self.window._show_progress(progress)
 
     @Slot(object)
     def succeeded(self, result) -> None:  # noqa: ANN001
@@ -751,6 +780,12 @@ class _JobListener(QObject):
     def done(self) -> None:
         self.window._job_done(self.job)
         self.deleteLater()
+
+
+CANCELLED_MESSAGES = {
+    "scan": "Scan cancelled. The photos analysed so far are kept; the rest wait for the next scan.",
+    "fine-tune": "Fine-tune cancelled; nothing was changed.",
+}
 
 
 def format_duration(seconds: float) -> str:

@@ -146,6 +146,41 @@ def test_every_edit_says_what_it_did_with_undo_and_redo(window, library, qtbot, 
     assert not any(ch.isdigit() for ch in "".join(window.errors))
 
 
+def test_the_status_bar_says_paused_cancelled_and_done_never_a_stale_progress(window, qtbot) -> None:
+    reported, cancelled = threading.Event(), threading.Event()
+
+    def scan(progress, cancel):  # noqa: ANN001, ANN202 - a scan that waits for Cancel
+        progress(Progress("analyzing", 3, 9, eta_seconds=62))
+        reported.set()
+        while not cancel.cancelled:  # the window's teardown cancels it if the test fails
+            time.sleep(0.01)
+        cancelled.set()
+        progress(Progress("analyzing", 9, 9))  # late (and never throttled): must not come back
+        return None
+
+    bar = window.statusBar()
+    window.scan_job = window._start_job("scan", scan, window._scan_finished)
+    qtbot.waitUntil(lambda: bar.currentMessage().startswith("Analyzing: 3 of 9 photos"), timeout=10_000)
+    window.toggle_pause()
+    assert bar.currentMessage().startswith("Paused. Analyzing: 3 of 9")  # at once: no report comes while paused
+    window.toggle_pause()
+    window.cancel_job()
+    assert bar.currentMessage() == "Stopping the scan after the current photo…"
+    qtbot.waitUntil(lambda: window.scan_job is None, timeout=10_000)
+    assert cancelled.is_set()
+    assert bar.currentMessage() == app_module.CANCELLED_MESSAGES["scan"]
+    assert not window.cancel_action.isEnabled()
+
+    def finetune(progress, cancel):  # noqa: ANN001, ANN202
+        progress(Progress("fine-tuning", 404, 404))
+        return None
+
+    job = window._start_job("fine-tune", finetune, lambda result: None)
+    qtbot.waitUntil(lambda: job not in window.jobs.running(), timeout=10_000)
+    qtbot.waitUntil(lambda: window.progress_bar.isHidden(), timeout=10_000)
+    assert "404" not in bar.currentMessage()
+
+
 def test_renaming_to_an_existing_name_offers_to_merge(window, library, monkeypatch) -> None:
     first, second, _ = person_ids_by_size(library)
     window.rename_person(first, "Anna")
