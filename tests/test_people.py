@@ -135,6 +135,21 @@ def test_recognition_assigns_and_suggests(library) -> None:
     assert summary.assigned == 1 and summary.suggested == 1
 
 
+@pytest.mark.parametrize("labelled", [1, 2, 3])
+def test_a_person_known_from_one_or_two_faces_never_takes_faces_silently(library, labelled) -> None:
+    """The same face, very close to the person's labelled ones: suggested while the person
+    has one or two labelled faces, automatic from three."""
+    vectors, _ = identity_vectors(people=1, per_person=4)
+    ids = fill_library(library, vectors)
+    editing.move_faces(library, ids[:labelled], "Kid", create=True)
+    close = (vectors[0] + 0.01).astype(np.float32)
+    extra = fill_library_more(library, close[None])
+    recognize_faces(library)
+    kid = people_of(library, ids[:1])[0]
+    assert assignments(library)[extra[0]] == (kid, "auto" if labelled >= 3 else "suggested")
+    assert all(assignments(library)[i][1] != "auto" for i in ids[labelled:]) or labelled >= 3
+
+
 def test_naming_with_an_existing_name_merges(library) -> None:
     vectors, _ = identity_vectors(people=2, per_person=4)
     ids = fill_library(library, vectors)

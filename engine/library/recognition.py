@@ -10,6 +10,10 @@ import numpy as np
 from engine.model_versions import ModelVersion
 
 NEIGHBOURS = 5
+# A person known from one or two faces is only ever suggested, never given faces silently:
+# one hand-drawn face of a child pulled in an unrelated man (seen), and two faces cannot show
+# how far that person's faces spread.
+MIN_AUTO_REFERENCES = 3
 QUERY_BLOCK = 1024
 
 
@@ -32,13 +36,16 @@ def recognise(
     """Vectors are in the version's comparison space.  Among a query's `neighbours` nearest
     labelled faces within `suggest_distance`, the person with most votes wins (ties: nearer).  The
     result is 'auto' when every close neighbour is that person and the nearest is within
-    `auto_assign_distance`, else 'suggested'.  Queries with no labelled face within
+    `auto_assign_distance` and the person has at least MIN_AUTO_REFERENCES labelled faces, else
+    'suggested'.  Queries with no labelled face within
     `suggest_distance` are unknown and absent from the result.  `rejected[q]` are people query q
     must not be given."""
     rejected = rejected or {}
     if len(ref_vectors) == 0 or len(queries) == 0:
         return []
     ref_norms = (ref_vectors.astype(np.float64) ** 2).sum(1)
+    people, counts = np.unique(ref_people, return_counts=True)
+    references = dict(zip(people.tolist(), counts.tolist(), strict=True))
     k = min(neighbours, len(ref_vectors))
     out = []
     for start in range(0, len(queries), QUERY_BLOCK):
@@ -57,6 +64,6 @@ def recognise(
                 continue
             winner = min(votes, key=lambda p: (-len(votes[p]), min(votes[p]), p))
             best = min(votes[winner])
-            sure = len(votes) == 1 and best <= version.auto_assign_distance
+            sure = len(votes) == 1 and best <= version.auto_assign_distance and references[winner] >= MIN_AUTO_REFERENCES
             out.append(Recognition(query, winner, best, "auto" if sure else "suggested"))
     return out
