@@ -100,6 +100,7 @@ class MainWindow(QMainWindow):
         self.scan_job: Job | None = None
         self.finetune_job: Job | None = None
         self.errors: list[str] = []  # every message shown, newest last (tests read it)
+        self.recognitions = 0  # recognition passes after edits that finished (tests wait on it)
         self.thumbnails = ThumbnailLoader(self.library, parent=self)
         self.people_model = PeopleModel(self.thumbnails, self)
         self.faces_model = FacesModel(self.thumbnails, self)
@@ -221,6 +222,12 @@ class MainWindow(QMainWindow):
         self._edit_message = ""
         self.statusBar().messageChanged.connect(self._edit_message_changed)
         self._progress_text = ""  # the status bar's last progress line, to clear when its job ends
+        # Naming pays off at once: after the user's edits settle, recognition runs again in the
+        # engine host (no torch needed, but 100k faces of k-NN must not hold this thread).
+        self._recognition_timer = QTimer(self, singleShot=True, interval=RECOGNITION_DELAY_MS)
+        self._recognition_timer.timeout.connect(self._recognise_now)
+        self._recognition_job: Job | None = None
+        self._recognise_again = False
         self._last_progress: Progress | None = None
 
     def _status_button(self, tooltip: str, action) -> QPushButton:  # noqa: ANN001
@@ -253,7 +260,22 @@ class MainWindow(QMainWindow):
             return False
         self._say_edit(f"{editing.last_edit(self.library)}.", self.edit_undo_button)
         self.refresh()
+        self._recognition_timer.start()
         return True
+
+    def _recognise_now(self) -> None:
+        if self._closing:
+            return
+        if self._recognition_job is not None:
+            self._recognise_again = True  # the running pass may have read the library before the edit
+            return
+        work = self.engine_host.job("facenet_desktop.child_work:recognise", str(self.library.path))
+        self._recognition_job = self._start_job("recognition", work, self._recognised)
+
+    def _recognised(self, placed: int) -> None:
+        self.recognitions += 1
+        if placed:
+            self.refresh_in_background()
 
     def _say_edit(self, message: str, button: QPushButton | None) -> None:
         self._edit_message = message
@@ -494,6 +516,11 @@ class MainWindow(QMainWindow):
             self.refresh_timer.stop()
         if job is self.finetune_job:
             self.finetune_job = None
+        if job is self._recognition_job:
+            self._recognition_job = None
+            if self._recognise_again:
+                self._recognise_again = False
+                self._recognition_timer.start()
         if job.cancelled:
             self.statusBar().showMessage(CANCELLED_MESSAGES.get(job.name, f"Cancelled the {job.name}; nothing was changed."),
                                          15000)
@@ -597,6 +624,7 @@ class MainWindow(QMainWindow):
 
     def _after_undo_or_redo(self) -> None:
         self.refresh()
+        self._recognition_timer.start()
         if self.stack.currentWidget() is self.photo_page and self.photo_page.photo_id is not None:
             self.open_photo(self.photo_page.photo_id)
 
@@ -745,6 +773,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: ANN001, N802
         self._closing = True  # jobs ending now must not start reads
         self._views_timer.stop()
+        self._recognition_timer.stop()
         self.jobs.stop_all()
         self.engine_host.close()
         self._reader.shutdown(wait=True)
@@ -782,6 +811,7 @@ class _JobListener(QObject):
         self.deleteLater()
 
 
+RECOGNITION_DELAY_MS = 300  # edits in quick succession (a run of Y answers) share one pass
 CANCELLED_MESSAGES = {
     "scan": "Scan cancelled. The photos analysed so far are kept; the rest wait for the next scan.",
     "fine-tune": "Fine-tune cancelled; nothing was changed.",

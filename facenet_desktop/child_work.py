@@ -41,6 +41,17 @@ def regroup(db: str, progress: ProgressCallback, cancel: CancelToken) -> None:
         cluster_library(library, clustering_version(library), progress=progress, cancel=cancel)
 
 
+def recognise(db: str, progress: ProgressCallback, cancel: CancelToken) -> int:
+    """Recognition after the user's edits: faces of nobody that now match a named person are
+    given to them or suggested.  How many faces it placed."""
+    from engine.library.grouping import recognize_faces
+    from engine.library.store import Library
+
+    with Library(db) as library:
+        summary = recognize_faces(library)
+    return summary.assigned + summary.suggested
+
+
 @dataclass(frozen=True)
 class FinetuneProposal:
     """What the window shows and keeps of a fine-tune run (plain data: no torch objects)."""

@@ -43,6 +43,21 @@ def fill_library(library: Library, vectors: np.ndarray, photo_of_face: list[int]
     return face_ids
 
 
+def fill_library_more(library: Library, vectors: np.ndarray) -> list[int]:
+    """Faces in photos of their own, outside any folder and not grouped; their ids."""
+    ids = []
+    with library.atomic() as db:
+        for i, vector in enumerate(vectors):
+            photo = db.execute(
+                "INSERT INTO photos(path, size, mtime_ns, status) VALUES (?, 1, 1, 'done')", [f"/more/{i}.jpg"]
+            ).lastrowid
+            ids.append(db.execute(
+                "INSERT INTO faces(photo_id, x1, y1, x2, y2, score, embedding, model_version) VALUES (?, 0, 0, 9, 9, 1, ?, ?)",
+                [photo, embedding_to_blob(vector), DLIB_RESNET_V1.name],
+            ).lastrowid)
+    return ids
+
+
 def assignments(library: Library) -> dict[int, tuple]:
     return {r["id"]: (r["person_id"], r["assignment"]) for r in library.query("SELECT id, person_id, assignment FROM faces")}
 

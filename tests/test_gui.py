@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
-from synthetic_library import fill_library, identity_vectors  # noqa: E402
+from synthetic_library import fill_library, fill_library_more, identity_vectors  # noqa: E402
 
 from engine.jobs import Progress  # noqa: E402
 from engine.library.browse import UNSORTED, people_tiles  # noqa: E402
@@ -179,6 +179,24 @@ def test_the_status_bar_says_paused_cancelled_and_done_never_a_stale_progress(wi
     qtbot.waitUntil(lambda: job not in window.jobs.running(), timeout=10_000)
     qtbot.waitUntil(lambda: window.progress_bar.isHidden(), timeout=10_000)
     assert "404" not in bar.currentMessage()
+
+
+def test_naming_pays_off_at_once_suggestions_appear_without_a_rescan(window, library, qtbot) -> None:
+    """Faces of nobody near a group: naming the group runs recognition in the background and
+    the Suggestions count appears, with no scan."""
+    first, _, _ = person_ids_by_size(library)
+    anchor = np.frombuffer(library.scalar("SELECT embedding FROM faces WHERE person_id = ? ORDER BY id", [first]), "<f4")
+    direction = np.random.default_rng(4).normal(size=anchor.size)
+    # Between the version's automatic and suggestion distances from the group's faces.
+    near = (anchor + 0.6 * direction / np.linalg.norm(direction)).astype(np.float32)
+    extra = fill_library_more(library, near[None])[0]
+    window.refresh()
+    assert window.sidebar.item(1).text() == "Suggestions"
+    window.rename_person(first, "Anna")
+    qtbot.waitUntil(lambda: window.recognitions >= 1, timeout=60_000)  # the engine host starts once
+    qtbot.waitUntil(lambda: window.sidebar.item(1).text() == "Suggestions (1)", timeout=10_000)
+    assert library.query("SELECT person_id, assignment FROM faces WHERE id = ?", [extra]) == [
+        {"person_id": first, "assignment": "suggested"}]
 
 
 def test_renaming_to_an_existing_name_offers_to_merge(window, library, monkeypatch) -> None:

@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from synthetic_library import EDITS, apply_edits, assignments, fill_library, identity_vectors, table_state
+from synthetic_library import (
+    EDITS,
+    apply_edits,
+    assignments,
+    fill_library,
+    fill_library_more,
+    identity_vectors,
+    table_state,
+)
 
 from engine.library import editing
 from engine.library.grouping import cluster_library, recognize_faces
@@ -53,23 +61,6 @@ def test_recluster_is_deterministic_and_keeps_person_ids(library) -> None:
     cluster_library(library)
     assert people_of(library, ids) == first  # ids persist where clusters persist
     assert set(people_of(library, fill_more)) <= set(first)
-
-
-def fill_library_more(library: Library, vectors: np.ndarray) -> list[int]:
-    from engine.library.store import embedding_to_blob
-    from engine.model_versions import DLIB_RESNET_V1
-
-    ids = []
-    with library.atomic() as db:
-        for i, vector in enumerate(vectors):
-            photo = db.execute(
-                "INSERT INTO photos(path, size, mtime_ns, status) VALUES (?, 1, 1, 'done')", [f"/more/{i}.jpg"]
-            ).lastrowid
-            ids.append(db.execute(
-                "INSERT INTO faces(photo_id, x1, y1, x2, y2, score, embedding, model_version) VALUES (?, 0, 0, 9, 9, 1, ?, ?)",
-                [photo, embedding_to_blob(vector), DLIB_RESNET_V1.name],
-            ).lastrowid)
-    return ids
 
 
 def test_hand_assigned_faces_never_move_on_recluster(library) -> None:
