@@ -238,6 +238,33 @@ def cmd_hide(args: argparse.Namespace) -> int:
     return _edit(args, _described(lambda lib: editing.hide_person(lib, args.person, not args.show)))
 
 
+def cmd_suggestions(args: argparse.Namespace) -> int:
+    from engine.library.browse import suggestions
+    from engine.user_files import printable_path
+
+    with _library(args) as library:
+        found = suggestions(library)
+    if args.json:
+        print(json.dumps([{"face": f.id, "person": f.person_name, "person_id": f.person_id, "distance": f.distance,
+                           "photo": printable_path(f.path)} for f in found], indent=2))
+        return EXIT_OK
+    if not found:
+        print("Nothing to review: name a few more people to get suggestions.")
+        return EXIT_OK
+    print(f"{len(found)} to review (answer with: facenet answer FACE yes|no)")
+    for f in found:
+        print(f"{f.id:>8}  is this {f.person_name}?  {printable_path(f.path)}")
+    return EXIT_OK
+
+
+def cmd_answer(args: argparse.Namespace) -> int:
+    from engine.library import editing
+
+    if args.answer == "yes":
+        return _edit(args, _described(lambda lib: editing.confirm_face(lib, args.face)))
+    return _edit(args, _described(lambda lib: editing.reject_face(lib, args.face)))
+
+
 def cmd_undo(args: argparse.Namespace) -> int:
     from engine.library import editing
 
@@ -359,6 +386,11 @@ def add_library_commands(commands, detection_options, evaluate_targets) -> None:
     hide = add("hide", cmd_hide, "hide a person from the people list")
     hide.add_argument("person", metavar="PERSON")
     hide.add_argument("--show", action="store_true", help="show a hidden person again")
+    suggestions_parser = add("suggestions", cmd_suggestions, "faces that may be named people, for you to answer")
+    suggestions_parser.add_argument("--json", action="store_true")
+    answer = add("answer", cmd_answer, "answer a suggestion: yes (it is that person) or no (it is not)")
+    answer.add_argument("face", type=int, metavar="FACE")
+    answer.add_argument("answer", choices=["yes", "no"])
     add("undo", cmd_undo, "undo the last edit")
     add("redo", cmd_redo, "make the last undone edit again")
     photos = add("photos", cmd_photos, "photos showing all the given people")

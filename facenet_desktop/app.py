@@ -55,7 +55,15 @@ from engine.paths import data_dir
 from engine.user_files import from_stored_path, printable_path, to_stored_path
 from facenet_desktop.dialogs import PersonPicker, SettingsDialog, TextDialog
 from facenet_desktop.models import FacesModel, PeopleModel, PhotosModel, SuggestionsModel
-from facenet_desktop.pages import EmptyPage, PeoplePage, PersonPage, PhotoPage, SearchPage, SuggestionsPage
+from facenet_desktop.pages import (
+    REFERENCE_FACES,
+    EmptyPage,
+    PeoplePage,
+    PersonPage,
+    PhotoPage,
+    SearchPage,
+    SuggestionsPage,
+)
 from facenet_desktop.resources import icon_path
 from facenet_desktop.engine_process import ChildCall, ChildProcess, EngineHost
 from facenet_desktop.scan_process import ScanProcess, ScanRequest
@@ -150,7 +158,9 @@ class MainWindow(QMainWindow):
         self.empty_page = EmptyPage(default_pictures_folder(), self)
         self.people_page = PeoplePage(self.people_model, self)
         self.person_page = PersonPage(self.faces_model, self)
-        self.suggestions_page = SuggestionsPage(self.suggestions_model, self)
+        self.reference_model = FacesModel(self.thumbnails, self)
+        self.suggestions_page = SuggestionsPage(self.suggestions_model, self.reference_model,
+                                                lambda person: person_faces(self.library, person, REFERENCE_FACES), self)
         self.photo_page = PhotoPage(self)
         self.search_page = SearchPage(self.photos_model, self)
         for page in (self.empty_page, self.people_page, self.person_page, self.suggestions_page, self.photo_page,
@@ -383,6 +393,10 @@ class MainWindow(QMainWindow):
             return
         page = {"People": self.people_page, "Suggestions": self.suggestions_page, "Search": self.search_page}[name]
         self.stack.setCurrentWidget(page)
+        if self.sidebar.currentRow() != SECTIONS.index(name):  # the sidebar shows where we are
+            self.sidebar.blockSignals(True)
+            self.sidebar.setCurrentRow(SECTIONS.index(name))
+            self.sidebar.blockSignals(False)
 
     def open_person(self, person_id: int) -> None:
         self._show_person(person_id)

@@ -104,7 +104,10 @@ class SuggestionsModel(_ThumbnailListModel):
         return item.id
 
     def text_of(self, item: FaceTile) -> str:
-        return f"Is this {item.person_name}?"
+        return item.person_name or ""  # the question is above the grid; a long name elides here
+
+    def tooltip_of(self, item: FaceTile) -> str:
+        return f"Is this {item.person_name}?\n{item.path}"
 
 
 class PhotosModel(_ThumbnailListModel):

@@ -3,6 +3,8 @@ window turns requests into engine calls."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QPointF, QRectF, QSize, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QKeySequence, QPen, QPixmap, QShortcut
 from PySide6.QtWidgets import (
@@ -173,33 +175,51 @@ class PersonPage(QWidget):
 
 
 class SuggestionsPage(QWidget):
-    answer = Signal(int, bool)  # face id, yes
+    """One face at a time beside faces the user named that person: Yes (Y), No (N), Skip (S)."""
 
-    def __init__(self, model: SuggestionsModel, parent: QWidget | None = None) -> None:
+    answer = Signal(int, bool)  # face id, yes
+    EMPTY = "Nothing to review: name a few more people to get suggestions."
+
+    def __init__(self, model: SuggestionsModel, references: FacesModel,
+                 reference_faces: Callable[[int], list[FaceTile]], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
+        self.references = references
+        self.reference_faces = reference_faces  # a person's faces, hand-labelled first
         self.question = QLabel(self)
         self.question.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.question.setWordWrap(True)
+        self.reference_label = QLabel(self)
+        self.reference_view = grid_view(self, tile=96, text_lines=0)
+        self.reference_view.setModel(references)
+        self.reference_view.setMaximumHeight(96 + 40)
+        self.reference_view.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.view = grid_view(self, tile=160, text_lines=1)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setModel(model)
         self.yes = QPushButton("Yes (Y)", self)
         self.no = QPushButton("No (N)", self)
+        self.skip = QPushButton("Skip (S)", self)
         self.yes.clicked.connect(lambda: self._answer(True))
         self.no.clicked.connect(lambda: self._answer(False))
+        self.skip.clicked.connect(self._skip)
         QShortcut(QKeySequence("Y"), self, lambda: self._answer(True))
         QShortcut(QKeySequence("N"), self, lambda: self._answer(False))
+        QShortcut(QKeySequence("S"), self, self._skip)
         buttons = QHBoxLayout()
         buttons.addStretch()
-        buttons.addWidget(self.yes)
-        buttons.addWidget(self.no)
+        for button in (self.yes, self.no, self.skip):
+            buttons.addWidget(button)
         buttons.addStretch()
         layout = QVBoxLayout(self)
         layout.addWidget(self.question)
         layout.addLayout(buttons)
+        layout.addWidget(self.reference_label)
+        layout.addWidget(self.reference_view)
         layout.addWidget(self.view)
         model.modelReset.connect(self._select_first)
         self.view.selectionModel().currentChanged.connect(lambda *_: self._update_question())
+        self._update_question()
 
     def _select_first(self) -> None:
         if self.model.rowCount():
@@ -212,14 +232,35 @@ class SuggestionsPage(QWidget):
 
     def _update_question(self) -> None:
         face = self.current()
-        self.question.setText(f"<h2>Is this {face.person_name}?</h2>" if face else "<h2>No suggestions to review</h2>")
-        self.yes.setEnabled(face is not None)
-        self.no.setEnabled(face is not None)
+        if face is None:
+            self.question.setText(f"<h2>{self.EMPTY}</h2>")
+            self.reference_label.setText("")
+            self.references.set_items([])
+        else:
+            left = self.model.rowCount()
+            self.question.setText(f"<h2>Is this {face.person_name}?</h2>{counted(left, 'face')} to review")
+            shown = self.reference_faces(face.person_id)[:REFERENCE_FACES] if face.person_id is not None else []
+            self.reference_label.setText(f"Faces of {face.person_name}:")
+            self.references.set_items(shown)
+        for view in (self.reference_label, self.reference_view, self.view):
+            view.setVisible(face is not None)  # the empty state is one sentence, no empty boxes
+        for button in (self.yes, self.no, self.skip):
+            button.setEnabled(face is not None)
+        self.skip.setEnabled(self.model.rowCount() > 1)
 
     def _answer(self, yes: bool) -> None:
         face = self.current()
         if face is not None:
             self.answer.emit(face.id, yes)
+
+    def _skip(self) -> None:
+        """Leave this one for later: the next face, round to the first."""
+        rows = self.model.rowCount()
+        if rows > 1:
+            self.view.setCurrentIndex(self.model.index((self.view.currentIndex().row() + 1) % rows, 0))
+
+
+REFERENCE_FACES = 6
 
 
 def label_position(box: tuple[float, float, float, float], label: tuple[float, float],

@@ -61,3 +61,34 @@ def test_library_commands(tmp_path, faces_dir, capsys, monkeypatch) -> None:
     assert run(capsys, "name", "no such person", "X")[0] == 1
     code, out = run(capsys, "scan", str(tmp_path / "missing"), "--quiet")
     assert code == 1
+
+
+def test_suggestions_and_answers_in_the_terminal(tmp_path, faces_dir, capsys) -> None:
+    """Named from one face, a person is only suggested for the others (never given them
+    silently); `facenet suggestions` lists them and `facenet answer` settles them, undoably."""
+    photos = tmp_path / "Photos" / "Colin_Powell"
+    photos.mkdir(parents=True)
+    for source in sorted((faces_dir / "lfw_deepfunneled" / "Colin_Powell").glob("*.jpg"))[:5]:
+        shutil.copy(source, photos / source.name)
+    db = str(tmp_path / "lib.db")
+    assert run(capsys, "scan", str(photos), "--quiet", "--db", db)[0] == 0
+    assert run(capsys, "suggestions", "--db", db)[1].startswith("Nothing to review")
+    records = json.loads(run(capsys, "export", "--db", db)[1])
+    first = min((r for r in records if r["photo"].endswith("_0001.jpg")), key=lambda r: -(r["box"][2] - r["box"][0]))
+    code, out = run(capsys, "move", str(first["face_id"]), "--to", "Colin", "--db", db)
+    assert code == 0 and out.strip() == "Moved 1 face to Colin"
+    assert run(capsys, "recognize", "--db", db)[0] == 0
+    code, out = run(capsys, "suggestions", "--json", "--db", db)
+    listed = json.loads(out)
+    assert code == 0 and len(listed) >= 3 and {s["person"] for s in listed} == {"Colin"}
+    assert all(s["photo"].startswith(str(photos)) for s in listed)
+    text = run(capsys, "suggestions", "--db", db)[1]
+    assert f"{len(listed)} to review" in text and "is this Colin?" in text
+    yes, no = listed[0]["face"], listed[1]["face"]
+    assert run(capsys, "answer", str(yes), "yes", "--db", db)[1].strip() == "Confirmed 1 face as Colin"
+    assert run(capsys, "answer", str(no), "no", "--db", db)[1].strip() == "Moved 1 face from Colin to Unsorted"
+    left = {s["face"] for s in json.loads(run(capsys, "suggestions", "--json", "--db", db)[1])}
+    assert yes not in left and no not in left and len(left) == len(listed) - 2
+    assert run(capsys, "undo", "--db", db)[1].strip() == "Undone: Moved 1 face from Colin to Unsorted"
+    assert run(capsys, "redo", "--db", db)[1].strip() == "Redone: Moved 1 face from Colin to Unsorted"
+    assert run(capsys, "answer", "99999", "yes", "--db", db)[0] == 1  # an unknown face: a clear error

@@ -234,15 +234,24 @@ def test_suggestions_yes_and_no_with_keys(window, library, qtbot) -> None:
     window.refresh()
     window.show_section("Suggestions")
     page = window.suggestions_page
-    assert page.model.rowCount() == 2 and "Is this Anna?" in page.question.text()
+    assert page.model.rowCount() == 2 and "Is this Anna?" in page.question.text() and "2 faces to review" in page.question.text()
     assert window.sidebar.item(1).text() == "Suggestions (2)"
+    # Beside the candidate: faces the user named Anna (hand labels first), never the candidate.
+    references = [window.reference_model.index(r, 0).data(ID_ROLE) for r in range(window.reference_model.rowCount())]
+    anna = {r["id"] for r in library.query("SELECT id FROM faces WHERE person_id = ? AND assignment = 'manual'", [first])}
+    assert len(references) == 6 and set(references) <= anna and page.reference_label.text() == "Faces of Anna:"
     page.setFocus()
+    qtbot.keyClick(page, Qt.Key.Key_S)  # skip: the second one now, the first stays unanswered
+    assert page.current().id == loose[1]
     qtbot.keyClick(page, Qt.Key.Key_Y)
-    assert library.scalar("SELECT assignment FROM faces WHERE id = ?", [loose[0]]) == "manual"
+    assert library.scalar("SELECT assignment FROM faces WHERE id = ?", [loose[1]]) == "manual"
+    assert library.scalar("SELECT assignment FROM faces WHERE id = ?", [loose[0]]) == "suggested"
+    assert not page.skip.isEnabled()  # one left: nothing to skip to
     qtbot.keyClick(page, Qt.Key.Key_N)
-    assert library.scalar("SELECT person_id FROM faces WHERE id = ?", [loose[1]]) is None
-    assert library.scalar("SELECT count(*) FROM rejections WHERE face_id = ?", [loose[1]]) == 1
-    assert page.model.rowCount() == 0 and "No suggestions" in page.question.text()
+    assert library.scalar("SELECT person_id FROM faces WHERE id = ?", [loose[0]]) is None
+    assert library.scalar("SELECT count(*) FROM rejections WHERE face_id = ?", [loose[0]]) == 1
+    assert page.model.rowCount() == 0 and page.EMPTY in page.question.text()
+    assert not page.yes.isEnabled() and not page.no.isEnabled() and window.reference_model.rowCount() == 0
 
 
 def test_search_photos_with_several_people(window, library) -> None:

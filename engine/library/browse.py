@@ -74,14 +74,15 @@ def _tiles(rows: list[dict]) -> list[FaceTile]:
                      r["name"], r["assignment"], r["distance"]) for r in rows]
 
 
-def person_faces(library: Library, person_id: int) -> list[FaceTile]:
-    """A person's faces (hand-labelled first), or the unsorted faces for UNSORTED."""
+def person_faces(library: Library, person_id: int, limit: int = -1) -> list[FaceTile]:
+    """A person's faces (hand-labelled first), or the unsorted faces for UNSORTED; the first
+    `limit` only if given."""
     if person_id == UNSORTED:
         return _tiles(library.query(
-            f"SELECT {_FACE_COLUMNS} WHERE f.person_id IS NULL AND {_ON_DISK} ORDER BY ph.path, f.id"))
+            f"SELECT {_FACE_COLUMNS} WHERE f.person_id IS NULL AND {_ON_DISK} ORDER BY ph.path, f.id LIMIT ?", [limit]))
     return _tiles(library.query(
         f"SELECT {_FACE_COLUMNS} WHERE f.person_id = ? AND f.assignment != 'suggested' AND {_ON_DISK} "
-        "ORDER BY f.assignment = 'manual' DESC, ph.path, f.id", [person_id]))
+        "ORDER BY f.assignment = 'manual' DESC, ph.path, f.id LIMIT ?", [person_id, limit]))
 
 
 def unsorted_count(library: Library) -> int:
