@@ -557,12 +557,14 @@ class MainWindow(QMainWindow):
         else:
             self.progress_bar.setRange(0, 0)
         text = f"{progress.phase.capitalize()}: {progress.done}" + (f" of {progress.total}" if progress.total else "")
+        if progress.phase == "fine-tuning":
+            text = f"Learning your people: step {progress.done} of {progress.total}"
         if progress.phase == "analyzing":
             # The count the views last read (every 2 s during a scan): progress reports come
             # many times a second, and the GUI thread must not wait on the scan's database.
             text += f" photos, {self._faces_found} faces found"
-            if progress.eta_seconds is not None:
-                text += f", about {format_duration(progress.eta_seconds)} left"
+        if progress.eta_seconds is not None:
+            text += f", about {format_duration(progress.eta_seconds)} left"
         if self.scan_job is not None and self.scan_job.paused:
             text = f"Paused. {text}"
         self._progress_text = text
@@ -746,12 +748,13 @@ class MainWindow(QMainWindow):
             return
         report = "\n".join(proposal.report_lines)
         if not proposal.accepted:
-            TextDialog("Fine-tune on my labels", "The fine-tuned model is not better on your held-out faces, "
-                       "so the current model stays.", report, self).exec()
+            self.finetune_dialog = TextDialog("Fine-tune on my labels", proposal.headline, report, self)
+            self.finetune_dialog.exec()
             return
-        dialog = TextDialog("Fine-tune on my labels", "The fine-tuned model is better on faces it never saw. "
-                            "Apply it? Every face is embedded again; your names and labels stay.", report, self,
+        dialog = TextDialog("Fine-tune on my labels", f"{proposal.headline} Every face is embedded again; your names "
+                            "and labels stay.", report, self,
                             QDialogButtonBox.StandardButton.Apply | QDialogButtonBox.StandardButton.Cancel)
+        self.finetune_dialog = dialog
         apply_button = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Apply)
         apply_button.clicked.connect(dialog.accept)
         if dialog.exec():

@@ -58,6 +58,7 @@ class FinetuneProposal:
 
     name: str
     accepted: bool
+    headline: str  # one plain sentence first, the figures below it
     report_lines: tuple[str, ...]
     candidate: str | None  # the saved model file, only when accepted
 
@@ -76,7 +77,8 @@ def propose_finetune(db: str, progress: ProgressCallback, cancel: CancelToken) -
             return None
         accepted = bool(outcome.report.accepted)
         candidate = str(save_candidate(library, outcome)) if accepted else None
-        return FinetuneProposal(outcome.version.name, accepted, tuple(outcome.report.lines()), candidate)
+        return FinetuneProposal(outcome.version.name, accepted, outcome.report.headline(), tuple(outcome.report.lines()),
+                                candidate)
 
 
 def apply_finetune(db: str, candidate: str, progress: ProgressCallback, cancel: CancelToken) -> tuple[str, int]:

@@ -130,6 +130,7 @@ class TextDialog(QDialog):
         self.setWindowTitle(title)
         self.resize(640, 420)
         label = QLabel(message, self)
+        self.message = label
         label.setWordWrap(True)
         self.details = QPlainTextEdit(details, self)
         self.details.setReadOnly(True)

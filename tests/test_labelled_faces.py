@@ -129,3 +129,21 @@ def test_report_says_when_there_was_nothing_to_improve() -> None:
     assert "no mistake" in report(perfect, worse)
     assert "not better on both" in report(worse, HeldOutErrors(0.06, 0.1, 14, 11))
     assert "can be applied" in report(worse, perfect)
+
+
+def test_the_report_leads_with_one_plain_sentence() -> None:
+    """Hand-made counts: 40 pairs and 10 faces held out; mistakes are wrong pair decisions
+    plus wrong names."""
+    from engine.training.acceptance import HeldOutErrors, accept
+    from engine.training.finetune import FinetuneReport
+
+    def headline(before: HeldOutErrors, after: HeldOutErrors) -> str:
+        return FinetuneReport(before, after, accept(before, after), 5, 32, 10, 400, 59.0, 0.6, 0.6, {}).headline()
+
+    five_and_three = HeldOutErrors(5 / 40, 3 / 10, 40, 10)  # 8 mistakes
+    one_and_zero = HeldOutErrors(1 / 40, 0.0, 40, 10)  # 1 mistake
+    assert headline(five_and_three, one_and_zero) == (
+        "Better on your faces: 7 fewer mistakes on 10 faces you named that it had not seen. Apply?")
+    assert headline(one_and_zero, five_and_three) == "Not better on your faces; nothing was changed."
+    perfect = HeldOutErrors(0.0, 0.0, 40, 10)
+    assert headline(perfect, perfect).startswith("Your current model already makes no mistake")

@@ -73,6 +73,20 @@ class FinetuneReport:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def mistakes(self, errors: HeldOutErrors) -> int:
+        """Wrong same/different decisions on the held-out pairs plus wrong names of held-out faces."""
+        return round(errors.verification_error * errors.pairs) + round(errors.recognition_error * errors.queries)
+
+    def headline(self) -> str:
+        """The one sentence the user reads first."""
+        fewer = self.mistakes(self.before) - self.mistakes(self.after)
+        if self.accepted:
+            return (f"Better on your faces: {fewer} fewer {'mistake' if fewer == 1 else 'mistakes'} on "
+                    f"{self.held_out_faces} faces you named that it had not seen. Apply?")
+        if self.mistakes(self.before) == 0:
+            return "Your current model already makes no mistake on the faces you named; nothing was changed."
+        return "Not better on your faces; nothing was changed."
+
     def lines(self) -> list[str]:
         b, a = self.before, self.after
         if self.accepted:
@@ -200,6 +214,7 @@ def finetune(
         batches = IdentityBatches(train.labels, settings.people_per_batch, settings.faces_per_person, settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     labels_all = torch.from_numpy(train.labels)
+    training_started = time.monotonic()
     for step in range(settings.steps):
         if cancel.cancelled:
             return None
@@ -214,7 +229,9 @@ def finetune(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        progress(Progress("fine-tuning", step + 2, total, f"loss {float(loss.detach()):.4f} active {active:.2f}"))
+        per_step = (time.monotonic() - training_started) / (step + 1)
+        progress(Progress("fine-tuning", step + 2, total, f"loss {float(loss.detach()):.4f} active {active:.2f}",
+                          eta_seconds=per_step * (settings.steps - step - 1)))
     network.eval()
     progress(Progress("fine-tuning", settings.steps + 2, total, "measuring the new model"))
     held_vectors = views_average(split, held_features)
