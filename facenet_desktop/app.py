@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
         self.engine_host = EngineHost("add face", nice=10)  # quick engine calls (a face drawn by hand)
         self.scan_job: Job | None = None
         self.finetune_job: Job | None = None
+        self._recognition_job: Job | None = None
         self.errors: list[str] = []  # every message shown, newest last (tests read it)
         self.recognitions = 0  # recognition passes after edits that finished (tests wait on it)
         self.thumbnails = ThumbnailLoader(self.library, parent=self)
@@ -236,7 +237,6 @@ class MainWindow(QMainWindow):
         # engine host (no torch needed, but 100k faces of k-NN must not hold this thread).
         self._recognition_timer = QTimer(self, singleShot=True, interval=RECOGNITION_DELAY_MS)
         self._recognition_timer.timeout.connect(self._recognise_now)
-        self._recognition_job: Job | None = None
         self._recognise_again = False
         self._last_progress: Progress | None = None
 
@@ -498,7 +498,7 @@ class MainWindow(QMainWindow):
         """The scan, or else a fine-tune still measuring: both stop without changing anything."""
         if self.scan_job is not None:
             return self.scan_job
-        return self.finetune_job if self.finetune_job in self.jobs.running() else None
+        return self.finetune_job if self.finetune_job in self._running_jobs() else None
 
     def cancel_job(self) -> None:
         job = self._cancellable_job()
@@ -524,6 +524,10 @@ class MainWindow(QMainWindow):
         self._update_job_actions()
         return job
 
+    def _running_jobs(self) -> list[Job]:
+        """Jobs not yet ended (an ended job stays listed by the runner until its thread is reaped)."""
+        return [job for job in self.jobs.running() if not job.ended]
+
     def _job_done(self, job: Job) -> None:
         if job is self.scan_job:
             self.scan_job = None
@@ -542,7 +546,7 @@ class MainWindow(QMainWindow):
             self.statusBar().clearMessage()  # "Fine-tuning: 404 of 404" is not true any more
         self._progress_text = ""
         self._last_progress = None
-        others = [j for j in self.jobs.running() if j is not job]
+        others = [j for j in self._running_jobs() if j is not job]
         if not others:
             self.progress_bar.hide()
         self._update_job_actions(others)
@@ -571,13 +575,14 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text)
 
     def _update_job_actions(self, running: list[Job] | None = None) -> None:
-        running = self.jobs.running() if running is None else running
+        running = self._running_jobs() if running is None else running
         scanning = self.scan_job is not None
         self.pause_action.setEnabled(scanning)
         self.cancel_action.setEnabled(scanning or (self.finetune_job is not None and self.finetune_job in running))
         self.pause_action.setText("Resume" if scanning and self.scan_job.paused else "Pause")
         self.rescan_action.setEnabled(not scanning)
-        self.finetune_action.setEnabled(not running)
+        # Recognition after an edit is quick and safe beside a fine-tune: it never greys the button.
+        self.finetune_action.setEnabled(not [job for job in running if job.name != "recognition"])
 
     # -- edits -------------------------------------------------------------------------------
     def rename_person(self, person_id: int, name: str) -> None:

@@ -33,6 +33,7 @@ class Job(QObject):
         self._running.set()
         self._last_report = 0.0
         self.paused = False
+        self.ended = False  # set before `done`: its thread may still be listed until it is reaped
         self.pause_listeners: list[Callable[[bool], None]] = []  # e.g. a child process's pause
 
     @property
@@ -74,6 +75,7 @@ class Job(QObject):
             if not self.cancelled:
                 self.succeeded.emit(result)
         finally:
+            self.ended = True
             self.done.emit()
 
 

@@ -193,6 +193,9 @@ def test_naming_pays_off_at_once_suggestions_appear_without_a_rescan(window, lib
     window.refresh()
     assert window.sidebar.item(1).text() == "Suggestions"
     window.rename_person(first, "Anna")
+    window._recognise_now()  # what the timer does 300 ms after the edit
+    assert window._recognition_job in window.jobs.running()
+    assert window.finetune_action.isEnabled()  # a recognition pass never greys the fine-tune button
     qtbot.waitUntil(lambda: window.recognitions >= 1, timeout=60_000)  # the engine host starts once
     qtbot.waitUntil(lambda: window.sidebar.item(1).text() == "Suggestions (1)", timeout=60_000)
     assert library.query("SELECT person_id, assignment FROM faces WHERE id = ?", [extra]) == [
