@@ -53,6 +53,7 @@ from engine.library.preferences import load_preferences, save_preferences
 from engine.library.store import Library, LibraryError
 from engine.paths import data_dir
 from engine.user_files import from_stored_path, printable_path, to_stored_path
+from engine.wording import counted
 from facenet_desktop.dialogs import PersonPicker, SettingsDialog, TextDialog
 from facenet_desktop.models import FacesModel, PeopleModel, PhotosModel, SuggestionsModel
 from facenet_desktop.pages import (
@@ -770,8 +771,13 @@ class MainWindow(QMainWindow):
     def apply_finetune(self, proposal) -> None:  # noqa: ANN001 - child_work.FinetuneProposal
         work = ChildProcess(ChildCall("facenet_desktop.child_work:apply_finetune",
                                       (str(self.library.path), proposal.candidate)), "re-embedding").run
-        self._start_job("re-embedding", work, lambda done: self.statusBar().showMessage(
-            f"Now using {done[0]}: {done[1]} faces embedded again", 15000))
+        self._start_job("re-embedding", work, self._finetune_applied)
+
+    def _finetune_applied(self, applied) -> None:  # noqa: ANN001 - child_work.AppliedFinetune
+        self.statusBar().showMessage(
+            f"Now using your fine-tuned model: {counted(applied.changed_person, 'face')} changed person, "
+            f"{counted(applied.suggestions, 'suggestion')} waiting for you.", 30000)
+        self.refresh_in_background()
 
     # -- settings --------------------------------------------------------------------------------
     def open_settings(self) -> None:

@@ -81,15 +81,32 @@ def propose_finetune(db: str, progress: ProgressCallback, cancel: CancelToken) -
                                 candidate)
 
 
-def apply_finetune(db: str, candidate: str, progress: ProgressCallback, cancel: CancelToken) -> tuple[str, int]:
-    """Register the candidate and switch the library to it (every face embedded again);
-    the version now in use and how many faces were embedded."""
+@dataclass(frozen=True)
+class AppliedFinetune:
+    """What applying a fine-tuned model changed (plain data for the window)."""
+
+    version: str
+    embedded: int  # faces embedded again
+    changed_person: int  # faces whose person (or none) changed when grouping and recognition were redone
+    suggestions: int  # suggestions now waiting for the user
+
+
+def apply_finetune(db: str, candidate: str, progress: ProgressCallback, cancel: CancelToken) -> AppliedFinetune:
+    """Register the candidate and switch the library to it (every face embedded again), then
+    redo grouping and recognition so the new model shows its effect at once."""
+    from engine.library.browse import suggestions
     from engine.library.finetune_job import register_candidate
+    from engine.library.grouping import cluster_library
     from engine.library.labelled_faces import photo_faces_embedder
     from engine.library.model_registry import pipeline_for, switch_model
+    from engine.library.preferences import clustering_version
     from engine.library.store import Library
 
     with Library(db) as library:
         name = register_candidate(library, candidate)
+        before = dict(library.db.execute("SELECT id, person_id FROM faces").fetchall())
         summary = switch_model(library, name, photo_faces_embedder(pipeline_for(library, name)), progress, cancel)
-        return summary.version, summary.embedded
+        cluster_library(library, clustering_version(library), progress=progress, cancel=cancel)
+        after = dict(library.db.execute("SELECT id, person_id FROM faces").fetchall())
+        changed = sum(1 for face, person in after.items() if before.get(face) != person)
+        return AppliedFinetune(summary.version, summary.embedded, changed, len(suggestions(library)))

@@ -13,6 +13,7 @@ import pytest
 from synthetic_library import user_labels
 
 from engine.cli import main as facenet
+from engine.library.browse import suggestions
 from engine.jobs import CancelToken, Progress, no_progress
 from engine.library import editing
 from engine.library.finetune_job import propose_finetune, register_candidate, save_candidate
@@ -138,8 +139,14 @@ def test_applied_model_reembeds_real_photos_and_switches_back_exactly(lookalike_
         # candidate file, then the child's function that registers it and switches.
         candidate = save_candidate(library, outcome)
         name = outcome.version.name
-        version, embedded = child_work.apply_finetune(str(library.path), str(candidate), no_progress, CancelToken())
-        assert (version, embedded) == (name, len(base_rows))
+        people_before = dict(library.db.execute("SELECT id, person_id FROM faces").fetchall())
+        applied = child_work.apply_finetune(str(library.path), str(candidate), no_progress, CancelToken())
+        assert (applied.version, applied.embedded) == (name, len(base_rows))
+        # Grouping and recognition were redone, and the report counts what they changed.
+        people_after = dict(library.db.execute("SELECT id, person_id FROM faces").fetchall())
+        assert applied.changed_person == sum(people_before[f] != people_after[f] for f in people_after)
+        assert applied.changed_person > 0  # the unlabelled faces, never recognised since the labels came, now are
+        assert applied.suggestions == len(suggestions(library))
         assert not candidate.exists() and register_candidate(library, candidate) == name  # again: a no-op
         assert active_name(library) == name
         assert {r["model_version"] for r in library.query("SELECT model_version FROM faces")} == {name}

@@ -492,6 +492,10 @@ def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, l
     # What the status bar says while it learns.
     window._show_progress(Progress("fine-tuning", 120, 404, eta_seconds=180))
     assert window.statusBar().currentMessage() == "Learning your people: step 120 of 404, about 3 min left"
+    # After applying: what grouping and recognition redone under the new model changed.
+    window._finetune_applied(child_work.AppliedFinetune("finetuned-test", 20, 3, 1))
+    assert window.statusBar().currentMessage() == (
+        "Now using your fine-tuned model: 3 faces changed person, 1 suggestion waiting for you.")
 
 
 def test_a_background_read_older_than_an_edit_never_replaces_it(window, library, qtbot, monkeypatch) -> None:

@@ -217,6 +217,21 @@ def test_a_new_edit_clears_what_could_be_redone(library) -> None:
     assert editing.last_edit(library) == "Moved 2 faces to Ben"
 
 
+def test_redo_of_a_merge_that_moved_a_name(library) -> None:
+    """Merging a named group into an unnamed one moves the name; redoing it after an undo must
+    free the name before giving it again (found by Hypothesis: UNIQUE constraint failed)."""
+    ids = fill_library(library, identity_vectors(people=2, per_person=4)[0])
+    cluster_library(library)
+    ann, other = people_of(library, [ids[0], ids[4]])
+    editing.name_person(library, ann, "Ann")
+    editing.merge_people(library, [ann], into=other)
+    merged = table_state(library)
+    editing.undo(library)
+    assert editing.redo(library) == "Merged Ann into an unnamed group"
+    assert table_state(library) == merged
+    assert library.query("SELECT id, name FROM people") == [{"id": other, "name": "Ann"}]
+
+
 def test_redo_refuses_when_a_regroup_reused_the_new_persons_number(library) -> None:
     """SQLite reuses the highest deleted row id: an undone "move to a new name", then a regroup
     that makes a new group, would give that group the number.  Redo must not rename it."""

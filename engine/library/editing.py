@@ -330,7 +330,8 @@ def _restore(db, state: dict) -> None:  # noqa: ANN001
     ones; then faces and rejections; then delete the people the snapshot says did not exist."""
     people = {int(k): v for k, v in state["people"].items()}
     for person_id, saved in people.items():
-        if saved is None:
+        if saved is None:  # deleted below; its name must be free first (a redone merge gives it to another)
+            db.execute("UPDATE people SET name = NULL WHERE id = ?", [person_id])
             continue
         exists = db.execute("SELECT 1 FROM people WHERE id = ?", [person_id]).fetchone()
         if exists:
