@@ -21,6 +21,10 @@ class CancelToken:
     def cancelled(self) -> bool:
         return self._event.is_set()
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until cancelled (or `timeout` seconds); whether it was cancelled."""
+        return self._event.wait(timeout)
+
 
 @dataclass(frozen=True)
 class Progress:

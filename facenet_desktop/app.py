@@ -284,9 +284,7 @@ class MainWindow(QMainWindow):
         self._recognition_job = self._start_job("recognition", work, self._recognised)
 
     def _recognised(self, placed: int) -> None:
-        self.recognitions += 1
-        if placed:
-            self.refresh_in_background()
+        self.recognitions += 1  # the views refresh when the job is done (_job_done)
 
     def _say_edit(self, message: str, button: QPushButton | None) -> None:
         self._edit_message = message
@@ -777,7 +775,6 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             f"Now using your fine-tuned model: {counted(applied.changed_person, 'face')} changed person, "
             f"{counted(applied.suggestions, 'suggestion')} waiting for you.", 30000)
-        self.refresh_in_background()
 
     # -- settings --------------------------------------------------------------------------------
     def open_settings(self) -> None:

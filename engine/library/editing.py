@@ -89,6 +89,12 @@ def _who(db, person_id: int | None) -> str:  # noqa: ANN001
     return row[0] if row and row[0] else "an unnamed group"
 
 
+def _sole_person(db, faces: list[dict]) -> str | None:  # noqa: ANN001
+    """The person all these faces belong to, as the user knows them; None when several."""
+    people = {face["person_id"] for face in faces}
+    return _who(db, people.pop()) if len(people) == 1 else None
+
+
 def _faces_of(db, person_id: int, assignments: tuple[str, ...] = ("auto", "manual", "suggested")) -> list[int]:  # noqa: ANN001
     marks = ",".join("?" * len(assignments))
     return [r[0] for r in db.execute(
@@ -220,8 +226,8 @@ def reject_faces(library: Library, face_ids: Iterable[int]) -> list[int]:
     One edit; returns the people they left."""
     faces = [_assigned_face(library, face_id) for face_id in dict.fromkeys(face_ids)]
     with _Edit(library) as edit:
-        people = list(dict.fromkeys(face["person_id"] for face in faces))
-        source = f" from {_who(edit.db, people[0])}" if len(people) == 1 else ""
+        owner = _sole_person(edit.db, faces)
+        source = f" from {owner}" if owner else ""
         edit.description = f"Moved {counted(len(faces), 'face')}{source} to Unsorted"
         edit.save_faces([face["id"] for face in faces])
         for face in faces:
@@ -239,8 +245,8 @@ def confirm_faces(library: Library, face_ids: Iterable[int]) -> None:
     """Yes, these faces are the people they are assigned to."""
     faces = [_assigned_face(library, face_id, "; use move to name it") for face_id in dict.fromkeys(face_ids)]
     with _Edit(library) as edit:
-        people = list(dict.fromkeys(face["person_id"] for face in faces))
-        whose = f" as {_who(edit.db, people[0])}" if len(people) == 1 else ""
+        owner = _sole_person(edit.db, faces)
+        whose = f" as {owner}" if owner else ""
         edit.description = f"Confirmed {counted(len(faces), 'face')}{whose}"
         edit.save_faces([face["id"] for face in faces])
         for face in faces:
