@@ -4,6 +4,7 @@ routine's own held-out figures, and the wall time of each run.
 
     python benchmarks/lfw_identity_embeddings.py   # once: embeddings that find the weak identities
     python benchmarks/finetune_lookalikes.py       # about 20 minutes on 2 cores (chips cached after the first run)
+    python benchmarks/finetune_lookalikes.py --degrade 0 --splits 0,1,2   # the same faces as old family photos
 
 Weak identities: leave-one-out 1-NN over all 4,324 faces of the 158 LFW identities with >= 10
 images; people ranked by their share of faces whose nearest neighbour is someone else.  Each
@@ -28,6 +29,7 @@ import argparse
 import json
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,7 @@ from common import OUT_DIR, faces_dir, machine_line, print_table
 from engine.pipeline import FacePipeline
 from engine.training.acceptance import errors_from_vectors, misrecognised, split_per_person
 from engine.training.data import FaceSet, prepare_faces
+from engine.training.degraded import Degradation, degrade_chips
 from engine.training.finetune import FinetuneSettings, SplitNetwork, finetune, trunk_features, views_average
 from engine.training.models import build_network, default_config
 
@@ -142,6 +145,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="the fine-tune's seed (batches, views, held-out split)")
     parser.add_argument("--splits", default="0", help="seeds of the labelled pool / test split, comma-separated")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--degrade", type=int, default=None, metavar="SEED",
+                        help="degrade every face as old family photos are (engine.training.degraded), with this seed")
     args = parser.parse_args()
     print(machine_line())
     weak = weakest_identities(args.people)
@@ -151,6 +156,9 @@ def main() -> None:
     faces = prepare_faces(link_people([p for p, _ in weak]), FacePipeline, pick="central")
     weak_order = [faces.names.index(p) for p, _ in weak]
     print(f"{len(faces.labels)} faces of {len(faces.names)} people")
+    if args.degrade is not None:
+        faces = replace(faces, chips=degrade_chips(faces.chips, args.degrade))
+        print(f"every face degraded (seed {args.degrade}): {Degradation()}")
     config = default_config("resnet")
     network = build_network(config)
 

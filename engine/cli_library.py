@@ -240,29 +240,58 @@ def cmd_hide(args: argparse.Namespace) -> int:
 
 def cmd_suggestions(args: argparse.Namespace) -> int:
     from engine.library.browse import suggestions
+    from engine.library.group_suggestions import group_suggestions
     from engine.user_files import printable_path
 
     with _library(args) as library:
+        groups = group_suggestions(library)
         found = suggestions(library)
     if args.json:
-        print(json.dumps([{"face": f.id, "person": f.person_name, "person_id": f.person_id, "distance": f.distance,
-                           "photo": printable_path(f.path)} for f in found], indent=2))
+        print(json.dumps({
+            "groups": [{"id": g.key, "question": g.question(), "group_faces": g.group_faces, "person": g.other_name,
+                        "other_faces": g.other_faces, "faces_settled": g.settles, "linkage": round(g.linkage, 4)}
+                       for g in groups],
+            "faces": [{"face": f.id, "person": f.person_name, "person_id": f.person_id, "distance": f.distance,
+                       "photo": printable_path(f.path)} for f in found],
+        }, indent=2))
         return EXIT_OK
-    if not found:
+    if not found and not groups:
         print("Nothing to review: name a few more people to get suggestions.")
         return EXIT_OK
-    print(f"{len(found)} to review (answer with: facenet answer FACE yes|no)")
-    for f in found:
-        print(f"{f.id:>8}  is this {f.person_name}?  {printable_path(f.path)}")
+    if groups:
+        print(f"{len(groups)} {'group' if len(groups) == 1 else 'groups'} to review "
+              "(answer with: facenet answer ID yes|no)")
+        for g in groups:
+            sizes = (f"{g.group_faces} faces" if g.other_name else f"{g.group_faces} and {g.other_faces} faces")
+            question = g.question(f"this group of {g.group_faces} faces") if g.other_name else f"{g.question()} ({sizes})"
+            print(f"{g.key:>10}  {question}")
+    if found:
+        print(f"{len(found)} {'face' if len(found) == 1 else 'faces'} to review (answer with: facenet answer FACE yes|no)")
+        for f in found:
+            print(f"{f.id:>10}  is this {f.person_name}?  {printable_path(f.path)}")
     return EXIT_OK
 
 
 def cmd_answer(args: argparse.Namespace) -> int:
     from engine.library import editing
+    from engine.library.group_suggestions import answer_group_suggestion, find_group_suggestion
+    from engine.library.store import LibraryError
 
-    if args.answer == "yes":
-        return _edit(args, _described(lambda lib: editing.confirm_face(lib, args.face)))
-    return _edit(args, _described(lambda lib: editing.reject_face(lib, args.face)))
+    yes = args.answer == "yes"
+    if args.id.startswith("g"):
+        def answer_group(library) -> None:  # noqa: ANN001
+            suggestion = find_group_suggestion(library, args.id)
+            if suggestion is None:
+                raise LibraryError(f"no group question {args.id} waits for an answer (see `facenet suggestions`)")
+            answer_group_suggestion(library, suggestion, yes)
+
+        return _edit(args, _described(answer_group))
+    if not args.id.isdigit():
+        raise LibraryError(f"{args.id!r} is neither a face number nor a group question like g12:7")
+    face = int(args.id)
+    if yes:
+        return _edit(args, _described(lambda lib: editing.confirm_face(lib, face)))
+    return _edit(args, _described(lambda lib: editing.reject_face(lib, face)))
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
@@ -389,7 +418,7 @@ def add_library_commands(commands, detection_options, evaluate_targets) -> None:
     suggestions_parser = add("suggestions", cmd_suggestions, "faces that may be named people, for you to answer")
     suggestions_parser.add_argument("--json", action="store_true")
     answer = add("answer", cmd_answer, "answer a suggestion: yes (it is that person) or no (it is not)")
-    answer.add_argument("face", type=int, metavar="FACE")
+    answer.add_argument("id", metavar="ID", help="a face number, or a group question such as g12:7")
     answer.add_argument("answer", choices=["yes", "no"])
     add("undo", cmd_undo, "undo the last edit")
     add("redo", cmd_redo, "make the last undone edit again")

@@ -137,6 +137,20 @@ def verification_report(
     )
 
 
+def fold_mistakes(distances: np.ndarray, same: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    """Per pair: is it decided wrong at the threshold chosen on the other folds (the
+    protocol of verification_report, pair by pair, so two models can be compared pair by pair)?"""
+    distances = np.asarray(distances, dtype=np.float64)
+    same = np.asarray(same, dtype=bool)
+    folds = np.asarray(folds)
+    wrong = np.zeros(distances.shape, dtype=bool)
+    for fold in np.unique(folds):
+        test = folds == fold
+        threshold = best_threshold(distances[~test], same[~test])
+        wrong[test] = (distances[test] <= threshold) != same[test]
+    return wrong
+
+
 @dataclass
 class EmbeddingRun:
     """Embeddings of the images of a pairs list, with how each face was found."""

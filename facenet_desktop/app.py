@@ -40,6 +40,7 @@ from engine.jobs import Progress
 from engine.library import editing
 from engine.library.browse import (
     UNSORTED,
+    faces_by_id,
     parse_people_query,
     people_tiles,
     person_faces,
@@ -48,6 +49,7 @@ from engine.library.browse import (
     suggestions,
     unsorted_count,
 )
+from engine.library.group_suggestions import GroupQuestions, GroupSuggestion, answer_group_suggestion
 from engine.library.missing import forget_missing, missing_photos
 from engine.library.preferences import load_preferences, save_preferences
 from engine.library.store import Library, LibraryError
@@ -115,6 +117,7 @@ class MainWindow(QMainWindow):
         self.people_model = PeopleModel(self.thumbnails, self)
         self.faces_model = FacesModel(self.thumbnails, self)
         self.suggestions_model = SuggestionsModel(self.thumbnails, self)
+        self._group_questions = GroupQuestions()  # read on the views thread only
         self.photos_model = PhotosModel(self.thumbnails, self)
         self._previous_page: QWidget | None = None
         self._build_pages()
@@ -139,6 +142,7 @@ class MainWindow(QMainWindow):
         self._views_timer.setInterval(20)
         self._views_timer.timeout.connect(self._apply_background_views)
         self.refresh()
+        self.refresh_in_background()  # the group questions: every group against every person
         if self.folders():
             self.show_section("People")
             if rescan_at_start:
@@ -161,8 +165,10 @@ class MainWindow(QMainWindow):
         self.people_page = PeoplePage(self.people_model, self)
         self.person_page = PersonPage(self.faces_model, self)
         self.reference_model = FacesModel(self.thumbnails, self)
+        self.group_faces_model = FacesModel(self.thumbnails, self)
         self.suggestions_page = SuggestionsPage(self.suggestions_model, self.reference_model,
-                                                lambda person: person_faces(self.library, person, REFERENCE_FACES), self)
+                                                lambda person: person_faces(self.library, person, REFERENCE_FACES),
+                                                self.group_faces_model, self)
         self.photo_page = PhotoPage(self)
         self.search_page = SearchPage(self.photos_model, self)
         for page in (self.empty_page, self.people_page, self.person_page, self.suggestions_page, self.photo_page,
@@ -179,6 +185,7 @@ class MainWindow(QMainWindow):
         self.person_page.hide_person.connect(self.hide_person)
         self.person_page.open_photo.connect(self.open_photo)
         self.suggestions_page.answer.connect(self.answer_suggestion)
+        self.suggestions_page.answer_group.connect(self.answer_group_suggestion)
         self.photo_page.back.connect(self.go_back)
         self.photo_page.view.face_clicked.connect(self.face_menu)
         self.photo_page.view.box_drawn.connect(self.add_face)
@@ -302,8 +309,10 @@ class MainWindow(QMainWindow):
     def folders(self) -> list[str]:
         return [from_stored_path(r["path"]) for r in self.library.query("SELECT path FROM folders ORDER BY path")]
 
-    def _read_views(self, person_id: int | None) -> dict:
-        """Everything the views show, read from the library (any thread)."""
+    def _read_views(self, person_id: int | None, groups: bool = True) -> dict:
+        """Everything the views show, read from the library (any thread).  Without `groups`
+        the group questions are not recomputed (they compare every group with every person:
+        the background reads do it, never the window's own refresh after an edit)."""
         views = {
             "people": people_tiles(self.library),
             "unsorted": unsorted_count(self.library),
@@ -313,9 +322,17 @@ class MainWindow(QMainWindow):
             "can_redo": editing.last_undone(self.library) is not None,
             "faces": self.library.scalar("SELECT count(*) FROM faces"),
         }
+        if groups:
+            asked = self._group_questions.get(self.library)
+            shown = [face for g in asked for face in (*g.group_sample, *g.other_sample)]
+            views["groups"] = (asked, faces_by_id(self.library, shown))
         if person_id is not None:
             views["person"] = (person_id, self._person_view(person_id))
         return views
+
+    def _suggestions_title(self) -> str:
+        count = self.suggestions_model.rowCount() + len(self.suggestions_page.groups)
+        return f"Suggestions ({count})" if count else "Suggestions"
 
     def _person_view(self, person_id: int) -> tuple[str | None, list] | None:
         if person_id == UNSORTED:
@@ -331,8 +348,14 @@ class MainWindow(QMainWindow):
     def _apply_views(self, views: dict) -> None:
         self.people_model.set_people(views["people"], views["unsorted"], views["cover"])
         self.suggestions_model.set_items(views["suggestions"])
-        count = len(views["suggestions"])
-        self.sidebar.item(1).setText(f"Suggestions ({count})" if count else "Suggestions")
+        if "groups" in views:
+            self.suggestions_page.set_groups(*views["groups"])
+        else:  # until the next background read: the questions whose two sides are still there as they were
+            people = {p.id: p.name for p in views["people"]}
+            page = self.suggestions_page
+            page.set_groups([g for g in page.groups if g.group in people and people[g.group] is None
+                             and g.other in people and people[g.other] == g.other_name], page.group_tiles)
+        self.sidebar.item(1).setText(self._suggestions_title())
         self.undo_action.setEnabled(views["can_undo"])
         self.redo_action.setEnabled(views["can_redo"])
         self._faces_found = views["faces"]
@@ -347,7 +370,7 @@ class MainWindow(QMainWindow):
         """Reload the views now (after the user's own edits: a few ms, and the user expects
         to see the edit at once)."""
         self._views_generation += 1
-        self._apply_views(self._read_views(self._shown_person()))
+        self._apply_views(self._read_views(self._shown_person(), groups=False))
 
     def refresh_in_background(self) -> None:
         """Refresh while or after jobs run: read on a worker thread, apply here, so a big
@@ -623,6 +646,12 @@ class MainWindow(QMainWindow):
 
     def answer_suggestion(self, face_id: int, yes: bool) -> None:
         self._edit(editing.confirm_face if yes else editing.reject_face, face_id)
+
+    def answer_group_suggestion(self, suggestion: GroupSuggestion, yes: bool) -> None:
+        page = self.suggestions_page
+        if self._edit(answer_group_suggestion, suggestion, yes):
+            page.set_groups([g for g in page.groups if g.key != suggestion.key], page.group_tiles)
+            self.sidebar.item(1).setText(self._suggestions_title())
 
     def undo(self) -> None:
         done = editing.undo(self.library)

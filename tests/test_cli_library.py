@@ -79,15 +79,15 @@ def test_suggestions_and_answers_in_the_terminal(tmp_path, faces_dir, capsys) ->
     assert code == 0 and out.strip() == "Moved 1 face to Colin"
     assert run(capsys, "recognize", "--db", db)[0] == 0
     code, out = run(capsys, "suggestions", "--json", "--db", db)
-    listed = json.loads(out)
+    listed = json.loads(out)["faces"]
     assert code == 0 and len(listed) >= 3 and {s["person"] for s in listed} == {"Colin"}
     assert all(s["photo"].startswith(str(photos)) for s in listed)
     text = run(capsys, "suggestions", "--db", db)[1]
-    assert f"{len(listed)} to review" in text and "is this Colin?" in text
+    assert f"{len(listed)} faces to review" in text and "is this Colin?" in text
     yes, no = listed[0]["face"], listed[1]["face"]
     assert run(capsys, "answer", str(yes), "yes", "--db", db)[1].strip() == "Confirmed 1 face as Colin"
     assert run(capsys, "answer", str(no), "no", "--db", db)[1].strip() == "Moved 1 face from Colin to Unsorted"
-    left = {s["face"] for s in json.loads(run(capsys, "suggestions", "--json", "--db", db)[1])}
+    left = {s["face"] for s in json.loads(run(capsys, "suggestions", "--json", "--db", db)[1])["faces"]}
     assert yes not in left and no not in left and len(left) == len(listed) - 2
     assert run(capsys, "undo", "--db", db)[1].strip() == "Undone: Moved 1 face from Colin to Unsorted"
     assert run(capsys, "redo", "--db", db)[1].strip() == "Redone: Moved 1 face from Colin to Unsorted"

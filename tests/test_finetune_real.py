@@ -80,10 +80,10 @@ def everything(library: Library) -> tuple:
 
 def test_default_finetune_lowers_the_held_out_errors_on_lookalikes(lookalike_library, tmp_path) -> None:
     """A real run with the default settings but 150 of their 400 steps (the full run is
-    benchmarks/finetune_lookalikes.py) on the ten look-alike identities.  Measured (2026-12-02):
-    verification 5.00% -> 0.00% of 60 held-out pairs, recognition 3.33% -> 0.00% of 30
-    held-out faces (the one face the current model gets wrong), as the 400-step run reached,
-    so the new model is accepted."""
+    benchmarks/finetune_lookalikes.py) on the ten look-alike identities.  The errors fall
+    (measured 2026-12-02: verification 5.00% -> 0.00% of 60 held-out pairs), but the current
+    model makes only 3 + 1 mistakes there, so even fixing all of them is too few to tell
+    chance from improvement: the rule says so and names the people to label more."""
     with library_copy(lookalike_library[0], tmp_path) as library:
         before = everything(library)
         outcome = propose_finetune(library, pipeline_for(library), FinetuneSettings(steps=SHORT_RUN_STEPS))
@@ -92,11 +92,47 @@ def test_default_finetune_lowers_the_held_out_errors_on_lookalikes(lookalike_lib
         assert report.people == len(LOOKALIKES)
         assert report.train_faces + report.held_out_faces == len(LOOKALIKES) * LABELLED_PER_PERSON
         assert report.before.queries == report.held_out_faces == 30  # 3 of 10 per person held out
-        assert report.before.verification_error >= 0.03 and report.before.recognition_error >= 1 / 30
+        assert report.before.verification_error >= 0.03
         assert report.after.verification_error <= report.before.verification_error - 0.03
-        assert report.after.recognition_error < report.before.recognition_error
-        assert report.accepted  # the rule applied to these figures
+        assert report.after.mistakes < report.before.mistakes
+        # Fewer than 5 wrong pairs and fewer than 5 wrong faces: no outcome could pass p <= 0.05.
+        assert len(report.before.wrong_pairs) < 5 and len(report.before.wrong_queries) < 5
+        assert not report.accepted and report.verdict.reason == "too few mistakes"
+        involved = {name for pair in report.before.confusions for name in pair}
+        assert report.verdict.label_more and set(report.verdict.label_more) <= involved <= set(LOOKALIKES)
+        assert report.headline().startswith("Too few mistakes on the faces you named")
         assert everything(library) == before  # measuring writes nothing
+
+
+def test_finetune_on_degraded_lookalikes_is_accepted_by_the_rule(lookalike_library, tmp_path) -> None:
+    """The same labelled faces as old family photos (engine.training.degraded): small,
+    blurred, grey or sepia, dark, noisy.  The base model now makes enough mistakes for the
+    rule to judge, and the default fine-tune lowers both errors beyond chance."""
+    from engine.library.finetune_job import starting_network
+    from engine.library.labelled_faces import labelled_face_set
+    from engine.training.acceptance import split_per_person
+    from engine.training.degraded import degrade_chips
+    from engine.training.finetune import finetune
+
+    with library_copy(lookalike_library[0], tmp_path) as library:
+        pipeline = pipeline_for(library)
+        faces = labelled_face_set(library, pipeline)
+        faces = type(faces)(degrade_chips(faces.chips, seed=0), faces.labels, faces.names, faces.paths, faces.fallbacks,
+                            faces.face_ids)
+        settings = FinetuneSettings(steps=SHORT_RUN_STEPS)
+        train, held = split_per_person(faces, settings.held_out_share, settings.seed)
+        network, config = starting_network(library, pipeline.model_version.name)
+        _tuned, report = finetune(network, config, train, held, settings,
+                                  rotations=pipeline.model_version.chip_rotations)
+    print(report.to_dict())
+    # Measured (2026-12-02): verification 11.67% -> 1.67% of 60 pairs (6 fixed, 0 broken, p = 1/64),
+    # 5-nearest recognition 6.67% -> 3.33% of 30 faces (1 fixed, 0 broken): accepted.
+    assert report.before.recognition_error >= 0.05  # the base model struggles here
+    assert len(report.before.wrong_pairs) >= 5  # enough mistakes for the rule to tell
+    assert report.after.verification_error <= 0.7 * report.before.verification_error
+    assert report.after.recognition_error <= 0.7 * report.before.recognition_error
+    assert report.verdict.verification.broken == 0 and report.verdict.recognition.broken == 0
+    assert report.accepted and report.verdict.reason == "better", report.lines()
 
 
 def test_destructive_learning_rate_is_rejected_and_changes_nothing(lookalike_library, tmp_path, capsys) -> None:

@@ -52,7 +52,7 @@ def test_acceptance_rule_rejects_a_worse_model(faces_dir, pipeline) -> None:
     """The real dlib embedding against the same network with destroyed weights, on real faces."""
     import torch
 
-    from engine.training.acceptance import accept, held_out_errors, split_per_person
+    from engine.training.acceptance import held_out_errors, judge, split_per_person
     from engine.training.data import prepare_faces
     from engine.training.models import build_network, chips_to_input, default_config
 
@@ -74,9 +74,11 @@ def test_acceptance_rule_rejects_a_worse_model(faces_dir, pipeline) -> None:
             p.add_(torch.randn_like(p) * p.abs().mean() * 3)
     after = held_out_errors(embed, train, held)
     assert after.recognition_error > before.recognition_error
-    assert not accept(before, after)
-    assert not accept(before, before)  # "not worse" is not enough: it must be better
-    assert accept(after, before)
+    refused = judge(before, after)  # the current model makes no mistake here: nothing to gain, much lost
+    assert not refused.accepted and refused.reason == "no mistakes"
+    assert refused.verification.broken > 0 and refused.verification.fixed == 0
+    assert not judge(before, before).accepted  # "not worse" is not enough: it must be better
+    assert judge(after, before).accepted
 
 
 def test_recognition_errors_compare_names_not_label_numbers() -> None:
@@ -115,35 +117,97 @@ def test_k_nearest_vote_counts_names_and_breaks_ties_by_the_nearest_face() -> No
     assert misrecognised(np.array([[1.6]]), references, train, held, neighbours=2).tolist() == [True]  # tie, bob nearer
 
 
-def test_report_says_when_there_was_nothing_to_improve() -> None:
-    """A refusal because the current model already gets every held-out face right reads
-    differently from a refusal because the new model is worse."""
-    from engine.training.acceptance import HeldOutErrors, accept
+def errors(wrong_pairs: int, wrong_faces: int, pairs: int = 40, faces: int = 10, start: int = 0,
+           confusions: tuple = ()) -> "HeldOutErrors":  # noqa: F821
+    """Hand-made: the first wrong pairs and faces from `start` on."""
+    from engine.training.acceptance import HeldOutErrors
+
+    return HeldOutErrors(wrong_pairs / pairs, wrong_faces / faces, pairs, faces, tuple(range(start, start + wrong_pairs)),
+                         tuple(range(start, start + wrong_faces)), confusions)
+
+
+def test_sign_test_against_hand_computed_binomial_tails() -> None:
+    from engine.training.acceptance import sign_test
+
+    assert sign_test(5, 0) == 1 / 32  # all five flips are fixes
+    assert sign_test(4, 0) == 1 / 16
+    assert sign_test(6, 1) == (1 + 7) / 128  # C(7,6) + C(7,7)
+    assert sign_test(8, 2) == (45 + 10 + 1) / 1024
+    assert sign_test(0, 0) == 1.0 and sign_test(0, 3) == 1.0
+    assert sign_test(3, 3) == (20 + 15 + 6 + 1) / 64
+
+
+def test_the_acceptance_rule_in_each_branch() -> None:
+    """Hand-made flips; ALPHA = 0.05."""
+    from engine.training.acceptance import HeldOutErrors, judge
+
+    def flips(before_pairs: set, after_pairs: set, before_faces: set = frozenset(), after_faces: set = frozenset()):
+        def e(p: set, f: set) -> HeldOutErrors:
+            return HeldOutErrors(len(p) / 100, len(f) / 20, 100, 20, tuple(sorted(p)), tuple(sorted(f)),
+                                 tuple(("ann", "bob") for _ in p) + tuple(("cy", "dee") for _ in f))
+        return judge(e(before_pairs, before_faces), e(after_pairs, after_faces))
+
+    # Better with evidence: 6 pairs fixed, none broken (p = 1/64); faces unchanged.
+    verdict = flips(set(range(6)), set(), {0}, {0})
+    assert verdict.accepted and verdict.reason == "better" and verdict.verification.fixed == 6
+    # The same 6 fixes, but 2 faces broken and 1 fixed: worse on faces, never accepted.
+    verdict = flips(set(range(6)), set(), {0}, {1, 2})
+    assert not verdict.accepted and verdict.reason == "worse" and verdict.recognition.broken == 2
+    # Faces fixed with evidence (5 of 5, p = 1/32), pairs no worse (1 fixed, 1 broken): accepted.
+    verdict = flips({10}, {11}, set(range(5)), set())
+    assert verdict.accepted and verdict.recognition.p_value == 1 / 32
+    # More fixes than breaks but not beyond chance: 6 fixed, 2 broken (p = 0.145).
+    verdict = flips(set(range(6)) | {50}, {50, 60, 61}, set(range(5)), set(range(5)))
+    assert not verdict.accepted and verdict.reason == "not sure"
+    assert verdict.label_more == ("ann", "bob", "cy")  # the people in the current model's mistakes
+    # Too few mistakes to ever tell: 4 wrong pairs and 3 wrong faces, all fixed (p >= 1/16).
+    verdict = flips(set(range(4)), set(), set(range(3)), set())
+    assert not verdict.accepted and verdict.reason == "too few mistakes" and verdict.mistakes_before == 7
+    # No mistakes at all: the least-labelled people are named.
+    from engine.training.acceptance import HeldOutErrors as H
+
+    none = H(0.0, 0.0, 100, 20)
+    verdict = judge(none, none, {"ann": 9, "bob": 4, "cy": 6, "dee": 12})
+    assert verdict.reason == "no mistakes" and verdict.label_more == ("bob", "cy", "ann")
+    # Breaking more than fixing on pairs, even with faces better beyond chance: refused.
+    verdict = flips(set(range(3)), set(range(10, 14)), set(range(6)), set())
+    assert verdict.recognition.better and not verdict.accepted and verdict.reason == "worse"
+
+
+def test_report_says_why_nothing_changed() -> None:
+    """A refusal because the current model already gets every held-out face right, because
+    there are too few mistakes to tell, or because the new model is worse, each reads differently."""
+    from engine.training.acceptance import judge
     from engine.training.finetune import FinetuneReport
 
-    def report(before: HeldOutErrors, after: HeldOutErrors) -> str:
-        return FinetuneReport(before, after, accept(before, after), 5, 32, 11, 400, 59.0, 0.6, 0.6, {}).lines()[-1]
+    def report(before, after):  # noqa: ANN001, ANN202
+        return FinetuneReport(before, after, judge(before, after), 5, 32, 11, 400, 59.0, 0.6, 0.6, {})
 
-    perfect, worse = HeldOutErrors(0.0, 0.0, 14, 11), HeldOutErrors(0.05, 0.1, 14, 11)
-    assert "no mistake" in report(perfect, perfect)
-    assert "no mistake" in report(perfect, worse)
-    assert "not better on both" in report(worse, HeldOutErrors(0.06, 0.1, 14, 11))
-    assert "can be applied" in report(worse, perfect)
+    perfect, worse = errors(0, 0), errors(6, 2)
+    assert "no mistake" in report(perfect, perfect).lines()[-1]
+    assert "no mistake" in report(perfect, worse).lines()[-1]
+    assert "breaks more than it fixes" in report(worse, errors(7, 2)).lines()[-1]
+    assert "can be applied" in report(worse, perfect).lines()[-1]
+    few = report(errors(2, 1, confusions=(("Ann", "Bob"), ("Ann", "Ann"), ("Cy", "Ann"))), perfect)
+    assert few.headline() == ("Too few mistakes on the faces you named to tell whether it is better; nothing was changed. "
+                              "Label more faces of Ann, Bob and Cy.")
+    assert "too few mistakes to tell: the current model makes only 3" in few.lines()[-1]
 
 
 def test_the_report_leads_with_one_plain_sentence() -> None:
     """Hand-made counts: 40 pairs and 10 faces held out; mistakes are wrong pair decisions
     plus wrong names."""
-    from engine.training.acceptance import HeldOutErrors, accept
+    from engine.training.acceptance import judge
     from engine.training.finetune import FinetuneReport
 
-    def headline(before: HeldOutErrors, after: HeldOutErrors) -> str:
-        return FinetuneReport(before, after, accept(before, after), 5, 32, 10, 400, 59.0, 0.6, 0.6, {}).headline()
+    def headline(before, after) -> str:  # noqa: ANN001
+        return FinetuneReport(before, after, judge(before, after), 5, 32, 10, 400, 59.0, 0.6, 0.6, {}).headline()
 
-    five_and_three = HeldOutErrors(5 / 40, 3 / 10, 40, 10)  # 8 mistakes
-    one_and_zero = HeldOutErrors(1 / 40, 0.0, 40, 10)  # 1 mistake
-    assert headline(five_and_three, one_and_zero) == (
-        "Better on your faces: 7 fewer mistakes on 10 faces you named that it had not seen. Apply?")
-    assert headline(one_and_zero, five_and_three) == "Not better on your faces; nothing was changed."
-    perfect = HeldOutErrors(0.0, 0.0, 40, 10)
+    seven_and_three = errors(7, 3)  # 10 mistakes
+    one_and_zero = errors(1, 0)  # 1 mistake, among the earlier ones
+    assert headline(seven_and_three, one_and_zero) == (
+        "Better on your faces: 9 fewer mistakes on 10 faces you named that it had not seen. Apply?")
+    assert headline(one_and_zero, seven_and_three) == "Not better on your faces; nothing was changed."
+    assert headline(seven_and_three, errors(5, 2)).startswith("Perhaps better on your faces, but that could be chance")
+    perfect = errors(0, 0)
     assert headline(perfect, perfect).startswith("Your current model already makes no mistake")

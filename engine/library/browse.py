@@ -98,6 +98,17 @@ def suggestions(library: Library) -> list[FaceTile]:
         "ORDER BY f.distance, f.id"))
 
 
+def faces_by_id(library: Library, face_ids: list[int]) -> dict[int, FaceTile]:
+    """These faces (those still in the library), by id."""
+    out: dict[int, FaceTile] = {}
+    ids = list(dict.fromkeys(face_ids))
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        rows = library.query(f"SELECT {_FACE_COLUMNS} WHERE f.id IN ({','.join('?' * len(part))})", part)
+        out.update((tile.id, tile) for tile in _tiles(rows))
+    return out
+
+
 def photo_faces(library: Library, photo_id: int) -> list[FaceTile]:
     return _tiles(library.query(f"SELECT {_FACE_COLUMNS} WHERE f.photo_id = ? ORDER BY f.x1", [photo_id]))
 

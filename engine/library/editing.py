@@ -257,6 +257,29 @@ def confirm_face(library: Library, face_id: int) -> None:
     confirm_faces(library, [face_id])
 
 
+def not_same_person(library: Library, group: str | int, other: str | int) -> None:
+    """The answer No to "Is this group NAME?" or "Same person?": every face of the group is
+    rejected for the other person (and, when neither has a name, the other way round too),
+    so no regroup or recognition puts them together and the question is not asked again."""
+    group_id, other_id = resolve_person(library, group), resolve_person(library, other)
+    if group_id == other_id:
+        raise LibraryError("a person is always the same person as themselves")
+    with _Edit(library) as edit:
+        db = edit.db
+        group_faces = _faces_of(db, group_id, ("auto", "manual"))
+        other_faces = _faces_of(db, other_id, ("auto", "manual"))
+        other_name = db.execute("SELECT name FROM people WHERE id = ?", [other_id]).fetchone()[0]
+        edit.save_faces(group_faces + other_faces)
+        pairs = [(face, other_id) for face in group_faces]
+        if other_name is None:
+            edit.description = (f"Kept apart two groups ({counted(len(group_faces), 'face')} and "
+                                f"{counted(len(other_faces), 'face')}): not the same person")
+            pairs += [(face, group_id) for face in other_faces]
+        else:
+            edit.description = f"Noted that a group of {counted(len(group_faces), 'face')} is not {other_name}"
+        db.conn.executemany("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", pairs)
+
+
 def hide_person(library: Library, person: str | int, hidden: bool = True) -> None:
     person_id = resolve_person(library, person)
     with _Edit(library) as edit:

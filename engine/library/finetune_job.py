@@ -61,6 +61,7 @@ def recalibrated(parent: ModelVersion, report: FinetuneReport, name: str) -> Mod
         cluster_linkage=parent.cluster_linkage * ratio**2,
         auto_assign_distance=parent.auto_assign_distance * ratio,
         suggest_distance=parent.suggest_distance * ratio,
+        group_suggest_linkage=parent.group_suggest_linkage * ratio**2,
     )
 
 

@@ -22,7 +22,7 @@ from torch import nn
 from engine.alignment import chip_views
 from engine.evaluation import verification_report
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
-from engine.training.acceptance import HeldOutErrors, accept, errors_from_vectors
+from engine.training.acceptance import HeldOutErrors, Verdict, errors_from_vectors, judge, names_in_words
 from engine.training.data import FaceSet, IdentityBatches, LookalikeBatches
 from engine.training.models import ArchConfig, chips_to_input, set_trainable
 from engine.training.trainer import validation_pairs
@@ -60,7 +60,7 @@ class FinetuneSettings:
 class FinetuneReport:
     before: HeldOutErrors
     after: HeldOutErrors
-    accepted: bool
+    verdict: Verdict
     people: int
     train_faces: int
     held_out_faces: int
@@ -70,39 +70,42 @@ class FinetuneReport:
     threshold_after: float
     settings: dict
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    @property
+    def accepted(self) -> bool:
+        return self.verdict.accepted
 
-    def mistakes(self, errors: HeldOutErrors) -> int:
+    def to_dict(self) -> dict:
+        return {**asdict(self), "accepted": self.accepted}
+
+    @staticmethod
+    def mistakes(errors: HeldOutErrors) -> int:
         """Wrong same/different decisions on the held-out pairs plus wrong names of held-out faces."""
-        return round(errors.verification_error * errors.pairs) + round(errors.recognition_error * errors.queries)
+        return errors.mistakes
 
     def headline(self) -> str:
         """The one sentence the user reads first."""
         fewer = self.mistakes(self.before) - self.mistakes(self.after)
+        more = f" Label more faces of {names_in_words(self.verdict.label_more)}." if self.verdict.label_more else ""
+        reason = self.verdict.reason
         if self.accepted:
             return (f"Better on your faces: {fewer} fewer {'mistake' if fewer == 1 else 'mistakes'} on "
                     f"{self.held_out_faces} faces you named that it had not seen. Apply?")
-        if self.mistakes(self.before) == 0:
+        if reason == "no mistakes":
             return "Your current model already makes no mistake on the faces you named; nothing was changed."
+        if reason == "too few mistakes":
+            return f"Too few mistakes on the faces you named to tell whether it is better; nothing was changed.{more}"
+        if reason == "not sure":
+            return f"Perhaps better on your faces, but that could be chance; nothing was changed.{more}"
         return "Not better on your faces; nothing was changed."
 
     def lines(self) -> list[str]:
         b, a = self.before, self.after
-        if self.accepted:
-            verdict = "the new model is better on both: it can be applied"
-        elif b.verification_error == 0 and b.recognition_error == 0:
-            # Nothing a fine-tune could lower: say so, rather than suggest it failed.
-            verdict = ("the current model already makes no mistake on these held-out faces, so no new model can "
-                       "be better: label more faces, above all of the people it confuses, and try again")
-        else:
-            verdict = "the new model is not better on both: the current model stays"
         return [
             f"{self.people} people: {self.train_faces} faces trained on, {self.held_out_faces} held out "
             f"({b.pairs} verification pairs, {b.queries} recognition queries); {self.steps} steps in {self.seconds:.0f} s",
             f"verification error: {b.verification_error:.2%} before, {a.verification_error:.2%} after",
             f"recognition error:  {b.recognition_error:.2%} before, {a.recognition_error:.2%} after",
-            verdict,
+            self.verdict.explanation(),
         ]
 
 
@@ -161,6 +164,14 @@ def views_average(split: SplitNetwork, features: torch.Tensor, batch: int = 64) 
                 total = total + split.head(part[:, view])
             out.append((total * (2.0 / views)).numpy())
     return np.concatenate(out).astype(np.float32)
+
+
+def _faces_per_person(*parts: FaceSet) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for part in parts:
+        for label in part.labels.tolist():
+            counts[part.names[label]] = counts.get(part.names[label], 0) + 1
+    return counts
 
 
 def held_out_threshold(vectors: np.ndarray, labels: np.ndarray, seed: int = 0) -> float:
@@ -242,7 +253,7 @@ def finetune(
     report = FinetuneReport(
         before=before,
         after=after,
-        accepted=accept(before, after),
+        verdict=judge(before, after, _faces_per_person(train, held_out)),
         people=len(set(train.names) | set(held_out.names)),
         train_faces=len(train.labels),
         held_out_faces=len(held_out.labels),

@@ -46,7 +46,8 @@ def save_model_file(path: str | Path, network: nn.Module, config: ArchConfig, me
 
 def _version(name: str, config: ArchConfig, threshold: float, calibration: str) -> ModelVersion:
     """The people levels keep dlib-resnet-v1's measured ratios to the verification threshold
-    (0.50 / 0.8365^2, 0.55 / 0.8365, 0.65 / 0.8365) until measured for this model."""
+    (0.50 / 0.8365^2, 0.55 / 0.8365, 0.65 / 0.8365; the group level views6's) until measured
+    for this model."""
     return ModelVersion(
         name=name,
         architecture=config.arch,
@@ -59,6 +60,7 @@ def _version(name: str, config: ArchConfig, threshold: float, calibration: str) 
         cluster_linkage=threshold**2 * 0.7,
         auto_assign_distance=threshold * 0.66,
         suggest_distance=threshold * 0.78,
+        group_suggest_linkage=threshold**2 * 0.8,  # dlib-resnet-v1-views6: 0.55 / 0.8255^2
     )
 
 
