@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from engine.errors import EngineError, ImageLoadError
-from engine.pipeline import FacePipeline
+from engine.pipeline import FacePipeline, in_runs
 
 
 @dataclass(frozen=True)
@@ -213,23 +214,35 @@ def embed_central_faces(
     pipeline: FacePipeline,
     paths: list[Path],
     progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
 ) -> EmbeddingRun:
     """Embed the face nearest the centre of each image (the LFW convention); where none is
-    detected, align inside CENTRAL_FACE_BOX instead and record the fallback."""
+    detected, align inside CENTRAL_FACE_BOX instead and record the fallback.  Runs of images
+    go to `workers` threads (default: torch's thread count), as FacePipeline.analyze_many does."""
     run = EmbeddingRun(embeddings={}, fallbacks=[], failures=[])
-    for done, path in enumerate(paths, start=1):
-        try:
-            images = pipeline.prepare(path)
-        except ImageLoadError as exc:
-            run.failures.append((path, exc.reason))
-            if progress is not None:
-                progress(done, len(paths))
-            continue
-        box, fell_back = central_face_or_box(pipeline, images.detect_rgb)
-        if fell_back:
-            run.fallbacks.append(path)
-        _points, embeddings = pipeline.align_and_embed(images, box)
-        run.embeddings[path] = embeddings[0]
+    workers = torch.get_num_threads() if workers is None else workers
+
+    def embed_run(chunk: list[Path]) -> list[tuple[Path, np.ndarray | None, bool, str]]:
+        return [_central_embedding(pipeline, path) for path in chunk]
+
+    runs = in_runs(embed_run, paths, workers) if workers > 1 else (_central_embedding(pipeline, p) for p in paths)
+    for done, (path, embedding, fell_back, failure) in enumerate(runs, start=1):
+        if embedding is None:
+            run.failures.append((path, failure))
+        else:
+            if fell_back:
+                run.fallbacks.append(path)
+            run.embeddings[path] = embedding
         if progress is not None:
             progress(done, len(paths))
     return run
+
+
+def _central_embedding(pipeline: FacePipeline, path: Path) -> tuple[Path, np.ndarray | None, bool, str]:
+    try:
+        images = pipeline.prepare(path)
+    except ImageLoadError as exc:
+        return path, None, False, exc.reason
+    box, fell_back = central_face_or_box(pipeline, images.detect_rgb)
+    _points, embeddings = pipeline.align_and_embed(images, box)
+    return path, embeddings[0], fell_back, ""

@@ -8,12 +8,16 @@ same working image; every coordinate we return is in the full photo's displayed 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
+from typing import TypeVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from engine.alignment import chip_views, extract_face_chips
@@ -28,6 +32,33 @@ from engine.model_versions import DEFAULT_VERSION, ModelVersion
 DETECTOR_WINDOW_PX = 80
 # Photos whose faces may wait to be embedded together (bounds latency and a cancel's delay).
 _EMBED_LOOKAHEAD = 4
+PARALLEL_RUN = 6  # photos a worker takes at a time: enough for an embedding batch, short enough to stop soon
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def in_runs(work: Callable[[list[T]], list[R]], items: Iterable[T], workers: int, run: int | None = None) -> Iterator[R]:
+    """`work` applied to runs of `run` consecutive items (default PARALLEL_RUN) by `workers`
+    threads with one torch thread each; results in the items' order.  The items are read
+    on the caller's thread; a caller that stops early waits only for the runs under way."""
+    source = iter(items)
+    size = run or PARALLEL_RUN
+    pending: deque[Future[list[R]]] = deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="analyze", initializer=torch.set_num_threads,
+                            initargs=(1,)) as pool:
+        try:
+            while True:
+                while len(pending) <= workers:
+                    chunk = list(islice(source, size))
+                    if not chunk:
+                        break
+                    pending.append(pool.submit(work, chunk))
+                if not pending:
+                    return
+                yield from pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 @dataclass(frozen=True)
@@ -218,15 +249,39 @@ class FacePipeline:
         return self.analyze_decoded(self.decode(path), embed)
 
     def analyze_many(
-        self, paths: Iterable[str | Path], embed: bool = True, prefetch: int = 2
+        self, paths: Iterable[str | Path], embed: bool = True, prefetch: int = 2, workers: int | None = None
     ) -> Iterator[tuple[Path, PhotoFaces | ImageLoadError]]:
-        """Analyze photos in order while a background thread decodes the next ones (Pillow
-        releases the GIL while decoding, torch while computing), so the cores overlap the
-        two.  A photo that cannot be read yields its ImageLoadError instead of stopping.
+        """Analyze photos, results in order.  A photo that cannot be read yields its
+        ImageLoadError instead of stopping.
 
-        The faces of a few consecutive photos are embedded together: most photos hold one
-        or two faces, and the network runs about 1.7x faster per face on a batch of 16 than
-        on 2 (measured), so results arrive in small groups, still in order."""
+        With `workers` > 1 (default: the calling thread's torch thread count), each worker
+        thread takes a run of PARALLEL_RUN consecutive photos and analyses them with one
+        torch thread: on 2 cores that is 15-25% more photos per second than one stream using
+        both cores (measured on LFW photos: torch's two threads share one small photo's work
+        at only about 1.45x the speed of one).  With one worker, the plain path: one stream,
+        the next photos decoded by a background thread while this one is analysed."""
+        workers = torch.get_num_threads() if workers is None else workers
+        if workers > 1:
+            yield from self._analyze_in_parallel(paths, embed, workers)
+        else:
+            yield from self._analyze_in_order(paths, embed, prefetch)
+
+    def _analyze_in_parallel(
+        self, paths: Iterable[str | Path], embed: bool, workers: int
+    ) -> Iterator[tuple[Path, PhotoFaces | ImageLoadError]]:
+        def run(chunk: list[str | Path]) -> list[tuple[Path, PhotoFaces | ImageLoadError]]:
+            return list(self._analyze_in_order(chunk, embed, prefetch=1))
+
+        yield from in_runs(run, paths, workers)
+
+    def _analyze_in_order(
+        self, paths: Iterable[str | Path], embed: bool, prefetch: int
+    ) -> Iterator[tuple[Path, PhotoFaces | ImageLoadError]]:
+        """One stream while a background thread decodes the next photos (Pillow releases the
+        GIL while decoding, torch while computing).  The faces of a few consecutive photos
+        are embedded together: most photos hold one or two faces, and the network runs about
+        1.7x faster per face on a batch of 16 than on 2 (measured), so results arrive in small
+        groups, still in order."""
         waiting: list[tuple[Path, _LocatedFaces | ImageLoadError]] = []
         for path, located in self._locate_many(paths, embed, prefetch):
             waiting.append((path, located))

@@ -84,3 +84,38 @@ def test_real_pairs_files(faces_dir) -> None:
     assert len(pairs) == 6000 and sum(p.same for p in pairs) == 3000
     assert sorted(set(p.fold for p in pairs)) == list(range(10))
     assert all(p.path_a.exists() and p.path_b.exists() for p in pairs[:200])
+
+
+def test_fold_mistakes_are_the_reports_decisions_pair_by_pair() -> None:
+    """Per-pair mistakes at each fold's threshold (chosen on the other folds) average to the
+    report's error when the folds are equal in size."""
+    from engine.evaluation import fold_mistakes, verification_report
+
+    rng = np.random.default_rng(0)
+    same = np.repeat([True, False], 50)
+    distances = np.where(same, rng.normal(0.6, 0.15, 100), rng.normal(1.0, 0.15, 100))
+    folds = rng.permutation(100) % 10
+    wrong = fold_mistakes(distances, same, folds)
+    assert wrong.mean() == pytest.approx(1 - verification_report(distances, same, folds).accuracy_mean)
+    assert 0 < wrong.sum() < 30
+    # Brute force for one fold.
+    from engine.evaluation import best_threshold
+
+    test = folds == 3
+    threshold = best_threshold(distances[~test], same[~test])
+    assert wrong[test].tolist() == ((distances[test] <= threshold) != same[test]).tolist()
+
+
+def test_central_faces_in_runs_of_workers_match_one_stream(faces_dir, pipeline, tmp_path) -> None:
+    from engine.evaluation import embed_central_faces
+
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    paths = sorted((faces_dir / "lfw_deepfunneled" / "Colin_Powell").glob("*.jpg"))[:7] + [broken]
+    one = embed_central_faces(pipeline, paths, workers=1)
+    runs = embed_central_faces(pipeline, paths, workers=2)
+    assert list(runs.embeddings) == list(one.embeddings) and len(one.embeddings) == 7
+    assert runs.failures == one.failures and [p for p, _ in one.failures] == [broken]
+    assert runs.fallbacks == one.fallbacks
+    for path, vector in one.embeddings.items():
+        np.testing.assert_allclose(runs.embeddings[path], vector, atol=1e-5)

@@ -31,6 +31,7 @@ LOOKALIKES = ["Catherine_Zeta-Jones", "Paradorn_Srichaphan", "Richard_Gere", "To
               "Kim_Ryong-sung", "Rubens_Barrichello", "Jackie_Chan", "Britney_Spears", "Recep_Tayyip_Erdogan"]
 PHOTOS_PER_PERSON, LABELLED_PER_PERSON = 13, 10
 SHORT_RUN_STEPS = 150
+TOO_FEW_RUN_STEPS = 30  # the verdict depends on the current model's mistakes only
 
 
 @pytest.fixture(scope="module")
@@ -78,29 +79,29 @@ def everything(library: Library) -> tuple:
     )
 
 
-def test_default_finetune_lowers_the_held_out_errors_on_lookalikes(lookalike_library, tmp_path) -> None:
-    """A real run with the default settings but 150 of their 400 steps (the full run is
-    benchmarks/finetune_lookalikes.py) on the ten look-alike identities.  The errors fall
-    (measured 2026-12-02: verification 5.00% -> 0.00% of 60 held-out pairs), but the current
-    model makes only 3 + 1 mistakes there, so even fixing all of them is too few to tell
-    chance from improvement: the rule says so and names the people to label more."""
+def test_too_few_mistakes_on_sharp_lookalikes_to_tell_and_the_rule_names_who_to_label(lookalike_library, tmp_path) -> None:
+    """The ten look-alike identities as they are (sharp press photos): the current model
+    makes only 3 + 0 mistakes on the 30 held-out faces (measured 2026-12-02: 3 wrong pairs
+    of 60, no wrong face by the 5-nearest vote), so even fixing all of them could not tell
+    improvement from chance (1/2^3 > 0.05).  The rule says so, whatever the training did
+    (a short run: the full one, benchmarks/finetune_lookalikes.py, took these 3 to 0), and
+    names the people in those mistakes to label more."""
     with library_copy(lookalike_library[0], tmp_path) as library:
         before = everything(library)
-        outcome = propose_finetune(library, pipeline_for(library), FinetuneSettings(steps=SHORT_RUN_STEPS))
+        outcome = propose_finetune(library, pipeline_for(library), FinetuneSettings(steps=TOO_FEW_RUN_STEPS))
         report = outcome.report
         print(report.to_dict())
         assert report.people == len(LOOKALIKES)
         assert report.train_faces + report.held_out_faces == len(LOOKALIKES) * LABELLED_PER_PERSON
         assert report.before.queries == report.held_out_faces == 30  # 3 of 10 per person held out
-        assert report.before.verification_error >= 0.03
-        assert report.after.verification_error <= report.before.verification_error - 0.03
-        assert report.after.mistakes < report.before.mistakes
         # Fewer than 5 wrong pairs and fewer than 5 wrong faces: no outcome could pass p <= 0.05.
-        assert len(report.before.wrong_pairs) < 5 and len(report.before.wrong_queries) < 5
+        assert 0 < len(report.before.wrong_pairs) < 5 and len(report.before.wrong_queries) < 5
+        assert report.after.mistakes <= report.before.mistakes
         assert not report.accepted and report.verdict.reason == "too few mistakes"
         involved = {name for pair in report.before.confusions for name in pair}
         assert report.verdict.label_more and set(report.verdict.label_more) <= involved <= set(LOOKALIKES)
         assert report.headline().startswith("Too few mistakes on the faces you named")
+        assert "Label more faces of " in report.headline()
         assert everything(library) == before  # measuring writes nothing
 
 

@@ -169,6 +169,10 @@ def test_the_acceptance_rule_in_each_branch() -> None:
     none = H(0.0, 0.0, 100, 20)
     verdict = judge(none, none, {"ann": 9, "bob": 4, "cy": 6, "dee": 12})
     assert verdict.reason == "no mistakes" and verdict.label_more == ("bob", "cy", "ann")
+    # As many fixed as broken, or nothing changed: not better; with few mistakes, too few to tell.
+    assert flips(set(range(8)), set(range(2, 10)), set(), set()).reason == "worse"
+    assert flips(set(range(8)), set(range(8)), set(), set()).reason == "worse"
+    assert flips(set(range(3)), set(range(3)), {1}, {1}).reason == "too few mistakes"
     # Breaking more than fixing on pairs, even with faces better beyond chance: refused.
     verdict = flips(set(range(3)), set(range(10, 14)), set(range(6)), set())
     assert verdict.recognition.better and not verdict.accepted and verdict.reason == "worse"

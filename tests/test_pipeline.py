@@ -92,7 +92,9 @@ def test_grey_photo(faces_dir, tmp_path, pipeline) -> None:
     assert len(pipeline.analyze(path).faces) == 1
 
 
-def test_analyze_many_matches_analyze_and_passes_errors_in_order(faces_dir, tmp_path, pipeline) -> None:
+@pytest.mark.parametrize("workers", [1, 3])
+def test_analyze_many_matches_analyze_and_passes_errors_in_order(faces_dir, tmp_path, pipeline, workers) -> None:
+    """One stream, and runs of photos on three worker threads (one torch thread each)."""
     from engine.errors import ImageLoadError
 
     broken = tmp_path / "broken.jpg"
@@ -105,7 +107,7 @@ def test_analyze_many_matches_analyze_and_passes_errors_in_order(faces_dir, tmp_
     # More photos than wait together for a shared embedding batch, photos without faces among them.
     no_faces = sorted((faces_dir / "negatives" / "no_people").glob("*"))[:3]
     paths += no_faces + sorted((faces_dir / "lfw_deepfunneled" / "George_W_Bush").glob("*.jpg"))[:8]
-    results = list(pipeline.analyze_many(paths, prefetch=2))
+    results = list(pipeline.analyze_many(paths, prefetch=2, workers=workers))
     assert [p for p, _ in results] == paths
     assert isinstance(results[1][1], ImageLoadError) and results[1][1].path == broken
     for path, result in results[:1] + results[2:]:
@@ -135,3 +137,48 @@ def test_quick_pass_falls_back_to_full_budget(faces_dir, tmp_path) -> None:
     assert len(found.faces) == 1
     x1, y1, x2, y2 = found.faces[0].box
     assert 700 - 5 < x1 < 700 + face.width and 500 - 5 < y1 < 500 + face.height
+
+
+def test_runs_keep_order_read_items_on_the_callers_thread_and_stop_early() -> None:
+    """engine.pipeline.in_runs, with hand-made work: results in order whatever finishes
+    first, the items read only on the caller's thread and only a bounded way ahead, workers
+    on one torch thread (the caller's count unchanged), and an error reaches the caller."""
+    import threading
+    import time
+
+    import torch
+
+    from engine.pipeline import in_runs
+
+    reads, threads_seen = [], set()
+    caller = threading.current_thread()
+    before = torch.get_num_threads()
+
+    def items():
+        for i in range(100):
+            reads.append(threading.current_thread() is caller)
+            yield i
+
+    def work(chunk: list[int]) -> list[int]:
+        threads_seen.add(torch.get_num_threads())
+        if chunk[0] == 0:
+            time.sleep(0.05)  # the first run finishes last: order must still hold
+        return [i * 10 for i in chunk]
+
+    results = in_runs(work, items(), workers=2, run=3)
+    assert [next(results) for _ in range(4)] == [0, 10, 20, 30]
+    results.close()  # the caller stops early
+    assert all(reads) and len(reads) <= 3 * 3 + 3  # at most workers + 1 runs ahead of the first
+    assert threads_seen == {1} and torch.get_num_threads() == before
+    assert list(in_runs(work, range(10), workers=3, run=4)) == [i * 10 for i in range(10)]
+
+    def failing(chunk: list[int]) -> list[int]:
+        if chunk[0] >= 4:
+            raise ValueError("broken run")
+        return chunk
+
+    got = []
+    with pytest.raises(ValueError, match="broken run"):
+        for value in in_runs(failing, range(20), workers=2, run=2):
+            got.append(value)
+    assert got == [0, 1, 2, 3]

@@ -121,12 +121,15 @@ def judge(before: HeldOutErrors, after: HeldOutErrors, faces_per_person: dict[st
     label_more = _label_more(before, faces_per_person or {}, people_to_name)
     if (verification.better or recognition.better) and not (verification.worse or recognition.worse):
         return Verdict(True, "better", verification, recognition, (), before.mistakes)
+    fixed, broken = verification.fixed + recognition.fixed, verification.broken + recognition.broken
     if before.mistakes == 0:
         reason = "no mistakes"
-    elif verification.worse or recognition.worse or verification.fixed + recognition.fixed <= verification.broken + recognition.broken:
+    elif verification.worse or recognition.worse or fixed < broken:
         reason = "worse"
     elif sign_test(len(before.wrong_pairs), 0) > ALPHA and sign_test(len(before.wrong_queries), 0) > ALPHA:
-        reason = "too few mistakes"
+        reason = "too few mistakes"  # even fixing all of them could not show it
+    elif fixed == broken:
+        reason = "worse"  # not better: as many broken as fixed, or nothing changed
     else:
         reason = "not sure"
     return Verdict(False, reason, verification, recognition, label_more if reason != "worse" else (), before.mistakes)
