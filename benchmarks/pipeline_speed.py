@@ -67,10 +67,10 @@ def recall(found: list[int], labelled: list[int]) -> float:
     return sum(min(f, k) for f, k in zip(found, labelled)) / sum(labelled)
 
 
-def run_ours(pipeline: FacePipeline, photos: list[tuple[Path, int]]) -> tuple[float, list[int]]:
+def run_ours(pipeline: FacePipeline, photos: list[tuple[Path, int]], workers: int | None = None) -> tuple[float, list[int]]:
     counts = []
     start = time.perf_counter()
-    for _path, result in pipeline.analyze_many(path for path, _ in photos):
+    for _path, result in pipeline.analyze_many((path for path, _ in photos), workers=workers):
         counts.append(len(result.faces))
     return time.perf_counter() - start, counts
 
@@ -133,6 +133,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=100)
     parser.add_argument("--cnn-photos", type=int, default=8)
     parser.add_argument("--skip-dlib", action="store_true")
+    parser.add_argument("--chunk", type=int, default=CHUNK, help="photos per turn (a run of photos per worker is 6)")
     parser.add_argument(
         "--budgets", default="", help="also time our pipeline at these detection budgets (MP), e.g. 0.5,1,2"
     )
@@ -152,6 +153,7 @@ def main() -> None:
     runners: dict[str, object] = {
         f"ours, default ({settings.quick_megapixels:g} MP, then {settings.max_detect_megapixels:g} MP if none)": lambda chunk: run_ours(pipeline, chunk)
     }
+    runners["ours, default, one stream (one worker on every torch thread)"] = lambda chunk: run_ours(pipeline, chunk, 1)
     for other in [float(b) for b in args.budgets.split(",") if b]:
         variant = FacePipeline(DetectionSettings(max_detect_megapixels=other, quick_megapixels=None))
         runners[f"ours, single pass at {other:g} MP"] = lambda chunk, v=variant: run_ours(v, chunk)
@@ -165,8 +167,8 @@ def main() -> None:
         runners[hog_name] = lambda chunk: run_dlib(hog, 1, chunk, shape, describe)
     times = {name: 0.0 for name in runners}
     counts: dict[str, list[int]] = {name: [] for name in runners}
-    for first in range(0, len(photos), CHUNK):
-        chunk = photos[first : first + CHUNK]
+    for first in range(0, len(photos), args.chunk):
+        chunk = photos[first : first + args.chunk]
         for name, run in runners.items():
             elapsed, found = run(chunk)
             times[name] += elapsed

@@ -256,9 +256,9 @@ class FacePipeline:
 
         With `workers` > 1 (default: the calling thread's torch thread count), each worker
         thread takes a run of PARALLEL_RUN consecutive photos and analyses them with one
-        torch thread: on 2 cores that is 15-25% more photos per second than one stream using
-        both cores (measured on LFW photos: torch's two threads share one small photo's work
-        at only about 1.45x the speed of one).  With one worker, the plain path: one stream,
+        torch thread: on 2 cores about 20% more photos per second than one stream using both
+        cores on LFW photos (torch's two threads share one small photo's work at only about
+        1.45x the speed of one), 10% on full-size photos (benchmarks/RESULTS.md).  With one worker, the plain path: one stream,
         the next photos decoded by a background thread while this one is analysed."""
         workers = torch.get_num_threads() if workers is None else workers
         if workers > 1:

@@ -1,0 +1,216 @@
+"""How much work naming a library takes: a scripted user who knows everyone does what the app
+offers, one action at a time, on a library of real faces with known identities.
+
+The library: LFW identities with >= 10 images (benchmarks/lfw_identity_embeddings.py's cache,
+the default version's embeddings of each photo's largest face), one photo per face, grouped
+as a scan leaves them (`cluster_library`).  After every action recognition runs again, as
+the app does after each edit.  The user:
+
+1. names each person once: the largest unnamed group whose majority is someone not yet
+   named gets that person's name (one action each);
+2. then, as long as something is offered, one action at a time in this order: answers the
+   next group question truthfully (Yes / No), answers the next face suggestion truthfully,
+   names the largest unnamed group by its majority (a name already used merges), removes
+   the wrong faces from a person (one multi-select "Not this person"), moves the unsorted
+   faces of one person to that person (one multi-select "Move to").
+
+It reports (a) after one name per person: faces named right, named wrong, left unnamed;
+(b) actions until 95% and 99% of faces are named right; (c) faces named wrong at the end.
+`--no-group-questions` runs the same user without them (what the app did before).
+
+    python benchmarks/labelling_effort.py [--people 60] [--max-images 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from common import machine_line, print_table
+from lfw_identity_embeddings import CACHE
+
+from engine.library import editing
+from engine.library import group_suggestions as questions
+from engine.library.browse import suggestions
+from engine.library.grouping import cluster_library, recognize_faces
+from engine.library.store import Library, embedding_to_blob
+from engine.model_versions import DEFAULT_VERSION
+
+
+def build_library(path: Path, people: int, max_images: int) -> dict[int, str]:
+    """The library and each face's true identity."""
+    data = np.load(CACHE)
+    names, vectors = data["names"], data["vectors"]
+    chosen = sorted(set(names.tolist()))[::max(1, 158 // people)][:people]
+    truth: dict[int, str] = {}
+    with Library(path) as library, library.atomic() as db:
+        folder = db.execute("INSERT INTO folders(path) VALUES ('/camera')").lastrowid
+        for person in chosen:
+            for k, i in enumerate(np.flatnonzero(names == person)[:max_images]):
+                photo = db.execute(
+                    "INSERT INTO photos(path, folder_id, size, mtime_ns, status, width, height) "
+                    "VALUES (?, ?, 1, 1, 'done', 250, 250)", [f"/camera/{person}/{k:04d}.jpg", folder]).lastrowid
+                face = db.execute(
+                    "INSERT INTO faces(photo_id, x1, y1, x2, y2, score, embedding, model_version) "
+                    "VALUES (?, 70, 70, 180, 180, 1, ?, ?)",
+                    [photo, embedding_to_blob(vectors[i]), DEFAULT_VERSION.name]).lastrowid
+                truth[int(face)] = person
+    return truth
+
+
+class Tally:
+    def __init__(self, library: Library, truth: dict[int, str]) -> None:
+        self.library, self.truth = library, truth
+
+    def counts(self) -> tuple[int, int, int]:
+        """(named right, named wrong, not named) over every face."""
+        rows = self.library.query(
+            "SELECT f.id, p.name, f.assignment FROM faces f LEFT JOIN people p ON p.id = f.person_id")
+        right = wrong = 0
+        for row in rows:
+            if row["name"] is None or row["assignment"] == "suggested":
+                continue
+            if row["name"] == self.truth[row["id"]]:
+                right += 1
+            else:
+                wrong += 1
+        return right, wrong, len(rows) - right - wrong
+
+
+def groups(library: Library) -> dict[int, list[int]]:
+    """Each person's own faces (not merely suggested)."""
+    out: dict[int, list[int]] = {}
+    for row in library.query("SELECT id, person_id FROM faces WHERE person_id IS NOT NULL AND assignment != 'suggested'"):
+        out.setdefault(row["person_id"], []).append(row["id"])
+    return out
+
+
+def majority(faces: list[int], truth: dict[int, str]) -> str:
+    return Counter(truth[f] for f in faces).most_common(1)[0][0]
+
+
+def name_of(library: Library, person: int) -> str | None:
+    return library.scalar("SELECT name FROM people WHERE id = ?", [person])
+
+
+def next_action(library: Library, truth: dict[int, str], ask_groups: bool) -> str | None:
+    """Do the next thing the app offers; None when nothing is left to do."""
+    if ask_groups:
+        offered = questions.group_suggestions(library)
+        if offered:
+            question = offered[0]
+            group_faces = groups(library)
+            same = majority(group_faces[question.group], truth) == majority(group_faces[question.other], truth)
+            questions.answer_group_suggestion(library, question, same)
+            return "group question"
+    for face in suggestions(library)[:1]:
+        if truth[face.id] == face.person_name:
+            editing.confirm_face(library, face.id)
+        else:
+            editing.reject_face(library, face.id)
+        return "face suggestion"
+    names = {r["name"] for r in library.query("SELECT name FROM people WHERE name IS NOT NULL")}
+    owned = groups(library)
+    unnamed = sorted((p for p in owned if name_of(library, p) is None), key=lambda p: (-len(owned[p]), p))
+    for person in unnamed:
+        editing.name_person(library, person, majority(owned[person], truth))  # an existing name merges
+        return "name a group"
+    for person, faces in sorted(owned.items()):
+        name = name_of(library, person)
+        wrong = [f for f in faces if truth[f] != name]
+        if wrong:
+            editing.reject_faces(library, wrong)
+            return "not this person"
+    unsorted = [r["id"] for r in library.query("SELECT id FROM faces WHERE person_id IS NULL OR assignment = 'suggested'")]
+    by_person: dict[str, list[int]] = {}
+    for face in unsorted:
+        by_person.setdefault(truth[face], []).append(face)
+    for person, faces in sorted(by_person.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        if person in names:
+            editing.move_faces(library, faces, person)
+        else:
+            editing.move_faces(library, faces, person, create=True)
+        return "move to"
+    return None
+
+
+def run(people: int, max_images: int, ask_groups: bool, limit: int) -> dict:
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "lib.db"
+        truth = build_library(path, people, max_images)
+        with Library(path) as library:
+            cluster_library(library)
+            tally = Tally(library, truth)
+            total = len(truth)
+            named: set[str] = set()
+            first_names = 0
+            while True:  # 1. one name per person
+                owned = groups(library)
+                candidates = [(len(f), p) for p, f in owned.items()
+                              if name_of(library, p) is None and majority(f, truth) not in named]
+                if not candidates:
+                    break
+                _, person = max(candidates)
+                name = majority(owned[person], truth)
+                editing.name_person(library, person, name)
+                recognize_faces(library)
+                named.add(name)
+                first_names += 1
+            after_names = tally.counts()
+            actions, kinds = first_names, Counter({"first names": first_names})
+            reached: dict[float, int] = {}
+            started = time.monotonic()
+            while actions < limit:
+                right = tally.counts()[0]
+                for goal in (0.95, 0.99):
+                    if goal not in reached and right >= goal * total:
+                        reached[goal] = actions
+                if len(reached) == 2:
+                    break
+                kind = next_action(library, truth, ask_groups)
+                if kind is None:
+                    break
+                recognize_faces(library)
+                actions += 1
+                kinds[kind] += 1
+            end = tally.counts()
+            return {"faces": total, "people": len(set(truth.values())), "after_names": after_names, "reached": reached,
+                    "end": end, "actions": actions, "kinds": kinds, "seconds": time.monotonic() - started}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--people", type=int, default=60)
+    parser.add_argument("--max-images", type=int, default=20)
+    parser.add_argument("--limit", type=int, default=2000, help="most actions")
+    args = parser.parse_args()
+    print(machine_line())
+    rows = []
+    for ask_groups in (False, True):
+        result = run(args.people, args.max_images, ask_groups, args.limit)
+        total, people = result["faces"], result["people"]
+        right, wrong, left = result["after_names"]
+        end_right, end_wrong, end_left = result["end"]
+
+        def when(goal: float) -> str:
+            done = result["reached"].get(goal)
+            return "not reached" if done is None else f"{done} ({done / people:.2f} per person)"
+
+        rows.append([
+            "with group questions" if ask_groups else "without group questions (before)",
+            f"{total} faces, {people} people",
+            f"{right / total:.1%} right, {wrong / total:.1%} wrong, {left / total:.1%} unnamed",
+            when(0.95), when(0.99),
+            f"{end_right / total:.1%} right, {end_wrong} wrong",
+            ", ".join(f"{k} {v}" for k, v in sorted(result["kinds"].items())),
+        ])
+    print_table(["user", "library", "after one name per person", "actions to 95% right", "actions to 99% right",
+                 "at the end", "actions by kind"], rows)
+
+
+if __name__ == "__main__":
+    main()
