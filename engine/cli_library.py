@@ -262,8 +262,10 @@ def cmd_suggestions(args: argparse.Namespace) -> int:
         print(f"{len(groups)} {'group' if len(groups) == 1 else 'groups'} to review "
               "(answer with: facenet answer ID yes|no)")
         for g in groups:
-            sizes = (f"{g.group_faces} faces" if g.other_name else f"{g.group_faces} and {g.other_faces} faces")
-            question = g.question(f"this group of {g.group_faces} faces") if g.other_name else f"{g.question()} ({sizes})"
+            if g.other_name:
+                question = g.question(f"this group of {g.group_faces} faces")
+            else:
+                question = f"{g.question()} ({g.group_faces} and {g.other_faces} faces)"
             print(f"{g.key:>10}  {question}")
     if found:
         print(f"{len(found)} {'face' if len(found) == 1 else 'faces'} to review (answer with: facenet answer FACE yes|no)")

@@ -258,8 +258,9 @@ class FacePipeline:
         thread takes a run of PARALLEL_RUN consecutive photos and analyses them with one
         torch thread: on 2 cores about 20% more photos per second than one stream using both
         cores on LFW photos (torch's two threads share one small photo's work at only about
-        1.45x the speed of one), 10% on full-size photos (benchmarks/RESULTS.md).  With one worker, the plain path: one stream,
-        the next photos decoded by a background thread while this one is analysed."""
+        1.45x the speed of one), 10% on full-size photos (benchmarks/RESULTS.md).  With one
+        worker, the plain path: one stream, the next photos decoded by a background thread
+        while this one is analysed."""
         workers = torch.get_num_threads() if workers is None else workers
         if workers > 1:
             yield from self._analyze_in_parallel(paths, embed, workers)

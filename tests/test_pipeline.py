@@ -145,13 +145,13 @@ def test_runs_keep_order_read_items_on_the_callers_thread_and_stop_early() -> No
     first, the items read only on the caller's thread and only a bounded way ahead, workers
     on one torch thread (the caller's count unchanged), and an error reaches the caller."""
     import threading
-    import time
 
     import torch
 
     from engine.pipeline import in_runs
 
     reads, threads_seen = [], set()
+    second_run_done = threading.Event()
     caller = threading.current_thread()
     before = torch.get_num_threads()
 
@@ -162,8 +162,10 @@ def test_runs_keep_order_read_items_on_the_callers_thread_and_stop_early() -> No
 
     def work(chunk: list[int]) -> list[int]:
         threads_seen.add(torch.get_num_threads())
-        if chunk[0] == 0:
-            time.sleep(0.05)  # the first run finishes last: order must still hold
+        if chunk[0] == 0:  # the first run finishes after the second: order must still hold
+            assert second_run_done.wait(60)  # a ceiling only to catch a hang
+        elif chunk[0] == 3:
+            second_run_done.set()
         return [i * 10 for i in chunk]
 
     results = in_runs(work, items(), workers=2, run=3)

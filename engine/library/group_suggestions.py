@@ -66,8 +66,9 @@ class PersonFaces:
 def group_suggestions(library: Library, version: ModelVersion | None = None) -> list[GroupSuggestion]:
     """Questions about whole groups, the most faces settled first.  Each unnamed group is
     asked about once, about the nearest person or unnamed group within reach (preferring a
-    farther named person was measured to ask more wrong questions: benchmarks/group_suggestions.py).  Never offered: two groups sharing a photo (one person appears
-    once per photo), or a pair the user already answered No to (any rejection between them)."""
+    farther named person asked more wrong questions: benchmarks/group_suggestions.py).
+    Never offered: two groups sharing a photo (one person appears once per photo), or a
+    pair the user already answered No to (any rejection between them)."""
     version = version or active_version(library)
     if version.group_suggest_linkage <= 0:
         return []
@@ -115,16 +116,17 @@ def group_state(library: Library) -> tuple:
     """Changes whenever the questions can: any face given to or taken from a person, any
     name, hidden flag or rejection.  Cheap (aggregates in SQLite), so a window can ask
     it every few seconds and recompute the questions only when it changes."""
+    version = active_version(library).name
     faces = library.db.execute(
         "SELECT count(*), total(person_id), total(id * person_id), total(assignment = 'manual'), "
         "total(model_version = ?) FROM faces WHERE assignment IN ('auto', 'manual')",
-        [active_version(library).name],
+        [version],
     ).fetchone()
     people = library.db.execute("SELECT count(*), total(id * hidden), group_concat(id || ':' || name) FROM people "
                                 "WHERE name IS NOT NULL OR hidden = 1").fetchone()
     rejections = library.db.execute("SELECT count(*), total(face_id * person_id) FROM rejections").fetchone()
     missing = library.db.execute("SELECT count(*) FROM photos WHERE missing_since IS NOT NULL").fetchone()
-    return (active_version(library).name, tuple(faces), tuple(people), tuple(rejections), tuple(missing))
+    return (version, tuple(faces), tuple(people), tuple(rejections), tuple(missing))
 
 
 class GroupQuestions:
