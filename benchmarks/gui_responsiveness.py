@@ -240,9 +240,9 @@ def photo_view_stalls(db: Path) -> dict[str, tuple[float, float, float]]:
 
 
 def edit_stalls(db: Path) -> dict[str, tuple[float, float, float]]:
-    """The user's own edits in the big library, each followed by the synchronous refresh the
-    user expects to see at once: naming an unnamed person, merging the two largest
-    people, and undoing the merge.  (longest stall, p99, seconds) of each."""
+    """The user's own edits in the big library, each until the views show it: naming an
+    unnamed person, merging the two largest people, and undoing the merge.  (longest stall,
+    p99, seconds) of each."""
     from engine.library.store import Library
     from facenet_desktop.app import MainWindow
 
@@ -263,6 +263,8 @@ def edit_stalls(db: Path) -> dict[str, tuple[float, float, float]]:
         pump(50)
         started = time.perf_counter()
         edit()
+        while window.edits_pending():  # the edit runs on the edits thread; the window goes on
+            pump(5)
         seconds = time.perf_counter() - started
         pump(200)
         found[what] = (*meter.stop(), seconds)
@@ -325,6 +327,7 @@ def main() -> None:
     parser.add_argument("--stall-stacks", action="store_true", help="print where the GUI thread was in the longest stalls")
     parser.add_argument("--load-only", action="store_true",
                         help="only the scan of real photos, idle and with two CPU-bound programs competing")
+    parser.add_argument("--edits-only", action="store_true", help="only the user's edits in the generated library")
     args = parser.parse_args()
     StallMeter.show_stacks = args.stall_stacks
     print(machine_line())
@@ -349,6 +352,9 @@ def main() -> None:
         t = time.perf_counter()
         generate_library(db, args.faces, args.people)
         print(f"generated {args.faces:,} faces, {args.people:,} people in {time.perf_counter() - t:.1f} s")
+        if args.edits_only:
+            print_table(["measure", "result", "target", "result / target"], edit_rows(edit_stalls(db), args.faces))
+            return
         starts = [cold_start(db) for _ in range(3)]
         start_s = min(s for s, _ in starts)
         worst_scroll, p99_scroll, rows = scroll_stall(db)
@@ -370,9 +376,7 @@ def main() -> None:
              f"{start_s / START_TARGET_S:.2f}"],
             ["longest GUI stall while scrolling the people grid (300 steps)", f"{worst_scroll:.1f} ms (p99 {p99_scroll:.1f})",
              f"{STALL_TARGET_MS:.0f} ms", f"{worst_scroll / STALL_TARGET_MS:.2f}"],
-            *[[f"longest GUI stall {what} ({seconds * 1000:.0f} ms of edit and refresh) in the {args.faces:,}-face library",
-               f"{worst:.1f} ms (p99 {p99:.1f})", f"{STALL_TARGET_MS:.0f} ms", f"{worst / STALL_TARGET_MS:.2f}"]
-              for what, (worst, p99, seconds) in edits.items()],
+            *edit_rows(edits, args.faces),
             *load_rows(small, loaded, floor),
             *[[f"longest GUI stall {what} ({seconds:.1f} s)", f"{worst:.1f} ms (p99 {p99:.1f})", f"{STALL_TARGET_MS:.0f} ms",
                f"{worst / STALL_TARGET_MS:.2f}"] for what, (worst, p99, seconds) in photo_view.items()],
@@ -381,6 +385,12 @@ def main() -> None:
              f"{worst_scan:.1f} ms (p99 {p99_scan:.1f})", f"{STALL_TARGET_MS:.0f} ms", f"{worst_scan / STALL_TARGET_MS:.2f}"],
         ],
     )
+
+
+def edit_rows(edits: dict[str, tuple[float, float, float]], faces: int) -> list[list[str]]:
+    return [[f"longest GUI stall {what} ({seconds * 1000:.0f} ms until the views show it) in the {faces:,}-face library",
+             f"{worst:.1f} ms (p99 {p99:.1f})", f"{STALL_TARGET_MS:.0f} ms", f"{worst / STALL_TARGET_MS:.2f}"]
+            for what, (worst, p99, seconds) in edits.items()]
 
 
 def load_rows(idle: tuple, loaded: tuple, floor: tuple) -> list[list[str]]:

@@ -2,8 +2,8 @@
 
 Everything slow (scan, grouping, fine-tune, re-embedding, adding a face) runs as a Job on
 its own thread, and the engine work in it runs in a child process (engine_process): torch
-is never loaded into this process, so its GIL is never held by model loading.  The GUI
-thread only reads the library and makes single-transaction edits.
+is never loaded into this process, so its GIL is never held by model loading.  The user's
+edits run one at a time on the edits thread (EditRunner); the GUI thread only makes small reads.
 Errors reach the user through `report_error`; unexpected exceptions reach a crash dialog.
 """
 
@@ -71,7 +71,7 @@ from facenet_desktop.resources import icon_path
 from facenet_desktop.engine_process import ChildCall, ChildProcess, EngineHost
 from facenet_desktop.scan_process import ScanProcess, ScanRequest
 from facenet_desktop.thumbnails import ThumbnailLoader
-from facenet_desktop.workers import Job, JobRunner
+from facenet_desktop.workers import EditOutcome, EditRunner, Job, JobRunner
 
 WINDOW_TITLE = "FaceNet Desktop"
 PHOTO_DISPLAY_SIDE = 1600
@@ -141,6 +141,8 @@ class MainWindow(QMainWindow):
         self._views_timer = QTimer(self)
         self._views_timer.setInterval(20)
         self._views_timer.timeout.connect(self._apply_background_views)
+        self.edits = EditRunner(lambda person: self._read_views(person, groups=False), self._show_edit,
+                                (LibraryError, EngineError, ValueError), self)
         self.refresh()
         self.refresh_in_background()  # the group questions: every group against every person
         if self.folders():
@@ -268,18 +270,41 @@ class MainWindow(QMainWindow):
         box.setModal(False)
         box.show()
 
-    def _edit(self, function, *args) -> bool:  # noqa: ANN001
-        """Run one edit and say what it did, with Undo; a refused edit becomes a message,
-        never a crash."""
-        try:
-            function(self.library, *args)
-        except (LibraryError, EngineError, ValueError) as exc:
-            self.report_error(str(exc))
-            return False
-        self._say_edit(f"{editing.last_edit(self.library)}.", self.edit_undo_button)
-        self.refresh()
-        self._recognition_timer.start()
-        return True
+    def _edit(self, function, *args, then=None) -> None:  # noqa: ANN001
+        """Make one edit on the edits thread and say what it did, with Undo; a refused edit
+        becomes a message, never a crash.  `then` runs here once the edit is shown."""
+        library = self.library
+
+        def work() -> tuple[str, str | None]:
+            function(library, *args)
+            return f"{editing.last_edit(library)}.", "undo"
+
+        self._submit_edit(work, then)
+
+    def _submit_edit(self, work, then=None) -> None:  # noqa: ANN001
+        self._views_generation += 1  # a background read begun before the edit must not show
+        self.edits.submit(work, self._shown_person(), then)
+
+    def edits_pending(self) -> bool:
+        """Edits asked for that the views do not show yet (tests wait on it)."""
+        return self.edits.pending > 0
+
+    def _show_edit(self, outcome: EditOutcome) -> None:
+        if outcome.refused:
+            self.report_error(outcome.refused)
+        elif outcome.crashed:
+            self.report_error("That change could not be made; your library is safe.", outcome.crashed)
+        else:
+            button = {"undo": self.edit_undo_button, "redo": self.edit_redo_button}.get(outcome.button)
+            self._say_edit(outcome.message, button)
+            self._recognition_timer.start()
+        if outcome.views is not None and not self._closing:
+            self._views_generation += 1
+            self._apply_views(outcome.views)
+        if outcome.then is not None and not self._closing:
+            outcome.then()
+        if self._read_again and self._pending_views is None and self.edits.pending == 1:  # the last one
+            self.refresh_in_background()
 
     def _recognise_now(self) -> None:
         if self._closing:
@@ -402,11 +427,11 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Could not read the library: {exc}", 5000)
             views = None
         if views is not None:
-            if self._pending_generation == self._views_generation:
+            if self._pending_generation == self._views_generation and not self.edits_pending():
                 self._apply_views(views)
             else:
-                self._read_again = True  # an edit refreshed the views after this read began
-        if self._read_again:
+                self._read_again = True  # an edit was asked for or shown after this read began
+        if self._read_again and not self.edits_pending():  # else read again once the edits are shown
             self.refresh_in_background()
 
     def show_section(self, name: str) -> None:
@@ -614,8 +639,7 @@ class MainWindow(QMainWindow):
             if answer != QMessageBox.StandardButton.Yes:
                 self._show_person(person_id)
                 return
-        if self._edit(editing.name_person, person_id, name) and other is not None:
-            self.open_person(other)
+        self._edit(editing.name_person, person_id, name, then=None if other is None else lambda: self.open_person(other))
 
     def merge_people(self, ids: list[int]) -> None:
         into, *sources = ids
@@ -634,46 +658,45 @@ class MainWindow(QMainWindow):
         if name:
             self.move_faces_to(face_ids, name)
 
-    def move_faces_to(self, face_ids: list[int], name: str) -> None:
-        self._edit(editing.move_faces, face_ids, name, True)
+    def move_faces_to(self, face_ids: list[int], name: str, then=None) -> None:  # noqa: ANN001
+        self._edit(editing.move_faces, face_ids, name, True, then=then)
 
     def set_cover(self, person_id: int, face_id: int) -> None:
         self._edit(editing.set_cover, person_id, face_id)
 
     def hide_person(self, person_id: int) -> None:
-        if self._edit(editing.hide_person, person_id):
-            self.show_section("People")
+        self._edit(editing.hide_person, person_id, then=lambda: self.show_section("People"))
 
     def answer_suggestion(self, face_id: int, yes: bool) -> None:
+        """The answered face leaves the page at once, so the next Y or N is about the next
+        face even while this answer is still being written."""
+        self.suggestions_model.set_items([f for f in self.suggestions_model.items if f.id != face_id])
+        self.sidebar.item(1).setText(self._suggestions_title())
         self._edit(editing.confirm_face if yes else editing.reject_face, face_id)
 
     def answer_group_suggestion(self, suggestion: GroupSuggestion, yes: bool) -> None:
         page = self.suggestions_page
-        if self._edit(answer_group_suggestion, suggestion, yes):
-            page.set_groups([g for g in page.groups if g.key != suggestion.key], page.group_tiles)
-            self.sidebar.item(1).setText(self._suggestions_title())
+        page.set_groups([g for g in page.groups if g.key != suggestion.key], page.group_tiles)
+        self.sidebar.item(1).setText(self._suggestions_title())
+        self._edit(answer_group_suggestion, suggestion, yes)
 
     def undo(self) -> None:
-        done = editing.undo(self.library)
-        if done:
-            self._say_edit(f"Undone: {done}.", self.edit_redo_button)
-        else:
-            self._say_edit("Nothing to undo.", None)
-        self._after_undo_or_redo()
+        self._step_through_edits(editing.undo, "Undone", "redo", "Nothing to undo.")
 
     def redo(self) -> None:
-        try:
-            done = editing.redo(self.library)
-        except LibraryError as exc:
-            self.report_error(str(exc))
-            done = None
-        else:
-            self._say_edit(f"Redone: {done}." if done else "Nothing to redo.", self.edit_undo_button if done else None)
-        self._after_undo_or_redo()
+        self._step_through_edits(editing.redo, "Redone", "undo", "Nothing to redo.")
 
-    def _after_undo_or_redo(self) -> None:
-        self.refresh()
-        self._recognition_timer.start()
+    def _step_through_edits(self, step, done_word: str, button: str, nothing: str) -> None:  # noqa: ANN001
+        library = self.library
+
+        def work() -> tuple[str, str | None]:
+            done = step(library)
+            return (f"{done_word}: {done}.", button) if done else (nothing, None)
+
+        self._submit_edit(work, self._reopen_photo)
+
+    def _reopen_photo(self) -> None:
+        """Undo and redo may change the faces of the photo on screen."""
         if self.stack.currentWidget() is self.photo_page and self.photo_page.photo_id is not None:
             self.open_photo(self.photo_page.photo_id)
 
@@ -725,12 +748,11 @@ class MainWindow(QMainWindow):
         if chosen is name_action:
             name = self._pick_person("Who is this?")
             if name:
-                self.move_faces_to([face_id], name)
+                self.move_faces_to([face_id], name, then=self._reopen_photo)
         elif chosen is confirm:
-            self._edit(editing.confirm_face, face_id)
+            self._edit(editing.confirm_face, face_id, then=self._reopen_photo)
         elif chosen is reject:
-            self._edit(editing.reject_face, face_id)
-        self.open_photo(self.photo_page.photo_id)
+            self._edit(editing.reject_face, face_id, then=self._reopen_photo)
 
     def add_face(self, box: tuple) -> None:
         photo_id = self.photo_page.photo_id
@@ -828,6 +850,7 @@ class MainWindow(QMainWindow):
         self._closing = True  # jobs ending now must not start reads
         self._views_timer.stop()
         self._recognition_timer.stop()
+        self.edits.close()  # the edits asked for are made; their views are not shown any more
         self.jobs.stop_all()
         self.engine_host.close()
         self._reader.shutdown(wait=True)

@@ -50,6 +50,7 @@ def test_scan_name_merge_and_add_a_face(qtbot, tmp_path, faces_dir, monkeypatch)
     qtbot.keyClick(window.person_page.name, Qt.Key.Key_Return)
     window.rename_person(second, "Bob")
     window.merge_people([first, second])
+    qtbot.waitUntil(lambda: not window.edits_pending(), timeout=60_000)  # edits run on their own thread
     assert library.query("SELECT name FROM people WHERE id = ?", [first]) == [{"name": "Alice"}]
     assert library.scalar("SELECT count(*) FROM faces WHERE person_id = ? AND assignment = 'manual'", [first]) == 8
     assert library.scalar("SELECT count(*) FROM people WHERE id = ?", [second]) == 0
