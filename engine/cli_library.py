@@ -154,6 +154,9 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         f"{summary.unsorted} unsorted; recognised {summary.recognised}, suggested {summary.suggested} "
         f"({summary.seconds:.1f} s)"
     )
+    if summary.questioned:
+        print(f"  {counted(summary.questioned, 'face')} named with {'its' if summary.questioned == 1 else 'their'} "
+              "group look like someone else: see `facenet suggestions`")
     return EXIT_OK
 
 

@@ -94,8 +94,8 @@ class FacesModel(_ThumbnailListModel):
         return ""
 
     def tooltip_of(self, item: FaceTile) -> str:
-        how = {"manual": "labelled by you", "auto": "grouped automatically", "suggested": "suggested"}.get(
-            item.assignment or "", "unsorted")
+        how = {"manual": "confirmed by you" if item.confirmed else "named with its group", "auto": "grouped automatically",
+               "suggested": "suggested"}.get(item.assignment or "", "unsorted")
         return f"{item.path}\n{item.person_name or 'Unnamed'} ({how})"
 
 

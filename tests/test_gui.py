@@ -794,3 +794,19 @@ def test_group_questions_come_first_and_are_answered_with_keys(qtbot, tmp_path) 
         finally:
             qtbot.waitUntil(lambda: not win.jobs.running(), timeout=60_000)
             win.close()
+
+
+def test_a_face_says_whether_the_user_confirmed_it_or_named_it_with_its_group(window, library, qtbot) -> None:
+    first, _, _ = person_ids_by_size(library)
+    window.rename_person(first, "Anna")
+    edited(qtbot, window)
+    window.open_person(first)
+    page = window.person_page
+    faces = [page.model.index(r, 0).data(ID_ROLE) for r in range(page.model.rowCount())]
+    window.answer_suggestion(faces[3], True)  # "Yes, this is Anna" about one face
+    edited(qtbot, window)
+    tips = {page.model.index(r, 0).data(ID_ROLE): page.model.index(r, 0).data(Qt.ItemDataRole.ToolTipRole)
+            for r in range(page.model.rowCount())}
+    assert tips[faces[3]].endswith("Anna (confirmed by you)")
+    assert all(tips[f].endswith("Anna (named with its group)") for f in faces if f != faces[3])
+    assert page.model.index(0, 0).data(ID_ROLE) == faces[3]  # confirmed faces first

@@ -40,6 +40,7 @@ class FaceTile:
     person_name: str | None
     assignment: str | None
     distance: float | None
+    confirmed: bool = False  # looked at on its own by the user, not only named with its group
 
 
 def people_tiles(library: Library, include_hidden: bool = False) -> list[PersonTile]:
@@ -60,7 +61,7 @@ def people_tiles(library: Library, include_hidden: bool = False) -> list[PersonT
 
 
 _FACE_COLUMNS = """
-    f.id, f.photo_id, ph.path, f.x1, f.y1, f.x2, f.y2, f.person_id, p.name, f.assignment, f.distance
+    f.id, f.photo_id, ph.path, f.x1, f.y1, f.x2, f.y2, f.person_id, p.name, f.assignment, f.distance, f.confirmed
     FROM faces f JOIN photos ph ON ph.id = f.photo_id LEFT JOIN people p ON p.id = f.person_id
 """
 
@@ -71,7 +72,7 @@ _ON_DISK = "ph.missing_since IS NULL"
 
 def _tiles(rows: list[dict]) -> list[FaceTile]:
     return [FaceTile(r["id"], r["photo_id"], from_stored_path(r["path"]), (r["x1"], r["y1"], r["x2"], r["y2"]), r["person_id"],
-                     r["name"], r["assignment"], r["distance"]) for r in rows]
+                     r["name"], r["assignment"], r["distance"], bool(r["confirmed"])) for r in rows]
 
 
 def person_faces(library: Library, person_id: int, limit: int = -1) -> list[FaceTile]:
@@ -82,7 +83,7 @@ def person_faces(library: Library, person_id: int, limit: int = -1) -> list[Face
             f"SELECT {_FACE_COLUMNS} WHERE f.person_id IS NULL AND {_ON_DISK} ORDER BY ph.path, f.id LIMIT ?", [limit]))
     return _tiles(library.query(
         f"SELECT {_FACE_COLUMNS} WHERE f.person_id = ? AND f.assignment != 'suggested' AND {_ON_DISK} "
-        "ORDER BY f.assignment = 'manual' DESC, ph.path, f.id LIMIT ?", [person_id, limit]))
+        "ORDER BY f.assignment = 'manual' DESC, f.confirmed DESC, ph.path, f.id LIMIT ?", [person_id, limit]))
 
 
 def unsorted_count(library: Library) -> int:

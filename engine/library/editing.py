@@ -5,7 +5,9 @@ into the `edits` table in the same transaction as the change; `undo` restores th
 snapshot and keeps the rows as they were after the edit, so `redo` can put them back; a new
 edit clears what could be redone.  Edits that say "these faces are this person" make the
 faces 'manual', which is what clustering and recognition never override: labels survive
-re-scans and re-clustering.  Each edit is described in plain words, with names, never ids:
+re-scans and re-clustering.  A face the user looked at on its own (answered, moved, confirmed)
+is also `confirmed`; a face named with its group is not, and only such a face may later move
+to another person when the evidence is strong (grouping.py).  Each edit is described in plain words, with names, never ids:
 the window shows the description beside its Undo button.
 """
 
@@ -35,7 +37,7 @@ class _Snapshot:
             part = ids[chunk : chunk + 500]
             marks = ",".join("?" * len(part))
             for row in self.db.execute(
-                f"SELECT id, person_id, assignment, distance FROM faces WHERE id IN ({marks})", part
+                f"SELECT id, person_id, assignment, distance, confirmed FROM faces WHERE id IN ({marks})", part
             ).fetchall():
                 self.faces[row[0]] = list(row[1:])
             for face_id, person_id in self.db.execute(
@@ -212,7 +214,8 @@ def move_faces(library: Library, face_ids: Iterable[int], to: str | int, create:
         edit.save_faces(ids)
         for face_id in ids:
             edit.db.execute("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", [face_id, person_id])
-            edit.db.execute("UPDATE faces SET person_id = ?, assignment = 'manual', distance = NULL WHERE id = ?", [person_id, face_id])
+            edit.db.execute("UPDATE faces SET person_id = ?, assignment = 'manual', distance = NULL, confirmed = 1 WHERE id = ?",
+                            [person_id, face_id])
     return person_id
 
 
@@ -232,7 +235,8 @@ def reject_faces(library: Library, face_ids: Iterable[int]) -> list[int]:
         edit.save_faces([face["id"] for face in faces])
         for face in faces:
             edit.db.execute("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", [face["id"], face["person_id"]])
-            edit.db.execute("UPDATE faces SET person_id = NULL, assignment = NULL, distance = NULL WHERE id = ?", [face["id"]])
+            edit.db.execute("UPDATE faces SET person_id = NULL, assignment = NULL, distance = NULL, confirmed = 0 WHERE id = ?",
+                            [face["id"]])
     return [int(face["person_id"]) for face in faces]
 
 
@@ -250,7 +254,7 @@ def confirm_faces(library: Library, face_ids: Iterable[int]) -> None:
         edit.description = f"Confirmed {counted(len(faces), 'face')}{whose}"
         edit.save_faces([face["id"] for face in faces])
         for face in faces:
-            edit.db.execute("UPDATE faces SET assignment = 'manual', distance = NULL WHERE id = ?", [face["id"]])
+            edit.db.execute("UPDATE faces SET assignment = 'manual', distance = NULL, confirmed = 1 WHERE id = ?", [face["id"]])
 
 
 def confirm_face(library: Library, face_id: int) -> None:
@@ -374,12 +378,14 @@ def _restore(db, state: dict) -> None:  # noqa: ANN001
                 "UPDATE people SET name = ?, hidden = ?, cover_face_id = (SELECT id FROM faces WHERE id = ?) WHERE id = ?",
                 [name, hidden, cover, person_id],
             )
-    for face_id, (person_id, assignment, distance) in state["faces"].items():
+    for face_id, saved in state["faces"].items():
+        person_id, assignment, distance = saved[:3]
+        confirmed = saved[3] if len(saved) > 3 else None  # older snapshots: the flag stays as it is
         if person_id is not None and not db.execute("SELECT 1 FROM people WHERE id = ?", [person_id]).fetchone():
-            person_id, assignment, distance = None, None, None
+            person_id, assignment, distance, confirmed = None, None, None, 0
         db.execute(
-            "UPDATE faces SET person_id = ?, assignment = ?, distance = ? WHERE id = ?",
-            [person_id, assignment, distance, int(face_id)],
+            "UPDATE faces SET person_id = ?, assignment = ?, distance = ?, confirmed = coalesce(?, confirmed) WHERE id = ?",
+            [person_id, assignment, distance, confirmed, int(face_id)],
         )
     for face_id, person_ids in state["rejections"].items():
         db.execute("DELETE FROM rejections WHERE face_id = ?", [int(face_id)])
@@ -391,5 +397,6 @@ def _restore(db, state: dict) -> None:  # noqa: ANN001
             )
     for person_id, saved in people.items():
         if saved is None:
-            db.execute("UPDATE faces SET person_id = NULL, assignment = NULL, distance = NULL WHERE person_id = ?", [person_id])
+            db.execute("UPDATE faces SET person_id = NULL, assignment = NULL, distance = NULL, confirmed = 0 WHERE person_id = ?",
+                       [person_id])
             db.execute("DELETE FROM people WHERE id = ?", [person_id])

@@ -12,12 +12,13 @@ import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.library.clustering import FREE, ClusteringProblem, cluster_faces
+from engine.library.doubtful_labels import DoubtfulLabel, doubtful_labels
 from engine.library.recognition import recognise
 from engine.library.store import Library, blob_to_embedding
 from engine.library.model_registry import active_version
@@ -37,6 +38,7 @@ class ClusterSummary:
     suggested: int
     seconds: float
     cancelled: bool = False
+    questioned: int = 0  # faces named with their group that look like someone else: now asked about
 
 
 @dataclass(frozen=True)
@@ -48,12 +50,14 @@ class RecognitionSummary:
 
 def _load_faces(library: Library, version: ModelVersion) -> dict[str, np.ndarray]:
     rows = library.db.execute(
-        "SELECT id, photo_id, embedding, person_id, assignment FROM faces WHERE model_version = ? ORDER BY id",
+        "SELECT f.id, f.photo_id, f.embedding, f.person_id, f.assignment, f.confirmed, p.name IS NOT NULL "
+        "FROM faces f LEFT JOIN people p ON p.id = f.person_id WHERE f.model_version = ? ORDER BY f.id",
         [version.name],
     ).fetchall()
     if not rows:
         empty = np.empty(0, np.int64)
         return {"id": empty, "photo": empty, "person": empty, "manual": np.empty(0, bool),
+                "confirmed": np.empty(0, bool), "named": np.empty(0, bool),
                 "vectors": np.empty((0, version.embedding_size), np.float32)}
     return {
         "id": np.array([r[0] for r in rows], dtype=np.int64),
@@ -61,6 +65,8 @@ def _load_faces(library: Library, version: ModelVersion) -> dict[str, np.ndarray
         "vectors": version.prepare(np.stack([blob_to_embedding(r[2]) for r in rows])),
         "person": np.array([r[3] if r[3] is not None else FREE for r in rows], dtype=np.int64),
         "manual": np.array([r[4] == "manual" for r in rows], dtype=bool),
+        "confirmed": np.array([bool(r[5]) for r in rows], dtype=bool),
+        "named": np.array([bool(r[6]) for r in rows], dtype=bool),
     }
 
 
@@ -78,7 +84,7 @@ def user_state(db) -> bytes:  # noqa: ANN001
     meanwhile in another process or thread must never be overwritten)."""
     digest = hashlib.blake2b(digest_size=16)
     for sql in (
-        "SELECT id, person_id FROM faces WHERE assignment = 'manual' ORDER BY id",
+        "SELECT id, person_id, confirmed FROM faces WHERE assignment = 'manual' ORDER BY id",
         "SELECT face_id, person_id FROM rejections ORDER BY face_id, person_id",
         "SELECT id, name, hidden FROM people ORDER BY id",
     ):
@@ -154,10 +160,12 @@ def _cluster_once(
         faces = _load_faces(library, version)
         rejected = _rejections(library)
     n = len(faces["id"])
-    seeds = np.where(faces["manual"], faces["person"], FREE)
     index_rejections = {
         i: frozenset(rejected[f]) for i, f in enumerate(faces["id"].tolist()) if f in rejected
     }
+    doubtful = _doubtful(faces, version, index_rejections)
+    seeds = np.where(faces["manual"], faces["person"], FREE)
+    seeds[[d.index for d in doubtful]] = FREE  # a doubtful label must not pull faces into its group
     result = cluster_faces(
         ClusteringProblem(faces["vectors"], faces["photo"], seeds, index_rejections), version.cluster_linkage
     )
@@ -198,6 +206,7 @@ def _cluster_once(
             "WHERE id = ? AND assignment IS NULL",
             updates,
         )
+        questioned = _ask_about_doubtful(db, faces, doubtful)
         _drop_empty_automatic_people(db)
         recognition = recognize_faces(library, version, only_unassigned=True)
         _refresh_covers(db)
@@ -212,7 +221,37 @@ def _cluster_once(
         recognised=recognition.assigned,
         suggested=recognition.suggested,
         seconds=time.monotonic() - started,
+        questioned=questioned,
     )
+
+
+def _doubtful(faces: dict, version: ModelVersion, index_rejections: dict) -> list[DoubtfulLabel]:
+    """The faces named only with their group that the other labels say are someone else
+    (doubtful_labels.py); indices into `faces`."""
+    labelled = np.flatnonzero(faces["manual"] & faces["named"])
+    found = doubtful_labels(
+        faces["vectors"][labelled], faces["person"][labelled], faces["confirmed"][labelled], version,
+        {j: index_rejections[int(i)] for j, i in enumerate(labelled) if int(i) in index_rejections},
+    )
+    return [replace(d, index=int(labelled[d.index])) for d in found]
+
+
+def _ask_about_doubtful(db, faces: dict, doubtful: list[DoubtfulLabel]) -> int:  # noqa: ANN001
+    """Each doubtful face becomes a question for the person it looks like, unless that person
+    is already in its photo.  Only over the state read: still named with its group, by the same person."""
+    shown = set(db.execute("SELECT photo_id, person_id FROM faces WHERE person_id IS NOT NULL").fetchall())
+    asked = 0
+    for d in sorted(doubtful, key=lambda d: d.distance):
+        face, photo = int(faces["id"][d.index]), int(faces["photo"][d.index])
+        if (photo, d.likely) in shown:
+            continue
+        asked += db.execute(
+            "UPDATE faces SET person_id = ?, assignment = 'suggested', distance = ? "
+            "WHERE id = ? AND assignment = 'manual' AND confirmed = 0 AND person_id = ?",
+            [d.likely, d.distance, face, d.named],
+        ).rowcount
+        shown.add((photo, d.likely))
+    return asked
 
 
 def _drop_empty_automatic_people(db) -> None:  # noqa: ANN001

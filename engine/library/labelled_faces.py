@@ -10,7 +10,9 @@ import numpy as np
 
 from engine.alignment import extract_face_chips
 from engine.errors import ImageLoadError
-from engine.library.store import Library, LibraryError
+from engine.library.doubtful_labels import doubtful_labels
+from engine.library.store import Library, LibraryError, blob_to_embedding
+from engine.model_versions import ModelVersion
 from engine.user_files import from_stored_path
 
 if TYPE_CHECKING:  # the window checks labels with this module: it must not load torch
@@ -37,13 +39,32 @@ def photo_faces_embedder(pipeline):  # noqa: ANN001, ANN201
 def labelled_face_rows(library: Library, model_version: str) -> list[dict]:
     return library.query(
         """
-        SELECT f.id, f.landmarks, f.person_id, p.name, ph.path, ph.width
+        SELECT f.id, f.landmarks, f.person_id, p.name, ph.path, ph.width, f.embedding, f.confirmed
         FROM faces f JOIN people p ON p.id = f.person_id JOIN photos ph ON ph.id = f.photo_id
         WHERE f.assignment = 'manual' AND p.name IS NOT NULL AND f.model_version = ? AND f.landmarks IS NOT NULL
         ORDER BY ph.path, f.id
         """,
         [model_version],
     )
+
+
+def without_doubtful(rows: list[dict], version: ModelVersion, library: Library) -> list[dict]:
+    """Leave out the faces named with their group that the other labels say are someone else
+    (doubtful_labels.py): a wrong label the user never looked at would teach the model wrong."""
+    if not rows:
+        return rows
+    rejected: dict[int, set[int]] = {}
+    for face_id, person_id in library.db.execute("SELECT face_id, person_id FROM rejections").fetchall():
+        rejected.setdefault(face_id, set()).add(person_id)
+    found = doubtful_labels(
+        version.prepare(np.stack([blob_to_embedding(r["embedding"]) for r in rows])),
+        np.array([r["person_id"] for r in rows], dtype=np.int64),
+        np.array([bool(r["confirmed"]) for r in rows]),
+        version,
+        {i: rejected[r["id"]] for i, r in enumerate(rows) if r["id"] in rejected},
+    )
+    left_out = {d.index for d in found}
+    return [r for i, r in enumerate(rows) if i not in left_out]
 
 
 def check_enough_labels(rows: list[dict], min_people: int = MIN_PEOPLE, min_faces: int = MIN_FACES_PER_PERSON) -> None:
@@ -60,11 +81,12 @@ def check_enough_labels(rows: list[dict], min_people: int = MIN_PEOPLE, min_face
 
 
 def labelled_face_set(library: Library, pipeline, min_people: int = MIN_PEOPLE, min_faces: int = MIN_FACES_PER_PERSON) -> FaceSet:  # noqa: ANN001
-    """Chips of every hand-labelled face of a named person with >= `min_faces` of them.
+    """Chips of every hand-labelled face of a named person with >= `min_faces` of them, but
+    the doubtful ones.
     Each photo is decoded once, as the scan decoded it (`pipeline.decode`)."""
     from engine.training.data import FaceSet
 
-    rows = labelled_face_rows(library, pipeline.model_version.name)
+    rows = without_doubtful(labelled_face_rows(library, pipeline.model_version.name), pipeline.model_version, library)
     check_enough_labels(rows, min_people, min_faces)
     counts: dict[int, int] = {}
     for row in rows:

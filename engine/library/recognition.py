@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +32,7 @@ def recognise(
     version: ModelVersion,
     rejected: Mapping[int, frozenset[int] | set[int]] | None = None,
     neighbours: int = NEIGHBOURS,
+    own: Sequence[int] | None = None,
 ) -> list[Recognition]:
     """Vectors are in the version's comparison space.  Among a query's `neighbours` nearest
     labelled faces within `suggest_distance`, the person with most votes wins (ties: nearer).  The
@@ -39,7 +40,8 @@ def recognise(
     `auto_assign_distance` and the person has at least MIN_AUTO_REFERENCES labelled faces, else
     'suggested'.  Queries with no labelled face within
     `suggest_distance` are unknown and absent from the result.  `rejected[q]` are people query q
-    must not be given."""
+    must not be given.  `own[q]` is the index of query q among the references when it is one
+    of them: left out, so a labelled face is judged by the others."""
     rejected = rejected or {}
     if len(ref_vectors) == 0 or len(queries) == 0:
         return []
@@ -55,6 +57,8 @@ def recognise(
             query = start + row
             for person in rejected.get(query, ()):
                 d[row, ref_people == person] = np.inf
+            if own is not None:
+                d[row, own[query]] = np.inf
             nearest = np.argsort(d[row], kind="stable")[:k]
             votes: dict[int, list[float]] = {}
             for j in nearest:

@@ -161,6 +161,19 @@ def m005_redo(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS()
+def m006_confirmed_faces(db: sqlite_utils.Database) -> None:
+    """Faces the user confirmed one by one (answered, moved, drew, confirmed) apart from faces
+    named with their group, which may hold faces the user never looked at.  Labels made before
+    the distinction existed count as confirmed: nothing the user did becomes movable."""
+    db.executescript(
+        """
+        ALTER TABLE faces ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 0;
+        UPDATE faces SET confirmed = 1 WHERE assignment = 'manual';
+        """
+    )
+
+
 def embedding_to_blob(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype="<f4").tobytes()
 
