@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lfw_folders import link_lfw_people
 from engine.library import editing
 from engine.library.grouping import cluster_library
 from engine.library.labelled_faces import labelled_face_rows, without_doubtful
@@ -36,11 +37,7 @@ def central_faces(library: Library) -> dict[str, list[int]]:
 @pytest.fixture(scope="module")
 def scanned(tmp_path_factory, faces_dir, pipeline) -> Path:
     root = tmp_path_factory.mktemp("doubtful")
-    photos = root / "Photos"
-    for person, count in PEOPLE.items():
-        (photos / person).mkdir(parents=True)
-        for image in sorted((faces_dir / "lfw_deepfunneled" / person).glob("*.jpg"))[:count]:
-            (photos / person / image.name).symlink_to(image)
+    photos = link_lfw_people(faces_dir, root / "Photos", PEOPLE)
     with Library(root / "lib.db") as library:
         scan_folders(library, [photos], lambda: pipeline)
     return root / "lib.db"

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from synthetic_library import user_labels
 
+from lfw_folders import link_lfw_people
 from engine.cli import main as facenet
 from engine.library.browse import suggestions
 from engine.jobs import CancelToken, Progress, no_progress
@@ -38,11 +39,7 @@ TOO_FEW_RUN_STEPS = 30  # the verdict depends on the current model's mistakes on
 def lookalike_library(tmp_path_factory, faces_dir):
     """Scanned once; each test gets its own copy of the database."""
     root = tmp_path_factory.mktemp("lookalikes")
-    photos = root / "Photos"
-    for person in LOOKALIKES:
-        (photos / person).mkdir(parents=True)
-        for image in sorted((faces_dir / "lfw_deepfunneled" / person).glob("*.jpg"))[:PHOTOS_PER_PERSON]:
-            (photos / person / image.name).symlink_to(image)
+    photos = link_lfw_people(faces_dir, root / "Photos", dict.fromkeys(LOOKALIKES, PHOTOS_PER_PERSON))
     db = root / "lib.db"
     with Library(db) as library:
         scan_folders(library, [photos])

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lfw_folders import link_lfw_people
 from engine.library import editing
 from engine.library.group_suggestions import answer_group_suggestion, group_suggestions
 from engine.library.grouping import cluster_library
@@ -30,11 +31,7 @@ def largest_faces(library: Library) -> dict[str, dict]:
 
 
 def test_a_second_group_of_a_named_person_is_asked_about_on_real_photos(faces_dir, tmp_path, pipeline) -> None:
-    photos = tmp_path / "Photos"
-    for person, count in PEOPLE.items():
-        (photos / person).mkdir(parents=True)
-        for image in sorted((faces_dir / "lfw_deepfunneled" / person).glob("*.jpg"))[:count]:
-            (photos / person / image.name).symlink_to(image)
+    photos = link_lfw_people(faces_dir, tmp_path / "Photos", PEOPLE)
     with Library(tmp_path / "lib.db") as library:
         scan_folders(library, [photos], lambda: pipeline)
         cluster_library(library)

@@ -13,6 +13,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest  # noqa: E402
 from PySide6.QtCore import QPoint, Qt  # noqa: E402
 
+from lfw_folders import link_lfw_people  # noqa: E402
 from engine.library.browse import people_tiles  # noqa: E402
 from engine.library.store import Library  # noqa: E402
 from facenet_desktop.app import WINDOW_TITLE, MainWindow  # noqa: E402
@@ -23,11 +24,7 @@ PEOPLE = {"Colin_Powell": 4, "Tony_Blair": 4, "Serena_Williams": 4}
 
 
 def test_scan_name_merge_and_add_a_face(qtbot, tmp_path, faces_dir, monkeypatch) -> None:
-    photos = tmp_path / "Pictures"
-    for person, count in PEOPLE.items():
-        (photos / person).mkdir(parents=True)
-        for image in sorted((faces_dir / "lfw_deepfunneled" / person).glob("*.jpg"))[:count]:
-            (photos / person / image.name).symlink_to(image)
+    photos = link_lfw_people(faces_dir, tmp_path / "Pictures", PEOPLE)
     monkeypatch.setenv("FACENET_DB", str(tmp_path / "data" / "library.db"))
     window = MainWindow()  # the default library location, redirected by the environment
     qtbot.addWidget(window)
@@ -103,13 +100,6 @@ def test_entry_point_and_main_py_start_the_window(monkeypatch, tmp_path) -> None
         window.close()
 
 
-def _link(faces_dir, target: Path, people: dict[str, int]) -> None:
-    for person, count in people.items():
-        (target / person).mkdir(parents=True)
-        for image in sorted((faces_dir / "lfw_deepfunneled" / person).glob("*.jpg"))[:count]:
-            (target / person / image.name).symlink_to(image)
-
-
 def test_scan_process_pauses_resumes_and_cancels_without_delivering(qtbot, tmp_path, faces_dir) -> None:
     from facenet_desktop.scan_process import ScanProcess, ScanRequest
     from facenet_desktop.workers import Job, JobRunner
@@ -119,7 +109,7 @@ def test_scan_process_pauses_resumes_and_cancels_without_delivering(qtbot, tmp_p
     # arrive in runs of photos from two workers (engine.pipeline.in_runs).
     people = {"Colin_Powell": 12, "Tony_Blair": 12, "George_W_Bush": 16}
     total = sum(people.values())
-    _link(faces_dir, photos, people)
+    link_lfw_people(faces_dir, photos, people)
     db = tmp_path / "lib.db"
     Library(db).close()
     done_photos = lambda: Library(db).scalar("SELECT count(*) FROM photos WHERE status = 'done'")  # noqa: E731

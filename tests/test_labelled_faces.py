@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lfw_folders import link_lfw_people
 from engine.library import editing
 from engine.library.labelled_faces import labelled_face_set
 from engine.library.scan import scan_folders
@@ -14,12 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_chips_reproduce_the_stored_embeddings(tmp_path, faces_dir, pipeline) -> None:
-    photos = tmp_path / "Photos"
-    people = {"Colin_Powell": 5, "Tony_Blair": 5, "Hugo_Chavez": 3}
-    for person, count in people.items():
-        (photos / person).mkdir(parents=True)
-        for image in sorted((faces_dir / "lfw_deepfunneled" / person).glob("*.jpg"))[:count]:
-            (photos / person / image.name).symlink_to(image)
+    photos = link_lfw_people(faces_dir, tmp_path / "Photos", {"Colin_Powell": 5, "Tony_Blair": 5, "Hugo_Chavez": 3})
     with Library(tmp_path / "lib.db") as library:
         scan_folders(library, [photos], lambda: pipeline)
         largest = library.query(
