@@ -41,14 +41,20 @@ def regroup(db: str, progress: ProgressCallback, cancel: CancelToken) -> None:
         cluster_library(library, clustering_version(library), progress=progress, cancel=cancel)
 
 
+_RECOGNITION_MEMORY: dict = {}  # library path -> RecognitionMemory; this host process lives as long as the window
+
+
 def recognise(db: str, progress: ProgressCallback, cancel: CancelToken) -> int:
     """Recognition after the user's edits: faces of nobody that now match a named person are
-    given to them or suggested.  How many faces it placed."""
+    given to them or suggested.  The host remembers the last pass, so only the faces the edit
+    can change are looked at again.  How many faces it placed."""
     from engine.library.grouping import recognize_faces
+    from engine.library.recognition_memory import RecognitionMemory
     from engine.library.store import Library
 
+    memory = _RECOGNITION_MEMORY.setdefault(db, RecognitionMemory())
     with Library(db) as library:
-        summary = recognize_faces(library)
+        summary = recognize_faces(library, memory=memory)
     return summary.assigned + summary.suggested
 
 

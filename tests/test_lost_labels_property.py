@@ -37,21 +37,35 @@ GROUP_PHOTOS = ["Angelina_Jolie/couple.jpg"]
 ACTIONS = ["name", "merge", "move", "reject", "confirm", "hide", "undo", "redo"]
 
 
-def user_labels(library: Library) -> tuple[dict, dict, set]:
-    """Hand labels by face, named or hidden people, rejections."""
-    manual = {r["id"]: r["person_id"] for r in library.query("SELECT id, person_id FROM faces WHERE assignment = 'manual'")}
+def user_labels(library: Library) -> tuple[dict, dict, set, dict]:
+    """Hand labels by face (person, confirmed), named or hidden people, rejections, and the
+    faces now asked about (suggested) by person."""
+    manual = {r["id"]: (r["person_id"], r["confirmed"]) for r in library.query(
+        "SELECT id, person_id, confirmed FROM faces WHERE assignment = 'manual'")}
     people = {r["id"]: (r["name"], r["hidden"]) for r in library.query(
         "SELECT id, name, hidden FROM people WHERE name IS NOT NULL OR hidden = 1")}
     rejections = {(r["face_id"], r["person_id"]) for r in library.query("SELECT face_id, person_id FROM rejections")}
-    return manual, people, rejections
+    asked = {r["id"]: r["person_id"] for r in library.query("SELECT id, person_id FROM faces WHERE assignment = 'suggested'")}
+    return manual, people, rejections, asked
 
 
-def assert_still_holds(before: tuple[dict, dict, set], after: tuple[dict, dict, set]) -> None:
+def assert_still_holds(before: tuple, after: tuple) -> None:
     """Nothing the user said is gone (steps that are not user edits may only add: a copy of
-    a photo brings the labels of its faces)."""
-    manual, people, rejections = before
-    now_manual, now_people, now_rejections = after
-    lost = {face: person for face, person in manual.items() if now_manual.get(face) != person}
+    a photo brings the labels of its faces).  The one change allowed: a regroup may turn a
+    face named only with its group into a question about another named person it is not
+    rejected for (engine.library.doubtful_labels); a confirmed face never moves."""
+    manual, people, rejections, _ = before
+    now_manual, now_people, now_rejections, now_asked = after
+    lost = {}
+    for face, (person, confirmed) in manual.items():
+        now = now_manual.get(face)
+        if now is not None and now[0] == person and now[1] >= confirmed:
+            continue
+        asked = now_asked.get(face)
+        if not confirmed and now is None and asked not in (None, person) and asked in now_people \
+                and (face, asked) not in now_rejections:
+            continue
+        lost[face] = (person, confirmed)
     assert not lost, f"hand labels lost or changed: {lost}"
     assert now_people == people
     assert rejections <= now_rejections, f"rejections lost: {rejections - now_rejections}"

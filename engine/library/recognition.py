@@ -15,6 +15,7 @@ NEIGHBOURS = 5
 # how far that person's faces spread.
 MIN_AUTO_REFERENCES = 3
 QUERY_BLOCK = 1024
+BLOCK_ELEMENTS = 1 << 24  # query-by-reference distances computed at once (64 MB of float32)
 
 
 @dataclass(frozen=True)
@@ -45,29 +46,62 @@ def recognise(
     rejected = rejected or {}
     if len(ref_vectors) == 0 or len(queries) == 0:
         return []
-    ref_norms = (ref_vectors.astype(np.float64) ** 2).sum(1)
+    refs = np.asarray(ref_vectors, dtype=np.float64)
+    refs32 = refs.astype(np.float32)
+    ref_norms = (refs32**2).sum(1)
     people, counts = np.unique(ref_people, return_counts=True)
     references = dict(zip(people.tolist(), counts.tolist(), strict=True))
-    k = min(neighbours, len(ref_vectors))
+    k = min(neighbours, len(refs))
+    rows_per_block = max(1, min(QUERY_BLOCK, BLOCK_ELEMENTS // len(refs)))
     out = []
-    for start in range(0, len(queries), QUERY_BLOCK):
-        block = queries[start : start + QUERY_BLOCK].astype(np.float64)
-        d = np.sqrt(np.maximum((block**2).sum(1)[:, None] + ref_norms[None, :] - 2 * block @ ref_vectors.T, 0))
+    for start in range(0, len(queries), rows_per_block):
+        block = np.asarray(queries[start : start + rows_per_block], dtype=np.float64)
+        # Only references within the suggestion distance can vote, and the k nearest of them are
+        # the voters: chosen on float32 squared distances less the row's own norm (same order),
+        # so no row of 10^4-10^5 labels is sorted; the voters' distances are then exact.
+        rank = block.astype(np.float32) @ refs32.T
+        rank *= -2
+        rank += ref_norms
         for row in range(len(block)):
             query = start + row
             for person in rejected.get(query, ()):
-                d[row, ref_people == person] = np.inf
+                rank[row, ref_people == person] = np.inf
             if own is not None:
-                d[row, own[query]] = np.inf
-            nearest = np.argsort(d[row], kind="stable")[:k]
-            votes: dict[int, list[float]] = {}
-            for j in nearest:
-                if d[row, j] <= version.suggest_distance:
-                    votes.setdefault(int(ref_people[j]), []).append(float(d[row, j]))
-            if not votes:
-                continue
-            winner = min(votes, key=lambda p: (-len(votes[p]), min(votes[p]), p))
-            best = min(votes[winner])
-            sure = len(votes) == 1 and best <= version.auto_assign_distance and references[winner] >= MIN_AUTO_REFERENCES
-            out.append(Recognition(query, winner, best, "auto" if sure else "suggested"))
+                rank[row, own[query]] = np.inf
+        cut = version.suggest_distance**2 * (1 + 1e-4) + 1e-4 - (block**2).sum(1)
+        within = rank <= cut.astype(np.float32)[:, None]
+        counts = within.sum(axis=1)
+        few = np.flatnonzero((counts > 0) & (counts <= k))
+        rows, cols = np.nonzero(within[few])
+        rows = few[rows]
+        many = np.flatnonzero(counts > k)  # more voters in reach than votes: the k nearest of them
+        if len(many):
+            nearest = np.argpartition(rank[many], k - 1, axis=1)[:, :k]
+            rows = np.concatenate([rows, np.repeat(many, k)])
+            cols = np.concatenate([cols, nearest.ravel()])
+        distances = np.linalg.norm(refs[cols] - block[rows], axis=1)
+        order = np.lexsort((cols, distances, rows))  # by query, nearest first, ties by reference order
+        rows, cols, distances = rows[order], cols[order], distances[order]
+        out += _votes(start, rows, cols, distances, ref_people, references, version)
+    return out
+
+
+def _votes(start: int, rows: np.ndarray, cols: np.ndarray, distances: np.ndarray, ref_people: np.ndarray,
+           references: dict[int, int], version: ModelVersion) -> list[Recognition]:
+    """Each query's winner among its voters (rows sorted, nearest voters first within a row)."""
+    out = []
+    ends = np.flatnonzero(np.diff(rows)) + 1
+    for first, last in zip(np.r_[0, ends].tolist(), np.r_[ends, len(rows)].tolist(), strict=True):
+        if first == last:
+            continue
+        votes: dict[int, list[float]] = {}
+        for j, distance in zip(cols[first:last].tolist(), distances[first:last].tolist(), strict=True):
+            if distance <= version.suggest_distance:
+                votes.setdefault(int(ref_people[j]), []).append(distance)
+        if not votes:
+            continue
+        winner = min(votes, key=lambda p: (-len(votes[p]), min(votes[p]), p))
+        best = min(votes[winner])
+        sure = len(votes) == 1 and best <= version.auto_assign_distance and references[winner] >= MIN_AUTO_REFERENCES
+        out.append(Recognition(start + int(rows[first]), winner, best, "auto" if sure else "suggested"))
     return out
