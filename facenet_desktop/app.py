@@ -179,10 +179,14 @@ class MainWindow(QMainWindow):
         self.empty_page.add_folder.connect(self.add_folder)
         self.people_page.open_person.connect(self.open_person)
         self.people_page.merge_requested.connect(self.merge_people)
+        self.people_page.set_hidden.connect(self.hide_person)
+        self.people_page.show_hidden_changed.connect(self._show_hidden_people)
+        self.people_page.told.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.person_page.back.connect(lambda: self.show_section("People"))
         self.person_page.rename.connect(self.rename_person)
         self.person_page.reject_faces.connect(self.reject_faces)
         self.person_page.move_faces.connect(self.move_faces)
+        self.person_page.confirm_faces.connect(self.confirm_faces)
         self.person_page.set_cover.connect(self.set_cover)
         self.person_page.hide_person.connect(self.hide_person)
         self.person_page.open_photo.connect(self.open_photo)
@@ -339,7 +343,7 @@ class MainWindow(QMainWindow):
         the group questions are not recomputed (they compare every group with every person:
         the background reads do it, never the window's own refresh after an edit)."""
         views = {
-            "people": people_tiles(self.library),
+            "people": people_tiles(self.library, include_hidden=self.people_page.show_hidden.isChecked()),
             "unsorted": unsorted_count(self.library),
             "cover": self.library.scalar("SELECT id FROM faces WHERE person_id IS NULL ORDER BY id LIMIT 1"),
             "suggestions": suggestions(self.library),
@@ -359,11 +363,11 @@ class MainWindow(QMainWindow):
         count = self.suggestions_model.rowCount() + len(self.suggestions_page.groups)
         return f"Suggestions ({count})" if count else "Suggestions"
 
-    def _person_view(self, person_id: int) -> tuple[str | None, list] | None:
+    def _person_view(self, person_id: int) -> tuple[str | None, list, bool] | None:
         if person_id == UNSORTED:
-            return None, person_faces(self.library, person_id)
-        row = self.library.query("SELECT name FROM people WHERE id = ?", [person_id])
-        return None if not row else (row[0]["name"], person_faces(self.library, person_id))
+            return None, person_faces(self.library, person_id), False
+        row = self.library.query("SELECT name, hidden FROM people WHERE id = ?", [person_id])
+        return None if not row else (row[0]["name"], person_faces(self.library, person_id), bool(row[0]["hidden"]))
 
     def _shown_person(self) -> int | None:
         if self.stack.currentWidget() is self.person_page:
@@ -371,6 +375,7 @@ class MainWindow(QMainWindow):
         return None
 
     def _apply_views(self, views: dict) -> None:
+        self.people_model.keep_order = self.scan_job is not None  # tiles stay put while a scan adds faces
         self.people_model.set_people(views["people"], views["unsorted"], views["cover"])
         self.suggestions_model.set_items(views["suggestions"])
         if "groups" in views:
@@ -389,7 +394,7 @@ class MainWindow(QMainWindow):
             if shown is None:  # merged away or removed: back to the grid
                 self.show_section("People")
             else:
-                self.person_page.show_person(person_id, shown[0], shown[1])
+                self.person_page.show_person(person_id, *shown)
 
     def refresh(self) -> None:
         """Reload the views now (after the user's own edits: a few ms, and the user expects
@@ -454,7 +459,7 @@ class MainWindow(QMainWindow):
         if shown is None:  # merged away or removed: back to the grid
             self.show_section("People")
             return
-        self.person_page.show_person(person_id, shown[0], shown[1])
+        self.person_page.show_person(person_id, *shown)
 
     # -- folders and scanning ----------------------------------------------------------------
     def add_folder(self, folder: str) -> None:
@@ -664,8 +669,19 @@ class MainWindow(QMainWindow):
     def set_cover(self, person_id: int, face_id: int) -> None:
         self._edit(editing.set_cover, person_id, face_id)
 
-    def hide_person(self, person_id: int) -> None:
-        self._edit(editing.hide_person, person_id, then=lambda: self.show_section("People"))
+    def hide_person(self, person_id: int, hidden: bool = True) -> None:
+        self._edit(editing.hide_person, person_id, hidden,
+                   then=(lambda: self.show_section("People")) if hidden else None)
+
+    def confirm_faces(self, face_ids: list[int]) -> None:
+        self._edit(editing.confirm_faces, face_ids)
+
+    def _show_hidden_people(self, shown: bool) -> None:
+        self.refresh()
+        if shown:
+            hidden = sum(1 for p in self.people_model.items if p.hidden)
+            self.statusBar().showMessage(f"Showing {counted(hidden, 'hidden person', 'hidden people')}: open one to show them again."
+                                         if hidden else "Nobody is hidden.", 8000)
 
     def answer_suggestion(self, face_id: int, yes: bool) -> None:
         """The answered face leaves the page at once, so the next Y or N is about the next

@@ -70,12 +70,43 @@ class _ThumbnailListModel(QAbstractListModel):
         return self.text_of(item)
 
 
+PEOPLE_ORDERS = {  # what the sort box offers -> (key over PersonTile, newest first)
+    "Most faces": (lambda p: (-p.faces, p.name is None, (p.name or "").casefold(), p.id), False),
+    "Name": (lambda p: (p.name is None, (p.name or "").casefold(), -p.faces, p.id), False),
+    "Recently added": (lambda p: (p.added, p.id), True),
+}
+
+
 class PeopleModel(_ThumbnailListModel):
-    """The people grid: an "Unsorted faces" entry, then people biggest first."""
+    """The people grid: an "Unsorted faces" entry, then people in the chosen order.  While
+    `keep_order` is set (a scan is adding faces) the tiles already shown keep their places and
+    new people come after them, so nothing jumps under the user's pointer."""
+
+    def __init__(self, thumbnails: ThumbnailLoader, parent=None) -> None:  # noqa: ANN001
+        super().__init__(thumbnails, parent)
+        self.order = "Most faces"
+        self.keep_order = False
+        self._shown: tuple[list[PersonTile], int, int | None] = ([], 0, None)
 
     def set_people(self, people: list[PersonTile], unsorted: int, unsorted_cover: int | None) -> None:
+        self._shown = (list(people), unsorted, unsorted_cover)
+        key, newest_first = PEOPLE_ORDERS[self.order]
+        ordered = sorted(people, key=key, reverse=newest_first)
+        if self.keep_order and self.items:
+            place = {item.id: row for row, item in enumerate(self.items)}
+            ordered = (sorted((p for p in ordered if p.id in place), key=lambda p: place[p.id])
+                       + [p for p in ordered if p.id not in place])
         entry = PersonTile(UNSORTED, None, unsorted, unsorted_cover, False)
-        self.set_items(([entry] if unsorted else []) + list(people))
+        self.set_items(([entry] if unsorted else []) + ordered)
+
+    def set_order(self, order: str) -> None:
+        self.order = order
+        self.set_people(*self._shown)
+
+    def set_keep_order(self, keep: bool) -> None:
+        self.keep_order = keep
+        if not keep:
+            self.set_people(*self._shown)  # back in the chosen order
 
     def face_of(self, item: PersonTile) -> int | None:
         return item.cover_face_id
@@ -83,7 +114,11 @@ class PeopleModel(_ThumbnailListModel):
     def text_of(self, item: PersonTile) -> str:
         if item.id == UNSORTED:
             return f"Unsorted faces\n{counted(item.faces, 'face')}"
-        return f"{item.name or 'Unnamed'}\n{counted(item.faces, 'face')}"
+        hidden = " (hidden)" if item.hidden else ""
+        return f"{item.name or 'Unnamed'}{hidden}\n{counted(item.faces, 'face')}"
+
+    def tooltip_of(self, item: PersonTile) -> str:
+        return self.text_of(item).replace("\n", ", ")
 
 
 class FacesModel(_ThumbnailListModel):

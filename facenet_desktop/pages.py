@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QPointF, QRectF, QSize, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QKeySequence, QPen, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
+    QComboBox,
     QGraphicsRectItem,
     QGraphicsScene,
     QGraphicsSimpleTextItem,
@@ -17,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
+    QMenu,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -25,7 +28,15 @@ from PySide6.QtWidgets import (
 from engine.library.browse import UNSORTED, FaceTile
 from engine.library.group_suggestions import GroupSuggestion
 from engine.wording import counted
-from facenet_desktop.models import ID_ROLE, RECORD_ROLE, FacesModel, PeopleModel, PhotosModel, SuggestionsModel
+from facenet_desktop.models import (
+    ID_ROLE,
+    PEOPLE_ORDERS,
+    RECORD_ROLE,
+    FacesModel,
+    PeopleModel,
+    PhotosModel,
+    SuggestionsModel,
+)
 
 
 def grid_view(parent: QWidget, tile: int = 128, text_lines: int = 2) -> QListView:
@@ -77,6 +88,9 @@ class EmptyPage(QWidget):
 class PeoplePage(QWidget):
     open_person = Signal(int)
     merge_requested = Signal(list)  # person ids, biggest first
+    set_hidden = Signal(int, bool)  # person id, hidden
+    show_hidden_changed = Signal(bool)
+    told = Signal(str)  # a sentence for the status bar: why nothing happened
 
     def __init__(self, model: PeopleModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -88,30 +102,68 @@ class PeoplePage(QWidget):
         self.proxy.setSourceModel(model)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.order = QComboBox(self)
+        self.order.addItems(list(PEOPLE_ORDERS))
+        self.order.setToolTip("Order of the people")
+        self.order.currentTextChanged.connect(model.set_order)
+        self.show_hidden = QCheckBox("Show hidden people", self)
+        self.show_hidden.toggled.connect(self.show_hidden_changed)
         self.view = grid_view(self)
         self.view.setModel(self.proxy)
         self.view.activated.connect(lambda index: self.open_person.emit(index.data(ID_ROLE)))
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(lambda pos: self.menu_at(pos).exec(self.view.mapToGlobal(pos)))
         self.merge = QPushButton("Merge selected", self)
         self.merge.clicked.connect(self._merge)
         top = QHBoxLayout()
-        top.addWidget(self.filter)
+        top.addWidget(self.filter, 1)
+        top.addWidget(self.order)
+        top.addWidget(self.show_hidden)
         top.addWidget(self.merge)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.view)
 
+    def _people_selected(self) -> list[int]:
+        return [i for i in selected_ids(self.view) if i != UNSORTED]
+
     def _merge(self) -> None:
-        ids = [i for i in selected_ids(self.view) if i != UNSORTED]
+        ids = self._people_selected()
         if len(ids) >= 2:
             self.merge_requested.emit(ids)
+        else:
+            self.told.emit("To merge, select two or more people (Ctrl+click adds one to the selection).")
+
+    def menu_at(self, pos: QPoint) -> QMenu:
+        """The right-click menu for the tile under `pos` (it joins the selection)."""
+        menu = QMenu(self)
+        index = self.view.indexAt(pos)
+        if not index.isValid():
+            return menu
+        if not self.view.selectionModel().isSelected(index):
+            self.view.setCurrentIndex(index)  # a right-click on another tile selects it alone
+        person = index.data(ID_ROLE)
+        menu.addAction("Open", lambda: self.open_person.emit(person))
+        if person == UNSORTED:
+            return menu
+        selected = self._people_selected()
+        if len(selected) >= 2:
+            menu.addAction(f"Merge {len(selected)} people", self._merge)
+        tile = index.data(RECORD_ROLE)
+        if tile.hidden:
+            menu.addAction("Show this person again", lambda: self.set_hidden.emit(person, False))
+        else:
+            menu.addAction("Hide this person", lambda: self.set_hidden.emit(person, True))
+        return menu
 
 
 class PersonPage(QWidget):
     rename = Signal(int, str)
     reject_faces = Signal(list)
     move_faces = Signal(list)
+    confirm_faces = Signal(list)
     set_cover = Signal(int, int)
-    hide_person = Signal(int)
+    hide_person = Signal(int, bool)  # person id, hidden
     open_photo = Signal(int)  # photo id
     back = Signal()
 
@@ -119,6 +171,7 @@ class PersonPage(QWidget):
         super().__init__(parent)
         self.model = model
         self.person_id: int | None = None
+        self.hidden = False
         self.back_button = QPushButton("← People", self)
         self.back_button.clicked.connect(self.back)
         self.name = QLineEdit(self)
@@ -128,6 +181,8 @@ class PersonPage(QWidget):
         self.view = grid_view(self, text_lines=0)
         self.view.setModel(model)
         self.view.activated.connect(lambda index: self.open_photo.emit(index.data(RECORD_ROLE).photo_id))
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(lambda pos: self.menu_at(pos).exec(self.view.mapToGlobal(pos)))
         self.not_this = QPushButton("Not this person", self)
         self.not_this.clicked.connect(lambda: self._with_faces(self.reject_faces))
         self.move_to = QPushButton("Move to…", self)
@@ -135,7 +190,8 @@ class PersonPage(QWidget):
         self.cover = QPushButton("Set as cover", self)
         self.cover.clicked.connect(self._cover)
         self.hide_button = QPushButton("Hide person", self)
-        self.hide_button.clicked.connect(lambda: self.person_id is not None and self.hide_person.emit(self.person_id))
+        self.hide_button.clicked.connect(
+            lambda: self.person_id is not None and self.hide_person.emit(self.person_id, not self.hidden))
         top = QHBoxLayout()
         top.addWidget(self.back_button)
         top.addWidget(self.name, 1)
@@ -149,14 +205,16 @@ class PersonPage(QWidget):
         layout.addLayout(actions)
         layout.addWidget(self.view)
 
-    def show_person(self, person_id: int, name: str | None, faces: list[FaceTile]) -> None:
+    def show_person(self, person_id: int, name: str | None, faces: list[FaceTile], hidden: bool = False) -> None:
         self.person_id = person_id
+        self.hidden = hidden
         unsorted = person_id == UNSORTED
         self.name.setText("Unsorted faces" if unsorted else (name or ""))
         self.name.setReadOnly(unsorted)
         for button in (self.not_this, self.cover, self.hide_button):
             button.setEnabled(not unsorted)
-        self.count.setText(counted(len(faces), "face"))
+        self.hide_button.setText("Show person again" if hidden else "Hide person")
+        self.count.setText(counted(len(faces), "face") + (" (hidden)" if hidden else ""))
         self.model.set_items(faces)
 
     def _rename(self) -> None:
@@ -173,6 +231,32 @@ class PersonPage(QWidget):
         ids = selected_ids(self.view)
         if len(ids) == 1 and self.person_id is not None:
             self.set_cover.emit(self.person_id, ids[0])
+
+    def menu_at(self, pos: QPoint) -> QMenu:
+        """The right-click menu for the selected faces (the face under `pos` joins them)."""
+        menu = QMenu(self)
+        index = self.view.indexAt(pos)
+        if not index.isValid():
+            return menu
+        if not self.view.selectionModel().isSelected(index):
+            self.view.setCurrentIndex(index)
+        faces = [self.model.index(i.row(), 0).data(RECORD_ROLE) for i in self.view.selectionModel().selectedIndexes()]
+        ids = [face.id for face in faces]
+        menu.addAction("Open photo", lambda: self.open_photo.emit(index.data(RECORD_ROLE).photo_id))
+        if self.person_id == UNSORTED:
+            menu.addAction(f"Name {'this face' if len(ids) == 1 else f'these {len(ids)} faces'}…",
+                           lambda: self.move_faces.emit(ids))
+            return menu
+        name = self.name.text() or "this person"
+        unconfirmed = [face.id for face in faces if not face.confirmed]
+        if unconfirmed:
+            menu.addAction(f"Yes, {'this is' if len(ids) == 1 else 'these are'} {name}",
+                           lambda: self.confirm_faces.emit(unconfirmed))
+        menu.addAction(f"Not {name}", lambda: self.reject_faces.emit(ids))
+        menu.addAction("Move to…", lambda: self.move_faces.emit(ids))
+        if len(ids) == 1 and self.person_id is not None:
+            menu.addAction("Set as cover", lambda: self.set_cover.emit(self.person_id, ids[0]))
+        return menu
 
 
 class SuggestionsPage(QWidget):

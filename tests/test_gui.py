@@ -810,3 +810,116 @@ def test_a_face_says_whether_the_user_confirmed_it_or_named_it_with_its_group(wi
     assert tips[faces[3]].endswith("Anna (confirmed by you)")
     assert all(tips[f].endswith("Anna (named with its group)") for f in faces if f != faces[3])
     assert page.model.index(0, 0).data(ID_ROLE) == faces[3]  # confirmed faces first
+
+
+def test_people_sort_by_faces_name_and_recently_added(window, library, qtbot) -> None:
+    first, second, third = person_ids_by_size(library)
+    for person, name in ((first, "Zoe"), (third, "anna")):
+        window.rename_person(person, name)
+    edited(qtbot, window)
+    with library.atomic() as db:  # made at different times: the third newest, then the first
+        for person, when in ((first, "2026-01-02 10:00:00"), (second, "2026-01-01 10:00:00"), (third, "2026-01-03 10:00:00")):
+            db.execute("UPDATE people SET created_at = ? WHERE id = ?", [when, person])
+    window.refresh()
+    names = lambda: [t.split("\n")[0] for t in grid_texts(window)[1:]]  # noqa: E731 - after "Unsorted faces"
+    assert names() == ["Zoe", "Unnamed", "anna"]  # 8, 6, 4 faces
+    window.people_page.order.setCurrentText("Name")
+    assert names() == ["anna", "Zoe", "Unnamed"]  # any case; unnamed last
+    window.people_page.order.setCurrentText("Recently added")
+    assert names() == ["anna", "Zoe", "Unnamed"]
+    with library.atomic() as db:
+        db.execute("UPDATE people SET created_at = '2026-02-01 00:00:00' WHERE id = ?", [second])
+    window.refresh()
+    assert names() == ["Unnamed", "anna", "Zoe"]
+
+
+def test_hidden_people_can_be_shown_and_unhidden(window, library, qtbot) -> None:
+    first, _, _ = person_ids_by_size(library)
+    window.rename_person(first, "Anna")
+    window.hide_person(first)
+    edited(qtbot, window)
+    assert all(not t.startswith("Anna") for t in grid_texts(window))
+    window.people_page.show_hidden.setChecked(True)
+    assert "Anna (hidden)\n8 faces" in grid_texts(window)
+    assert window.statusBar().currentMessage() == "Showing 1 hidden person: open one to show them again."
+    window.open_person(first)
+    page = window.person_page
+    assert page.hide_button.text() == "Show person again" and page.count.text() == "8 faces (hidden)"
+    page.hide_button.click()
+    edited(qtbot, window)
+    assert library.scalar("SELECT hidden FROM people WHERE id = ?", [first]) == 0
+    assert window.statusBar().currentMessage() == "Showed Anna."
+    assert page.hide_button.text() == "Hide person" and window.stack.currentWidget() is page
+    window.people_page.show_hidden.setChecked(False)
+    assert "Anna\n8 faces" in grid_texts(window)
+
+
+def test_merge_with_one_person_selected_says_why_nothing_happened(window, library, qtbot) -> None:
+    view, proxy = window.people_page.view, window.people_page.proxy
+    view.selectionModel().select(proxy.index(1, 0), view.selectionModel().SelectionFlag.Select)
+    window.people_page.merge.click()
+    assert window.statusBar().currentMessage().startswith("To merge, select two or more people")
+    assert not window.edits_pending() and len(person_ids_by_size(library)) == 3
+
+
+def menu_texts(menu) -> list[str]:  # noqa: ANN001
+    return [action.text() for action in menu.actions()]
+
+
+def trigger(menu, text: str) -> None:  # noqa: ANN001
+    next(action for action in menu.actions() if action.text() == text).trigger()
+
+
+def test_right_click_menus_on_people_and_faces(window, library, qtbot, monkeypatch) -> None:
+    first, second, third = person_ids_by_size(library)
+    window.rename_person(first, "Anna")
+    edited(qtbot, window)
+    people = window.people_page
+    rows = {people.proxy.index(r, 0).data(ID_ROLE): r for r in range(people.proxy.rowCount())}
+    position = lambda view, index: view.visualRect(index).center()  # noqa: E731
+    menu = people.menu_at(position(people.view, people.proxy.index(rows[UNSORTED], 0)))
+    assert menu_texts(menu) == ["Open"]
+    selection = people.view.selectionModel()
+    selection.select(people.proxy.index(rows[second], 0), selection.SelectionFlag.Select)
+    selection.select(people.proxy.index(rows[third], 0), selection.SelectionFlag.Select)
+    menu = people.menu_at(position(people.view, people.proxy.index(rows[third], 0)))
+    assert menu_texts(menu) == ["Open", "Merge 2 people", "Hide this person"]
+    trigger(menu, "Merge 2 people")
+    edited(qtbot, window)
+    assert library.scalar("SELECT count(*) FROM faces WHERE person_id = ?", [second]) == 10
+    # A person's faces: confirm, reject, move, cover, open the photo.
+    window.open_person(first)
+    page = window.person_page
+    index = page.model.index(0, 0)
+    face = index.data(ID_ROLE)
+    menu = page.menu_at(page.view.visualRect(index).center())
+    assert menu_texts(menu) == ["Open photo", "Yes, this is Anna", "Not Anna", "Move to…", "Set as cover"]
+    trigger(menu, "Yes, this is Anna")
+    edited(qtbot, window)
+    assert library.scalar("SELECT confirmed FROM faces WHERE id = ?", [face]) == 1
+    index = next(page.model.index(r, 0) for r in range(page.model.rowCount()) if page.model.index(r, 0).data(ID_ROLE) == face)
+    page.view.selectionModel().clearSelection()
+    menu = page.menu_at(page.view.visualRect(index).center())
+    assert "Yes, this is Anna" not in menu_texts(menu)  # already confirmed
+    trigger(menu, "Not Anna")
+    edited(qtbot, window)
+    assert library.scalar("SELECT person_id FROM faces WHERE id = ?", [face]) is None
+    assert window.statusBar().currentMessage() == "Moved 1 face from Anna to Unsorted."
+
+
+def test_the_people_grid_keeps_its_order_while_a_scan_runs(window, library, qtbot) -> None:
+    """Counts change under a scan; tiles must not jump under the pointer until it ends."""
+    first, second, third = person_ids_by_size(library)
+    window.scan_job = object()  # a scan is running (only its presence matters to the grid)
+    try:
+        with library.atomic() as db:  # the scan gives the smallest person many more faces
+            db.execute("UPDATE faces SET person_id = ?, assignment = 'auto' WHERE person_id = ?", [third, second])
+        window.refresh()
+        ids = [window.people_page.proxy.index(r, 0).data(ID_ROLE) for r in range(window.people_page.proxy.rowCount())]
+        assert ids[1:] == [first, third]  # same places (the emptied person left)
+        assert grid_texts(window)[2].endswith("10 faces")
+    finally:
+        window.scan_job = None
+    window.refresh()
+    ids = [window.people_page.proxy.index(r, 0).data(ID_ROLE) for r in range(window.people_page.proxy.rowCount())]
+    assert ids[1:] == [third, first]  # biggest first again once the scan is done

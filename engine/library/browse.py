@@ -28,6 +28,7 @@ class PersonTile:
     faces: int
     cover_face_id: int | None
     hidden: bool
+    added: str = ""  # when the person was made (SQLite datetime text: sorts by time)
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def people_tiles(library: Library, include_hidden: bool = False) -> list[PersonT
     """People biggest first (then by name), with their cover face."""
     rows = library.query(
         """
-        SELECT p.id, p.name, p.hidden, p.cover_face_id, coalesce(n.faces, 0) AS faces
+        SELECT p.id, p.name, p.hidden, p.cover_face_id, p.created_at, coalesce(n.faces, 0) AS faces
         FROM people p LEFT JOIN (
             SELECT person_id, count(*) AS faces FROM faces
             WHERE person_id IS NOT NULL AND assignment != 'suggested' GROUP BY person_id
@@ -57,7 +58,8 @@ def people_tiles(library: Library, include_hidden: bool = False) -> list[PersonT
         """,
         [1 if include_hidden else 0],
     )
-    return [PersonTile(r["id"], r["name"], r["faces"], r["cover_face_id"], bool(r["hidden"])) for r in rows]
+    return [PersonTile(r["id"], r["name"], r["faces"], r["cover_face_id"], bool(r["hidden"]), r["created_at"])
+            for r in rows]
 
 
 _FACE_COLUMNS = """
