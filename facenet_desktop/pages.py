@@ -56,6 +56,21 @@ def grid_view(parent: QWidget, tile: int = 128, text_lines: int = 2) -> QListVie
     return view
 
 
+def right_clicked(view: QListView, pos: QPoint):  # noqa: ANN201 - QModelIndex or None
+    """The item under a right-click; it joins the selection (alone, if it was not selected)."""
+    index = view.indexAt(pos)
+    if not index.isValid():
+        return None
+    if not view.selectionModel().isSelected(index):
+        view.setCurrentIndex(index)
+    return index
+
+
+def add_context_menu(view: QListView, menu_at: Callable[[QPoint], QMenu]) -> None:
+    view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+    view.customContextMenuRequested.connect(lambda pos: menu_at(pos).exec(view.mapToGlobal(pos)))
+
+
 def selected_ids(view: QListView) -> list[int]:
     return [index.data(ID_ROLE) for index in view.selectionModel().selectedIndexes()]
 
@@ -111,8 +126,7 @@ class PeoplePage(QWidget):
         self.view = grid_view(self)
         self.view.setModel(self.proxy)
         self.view.activated.connect(lambda index: self.open_person.emit(index.data(ID_ROLE)))
-        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.view.customContextMenuRequested.connect(lambda pos: self.menu_at(pos).exec(self.view.mapToGlobal(pos)))
+        add_context_menu(self.view, self.menu_at)
         self.merge = QPushButton("Merge selected", self)
         self.merge.clicked.connect(self._merge)
         top = QHBoxLayout()
@@ -137,11 +151,9 @@ class PeoplePage(QWidget):
     def menu_at(self, pos: QPoint) -> QMenu:
         """The right-click menu for the tile under `pos` (it joins the selection)."""
         menu = QMenu(self)
-        index = self.view.indexAt(pos)
-        if not index.isValid():
+        index = right_clicked(self.view, pos)
+        if index is None:
             return menu
-        if not self.view.selectionModel().isSelected(index):
-            self.view.setCurrentIndex(index)  # a right-click on another tile selects it alone
         person = index.data(ID_ROLE)
         menu.addAction("Open", lambda: self.open_person.emit(person))
         if person == UNSORTED:
@@ -181,8 +193,7 @@ class PersonPage(QWidget):
         self.view = grid_view(self, text_lines=0)
         self.view.setModel(model)
         self.view.activated.connect(lambda index: self.open_photo.emit(index.data(RECORD_ROLE).photo_id))
-        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.view.customContextMenuRequested.connect(lambda pos: self.menu_at(pos).exec(self.view.mapToGlobal(pos)))
+        add_context_menu(self.view, self.menu_at)
         self.not_this = QPushButton("Not this person", self)
         self.not_this.clicked.connect(lambda: self._with_faces(self.reject_faces))
         self.move_to = QPushButton("Move to…", self)
@@ -235,11 +246,9 @@ class PersonPage(QWidget):
     def menu_at(self, pos: QPoint) -> QMenu:
         """The right-click menu for the selected faces (the face under `pos` joins them)."""
         menu = QMenu(self)
-        index = self.view.indexAt(pos)
-        if not index.isValid():
+        index = right_clicked(self.view, pos)
+        if index is None:
             return menu
-        if not self.view.selectionModel().isSelected(index):
-            self.view.setCurrentIndex(index)
         faces = [self.model.index(i.row(), 0).data(RECORD_ROLE) for i in self.view.selectionModel().selectedIndexes()]
         ids = [face.id for face in faces]
         menu.addAction("Open photo", lambda: self.open_photo.emit(index.data(RECORD_ROLE).photo_id))
