@@ -135,6 +135,7 @@ class MainWindow(QMainWindow):
         self._faces_found = 0
         self._photo_decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="photo")
         self._pending_photo = None
+        self._photo_sequence: list[int] = []
         self._photo_timer = QTimer(self)
         self._photo_timer.setInterval(10)
         self._photo_timer.timeout.connect(self._show_decoded_photo)
@@ -189,14 +190,15 @@ class MainWindow(QMainWindow):
         self.person_page.confirm_faces.connect(self.confirm_faces)
         self.person_page.set_cover.connect(self.set_cover)
         self.person_page.hide_person.connect(self.hide_person)
-        self.person_page.open_photo.connect(self.open_photo)
+        self.person_page.open_photo.connect(lambda photo: self.open_photo(photo, photos_in(self.faces_model.items)))
         self.suggestions_page.answer.connect(self.answer_suggestion)
         self.suggestions_page.answer_group.connect(self.answer_group_suggestion)
         self.photo_page.back.connect(self.go_back)
         self.photo_page.view.face_clicked.connect(self.face_menu)
         self.photo_page.view.box_drawn.connect(self.add_face)
         self.search_page.search.connect(self.search)
-        self.search_page.open_photo.connect(self.open_photo)
+        self.search_page.open_photo.connect(lambda photo: self.open_photo(photo, photos_in(self.photos_model.items)))
+        self.photo_page.step.connect(self.step_photo)
         splitter = QSplitter(self)
         splitter.addWidget(self.sidebar)
         splitter.addWidget(self.stack)
@@ -717,12 +719,20 @@ class MainWindow(QMainWindow):
             self.open_photo(self.photo_page.photo_id)
 
     # -- photo view -------------------------------------------------------------------------
-    def open_photo(self, photo_id: int) -> None:
+    def open_photo(self, photo_id: int, sequence: list[int] | None = None) -> None:
         """Show the photo page now and the photo when decoded: decoding a camera photo on
-        this thread took 105-134 ms for 1 MB of JPEG (measured), longer for WebP or HEIC."""
+        this thread took 105-134 ms for 1 MB of JPEG (measured), longer for WebP or HEIC.
+        `sequence`: the photos it was opened among (a person's, a search's): the arrow keys
+        go through them."""
         row = self.library.query("SELECT path, width FROM photos WHERE id = ?", [photo_id])
         if not row:
             return
+        if sequence is not None:
+            self._photo_sequence = list(sequence)
+        elif photo_id not in self._photo_sequence:
+            self._photo_sequence = [photo_id]
+        self.photo_page.set_position(self._photo_sequence.index(photo_id) if photo_id in self._photo_sequence else None,
+                                     len(self._photo_sequence))
         path, width = from_stored_path(row[0]["path"]), row[0]["width"] or 1
         if self.stack.currentWidget() is not self.photo_page:
             self._previous_page = self.stack.currentWidget()
@@ -745,6 +755,14 @@ class MainWindow(QMainWindow):
             return
         self.photo_page.view.show_photo(QPixmap.fromImage(image), image.width() / width, photo_faces(self.library, photo_id))
         self.photo_shown.emit(photo_id)
+
+    def step_photo(self, delta: int) -> None:
+        current = self.photo_page.photo_id
+        if current not in self._photo_sequence:
+            return
+        position = self._photo_sequence.index(current) + delta
+        if 0 <= position < len(self._photo_sequence):
+            self.open_photo(self._photo_sequence[position])
 
     def go_back(self) -> None:
         self.stack.setCurrentWidget(self._previous_page or self.people_page)
@@ -873,6 +891,11 @@ class MainWindow(QMainWindow):
         self._photo_decoder.shutdown(wait=True)
         self.thumbnails.wait()
         super().closeEvent(event)
+
+
+def photos_in(tiles: list) -> list[int]:
+    """The photos of face tiles, in order, each once."""
+    return list(dict.fromkeys(tile.photo_id for tile in tiles))
 
 
 def photo_count(count: int) -> str:

@@ -25,37 +25,56 @@ from engine.library.preferences import STRICTNESS, Preferences
 
 
 class PersonPicker(QDialog):
-    """Pick a named person, or type a new name, with a search box."""
+    """Pick a named person, or type a new name, with a search box.  Enter takes the name typed
+    (a known name in any case is that person), or the person chosen in the list."""
 
     def __init__(self, names: list[str], parent: QWidget | None = None, title: str = "Move to…") -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         self.search = QLineEdit(self)
         self.search.setPlaceholderText("Search or type a new name")
+        self.known = {name.casefold(): name for name in names}
         self.names = QStringListModel(sorted(names, key=str.casefold), self)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.names)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.list = QListView(self)
         self.list.setModel(self.proxy)
-        self.search.textChanged.connect(self.proxy.setFilterFixedString)
+        self.hint = QLabel(self)
+        self.search.textChanged.connect(self._typed)
+        self.search.returnPressed.connect(self.accept)
         self.list.doubleClicked.connect(self.accept)
+        self.list.clicked.connect(lambda _: self._show_hint())
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.search)
         layout.addWidget(self.list)
+        layout.addWidget(self.hint)
         layout.addWidget(buttons)
+        self._show_hint()
+
+    def _typed(self, text: str) -> None:
+        self.proxy.setFilterFixedString(text)
+        self.list.setCurrentIndex(self.proxy.index(-1, -1))  # typing means the text, until a name is picked
+        self._show_hint()
+
+    def _show_hint(self) -> None:
+        chosen = self.chosen()
+        if chosen is None:
+            self.hint.setText("Type a name or pick a person.")
+        elif chosen.casefold() in self.known:
+            self.hint.setText(f"Enter: {chosen}")
+        else:
+            self.hint.setText(f"Enter: a new person, {chosen}")
 
     def chosen(self) -> str | None:
         index = self.list.currentIndex()
         if index.isValid():
             return index.data()
-        if self.proxy.rowCount() == 1:
-            return self.proxy.index(0, 0).data()
-        text = self.search.text().strip()
-        return text or None
+        text = " ".join(self.search.text().split())
+        return self.known.get(text.casefold(), text) or None
 
 
 class SettingsDialog(QDialog):

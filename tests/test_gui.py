@@ -696,13 +696,46 @@ def test_face_names_stay_inside_the_photo(qtbot) -> None:
     pixmap.fill(QColor("grey"))
     faces = [FaceTile(1, 1, "", (200.0, 190.0, 250.0, 250.0), None, None, None, None),
              FaceTile(2, 1, "", (60.0, 60.0, 140.0, 140.0), 7, "Gloria Macapagal Arroyo", "manual", None)]
+    view.resize(500, 500)
     view.show_photo(pixmap, 1.0, faces)
     photo = view.scene().sceneRect()
-    backdrops = [item for item in view.scene().items()
-                 if isinstance(item, QGraphicsRectItem) and item.data(0) is None and item.zValue() == 1]
-    assert len(backdrops) == 2
-    for backdrop in backdrops:
-        assert photo.contains(backdrop.sceneBoundingRect().adjusted(1, 1, -1, -1)), backdrop.sceneBoundingRect()
+    labels = view.label_rects()
+    assert len(labels) == 2
+    for label in labels:
+        assert photo.contains(label.adjusted(1, 1, -1, -1)), label
+
+
+def on_screen(view):  # noqa: ANN001, ANN201 - the first name's rectangle as Qt draws it, in viewport pixels
+    backdrop = view.labels[0][0]
+    return backdrop.deviceTransform(view.viewportTransform()).mapRect(backdrop.boundingRect())
+
+
+def test_photo_view_names_keep_their_size_on_screen_and_zoom_works(qtbot) -> None:
+    """A name was about 7 px tall on a 2000 px photo and huge on a 250 px one: now the same
+    height on screen for both, and at any zoom."""
+    from PySide6.QtGui import QColor, QPixmap
+
+    from engine.library.browse import FaceTile
+    from facenet_desktop.pages import PhotoView
+
+    view = PhotoView()
+    qtbot.addWidget(view)
+    view.resize(600, 500)
+    heights = []
+    for side in (2000, 250):
+        pixmap = QPixmap(side, side)
+        pixmap.fill(QColor("grey"))
+        face = FaceTile(1, 1, "", (side * 0.3, side * 0.3, side * 0.5, side * 0.5), 7, "Anna", "manual", None)
+        view.show_photo(pixmap, 1.0, [face])
+        fitted = view.transform().m11()
+        assert fitted == pytest.approx(view.viewport().height() / side, rel=0.05)  # the whole photo in view
+        heights.append(on_screen(view).height())
+        view.set_zoom(4.0)
+        assert view.transform().m11() == pytest.approx(4 * fitted)
+        heights.append(on_screen(view).height())
+        qtbot.keyClick(view, Qt.Key.Key_0)
+        assert view.zoom == 1.0
+    assert max(heights) - min(heights) < 0.5 and 10 <= heights[0] <= 40, heights
 
 
 def test_scan_result_says_which_photos_could_not_be_read_and_why(window, qtbot) -> None:
@@ -923,3 +956,43 @@ def test_the_people_grid_keeps_its_order_while_a_scan_runs(window, library, qtbo
     window.refresh()
     ids = [window.people_page.proxy.index(r, 0).data(ID_ROLE) for r in range(window.people_page.proxy.rowCount())]
     assert ids[1:] == [third, first]  # biggest first again once the scan is done
+
+
+def test_arrow_keys_go_through_the_photos_a_photo_was_opened_among(window, library, qtbot) -> None:
+    first, _, _ = person_ids_by_size(library)
+    window.open_person(first)
+    photos = list(dict.fromkeys(window.faces_model.items[r].photo_id for r in range(window.faces_model.rowCount())))
+    assert len(photos) == 8
+    window.person_page.open_photo.emit(photos[0])  # as a double-click on the first face does
+    page = window.photo_page
+    assert page.photo_id == photos[0] and page.position.text() == "1 of 8"
+    assert not page.previous_button.isEnabled() and page.next_button.isEnabled()
+    page.setFocus()
+    qtbot.keyClick(page, Qt.Key.Key_Right)
+    qtbot.keyClick(page, Qt.Key.Key_Right)
+    assert page.photo_id == photos[2] and page.position.text() == "3 of 8"
+    qtbot.keyClick(page, Qt.Key.Key_Left)
+    assert page.photo_id == photos[1]
+    for _ in range(3):
+        qtbot.keyClick(page, Qt.Key.Key_Left)  # stops at the first
+    assert page.photo_id == photos[0]
+    assert "named by you" in page.legend.text() and "not named yet" in page.legend.text()
+
+
+def test_who_is_this_takes_a_new_name_typed_and_enter(qtbot) -> None:
+    from PySide6.QtWidgets import QDialog
+
+    from facenet_desktop.dialogs import PersonPicker
+
+    picker = PersonPicker(["Anna", "Ben"], title="Who is this?")
+    qtbot.addWidget(picker)
+    picker.show()
+    qtbot.keyClicks(picker.search, "Ann")  # a prefix of Anna, but a new person
+    assert picker.chosen() == "Ann" and picker.hint.text() == "Enter: a new person, Ann"
+    qtbot.keyClick(picker.search, Qt.Key.Key_Return)
+    assert picker.result() == QDialog.DialogCode.Accepted
+    picker.search.setText("  anna ")
+    assert picker.chosen() == "Anna" and picker.hint.text() == "Enter: Anna"  # a known name in any case
+    picker.search.setText("")
+    picker.list.setCurrentIndex(picker.proxy.index(1, 0))
+    assert picker.chosen() == "Ben"
