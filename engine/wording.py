@@ -1,4 +1,4 @@
-"""Counts in plain words: "1 face", "3 faces", never "1 faces"."""
+"""Counts and lists in plain words: "1 face", "3 faces" (never "1 faces"), "Anna, Ben and Cleo"."""
 
 from __future__ import annotations
 
@@ -6,3 +6,8 @@ from __future__ import annotations
 def counted(count: int, singular: str, plural: str | None = None) -> str:
     word = singular if count == 1 else (plural or f"{singular}s")
     return f"{count:,} {word}"
+
+
+def names_in_words(names: tuple[str, ...] | list[str], last_joiner: str = "and") -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" {last_joiner} " + names[-1]

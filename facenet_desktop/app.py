@@ -51,11 +51,12 @@ from engine.library.browse import (
 )
 from engine.library.group_suggestions import GroupQuestions, GroupSuggestion, answer_group_suggestion
 from engine.library.missing import forget_missing, missing_photos
+from engine.library.people import find_people
 from engine.library.preferences import load_preferences, save_preferences
 from engine.library.store import Library, LibraryError
 from engine.paths import data_dir
 from engine.user_files import from_stored_path, printable_path, to_stored_path
-from engine.wording import counted
+from engine.wording import counted, names_in_words
 from facenet_desktop.dialogs import PersonPicker, SettingsDialog, TextDialog
 from facenet_desktop.models import FacesModel, PeopleModel, PhotosModel, SuggestionsModel
 from facenet_desktop.pages import (
@@ -196,7 +197,8 @@ class MainWindow(QMainWindow):
         self.photo_page.back.connect(self.go_back)
         self.photo_page.view.face_clicked.connect(self.face_menu)
         self.photo_page.view.box_drawn.connect(self.add_face)
-        self.search_page.search.connect(self.search)
+        self.search_page.find.connect(self.search)
+        self.search_page.search_people.connect(self.search_people)
         self.search_page.open_photo.connect(lambda photo: self.open_photo(photo, photos_in(self.photos_model.items)))
         self.photo_page.step.connect(self.step_photo)
         splitter = QSplitter(self)
@@ -388,6 +390,7 @@ class MainWindow(QMainWindow):
             page.set_groups([g for g in page.groups if g.group in people and people[g.group] is None
                              and g.other in people and people[g.other] == g.other_name], page.group_tiles)
         self.sidebar.item(1).setText(self._suggestions_title())
+        self.search_page.set_names(sorted((p.name for p in views["people"] if p.name and not p.hidden), key=str.casefold))
         self.undo_action.setEnabled(views["can_undo"])
         self.redo_action.setEnabled(views["can_redo"])
         self._faces_found = views["faces"]
@@ -806,16 +809,31 @@ class MainWindow(QMainWindow):
 
     # -- search --------------------------------------------------------------------------------
     def search(self, text: str) -> None:
-        names = parse_people_query(text)
-        if not names:
-            return
-        try:
-            found = search_photos(self.library, names)
-        except LibraryError as exc:
-            self.report_error(str(exc))
-            found = []
+        """Each name typed ("Anna and Ben" works too) becomes a chosen person when it means
+        exactly one; otherwise the page says why, in words (never a dialog)."""
+        page = self.search_page
+        problems = []
+        for part in parse_people_query(text):
+            matches = find_people(self.library, part)
+            if len(matches) == 1:
+                page.add_person(*matches[0])
+            elif matches:
+                problems.append(f"“{part}” could be {names_in_words([name for _, name in matches], 'or')}: "
+                                "pick one from the list")
+            else:
+                problems.append(f"nobody is called “{part}”")
+        if not problems:
+            page.query.clear()
+        self.search_people([p for p, _ in page.chosen], problems)
+
+    def search_people(self, person_ids: list[int], problems: list[str] | None = None) -> None:
+        page = self.search_page
+        found = search_photos(self.library, person_ids) if person_ids else []
         self.photos_model.set_items(found)
-        self.search_page.result.setText(f"{len(found)} photos with {' and '.join(names)}")
+        said = f"{counted(len(found), 'photo')} with {' and '.join(page.chip_names())}" if person_ids else ""
+        problem = "; ".join(problems or [])
+        page.result.setText(". ".join(part for part in (said, problem[:1].upper() + problem[1:]) if part) + "."
+                            if said or problem else "")
 
     # -- fine-tune -----------------------------------------------------------------------------
     def start_finetune(self) -> None:

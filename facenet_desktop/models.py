@@ -7,7 +7,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 
 from engine.library.browse import UNSORTED, FaceTile, PersonTile
 from engine.wording import counted
-from facenet_desktop.thumbnails import ThumbnailLoader
+from facenet_desktop.thumbnails import ThumbnailLoader, photo_key
 
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 RECORD_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -146,10 +146,10 @@ class SuggestionsModel(_ThumbnailListModel):
 
 
 class PhotosModel(_ThumbnailListModel):
-    """Search results: one item per photo, shown by the first matching face."""
+    """Search results: one item per photo, shown whole."""
 
     def face_of(self, item: FaceTile) -> int | None:
-        return item.id
+        return photo_key(item.photo_id)
 
     def text_of(self, item: FaceTile) -> str:
         return item.path.rsplit("/", 1)[-1]

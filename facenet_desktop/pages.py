@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, QSortFilterProxyModel, QStringListModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QKeySequence, QPen, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
+    QCompleter,
     QGraphicsItem,
     QGraphicsRectItem,
     QGraphicsScene,
@@ -613,20 +614,62 @@ class PhotoPage(QWidget):
 
 
 class SearchPage(QWidget):
-    search = Signal(str)
+    """Photos with several people: each name typed (any case, a first name will do, the
+    list completes it) becomes a chip; the photos shown have everyone chosen in them."""
+
+    find = Signal(str)  # text typed, for the window to match against the people
+    search_people = Signal(list)  # the chosen people's ids
     open_photo = Signal(int)
 
     def __init__(self, model: PhotosModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
+        self.chosen: list[tuple[int, str]] = []
         self.query = QLineEdit(self)
-        self.query.setPlaceholderText("Photos with… e.g. Anna and Ben")
-        self.query.returnPressed.connect(lambda: self.search.emit(self.query.text()))
+        self.query.setPlaceholderText("Type a name and press Enter; add more people to find photos with all of them")
+        self.names = QStringListModel(self)
+        self.completer = QCompleter(self.names, self)
+        self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        self.query.setCompleter(self.completer)
+        self.query.returnPressed.connect(lambda: self.find.emit(self.query.text()))
+        self.chips = QHBoxLayout()
+        self.chips.addStretch()
         self.result = QLabel(self)
         self.view = grid_view(self, text_lines=1)
         self.view.setModel(model)
         self.view.activated.connect(lambda index: self.open_photo.emit(index.data(RECORD_ROLE).photo_id))
         layout = QVBoxLayout(self)
         layout.addWidget(self.query)
+        layout.addLayout(self.chips)
         layout.addWidget(self.result)
         layout.addWidget(self.view)
+
+    def set_names(self, names: list[str]) -> None:
+        if names != self.names.stringList():
+            self.names.setStringList(names)
+
+    def add_person(self, person_id: int, name: str) -> None:
+        if person_id not in [p for p, _ in self.chosen]:
+            self.chosen.append((person_id, name))
+            self._show_chips()
+
+    def remove_person(self, person_id: int) -> None:
+        self.chosen = [(p, n) for p, n in self.chosen if p != person_id]
+        self._show_chips()
+        self.search_people.emit([p for p, _ in self.chosen])
+
+    def chip_names(self) -> list[str]:
+        return [n for _, n in self.chosen]
+
+    def _show_chips(self) -> None:
+        while self.chips.count() > 1:  # the stretch stays last
+            widget = self.chips.takeAt(0).widget()
+            widget.deleteLater()
+        for person_id, name in self.chosen:
+            chip = QPushButton(f"{name}  ✕", self)
+            chip.setToolTip(f"Remove {name} from the search")
+            chip.clicked.connect(lambda _=False, p=person_id: self.remove_person(p))
+            self.chips.insertWidget(self.chips.count() - 1, chip)
+
+

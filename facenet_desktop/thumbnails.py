@@ -1,4 +1,4 @@
-"""Face thumbnails for the views: cut by the engine on worker threads (disk-cached JPEGs),
+"""Face and photo thumbnails for the views: cut by the engine on worker threads (disk-cached JPEGs),
 picked up on the GUI thread by a short timer, kept in memory as QPixmaps (LRU), and
 announced with a signal so a model repaints just that item.
 
@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QColor, QPixmap
 
-from engine.library.browse import face_thumbnail
+from engine.library.browse import face_thumbnail, photo_thumbnail
 from engine.library.store import Library
 
 MEMORY_ITEMS = 3000
@@ -22,8 +22,15 @@ DELIVERY_INTERVAL_MS = 30
 MAX_DELIVERED_PER_TICK = 200  # a tiny 128-px JPEG decodes in well under a millisecond
 
 
+def photo_key(photo_id: int) -> int:
+    """A whole photo's thumbnail key: negative, so it never meets a face id."""
+    return -photo_id
+
+
 class ThumbnailLoader(QObject):
-    ready = Signal(int)  # face id whose pixmap is now available
+    """Keys are face ids, or photo_key(photo id) for a whole photo."""
+
+    ready = Signal(int)  # the key whose pixmap is now available
 
     def __init__(self, library: Library, size: int = 128, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -58,7 +65,10 @@ class ThumbnailLoader(QObject):
 
     def _cut(self, face_id: int) -> None:  # worker thread: no Qt objects here
         try:
-            path = face_thumbnail(self.library, face_id, self.size)
+            if face_id < 0:
+                path = photo_thumbnail(self.library, -face_id, self.size)
+            else:
+                path = face_thumbnail(self.library, face_id, self.size)
         except Exception:  # noqa: BLE001 - a face without a thumbnail shows the placeholder
             path = None
         self._done.put((face_id, None if path is None else str(path)))

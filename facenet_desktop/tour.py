@@ -137,7 +137,6 @@ def main() -> None:
     shoot(window, args.out, "7-suggestions")
     window.sidebar.setCurrentRow(2)
     first_name = library.scalar("SELECT name FROM people WHERE name IS NOT NULL ORDER BY id LIMIT 1")
-    window.search_page.query.setText(first_name)
     window.search(first_name)
     shoot(window, args.out, "8-search")
     shoot_finetune_report(window, args.out)

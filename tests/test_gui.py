@@ -25,7 +25,7 @@ from facenet_desktop import app as app_module  # noqa: E402
 from facenet_desktop.app import MainWindow, install_crash_dialog  # noqa: E402
 from facenet_desktop.dialogs import TextDialog  # noqa: E402
 from facenet_desktop.models import ID_ROLE, FacesModel, PeopleModel, PhotosModel, SuggestionsModel  # noqa: E402
-from facenet_desktop.thumbnails import ThumbnailLoader  # noqa: E402
+from facenet_desktop.thumbnails import ThumbnailLoader, photo_key  # noqa: E402
 from facenet_desktop.workers import Job, JobRunner  # noqa: E402
 
 
@@ -293,23 +293,40 @@ def test_suggestions_yes_and_no_with_keys(window, library, qtbot) -> None:
 
 
 def test_search_photos_with_several_people(window, library, qtbot) -> None:
-    first, second, _ = person_ids_by_size(library)
-    window.rename_person(first, "Anna")
+    """Names become chips (any case, a first name will do); the photos have everyone chosen;
+    a name that means nobody, or several people, is said in words on the page, never in a
+    dialog; results are whole photos, not face crops."""
+    first, second, third = person_ids_by_size(library)
+    for person, name in ((first, "Anna Smith"), (second, "Ben"), (third, "Anna Lee")):
+        window.rename_person(person, name)
     edited(qtbot, window)
-    window.rename_person(second, "Ben")
-    edited(qtbot, window)
-    # Put one of Ben's faces in a photo of Anna's.
+    # Put one of Ben's faces in a photo of Anna Smith's.
     anna_photo = library.scalar("SELECT photo_id FROM faces WHERE person_id = ? ORDER BY id LIMIT 1", [first])
     with library.atomic() as db:
         db.execute("UPDATE faces SET photo_id = ? WHERE id = (SELECT min(id) FROM faces WHERE person_id = ?)",
                    [anna_photo, second])
-    window.search("Anna and Ben")
-    assert window.photos_model.rowCount() == 1
-    assert window.search_page.result.text().startswith("1 photos with Anna and Ben")
-    window.search("anna")
-    assert window.photos_model.rowCount() == 8
-    window.search("Nobody")
-    assert window.errors and "Nobody" in window.errors[-1]
+    page = window.search_page
+    assert page.names.stringList() == ["Anna Lee", "Anna Smith", "Ben"]  # what the box completes
+    page.completer.setCompletionPrefix("smi")
+    assert page.completer.currentCompletion() == "Anna Smith"  # any part of the name, any case
+    window.search("anna smith")
+    assert page.chip_names() == ["Anna Smith"] and window.photos_model.rowCount() == 8
+    assert page.result.text() == "8 photos with Anna Smith."
+    window.search("BEN")
+    assert page.chip_names() == ["Anna Smith", "Ben"] and window.photos_model.rowCount() == 1
+    assert page.result.text() == "1 photo with Anna Smith and Ben."
+    tile = window.photos_model.items[0]
+    assert tile.photo_id == anna_photo and window.photos_model.face_of(tile) == photo_key(anna_photo)  # the photo
+    window.search("Anna")  # two people: nothing added, the page says who
+    assert page.chip_names() == ["Anna Smith", "Ben"]
+    assert page.result.text() == "1 photo with Anna Smith and Ben. “Anna” could be Anna Lee or Anna Smith: pick one from the list."
+    window.search("Nobody and Zed")
+    assert "Nobody is called “Nobody”; nobody is called “Zed”." in page.result.text()
+    assert window.errors == []  # no dialogs
+    ben_chip = next(page.chips.itemAt(i).widget() for i in range(page.chips.count() - 1)
+                    if page.chips.itemAt(i).widget().text().startswith("Ben"))
+    ben_chip.click()
+    assert page.chip_names() == ["Anna Smith"] and window.photos_model.rowCount() == 8
 
 
 def test_settings_are_saved_and_strictness_regroups(window, library, qtbot, monkeypatch) -> None:

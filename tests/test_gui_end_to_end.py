@@ -51,6 +51,15 @@ def test_scan_name_merge_and_add_a_face(qtbot, tmp_path, faces_dir, monkeypatch)
     assert library.query("SELECT name FROM people WHERE id = ?", [first]) == [{"name": "Alice"}]
     assert library.scalar("SELECT count(*) FROM faces WHERE person_id = ? AND assignment = 'manual'", [first]) == 8
     assert library.scalar("SELECT count(*) FROM people WHERE id = ?", [second]) == 0
+    # Search results show whole photos: the photo's thumbnail keeps its shape, longest side 128.
+    from PIL import Image
+
+    from engine.library.browse import photo_thumbnail
+
+    some_photo = library.query("SELECT id, width, height FROM photos WHERE status = 'done' LIMIT 1")[0]
+    with Image.open(photo_thumbnail(library, some_photo["id"], 128)) as thumbnail:
+        assert max(thumbnail.size) == 128
+        assert thumbnail.size[0] / thumbnail.size[1] == pytest.approx(some_photo["width"] / some_photo["height"], rel=0.02)
     # Photo view: the boxes are there; draw one where no face was found.
     photo_id = library.scalar("SELECT photo_id FROM faces WHERE person_id = ? ORDER BY id LIMIT 1", [first])
     with qtbot.waitSignal(window.photo_shown, timeout=10_000):

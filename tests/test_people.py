@@ -302,3 +302,20 @@ def test_labels_survive_rescan_and_recluster(tmp_path_factory, edits) -> None:
         assert library.query("SELECT id, name, hidden FROM people WHERE name IS NOT NULL OR hidden = 1 ORDER BY id") == people
         for row in rejections:
             assert after[row["face_id"]][0] != row["person_id"]
+
+
+def test_find_people_by_whole_name_word_or_beginning_in_any_case(tmp_path) -> None:
+    from engine.library.people import find_people
+
+    with Library(tmp_path / "lib.db") as library:
+        ids = {name: editing.create_person(library, name) for name in ("Anna Smith", "Anna Lee", "Ben", "Benedict Cole")}
+        editing.hide_person(library, editing.create_person(library, "Annabel"))
+        found = lambda text: [name for _, name in find_people(library, text)]  # noqa: E731
+        assert found("anna smith") == ["Anna Smith"]  # the whole name wins
+        assert found("ANNA") == ["Anna Lee", "Anna Smith"]  # a word of the name
+        assert found("lee") == ["Anna Lee"]
+        assert found("ben") == ["Ben"]  # a whole name before a beginning (Benedict)
+        assert found("bene") == ["Benedict Cole"]
+        assert found("annab") == []  # hidden people are not searched
+        assert found("  ") == [] and found("Zed") == []
+        assert find_people(library, "Ben")[0][0] == ids["Ben"]

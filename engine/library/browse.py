@@ -148,6 +148,29 @@ def face_thumbnail(library: Library, face_id: int, size: int = THUMBNAIL_SIZE) -
     return cached
 
 
+def photo_thumbnail(library: Library, photo_id: int, size: int = THUMBNAIL_SIZE) -> Path | None:
+    """The whole photo, its longest side `size`, as a JPEG cached by the photo's content (an id
+    can be reused after a photo leaves the library; its content hash names what it shows);
+    None when the photo cannot be read."""
+    row = library.query("SELECT path, content_hash FROM photos WHERE id = ?", [photo_id])
+    if not row:
+        return None
+    key = row[0]["content_hash"] or hashlib.sha1(row[0]["path"].encode("utf-8", "surrogateescape")).hexdigest()
+    cached = cache_dir() / "thumbnails" / library_key(library) / f"photo-{key}-{size}.jpg"
+    if cached.exists():
+        return cached
+    try:
+        photo = load_photo(from_stored_path(row[0]["path"]), max_side=max(size * 4, 512))
+    except Exception:  # noqa: BLE001 - any unreadable photo just has no thumbnail
+        return None
+    image = Image.fromarray(photo.rgb)
+    image.thumbnail((size, size), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    atomic_write_bytes(cached, buffer.getvalue())
+    return cached
+
+
 def library_key(library: Library) -> str:
     """Thumbnails of different libraries never mix (face ids repeat across databases)."""
     return hashlib.sha1(str(library.path.resolve()).encode()).hexdigest()[:12]

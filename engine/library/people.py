@@ -55,6 +55,24 @@ def list_people(library: Library, include_hidden: bool = False) -> list[PersonSu
     ]
 
 
+def find_people(library: Library, text: str) -> list[tuple[int, str]]:
+    """The visible named people a typed name can mean, as (id, name): the whole name in any
+    case; else everyone with that word in their name (a first name, a surname); else the
+    names that begin with what was typed."""
+    typed = " ".join(text.split()).casefold()
+    if not typed:
+        return []
+    people = [(r["id"], r["name"]) for r in library.query(
+        "SELECT id, name FROM people WHERE name IS NOT NULL AND hidden = 0 ORDER BY name COLLATE NOCASE, id")]
+    for matches in (lambda name: name.casefold() == typed,
+                    lambda name: typed in name.casefold().split(),
+                    lambda name: name.casefold().startswith(typed)):
+        found = [(person, name) for person, name in people if matches(name)]
+        if found:
+            return found
+    return []
+
+
 def photos_with_people(library: Library, people: list[str | int]) -> list[str]:
     """Paths of the photos in which every one of `people` appears (confirmed or automatic)."""
     ids = sorted({resolve_person(library, p) for p in people})

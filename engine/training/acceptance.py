@@ -26,6 +26,7 @@ import numpy as np
 from engine.evaluation import fold_mistakes, verification_report
 from engine.training.data import FaceSet
 from engine.training.trainer import validation_pairs
+from engine.wording import names_in_words
 
 Embed = Callable[[np.ndarray], np.ndarray]  # chips -> embeddings (any length; compared as given)
 
@@ -106,10 +107,6 @@ class Verdict:
         if self.reason == "worse":
             return f"it breaks more than it fixes ({flips}): the current model stays"
         return f"perhaps better, but that could be chance ({flips}): the current model stays{people}"
-
-
-def names_in_words(names: tuple[str, ...]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def judge(before: HeldOutErrors, after: HeldOutErrors, faces_per_person: dict[str, int] | None = None,

@@ -22,7 +22,8 @@ from torch import nn
 from engine.alignment import chip_views
 from engine.evaluation import verification_report
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
-from engine.training.acceptance import HeldOutErrors, Verdict, errors_from_vectors, judge, names_in_words
+from engine.training.acceptance import HeldOutErrors, Verdict, errors_from_vectors, judge
+from engine.wording import names_in_words
 from engine.training.data import FaceSet, IdentityBatches, LookalikeBatches
 from engine.training.models import ArchConfig, chips_to_input, set_trainable
 from engine.training.trainer import validation_pairs
