@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.jobs import CancelToken, Progress
+from engine.wording import counted
 
 EXIT_OK, EXIT_ERROR = 0, 1
 
@@ -124,10 +125,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         print(
-            f"{summary.files_seen} photos: {summary.analyzed} analysed ({summary.faces_found} faces), "
+            f"{counted(summary.files_seen, 'photo')}: {summary.analyzed} analysed ({counted(summary.faces_found, 'face')}), "
             f"{summary.unchanged} unchanged, {summary.moved} moved, {summary.duplicates} copies, "
             f"{summary.missing} missing, {len(summary.problems)} could not be read, "
-            f"{summary.xmp_labels} faces named from XMP; "
+            f"{counted(summary.xmp_labels, 'face')} named from XMP; "
             f"recognised {report['recognised']}, suggested {report['suggested']} ({summary.seconds:.1f} s)"
         )
         for path, reason in summary.folder_errors:
@@ -150,13 +151,15 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     with _library(args) as library:
         summary = cluster_library(library, min_faces=args.min_faces)
     print(
-        f"{summary.faces} faces: {summary.people} people with automatic faces ({summary.new_people} new), "
+        f"{counted(summary.faces, 'face')}: {counted(summary.people, 'person', 'people')} with automatic faces "
+        f"({summary.new_people} new), "
         f"{summary.unsorted} unsorted; recognised {summary.recognised}, suggested {summary.suggested} "
         f"({summary.seconds:.1f} s)"
     )
     if summary.questioned:
-        print(f"  {counted(summary.questioned, 'face')} named with {'its' if summary.questioned == 1 else 'their'} "
-              "group look like someone else: see `facenet suggestions`")
+        one = summary.questioned == 1
+        print(f"  {counted(summary.questioned, 'face')} named with {'its' if one else 'their'} group "
+              f"{'looks' if one else 'look'} like someone else: see `facenet suggestions`")
     return EXIT_OK
 
 
@@ -165,7 +168,7 @@ def cmd_recognize(args: argparse.Namespace) -> int:
 
     with _library(args) as library:
         summary = recognize_faces(library, only_unassigned=not args.all)
-    print(f"{summary.considered} faces considered: {summary.assigned} assigned, {summary.suggested} suggested")
+    print(f"{counted(summary.considered, 'face')} considered: {summary.assigned} assigned, {summary.suggested} suggested")
     return EXIT_OK
 
 
@@ -266,9 +269,9 @@ def cmd_suggestions(args: argparse.Namespace) -> int:
               "(answer with: facenet answer ID yes|no)")
         for g in groups:
             if g.other_name:
-                question = g.question(f"this group of {g.group_faces} faces")
+                question = g.question(f"this group of {counted(g.group_faces, 'face')}")
             else:
-                question = f"{g.question()} ({g.group_faces} and {g.other_faces} faces)"
+                question = f"{g.question()} ({counted(g.group_faces, 'face')} and {counted(g.other_faces, 'face')})"
             print(f"{g.key:>10}  {question}")
     if found:
         print(f"{len(found)} {'face' if len(found) == 1 else 'faces'} to review (answer with: facenet answer FACE yes|no)")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from engine.cli_library import EXIT_ERROR, EXIT_OK, _cancel_on_ctrl_c, _library, _ProgressBar, pipeline_factory
+from engine.wording import counted
 
 
 def _switch(library, name: str, args: argparse.Namespace, bar: _ProgressBar) -> int:  # noqa: ANN001
@@ -17,11 +18,11 @@ def _switch(library, name: str, args: argparse.Namespace, bar: _ProgressBar) -> 
     summary = switch_model(library, name, photo_faces_embedder(pipeline_for(library, name)), bar, _cancel_on_ctrl_c())
     bar.close()
     if summary.cancelled:
-        print(f"stopped after embedding {summary.embedded} faces; nothing changed in the library. "
+        print(f"stopped after embedding {counted(summary.embedded, 'face')}; nothing changed in the library. "
               f"Run `facenet model use {name}` to continue.", file=sys.stderr)
         return 130
-    print(f"now using {name}: {summary.embedded} faces embedded, {summary.reused} embeddings reused"
-          + (f", {summary.left_out} faces left on their old version (photo unreadable)" if summary.left_out else "")
+    print(f"now using {name}: {counted(summary.embedded, 'face')} embedded, {counted(summary.reused, 'embedding')} reused"
+          + (f", {counted(summary.left_out, 'face')} left on their old version (photo unreadable)" if summary.left_out else "")
           + f" ({summary.seconds:.1f} s); faces not labelled by hand grouped again")
     return EXIT_OK
 
@@ -70,7 +71,7 @@ def cmd_model_list(args: argparse.Namespace) -> int:
             line = f"{'*' if record.active else ' '} {record.name}"
             if record.parent:
                 line += f"  (from {record.parent}, {record.created_at})"
-            line += f"  {record.faces} faces embedded"
+            line += f"  {counted(record.faces, 'face')} embedded"
             if record.report:
                 b, a = record.report["before"], record.report["after"]
                 line += (f"  held-out verification error {b['verification_error']:.2%} -> {a['verification_error']:.2%}, "

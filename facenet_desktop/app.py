@@ -482,7 +482,11 @@ class MainWindow(QMainWindow):
 
     def rescan(self) -> None:
         folders = self.folders()
-        if not folders or self.scan_job is not None:
+        if not folders:  # nothing to scan yet: the page that adds a folder
+            self.stack.setCurrentWidget(self.empty_page)
+            self.statusBar().showMessage("No photo folder yet: add one to scan it.", 8000)
+            return
+        if self.scan_job is not None:
             return
         prefs = load_preferences(self.library)
         process = ScanProcess(ScanRequest(str(self.library.path), tuple(folders), float(prefs.min_face_px),
@@ -494,9 +498,11 @@ class MainWindow(QMainWindow):
     def _scan_finished(self, summary) -> None:  # noqa: ANN001
         unreadable = len(summary.problems)
         self.statusBar().showMessage(
-            f"Scan done: {summary.analyzed} photos analysed, {summary.faces_found} faces found, "
-            f"{summary.unchanged} unchanged"
-            + (f", {photo_count(summary.missing)} missing from disk (names kept)" if summary.missing else ""), 15000)
+            f"Scan done: {counted(summary.analyzed, 'photo')} analysed, {counted(summary.faces_found, 'face')} found, "
+            f"{summary.unchanged:,} unchanged"
+            + (f", {photo_count(summary.missing)} missing from disk (names kept)" if summary.missing else "")
+            + (f", {counted(summary.xmp_labels, 'face')} named from the photos' XMP metadata (another app's names)"
+               if summary.xmp_labels else ""), 15000)
         for path, reason in summary.folder_errors:
             self.errors.append(f"{path}: {reason}")
         self.unreadable_photos = list(summary.problems)
@@ -623,7 +629,7 @@ class MainWindow(QMainWindow):
         if progress.phase == "analyzing":
             # The count the views last read (every 2 s during a scan): progress reports come
             # many times a second, and the GUI thread must not wait on the scan's database.
-            text += f" photos, {self._faces_found} faces found"
+            text += f" photos, {counted(self._faces_found, 'face')} found"
         if progress.eta_seconds is not None:
             text += f", about {format_duration(progress.eta_seconds)} left"
         if self.scan_job is not None and self.scan_job.paused:

@@ -4,11 +4,14 @@ records; thumbnails come from the shared ThumbnailLoader and arrive as dataChang
 from __future__ import annotations
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QFontMetrics
+from PySide6.QtWidgets import QApplication
 
 from engine.library.browse import UNSORTED, FaceTile, PersonTile
 from engine.wording import counted
 from facenet_desktop.thumbnails import ThumbnailLoader, photo_key
 
+NAME_WIDTH_PX = 140  # a people tile's text width (128 px icon + 24 px grid margin, less padding)
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 RECORD_ROLE = Qt.ItemDataRole.UserRole + 2
 Index = QModelIndex | QPersistentModelIndex
@@ -115,10 +118,19 @@ class PeopleModel(_ThumbnailListModel):
         if item.id == UNSORTED:
             return f"Unsorted faces\n{counted(item.faces, 'face')}"
         hidden = " (hidden)" if item.hidden else ""
-        return f"{item.name or 'Unnamed'}{hidden}\n{counted(item.faces, 'face')}"
+        name = self.fit(item.name or "Unnamed", hidden)
+        return f"{name}{hidden}\n{counted(item.faces, 'face')}"
+
+    def fit(self, name: str, suffix: str) -> str:
+        """A long name elided to one line of the tile, so the count below it always shows."""
+        metrics = QFontMetrics(QApplication.font())
+        room = NAME_WIDTH_PX - metrics.horizontalAdvance(suffix)
+        return metrics.elidedText(name, Qt.TextElideMode.ElideRight, room)
 
     def tooltip_of(self, item: PersonTile) -> str:
-        return self.text_of(item).replace("\n", ", ")
+        if item.id == UNSORTED:
+            return self.text_of(item).replace("\n", ", ")
+        return f"{item.name or 'Unnamed'}{' (hidden)' if item.hidden else ''}, {counted(item.faces, 'face')}"
 
 
 class FacesModel(_ThumbnailListModel):
@@ -131,6 +143,8 @@ class FacesModel(_ThumbnailListModel):
     def tooltip_of(self, item: FaceTile) -> str:
         how = {"manual": "confirmed by you" if item.confirmed else "named with its group", "auto": "grouped automatically",
                "suggested": "suggested"}.get(item.assignment or "", "unsorted")
+        if item.assignment == "manual" and item.named_from == "XMP":
+            how = "named in another app: read from the photo's XMP metadata"
         return f"{item.path}\n{item.person_name or 'Unnamed'} ({how})"
 
 

@@ -4,6 +4,7 @@ window turns requests into engine calls."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, QSortFilterProxyModel, QStringListModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QKeySequence, QPen, QPixmap, QShortcut
@@ -77,6 +78,12 @@ def selected_ids(view: QListView) -> list[int]:
     return [index.data(ID_ROLE) for index in view.selectionModel().selectedIndexes()]
 
 
+def home_relative(folder: str) -> str:
+    """~/Pictures rather than /home/anna/Pictures."""
+    home = str(Path.home())
+    return "~" + folder[len(home):] if folder == home or folder.startswith(home + "/") else folder
+
+
 class EmptyPage(QWidget):
     add_folder = Signal(str)  # "" means: let the user choose
 
@@ -84,11 +91,13 @@ class EmptyPage(QWidget):
         super().__init__(parent)
         self.suggested = suggested
         title = QLabel("<h1>Welcome to FaceNet Desktop</h1>"
-                       "<p>Choose the folders with your photos. Everything stays on this computer.</p>", self)
+                       "<p>It finds the faces in your photos and groups them by person; you name the people, "
+                       "and it recognises them in every photo.<br>Everything stays on this computer.</p>", self)
         title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.use_suggested = QPushButton(f"Add {suggested}", self)
+        title.setWordWrap(True)
+        self.use_suggested = QPushButton(f"Find the people in {home_relative(suggested)}", self)
         self.use_suggested.clicked.connect(lambda: self.add_folder.emit(self.suggested))
-        self.choose = QPushButton("Choose a folder…", self)
+        self.choose = QPushButton("Choose another folder…", self)
         self.choose.clicked.connect(lambda: self.add_folder.emit(""))
         layout = QVBoxLayout(self)
         layout.addStretch()

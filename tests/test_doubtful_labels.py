@@ -131,3 +131,14 @@ def test_labels_from_before_the_distinction_count_as_confirmed(tmp_path) -> None
         assert [confirmed_flags(library)[f] for f in ids] == [1, 1, 1, 0]
         editing.undo(library)  # an undo snapshot from any time restores the flag it saved
         assert [confirmed_flags(library)[f] for f in ids] == [0, 0, 0, 0]
+
+
+def test_facenet_cluster_says_which_faces_became_questions(two_people, capsys) -> None:
+    from engine.cli import main as facenet
+
+    library, anna_id, _, ben = two_people
+    editing.name_person(library, anna_id, "Anna")
+    editing.move_faces(library, ben[1:], "Ben", create=True)
+    assert facenet(["cluster", "--db", str(library.path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 face named with its group looks like someone else: see `facenet suggestions`" in out

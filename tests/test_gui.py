@@ -361,8 +361,33 @@ def test_first_run_shows_the_empty_state(qtbot, tmp_path) -> None:
         win = MainWindow(lib, rescan_at_start=False)
         qtbot.addWidget(win)
         assert win.stack.currentWidget() is win.empty_page
-        assert "Add " in win.empty_page.use_suggested.text()
+        assert win.empty_page.use_suggested.text().startswith("Find the people in ")
+        win.rescan()  # F5 with no folder: the page that adds one, and a sentence saying so
+        assert win.stack.currentWidget() is win.empty_page and win.scan_job is None
+        assert win.statusBar().currentMessage() == "No photo folder yet: add one to scan it."
         win.close()
+
+
+def test_home_folder_reads_as_a_tilde_and_long_names_leave_the_count_visible(window, library, qtbot) -> None:
+    from pathlib import Path
+
+    from engine.library.browse import FaceTile
+    from facenet_desktop.pages import home_relative
+
+    assert home_relative(str(Path.home() / "Pictures")) == "~/Pictures"
+    assert home_relative("/media/photos") == "/media/photos"
+    first, _, _ = person_ids_by_size(library)
+    long_name = "Maria Fernanda de los Ángeles Villanueva-Castellanos"
+    window.rename_person(first, long_name)
+    edited(qtbot, window)
+    text = next(t for t in grid_texts(window) if t.startswith("Maria"))
+    shown_name, count = text.split("\n")
+    assert count == "8 faces" and shown_name.endswith("…") and len(shown_name) < len(long_name)
+    index = next(window.people_page.proxy.index(r, 0) for r in range(window.people_page.proxy.rowCount())
+                 if window.people_page.proxy.index(r, 0).data().startswith("Maria"))
+    assert index.data(Qt.ItemDataRole.ToolTipRole) == f"{long_name}, 8 faces"  # the whole name on hover
+    xmp = FaceTile(1, 1, "/p.jpg", (0, 0, 1, 1), first, "Anna", "manual", None, True, "XMP")
+    assert window.faces_model.tooltip_of(xmp).endswith("(named in another app: read from the photo's XMP metadata)")
 
 
 @pytest.mark.parametrize("model_class", [PeopleModel, FacesModel, SuggestionsModel, PhotosModel])
@@ -497,7 +522,8 @@ def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, l
     from facenet_desktop import child_work, dialogs
 
     window.start_finetune()
-    assert "at least 2 named people" in window.errors[-1]
+    assert window.errors[-1] == ("Fine-tuning learns from the people you named: it needs at least 2 people with 5 or "
+                                 "more named faces each. No faces are named yet.")
     first, second, _ = person_ids_by_size(library)
     window.rename_person(first, "Anna")
     edited(qtbot, window)

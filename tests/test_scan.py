@@ -225,7 +225,7 @@ def test_marie_curie_xmp_names_land_on_the_right_faces(faces_dir, library, pipel
     summary = scan_folders(library, [folder], lambda: pipeline)
     assert summary.xmp_labels == 4
     rows = library.query(
-        "SELECT ph.path, ph.width, ph.height, p.name, f.x1, f.y1, f.x2, f.y2, f.assignment FROM faces f "
+        "SELECT ph.path, ph.width, ph.height, p.name, f.x1, f.y1, f.x2, f.y2, f.assignment, f.named_from FROM faces f "
         "JOIN photos ph ON ph.id = f.photo_id JOIN people p ON p.id = f.person_id"
     )
     # annotations.csv: MWG centres in the displayed photo (both copies display the same).
@@ -237,7 +237,7 @@ def test_marie_curie_xmp_names_land_on_the_right_faces(faces_dir, library, pipel
         cy = (r["y1"] + r["y2"]) / 2 / r["height"]
         ex, ey = expected[r["name"]]
         assert abs(cx - ex) < 0.04 and abs(cy - ey) < 0.06, (r["path"], r["name"], cx, cy)
-        assert r["assignment"] == "manual"
+        assert r["assignment"] == "manual" and r["named_from"] == "XMP"  # the app can say where the name came from
         seen.add((Path(r["path"]).name, r["name"]))
     assert len(seen) == 4
 

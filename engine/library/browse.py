@@ -42,6 +42,7 @@ class FaceTile:
     assignment: str | None
     distance: float | None
     confirmed: bool = False  # looked at on its own by the user, not only named with its group
+    named_from: str | None = None  # 'XMP': named in another app, read from the photo's metadata
 
 
 def people_tiles(library: Library, include_hidden: bool = False) -> list[PersonTile]:
@@ -63,7 +64,8 @@ def people_tiles(library: Library, include_hidden: bool = False) -> list[PersonT
 
 
 _FACE_COLUMNS = """
-    f.id, f.photo_id, ph.path, f.x1, f.y1, f.x2, f.y2, f.person_id, p.name, f.assignment, f.distance, f.confirmed
+    f.id, f.photo_id, ph.path, f.x1, f.y1, f.x2, f.y2, f.person_id, p.name, f.assignment, f.distance, f.confirmed,
+    f.named_from
     FROM faces f JOIN photos ph ON ph.id = f.photo_id LEFT JOIN people p ON p.id = f.person_id
 """
 
@@ -74,7 +76,7 @@ _ON_DISK = "ph.missing_since IS NULL"
 
 def _tiles(rows: list[dict]) -> list[FaceTile]:
     return [FaceTile(r["id"], r["photo_id"], from_stored_path(r["path"]), (r["x1"], r["y1"], r["x2"], r["y2"]), r["person_id"],
-                     r["name"], r["assignment"], r["distance"], bool(r["confirmed"])) for r in rows]
+                     r["name"], r["assignment"], r["distance"], bool(r["confirmed"]), r["named_from"]) for r in rows]
 
 
 def person_faces(library: Library, person_id: int, limit: int = -1) -> list[FaceTile]:

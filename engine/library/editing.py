@@ -214,7 +214,8 @@ def move_faces(library: Library, face_ids: Iterable[int], to: str | int, create:
         edit.save_faces(ids)
         for face_id in ids:
             edit.db.execute("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", [face_id, person_id])
-            edit.db.execute("UPDATE faces SET person_id = ?, assignment = 'manual', distance = NULL, confirmed = 1 WHERE id = ?",
+            edit.db.execute("UPDATE faces SET person_id = ?, assignment = 'manual', distance = NULL, confirmed = 1, named_from = NULL "
+                            "WHERE id = ?",
                             [person_id, face_id])
     return person_id
 
@@ -235,7 +236,8 @@ def reject_faces(library: Library, face_ids: Iterable[int]) -> list[int]:
         edit.save_faces([face["id"] for face in faces])
         for face in faces:
             edit.db.execute("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", [face["id"], face["person_id"]])
-            edit.db.execute("UPDATE faces SET person_id = NULL, assignment = NULL, distance = NULL, confirmed = 0 WHERE id = ?",
+            edit.db.execute("UPDATE faces SET person_id = NULL, assignment = NULL, distance = NULL, confirmed = 0, named_from = NULL "
+                            "WHERE id = ?",
                             [face["id"]])
     return [int(face["person_id"]) for face in faces]
 
@@ -254,7 +256,8 @@ def confirm_faces(library: Library, face_ids: Iterable[int]) -> None:
         edit.description = f"Confirmed {counted(len(faces), 'face')}{whose}"
         edit.save_faces([face["id"] for face in faces])
         for face in faces:
-            edit.db.execute("UPDATE faces SET assignment = 'manual', distance = NULL, confirmed = 1 WHERE id = ?", [face["id"]])
+            edit.db.execute("UPDATE faces SET assignment = 'manual', distance = NULL, confirmed = 1, named_from = NULL WHERE id = ?",
+                            [face["id"]])
 
 
 def confirm_face(library: Library, face_id: int) -> None:

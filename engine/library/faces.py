@@ -48,8 +48,9 @@ def transfer_manual_labels(
         used_old.add(i)
         used_new.add(j)
         db.execute(
-            "UPDATE faces SET person_id = ?, assignment = 'manual', distance = NULL, confirmed = ? WHERE id = ?",
-            [old_labels[i]["person_id"], old_labels[i].get("confirmed", 1), face_ids[j]],
+            "UPDATE faces SET person_id = ?, assignment = 'manual', distance = NULL, confirmed = ?, named_from = ? "
+            "WHERE id = ?",
+            [old_labels[i]["person_id"], old_labels[i].get("confirmed", 1), old_labels[i].get("named_from"), face_ids[j]],
         )
         moved += 1
     return moved
@@ -62,8 +63,8 @@ def copy_faces(db, source_photo: int, target_photo: int) -> None:  # noqa: ANN00
     for face_id in source_faces:
         cursor = db.execute(
             "INSERT INTO faces(photo_id, x1, y1, x2, y2, score, landmarks, embedding, model_version, person_id, "
-            "assignment, distance, confirmed) SELECT ?, x1, y1, x2, y2, score, landmarks, embedding, model_version, "
-            "person_id, assignment, distance, confirmed FROM faces WHERE id = ?",
+            "assignment, distance, confirmed, named_from) SELECT ?, x1, y1, x2, y2, score, landmarks, embedding, "
+            "model_version, person_id, assignment, distance, confirmed, named_from FROM faces WHERE id = ?",
             [target_photo, face_id],
         )
         new_id = cursor.lastrowid

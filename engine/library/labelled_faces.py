@@ -13,6 +13,7 @@ from engine.errors import ImageLoadError
 from engine.library.doubtful_labels import doubtful_labels
 from engine.library.store import Library, LibraryError, blob_to_embedding
 from engine.model_versions import ModelVersion
+from engine.wording import names_in_words
 from engine.user_files import from_stored_path
 
 if TYPE_CHECKING:  # the window checks labels with this module: it must not load torch
@@ -73,11 +74,13 @@ def check_enough_labels(rows: list[dict], min_people: int = MIN_PEOPLE, min_face
         counts[row["name"]] = counts.get(row["name"], 0) + 1
     ready = [name for name, n in counts.items() if n >= min_faces]
     if len(ready) < min_people:
-        have = ", ".join(f"{name} {n}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1])) or "none"
-        raise LibraryError(
-            f"fine-tuning needs at least {min_people} named people with at least {min_faces} faces you "
-            f"labelled by hand each; {len(ready)} qualify (hand-labelled faces per person: {have})"
-        )
+        needed = f"Fine-tuning learns from the people you named: it needs at least {min_people} people with {min_faces} or more named faces each."
+        if not counts:
+            raise LibraryError(f"{needed} No faces are named yet.")
+        have = ", ".join(f"{name} {n}" for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        short = [name for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n < min_faces][:3]
+        more = f" Name more faces of {names_in_words(short)}, or name more people." if short else " Name more people."
+        raise LibraryError(f"{needed} Named faces so far: {have}.{more}")
 
 
 def labelled_face_set(library: Library, pipeline, min_people: int = MIN_PEOPLE, min_faces: int = MIN_FACES_PER_PERSON) -> FaceSet:  # noqa: ANN001

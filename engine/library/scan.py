@@ -329,7 +329,8 @@ class _Scanner:
                     self._copy_to_followers(db, photo_id)
                     continue
                 old_labels = self.library.query(
-                    "SELECT embedding, person_id, confirmed FROM faces WHERE photo_id = ? AND assignment = 'manual'", [photo_id]
+                    "SELECT embedding, person_id, confirmed, named_from FROM faces WHERE photo_id = ? AND assignment = 'manual'",
+                    [photo_id]
                 )
                 db.execute("DELETE FROM faces WHERE photo_id = ?", [photo_id])
                 face_ids = insert_faces(db, photo_id, result.faces, version.name)

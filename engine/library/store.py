@@ -174,6 +174,13 @@ def m006_confirmed_faces(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS()
+def m007_label_source(db: sqlite_utils.Database) -> None:
+    """Where a name came from when it did not come from the user here ('XMP': a face region
+    named in another app), so the app can say so."""
+    db.executescript("ALTER TABLE faces ADD COLUMN named_from TEXT;")
+
+
 def embedding_to_blob(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype="<f4").tobytes()
 

@@ -48,7 +48,7 @@ def apply_xmp_labels(db, path: str, metadata: PhotoMetadata | None, photo: Photo
     for index, name in match_regions(regions, photo):
         person_id = ensure_person(db, name)
         db.execute(
-            "UPDATE faces SET person_id = ?, assignment = 'manual', distance = NULL, confirmed = 1 "  # a region named by hand
+            "UPDATE faces SET person_id = ?, assignment = 'manual', distance = NULL, confirmed = 1, named_from = 'XMP' "  # a region named by hand
             "WHERE id = ? AND (assignment IS NULL OR assignment != 'manual')",
             [person_id, face_ids[index]],
         )
