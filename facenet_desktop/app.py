@@ -189,6 +189,7 @@ class MainWindow(QMainWindow):
         self.person_page.reject_faces.connect(self.reject_faces)
         self.person_page.move_faces.connect(self.move_faces)
         self.person_page.confirm_faces.connect(self.confirm_faces)
+        self.person_page.not_a_face.connect(self.not_a_face)
         self.person_page.set_cover.connect(self.set_cover)
         self.person_page.hide_person.connect(self.hide_person)
         self.person_page.open_photo.connect(lambda photo: self.open_photo(photo, photos_in(self.faces_model.items)))
@@ -684,6 +685,10 @@ class MainWindow(QMainWindow):
         self._edit(editing.hide_person, person_id, hidden,
                    then=(lambda: self.show_section("People")) if hidden else None)
 
+    def not_a_face(self, face_ids: list[int]) -> None:
+        """False detections leave the library (Undo brings them back)."""
+        self._edit(editing.not_a_face, face_ids, then=self._reopen_photo)
+
     def confirm_faces(self, face_ids: list[int]) -> None:
         self._edit(editing.confirm_faces, face_ids)
 
@@ -785,6 +790,7 @@ class MainWindow(QMainWindow):
         name_action = menu.addAction("Name / move to…")
         confirm = menu.addAction(f"Yes, this is {face.person_name}") if face.person_name and face.assignment != "manual" else None
         reject = menu.addAction("Not this person") if face.person_id is not None else None
+        no_face = menu.addAction("Not a face")
         chosen = menu.exec(self.cursor().pos())
         if chosen is None:
             return
@@ -796,6 +802,8 @@ class MainWindow(QMainWindow):
             self._edit(editing.confirm_face, face_id, then=self._reopen_photo)
         elif chosen is reject:
             self._edit(editing.reject_face, face_id, then=self._reopen_photo)
+        elif chosen is no_face:
+            self.not_a_face([face_id])
 
     def add_face(self, box: tuple) -> None:
         photo_id = self.photo_page.photo_id

@@ -185,6 +185,7 @@ class PersonPage(QWidget):
     reject_faces = Signal(list)
     move_faces = Signal(list)
     confirm_faces = Signal(list)
+    not_a_face = Signal(list)
     set_cover = Signal(int, int)
     hide_person = Signal(int, bool)  # person id, hidden
     open_photo = Signal(int)  # photo id
@@ -263,9 +264,11 @@ class PersonPage(QWidget):
         faces = [self.model.index(i.row(), 0).data(RECORD_ROLE) for i in self.view.selectionModel().selectedIndexes()]
         ids = [face.id for face in faces]
         menu.addAction("Open photo", lambda: self.open_photo.emit(index.data(RECORD_ROLE).photo_id))
+        not_faces = "Not a face" if len(ids) == 1 else "Not faces"
         if self.person_id == UNSORTED:
             menu.addAction(f"Name {'this face' if len(ids) == 1 else f'these {len(ids)} faces'}…",
                            lambda: self.move_faces.emit(ids))
+            menu.addAction(not_faces, lambda: self.not_a_face.emit(ids))
             return menu
         name = self.name.text() or "this person"
         unconfirmed = [face.id for face in faces if not face.confirmed]
@@ -276,6 +279,7 @@ class PersonPage(QWidget):
         menu.addAction("Move to…", lambda: self.move_faces.emit(ids))
         if len(ids) == 1 and self.person_id is not None:
             menu.addAction("Set as cover", lambda: self.set_cover.emit(self.person_id, ids[0]))
+        menu.addAction(not_faces, lambda: self.not_a_face.emit(ids))
         return menu
 
 

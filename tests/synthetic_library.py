@@ -71,7 +71,8 @@ def table_state(library: Library) -> tuple:
 
 
 EDITS = st.lists(
-    st.tuples(st.sampled_from(["name", "merge", "move", "reject", "confirm", "hide", "undo", "redo", "recluster"]),
+    st.tuples(st.sampled_from(["name", "merge", "move", "reject", "confirm", "hide", "notface", "undo", "redo",
+                               "recluster"]),
               st.integers(0, 17), st.integers(0, 17)),
     min_size=1, max_size=12,
 )
@@ -82,23 +83,26 @@ def apply_edits(library: Library, ids: list[int], edits: list[tuple[str, int, in
     names = iter(f"Person {i}" for i in range(100))
     for action, x, y in edits:
         face = ids[x]
-        person = assignments(library)[ids[y]][0]
+        now = assignments(library)  # a face removed as "not a face" is simply absent
+        person = now.get(ids[y], (None, None))[0]
+        face_person = now.get(face, (None, None))[0]
         try:
             if action == "name" and person is not None:
                 editing.name_person(library, person, next(names))
             elif action == "merge" and person is not None:
-                other = assignments(library)[face][0]
-                if other is not None and other != person:
-                    editing.merge_people(library, [other], into=person)
+                if face_person is not None and face_person != person:
+                    editing.merge_people(library, [face_person], into=person)
             elif action == "move":
                 target = person if person is not None else editing.create_person(library, next(names))
                 editing.move_face(library, face, target)
-            elif action == "reject" and assignments(library)[face][0] is not None:
+            elif action == "reject" and face_person is not None:
                 editing.reject_face(library, face)
-            elif action == "confirm" and assignments(library)[face][0] is not None:
+            elif action == "confirm" and face_person is not None:
                 editing.confirm_face(library, face)
             elif action == "hide" and person is not None:
                 editing.hide_person(library, person)
+            elif action == "notface" and face in now:
+                editing.not_a_face(library, [face])
             elif action == "undo":
                 editing.undo(library)
             elif action == "redo":

@@ -969,7 +969,7 @@ def test_right_click_menus_on_people_and_faces(window, library, qtbot, monkeypat
     index = page.model.index(0, 0)
     face = index.data(ID_ROLE)
     menu = page.menu_at(page.view.visualRect(index).center())
-    assert menu_texts(menu) == ["Open photo", "Yes, this is Anna", "Not Anna", "Move to…", "Set as cover"]
+    assert menu_texts(menu) == ["Open photo", "Yes, this is Anna", "Not Anna", "Move to…", "Set as cover", "Not a face"]
     trigger(menu, "Yes, this is Anna")
     edited(qtbot, window)
     assert library.scalar("SELECT confirmed FROM faces WHERE id = ?", [face]) == 1
@@ -981,6 +981,20 @@ def test_right_click_menus_on_people_and_faces(window, library, qtbot, monkeypat
     edited(qtbot, window)
     assert library.scalar("SELECT person_id FROM faces WHERE id = ?", [face]) is None
     assert window.statusBar().currentMessage() == "Moved 1 face from Anna to Unsorted."
+    # A false detection: "Not a face" removes it from the library; Undo brings it back.
+    window.open_person(UNSORTED)
+    index = next(page.model.index(r, 0) for r in range(page.model.rowCount()) if page.model.index(r, 0).data(ID_ROLE) == face)
+    page.view.selectionModel().clearSelection()
+    menu = page.menu_at(page.view.visualRect(index).center())
+    assert menu_texts(menu) == ["Open photo", "Name this face…", "Not a face"]
+    trigger(menu, "Not a face")
+    edited(qtbot, window)
+    assert library.scalar("SELECT count(*) FROM faces WHERE id = ?", [face]) == 0
+    assert window.statusBar().currentMessage() == "Removed a box that is not a face." and window.edit_undo_button.isVisible()
+    assert face not in [page.model.index(r, 0).data(ID_ROLE) for r in range(page.model.rowCount())]
+    window.edit_undo_button.click()
+    edited(qtbot, window)
+    assert library.scalar("SELECT count(*) FROM faces WHERE id = ?", [face]) == 1
 
 
 def test_the_people_grid_keeps_its_order_while_a_scan_runs(window, library, qtbot) -> None:

@@ -319,3 +319,39 @@ def test_find_people_by_whole_name_word_or_beginning_in_any_case(tmp_path) -> No
         assert found("annab") == []  # hidden people are not searched
         assert found("  ") == [] and found("Zed") == []
         assert find_people(library, "Ben")[0][0] == ids["Ben"]
+
+
+def test_not_a_face_removes_the_box_and_undo_brings_back_everything_said_about_it(tmp_path) -> None:
+    with Library(tmp_path / "lib.db") as library:
+        vectors, _ = identity_vectors(people=2, per_person=4, seed=6)
+        ids = fill_library(library, vectors)
+        cluster_library(library)
+        anna = library.scalar("SELECT person_id FROM faces WHERE id = ?", [ids[0]])
+        editing.name_person(library, anna, "Anna")
+        editing.set_cover(library, anna, ids[1])
+        editing.reject_face(library, ids[5])  # a rejection that must come back with its face
+        with library.atomic() as db:
+            db.execute("INSERT INTO face_embeddings(face_id, model_version, embedding) VALUES (?, 'other', ?)",
+                       [ids[1], b"\x01" * 8])
+        before = library.query("SELECT * FROM faces ORDER BY id")
+        rejections = library.query("SELECT * FROM rejections ORDER BY face_id")
+        editing.not_a_face(library, [ids[1], ids[5]])
+        assert editing.last_edit(library) == "Removed 2 boxes that are not faces"
+        assert library.scalar("SELECT count(*) FROM faces WHERE id IN (?, ?)", [ids[1], ids[5]]) == 0
+        assert library.scalar("SELECT cover_face_id FROM people WHERE id = ?", [anna]) is None
+        assert editing.undo(library) == "Removed 2 boxes that are not faces"
+        assert library.query("SELECT * FROM faces ORDER BY id") == before  # every column, embedding included
+        assert library.query("SELECT * FROM rejections ORDER BY face_id") == rejections
+        assert library.scalar("SELECT cover_face_id FROM people WHERE id = ?", [anna]) == ids[1]
+        assert library.scalar("SELECT embedding FROM face_embeddings WHERE face_id = ?", [ids[1]]) == b"\x01" * 8
+        editing.redo(library)
+        assert library.scalar("SELECT count(*) FROM faces WHERE id IN (?, ?)", [ids[1], ids[5]]) == 0
+        editing.undo(library)
+        assert library.query("SELECT * FROM faces ORDER BY id") == before
+        editing.not_a_face(library, [ids[7]])
+        assert editing.last_edit(library) == "Removed a box that is not a face"
+        # The top id is taken again by a new face before the undo: the new face is left alone.
+        new = fill_library_more(library, vectors[:1])[0]
+        assert new == ids[7]
+        editing.undo(library)
+        assert library.scalar("SELECT photo_id FROM faces WHERE id = ?", [new]) != before[-1]["photo_id"]

@@ -29,6 +29,8 @@ class _Snapshot:
         self.faces: dict[int, list] = {}
         self.people: dict[int, list | None] = {}
         self.rejections: dict[int, list[int]] = {}
+        self.rows: dict[int, dict] = {}  # whole face rows, for faces the edit deletes
+        self.absent: list[int] = []  # faces that do not exist in this state
         self.description = ""
 
     def save_faces(self, face_ids: Iterable[int]) -> None:
@@ -47,6 +49,20 @@ class _Snapshot:
             for face_id in part:
                 self.rejections.setdefault(face_id, [])
 
+    def save_rows(self, face_ids: Iterable[int]) -> None:
+        """Whole rows (embeddings under every version too), so a deleted face can come back."""
+        for face_id in face_ids:
+            cursor = self.db.execute("SELECT * FROM faces WHERE id = ?", [face_id])
+            row = cursor.fetchone()
+            if row is None or face_id in self.rows:
+                continue
+            names = [c[0] for c in cursor.description]
+            self.rows[face_id] = {
+                "face": {n: (v.hex() if isinstance(v, bytes) else v) for n, v in zip(names, row, strict=True)},
+                "embeddings": [[version, blob.hex()] for version, blob in self.db.execute(
+                    "SELECT model_version, embedding FROM face_embeddings WHERE face_id = ?", [face_id]).fetchall()],
+            }
+
     def save_people(self, person_ids: Iterable[int]) -> None:
         for person_id in person_ids:
             if person_id in self.people:
@@ -58,7 +74,12 @@ class _Snapshot:
         self.people.setdefault(person_id, None)
 
     def to_json(self) -> str:
-        return json.dumps({"faces": self.faces, "people": self.people, "rejections": self.rejections})
+        state = {"faces": self.faces, "people": self.people, "rejections": self.rejections}
+        if self.rows:
+            state["rows"] = self.rows
+        if self.absent:
+            state["absent"] = self.absent
+        return json.dumps(state)
 
 
 class _Edit:
@@ -287,6 +308,24 @@ def not_same_person(library: Library, group: str | int, other: str | int) -> Non
         db.conn.executemany("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", pairs)
 
 
+def not_a_face(library: Library, face_ids: Iterable[int]) -> None:
+    """These boxes are not faces (a false detection): they leave the library, and Undo brings
+    them back with everything said about them."""
+    faces = [_face(library, face_id) for face_id in dict.fromkeys(face_ids)]
+    if not faces:
+        raise LibraryError("no face chosen")
+    with _Edit(library) as edit:
+        db = edit.db
+        ids = [face["id"] for face in faces]
+        edit.description = ("Removed a box that is not a face" if len(ids) == 1
+                            else f"Removed {len(ids):,} boxes that are not faces")
+        edit.save_faces(ids)
+        edit.save_rows(ids)
+        marks = ",".join("?" * len(ids))
+        edit.save_people(r[0] for r in db.execute(f"SELECT id FROM people WHERE cover_face_id IN ({marks})", ids))
+        db.execute(f"DELETE FROM faces WHERE id IN ({marks})", ids)
+
+
 def hide_person(library: Library, person: str | int, hidden: bool = True) -> None:
     person_id = resolve_person(library, person)
     with _Edit(library) as edit:
@@ -358,6 +397,11 @@ def _capture(db, state: dict) -> str:  # noqa: ANN001
     snapshot.save_faces(int(face_id) for face_id in state["faces"])
     snapshot.save_faces(int(face_id) for face_id in state["rejections"])
     snapshot.save_people(int(person_id) for person_id in state["people"])
+    # Faces deleted by the edit (or by its undo): whole rows where they exist now, else absent.
+    deleted = [int(face_id) for face_id in (*state.get("rows", {}), *state.get("absent", []))]
+    exists = {face_id for face_id in deleted if db.execute("SELECT 1 FROM faces WHERE id = ?", [face_id]).fetchone()}
+    snapshot.save_rows(face_id for face_id in deleted if face_id in exists)
+    snapshot.absent = [face_id for face_id in deleted if face_id not in exists]
     return snapshot.to_json()
 
 
@@ -381,7 +425,14 @@ def _restore(db, state: dict) -> None:  # noqa: ANN001
                 "UPDATE people SET name = ?, hidden = ?, cover_face_id = (SELECT id FROM faces WHERE id = ?) WHERE id = ?",
                 [name, hidden, cover, person_id],
             )
+    taken = _put_back_rows(db, state.get("rows", {}))
+    for person_id, saved in people.items():  # a cover that was one of the faces put back
+        if saved is not None and saved[2] is not None and int(saved[2]) in {int(f) for f in state.get("rows", {})}:
+            db.execute("UPDATE people SET cover_face_id = (SELECT id FROM faces WHERE id = ?) WHERE id = ?",
+                       [saved[2], person_id])
     for face_id, saved in state["faces"].items():
+        if int(face_id) in taken:
+            continue
         person_id, assignment, distance = saved[:3]
         confirmed = saved[3] if len(saved) > 3 else None  # older snapshots: the flag stays as it is
         if person_id is not None and not db.execute("SELECT 1 FROM people WHERE id = ?", [person_id]).fetchone():
@@ -391,6 +442,8 @@ def _restore(db, state: dict) -> None:  # noqa: ANN001
             [person_id, assignment, distance, confirmed, int(face_id)],
         )
     for face_id, person_ids in state["rejections"].items():
+        if int(face_id) in taken:
+            continue
         db.execute("DELETE FROM rejections WHERE face_id = ?", [int(face_id)])
         for person_id in person_ids:
             db.execute(
@@ -403,3 +456,33 @@ def _restore(db, state: dict) -> None:  # noqa: ANN001
             db.execute("UPDATE faces SET person_id = NULL, assignment = NULL, distance = NULL, confirmed = 0 WHERE person_id = ?",
                        [person_id])
             db.execute("DELETE FROM people WHERE id = ?", [person_id])
+    for face_id in state.get("absent", []):
+        db.execute("DELETE FROM faces WHERE id = ?", [int(face_id)])
+
+
+def _put_back_rows(db, rows: dict) -> set[int]:  # noqa: ANN001
+    """Insert deleted faces again, with the same ids; returns the ids another face has taken
+    since (SQLite reuses the top id): those stay as they are and nothing is restored on them."""
+    taken = set()
+    for face_id, saved in rows.items():
+        face = dict(saved["face"])
+        current = db.execute("SELECT photo_id, x1, y1, x2, y2 FROM faces WHERE id = ?", [int(face_id)]).fetchone()
+        if current is not None:
+            if tuple(current) != (face["photo_id"], face["x1"], face["y1"], face["x2"], face["y2"]):
+                taken.add(int(face_id))
+            continue
+        if not db.execute("SELECT 1 FROM photos WHERE id = ?", [face["photo_id"]]).fetchone():
+            taken.add(int(face_id))  # its photo left the library meanwhile
+            continue
+        if face["person_id"] is not None and not db.execute("SELECT 1 FROM people WHERE id = ?", [face["person_id"]]).fetchone():
+            face.update(person_id=None, assignment=None, distance=None, confirmed=0)
+        for column in ("landmarks", "embedding"):
+            if face[column] is not None:
+                face[column] = bytes.fromhex(face[column])
+        known = {row[1] for row in db.execute("PRAGMA table_info(faces)")}
+        columns = [column for column in face if column in known]  # names from our own schema only
+        db.execute(f"INSERT INTO faces({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                   [face[c] for c in columns])
+        db.conn.executemany("INSERT OR IGNORE INTO face_embeddings(face_id, model_version, embedding) VALUES (?, ?, ?)",
+                            [(int(face_id), version, bytes.fromhex(blob)) for version, blob in saved["embeddings"]])
+    return taken
