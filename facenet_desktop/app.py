@@ -50,12 +50,13 @@ from engine.library.browse import (
     unsorted_count,
 )
 from engine.library.group_suggestions import GroupQuestions, GroupSuggestion, answer_group_suggestion
+from engine.library.folders import add_folder, library_folders, photos_in_folder, remove_folder
 from engine.library.missing import forget_missing, missing_photos
 from engine.library.people import find_people
 from engine.library.preferences import load_preferences, save_preferences
 from engine.library.store import Library, LibraryError
 from engine.paths import data_dir
-from engine.user_files import from_stored_path, printable_path, to_stored_path
+from engine.user_files import from_stored_path, printable_path
 from engine.wording import counted, names_in_words
 from facenet_desktop.dialogs import PersonPicker, SettingsDialog, TextDialog
 from facenet_desktop.models import FacesModel, PeopleModel, PhotosModel, SuggestionsModel
@@ -341,7 +342,7 @@ class MainWindow(QMainWindow):
 
     # -- reading the library ---------------------------------------------------------------
     def folders(self) -> list[str]:
-        return [from_stored_path(r["path"]) for r in self.library.query("SELECT path FROM folders ORDER BY path")]
+        return library_folders(self.library)
 
     def _read_views(self, person_id: int | None, groups: bool = True) -> dict:
         """Everything the views show, read from the library (any thread).  Without `groups`
@@ -476,8 +477,7 @@ class MainWindow(QMainWindow):
         if not Path(folder).is_dir():
             self.report_error(f"{folder} is not a folder that can be read")
             return
-        with self.library.atomic() as db:
-            db.execute("INSERT OR IGNORE INTO folders(path) VALUES (?)", [to_stored_path(str(Path(folder).resolve()))])
+        add_folder(self.library, folder)
         self.show_section("People")
         self.rescan()
 
@@ -516,7 +516,7 @@ class MainWindow(QMainWindow):
         """Photos gone from disk keep their names until the user says to forget them."""
         photos = missing_photos(self.library)
         named = sum(1 for p in photos if p.named)
-        lines = "\n".join(f"{printable_path(p.path)}  ({p.faces} face{'' if p.faces == 1 else 's'}, "
+        lines = "\n".join(f"{printable_path(p.path)}  ({counted(p.faces, 'face')}, "
                           f"{p.named} named; missing since {p.missing_since})" for p in photos)
         dialog = TextDialog(
             "Photos missing from disk",
@@ -901,16 +901,28 @@ class MainWindow(QMainWindow):
             return
         new = dialog.preferences()
         save_preferences(self.library, new)
-        added = [f for f in dialog.folder_list() if f not in self.folders()]
+        before = self.folders()
+        added = [f for f in dialog.folder_list() if f not in before]
         for folder in added:
-            with self.library.atomic() as db:
-                db.execute("INSERT OR IGNORE INTO folders(path) VALUES (?)", [to_stored_path(folder)])
+            add_folder(self.library, folder)
+        for folder in [f for f in before if f not in dialog.folder_list()]:
+            self.remove_folder(folder)
         if new.strictness != prefs.strictness and self.scan_job is None:
             work = ChildProcess(ChildCall("facenet_desktop.child_work:regroup", (str(self.library.path),), background=True),
                                 "grouping").run
             self._start_job("grouping", work, lambda s: None)
         elif added or new.excluded_folders != prefs.excluded_folders or new.min_face_px != prefs.min_face_px:
             self.rescan()
+
+    def remove_folder(self, folder: str) -> None:
+        """After asking: the folder's photos leave the library; people and names stay; Undo."""
+        photos = photos_in_folder(self.library, folder)
+        answer = QMessageBox.question(
+            self, WINDOW_TITLE,
+            f"Remove {printable_path(folder)} from the library?\n\nIts {counted(photos, 'photo')} and their faces "
+            "leave the library; the files stay on disk, and the people and their names stay. You can undo this.")
+        if answer == QMessageBox.StandardButton.Yes:
+            self._edit(remove_folder, folder, then=lambda: self.show_section("People"))
 
     def closeEvent(self, event) -> None:  # noqa: ANN001, N802
         self._closing = True  # jobs ending now must not start reads

@@ -95,6 +95,10 @@ class SettingsDialog(QDialog):
         self.excluded.addItems(list(prefs.excluded_folders))
         add_folder = QPushButton("Add…", self)
         add_folder.clicked.connect(lambda: self._add(self.folders))
+        self.remove_folder = QPushButton("Remove", self)
+        self.remove_folder.setToolTip("Its photos leave the library (the files stay on disk); people and names stay")
+        self.remove_folder.clicked.connect(
+            lambda: [self.folders.takeItem(self.folders.row(i)) for i in self.folders.selectedItems()])
         add_excluded = QPushButton("Add…", self)
         add_excluded.clicked.connect(lambda: self._add(self.excluded))
         remove_excluded = QPushButton("Remove", self)
@@ -102,7 +106,7 @@ class SettingsDialog(QDialog):
         form = QFormLayout()
         form.addRow("Clustering strictness", self.strictness)
         form.addRow("Smallest face", self.min_face)
-        form.addRow("Photo folders", self._with_buttons(self.folders, add_folder))
+        form.addRow("Photo folders", self._with_buttons(self.folders, add_folder, self.remove_folder))
         form.addRow("Excluded folders", self._with_buttons(self.excluded, add_excluded, remove_excluded))
         note = QLabel("Stricter clustering splits more and merges less. Excluded folders are not scanned; "
                       "faces already found there keep their names.", self)

@@ -1053,3 +1053,26 @@ def test_who_is_this_takes_a_new_name_typed_and_enter(qtbot) -> None:
     picker.search.setText("")
     picker.list.setCurrentIndex(picker.proxy.index(1, 0))
     assert picker.chosen() == "Ben"
+
+
+def test_removing_a_folder_in_settings_asks_then_removes_its_photos_with_undo(window, library, qtbot, monkeypatch,
+                                                                             tmp_path) -> None:
+    from facenet_desktop import dialogs
+
+    first, _, _ = person_ids_by_size(library)
+    window.rename_person(first, "Anna")
+    edited(qtbot, window)
+    folder = window.folders()[0]
+    asked = []
+    monkeypatch.setattr(dialogs.SettingsDialog, "exec", lambda self: (self.folders.clear(), True)[-1])
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Yes)
+    window.open_settings()
+    edited(qtbot, window)
+    assert "Its 20 photos and their faces leave the library; the files stay on disk" in asked[0]
+    assert library.scalar("SELECT count(*) FROM photos") == 0 and window.folders() == []
+    assert window.statusBar().currentMessage() == f"Removed {folder} from the library (20 photos)."
+    assert library.scalar("SELECT name FROM people WHERE id = ?", [first]) == "Anna"  # the people stay
+    window.edit_undo_button.click()
+    edited(qtbot, window)
+    assert library.scalar("SELECT count(*) FROM photos") == 20 and window.folders() == [folder]
+    assert "Anna\n8 faces" in grid_texts(window)

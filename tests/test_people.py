@@ -355,3 +355,30 @@ def test_not_a_face_removes_the_box_and_undo_brings_back_everything_said_about_i
         assert new == ids[7]
         editing.undo(library)
         assert library.scalar("SELECT photo_id FROM faces WHERE id = ?", [new]) != before[-1]["photo_id"]
+
+
+def test_removing_a_folder_takes_its_photos_out_keeps_the_people_and_undo_brings_all_back(tmp_path) -> None:
+    with Library(tmp_path / "lib.db") as library:
+        vectors, _ = identity_vectors(people=2, per_person=4, seed=7)
+        ids = fill_library(library, vectors)  # every photo in the folder /synthetic
+        other = fill_library_more(library, vectors[:1])[0]  # a photo outside it
+        cluster_library(library)
+        anna = library.scalar("SELECT person_id FROM faces WHERE id = ?", [ids[0]])
+        editing.name_person(library, anna, "Anna")
+        editing.reject_face(library, ids[4])
+        tables = lambda: [library.query(f"SELECT * FROM {t} ORDER BY 1, 2") for t in  # noqa: E731
+                          ("folders", "photos", "faces", "rejections", "people")]
+        before = tables()
+        removed = editing.remove_folder(library, "/synthetic", "the folder synthetic")
+        assert removed == 8 and editing.last_edit(library) == "Removed the folder synthetic from the library (8 photos)"
+        assert library.scalar("SELECT count(*) FROM photos") == 1 and library.scalar("SELECT count(*) FROM folders") == 0
+        assert [r["id"] for r in library.query("SELECT id FROM faces")] == [other]
+        assert library.scalar("SELECT name FROM people WHERE id = ?", [anna]) == "Anna"  # the people stay
+        editing.undo(library)
+        assert tables() == before
+        editing.redo(library)
+        assert library.scalar("SELECT count(*) FROM photos") == 1
+        editing.undo(library)
+        assert tables() == before
+        with pytest.raises(LibraryError, match="not one of the library's folders"):
+            editing.remove_folder(library, "/elsewhere", "elsewhere")

@@ -21,6 +21,7 @@ from engine.library.store import Library, LibraryError
 from engine.wording import counted
 
 MAX_UNDO = 200
+ROW_TABLES = ("folders", "photos")  # deleted whole by an edit and put back by its undo, in this order
 
 
 class _Snapshot:
@@ -31,6 +32,8 @@ class _Snapshot:
         self.rejections: dict[int, list[int]] = {}
         self.rows: dict[int, dict] = {}  # whole face rows, for faces the edit deletes
         self.absent: list[int] = []  # faces that do not exist in this state
+        self.tables: dict[str, dict[int, dict]] = {}  # whole rows of deleted folders and photos
+        self.absent_rows: dict[str, list[int]] = {}  # folders and photos that do not exist in this state
         self.description = ""
 
     def save_faces(self, face_ids: Iterable[int]) -> None:
@@ -63,6 +66,16 @@ class _Snapshot:
                     "SELECT model_version, embedding FROM face_embeddings WHERE face_id = ?", [face_id]).fetchall()],
             }
 
+    def save_table_rows(self, table: str, row_ids: Iterable[int]) -> None:
+        """Whole rows of `folders` or `photos` (no blobs there), so a deleted one can come back."""
+        assert table in ROW_TABLES
+        saved = self.tables.setdefault(table, {})
+        for row_id in row_ids:
+            cursor = self.db.execute(f"SELECT * FROM {table} WHERE id = ?", [row_id])
+            row = cursor.fetchone()
+            if row is not None:
+                saved[row_id] = dict(zip((c[0] for c in cursor.description), row, strict=True))
+
     def save_people(self, person_ids: Iterable[int]) -> None:
         for person_id in person_ids:
             if person_id in self.people:
@@ -79,6 +92,10 @@ class _Snapshot:
             state["rows"] = self.rows
         if self.absent:
             state["absent"] = self.absent
+        if self.tables:
+            state["tables"] = self.tables
+        if self.absent_rows:
+            state["absent_rows"] = self.absent_rows
         return json.dumps(state)
 
 
@@ -326,6 +343,39 @@ def not_a_face(library: Library, face_ids: Iterable[int]) -> None:
         db.execute(f"DELETE FROM faces WHERE id IN ({marks})", ids)
 
 
+def remove_folder(library: Library, stored_path: str, shown_as: str) -> int:
+    """The folder's photos leave the library with their faces (the files stay on disk); the
+    people and their names stay.  One edit: Undo brings everything back.  `stored_path` as the
+    folders table holds it; `shown_as` is how the user knows it.  Returns the photos removed."""
+    folder = library.scalar("SELECT id FROM folders WHERE path = ?", [stored_path])
+    if folder is None:
+        raise LibraryError(f"{shown_as} is not one of the library's folders")
+    with _Edit(library) as edit:
+        db = edit.db
+        photos = [r[0] for r in db.execute("SELECT id FROM photos WHERE folder_id = ?", [folder]).fetchall()]
+        faces = []
+        for start in range(0, len(photos), 500):
+            part = photos[start : start + 500]
+            faces += [r[0] for r in db.execute(
+                f"SELECT id FROM faces WHERE photo_id IN ({','.join('?' * len(part))})", part).fetchall()]
+        edit.description = f"Removed {shown_as} from the library ({counted(len(photos), 'photo')})"
+        edit.save_faces(faces)
+        edit.save_rows(faces)
+        edit.save_table_rows("folders", [folder])
+        edit.save_table_rows("photos", photos)
+        covers = set()
+        for start in range(0, len(faces), 500):
+            part = faces[start : start + 500]
+            covers |= {r[0] for r in db.execute(
+                f"SELECT id FROM people WHERE cover_face_id IN ({','.join('?' * len(part))})", part).fetchall()}
+        edit.save_people(covers)
+        for start in range(0, len(photos), 500):
+            part = photos[start : start + 500]
+            db.execute(f"DELETE FROM photos WHERE id IN ({','.join('?' * len(part))})", part)  # faces go with them
+        db.execute("DELETE FROM folders WHERE id = ?", [folder])
+        return len(photos)
+
+
 def hide_person(library: Library, person: str | int, hidden: bool = True) -> None:
     person_id = resolve_person(library, person)
     with _Edit(library) as edit:
@@ -402,6 +452,12 @@ def _capture(db, state: dict) -> str:  # noqa: ANN001
     exists = {face_id for face_id in deleted if db.execute("SELECT 1 FROM faces WHERE id = ?", [face_id]).fetchone()}
     snapshot.save_rows(face_id for face_id in deleted if face_id in exists)
     snapshot.absent = [face_id for face_id in deleted if face_id not in exists]
+    for table in ROW_TABLES:
+        ids = [int(i) for i in (*state.get("tables", {}).get(table, {}), *state.get("absent_rows", {}).get(table, []))]
+        present = {i for i in ids if db.execute(f"SELECT 1 FROM {table} WHERE id = ?", [i]).fetchone()}
+        snapshot.save_table_rows(table, [i for i in ids if i in present])
+        if len(present) < len(ids):
+            snapshot.absent_rows[table] = [i for i in ids if i not in present]
     return snapshot.to_json()
 
 
@@ -425,6 +481,8 @@ def _restore(db, state: dict) -> None:  # noqa: ANN001
                 "UPDATE people SET name = ?, hidden = ?, cover_face_id = (SELECT id FROM faces WHERE id = ?) WHERE id = ?",
                 [name, hidden, cover, person_id],
             )
+    for table in ROW_TABLES:
+        _put_back_table_rows(db, table, state.get("tables", {}).get(table, {}))
     taken = _put_back_rows(db, state.get("rows", {}))
     for person_id, saved in people.items():  # a cover that was one of the faces put back
         if saved is not None and saved[2] is not None and int(saved[2]) in {int(f) for f in state.get("rows", {})}:
@@ -458,6 +516,24 @@ def _restore(db, state: dict) -> None:  # noqa: ANN001
             db.execute("DELETE FROM people WHERE id = ?", [person_id])
     for face_id in state.get("absent", []):
         db.execute("DELETE FROM faces WHERE id = ?", [int(face_id)])
+    for table in reversed(ROW_TABLES):  # photos before their folder
+        for row_id in state.get("absent_rows", {}).get(table, []):
+            db.execute(f"DELETE FROM {table} WHERE id = ?", [int(row_id)])
+
+
+def _put_back_table_rows(db, table: str, rows: dict) -> None:  # noqa: ANN001
+    """Insert deleted folders or photos again with their ids, unless the id or the path is
+    taken meanwhile (then the row stays out: nothing is overwritten)."""
+    known = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    for row_id, saved in rows.items():
+        if db.execute(f"SELECT 1 FROM {table} WHERE id = ? OR path = ?", [int(row_id), saved["path"]]).fetchone():
+            continue
+        columns = [column for column in saved if column in known]  # names from our own schema only
+        values = [saved[c] for c in columns]
+        if table == "photos" and saved.get("folder_id") is not None and not db.execute(
+                "SELECT 1 FROM folders WHERE id = ?", [saved["folder_id"]]).fetchone():
+            values[columns.index("folder_id")] = None
+        db.execute(f"INSERT INTO {table}({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", values)
 
 
 def _put_back_rows(db, rows: dict) -> set[int]:  # noqa: ANN001
