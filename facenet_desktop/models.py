@@ -11,7 +11,7 @@ from engine.library.browse import UNSORTED, FaceTile, PersonTile
 from engine.wording import counted
 from facenet_desktop.thumbnails import ThumbnailLoader, photo_key
 
-NAME_WIDTH_PX = 140  # a people tile's text width (128 px icon + 24 px grid margin, less padding)
+NAME_WIDTH_PX = 116  # one line of a people tile (icons 128 px wide; Qt wraps a longer line and hides the count)
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 RECORD_ROLE = Qt.ItemDataRole.UserRole + 2
 Index = QModelIndex | QPersistentModelIndex

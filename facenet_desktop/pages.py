@@ -458,8 +458,8 @@ def label_position(box: tuple[float, float, float, float], label: tuple[float, f
 
 BOX_COLOURS = {"manual": "#2e9e44", "auto": "#e0a020", "suggested": "#e0a020", None: "#9ca3af"}
 LEGEND = ("Boxes: <span style='color:#2e9e44'>■</span> named by you &nbsp; "
-          "<span style='color:#e0a020'>■</span> named or suggested by the app &nbsp; "
-          "<span style='color:#9ca3af'>■</span> not named yet")
+          "<span style='color:#e0a020'>■</span> grouped or suggested by the app &nbsp; "
+          "<span style='color:#9ca3af'>■</span> in no group yet")
 ZOOM_STEP = 1.25
 
 

@@ -1,5 +1,6 @@
 """Walk the app through its main flow and save a screenshot of each step: add a folder,
-scan, people grid, person view, photo view, suggestions, search, the fine-tune report.
+scan, people grid, person view, photo view, suggestions and an answer with Undo, search, the
+fine-tune report.
 
     xvfb-run -s "-screen 0 1280x860x24" python -m facenet_desktop.tour --out shots
 
@@ -135,6 +136,10 @@ def main() -> None:
     window.show_section("Suggestions")
     window.sidebar.setCurrentRow(1)
     shoot(window, args.out, "7-suggestions")
+    window.suggestions_page.setFocus()
+    window.suggestions_page.yes.click()  # Yes to the question on screen: one edit, with Undo beside it
+    wait_until(lambda: not window.edits_pending(), timeout_s=60)
+    shoot(window, args.out, "7b-answered-with-undo")
     window.sidebar.setCurrentRow(2)
     first_name = library.scalar("SELECT name FROM people WHERE name IS NOT NULL ORDER BY id LIMIT 1")
     window.search(first_name)

@@ -1033,7 +1033,7 @@ def test_arrow_keys_go_through_the_photos_a_photo_was_opened_among(window, libra
     for _ in range(3):
         qtbot.keyClick(page, Qt.Key.Key_Left)  # stops at the first
     assert page.photo_id == photos[0]
-    assert "named by you" in page.legend.text() and "not named yet" in page.legend.text()
+    assert "named by you" in page.legend.text() and "in no group yet" in page.legend.text()
 
 
 def test_who_is_this_takes_a_new_name_typed_and_enter(qtbot) -> None:
