@@ -17,8 +17,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, QStandardPaths, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QIcon, QImage, QImageReader, QKeySequence, QPixmap
+from PySide6.QtGui import QAction, QIcon, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
     QDialogButtonBox,
@@ -35,7 +36,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.errors import EngineError
+from engine.errors import EngineError, ImageLoadError
+from engine.images import load_photo
 from engine.jobs import Progress
 from engine.library import editing
 from engine.library.browse import (
@@ -87,17 +89,16 @@ def default_pictures_folder() -> str:
 
 def decode_for_display(path: str) -> tuple[QImage | None, str]:
     """The photo upright (EXIF orientation: boxes are in displayed pixels), at most
-    PHOTO_DISPLAY_SIDE long (JPEGs decode at reduced scale), or None and why.  Runs on a
+    PHOTO_DISPLAY_SIDE long, or None and why.  Decoded by the engine's loader, as the scan
+    decoded it: Qt's own reader cannot read HEIC or AVIF, which the scan indexes.  Runs on a
     worker thread: QImage, unlike QPixmap, may be made off the GUI thread."""
-    reader = QImageReader(path)
-    reader.setAutoTransform(True)
-    size = reader.size()
-    if size.isValid():
-        longest = max(size.width(), size.height())
-        if longest > PHOTO_DISPLAY_SIDE:
-            reader.setScaledSize(size * (PHOTO_DISPLAY_SIDE / longest))
-    image = reader.read()
-    return (None, reader.errorString()) if image.isNull() else (image, "")
+    try:
+        photo = load_photo(path, max_side=PHOTO_DISPLAY_SIDE)
+    except ImageLoadError as exc:
+        return None, exc.reason
+    rgb = np.ascontiguousarray(photo.rgb)
+    height, width, _ = rgb.shape
+    return QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy(), ""
 
 
 class MainWindow(QMainWindow):

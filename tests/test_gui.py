@@ -1076,3 +1076,19 @@ def test_removing_a_folder_in_settings_asks_then_removes_its_photos_with_undo(wi
     edited(qtbot, window)
     assert library.scalar("SELECT count(*) FROM photos") == 20 and window.folders() == [folder]
     assert "Anna\n8 faces" in grid_texts(window)
+
+
+def test_the_photo_view_decodes_what_the_scan_indexes(faces_dir) -> None:
+    """Qt's reader cannot read HEIC or AVIF ("Unsupported image format"), which the scan
+    indexes: the photo view decodes with the engine's loader, upright."""
+    from facenet_desktop.app import decode_for_display
+
+    negatives = faces_dir / "negatives"
+    for path in (negatives / "no_people" / "immich__IMG_2682.heic", negatives / "no_people" / "immich__8bit-sRGB.avif"):
+        image, error = decode_for_display(str(path))
+        assert image is not None and error == "", (path, error)
+        assert 0 < max(image.width(), image.height()) <= app_module.PHOTO_DISPLAY_SIDE
+    rotated, _ = decode_for_display(str(faces_dir / "group_photos" / "Marie_Curie" / "portrait-orientation-6.jpg"))
+    assert (rotated.width(), rotated.height()) == (840, 700)  # displayed orientation (EXIF 6)
+    broken, error = decode_for_display(__file__)
+    assert broken is None and error == "not a supported image format"
