@@ -498,6 +498,7 @@ class MainWindow(QMainWindow):
         self.refresh_timer.start()
 
     def _scan_finished(self, summary) -> None:  # noqa: ANN001
+        self.thumbnails.forget()  # new faces may have the ids of faces gone since
         unreadable = len(summary.problems)
         self.statusBar().showMessage(
             f"Scan done: {counted(summary.analyzed, 'photo')} analysed, {counted(summary.faces_found, 'face')} found, "
@@ -816,6 +817,7 @@ class MainWindow(QMainWindow):
                                     tuple(map(float, box)))
 
         def added(face_id: int) -> None:
+            self.thumbnails.forget()
             self.statusBar().showMessage("Face added; click it to name it.", 5000)
             if self.photo_page.photo_id == photo_id:
                 self.open_photo(photo_id)

@@ -91,6 +91,11 @@ class ThumbnailLoader(QObject):
             self._timer.stop()
             self._delivering = False
 
+    def forget(self) -> None:
+        """Drop the pixmaps in memory (they are keyed by id): after faces were added, an id
+        may now be another face's.  The disk cache is keyed by what a thumbnail shows."""
+        self._cache.clear()
+
     def wait(self) -> None:
         """Finish queued work (tests, shutdown)."""
         self.pool.shutdown(wait=True, cancel_futures=True)

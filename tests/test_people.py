@@ -382,3 +382,37 @@ def test_removing_a_folder_takes_its_photos_out_keeps_the_people_and_undo_brings
         assert tables() == before
         with pytest.raises(LibraryError, match="not one of the library's folders"):
             editing.remove_folder(library, "/elsewhere", "elsewhere")
+
+
+def test_a_face_thumbnail_never_shows_another_face_that_had_its_id(tmp_path, faces_dir) -> None:
+    """Not a face deletes the top face; the next face added gets its id (SQLite): the
+    thumbnail must show the new face, not the cached picture of the old one."""
+    import shutil
+
+    from PIL import Image
+
+    from engine.library.browse import face_thumbnail
+
+    photos = []
+    for person in ("Colin_Powell", "Serena_Williams"):
+        source = sorted((faces_dir / "lfw_deepfunneled" / person).glob("*.jpg"))[0]
+        photos.append(shutil.copy(source, tmp_path / source.name))
+    with Library(tmp_path / "lib.db") as library:
+        with library.atomic() as db:
+            for i, path in enumerate(photos):
+                db.execute("INSERT INTO photos(id, path, size, mtime_ns, status, width, height, content_hash) "
+                           "VALUES (?, ?, 1, 1, 'done', 250, 250, ?)", [i + 1, str(path), f"hash{i}"])
+        def add_face(photo: int) -> int:
+            with library.atomic() as db:
+                return db.execute("INSERT INTO faces(photo_id, x1, y1, x2, y2, score, embedding, model_version) "
+                                  "VALUES (?, 70, 70, 180, 180, 1, ?, 'v')", [photo, bytes(512)]).lastrowid
+
+        first = add_face(1)
+        with Image.open(face_thumbnail(library, first, 64)) as old:
+            old_pixels = np.asarray(old.convert("RGB"), dtype=np.float32)
+        editing.not_a_face(library, [first])
+        again = add_face(2)
+        assert again == first  # the id is reused
+        with Image.open(face_thumbnail(library, again, 64)) as new:
+            new_pixels = np.asarray(new.convert("RGB"), dtype=np.float32)
+        assert np.abs(new_pixels - old_pixels).mean() > 10  # another photo's face, not the cached one

@@ -123,18 +123,22 @@ def photo_of_path(library: Library, path: str) -> int | None:
 
 
 def face_thumbnail(library: Library, face_id: int, size: int = THUMBNAIL_SIZE) -> Path | None:
-    """A square JPEG of the face with some margin, cached by face id; None when the face is
-    gone or its photo cannot be read."""
-    cached = cache_dir() / "thumbnails" / f"{library_key(library)}" / f"{face_id}-{size}.jpg"
-    if cached.exists():
-        return cached
+    """A square JPEG of the face with some margin; None when the face is gone or its photo
+    cannot be read.  Cached by what it shows (the photo's content and the box), never by the
+    face's id: SQLite gives a deleted face's id to the next new face."""
     row = library.query(
-        "SELECT ph.path, ph.width, f.x1, f.y1, f.x2, f.y2 FROM faces f JOIN photos ph ON ph.id = f.photo_id WHERE f.id = ?",
+        "SELECT ph.path, ph.content_hash, ph.width, f.x1, f.y1, f.x2, f.y2 FROM faces f "
+        "JOIN photos ph ON ph.id = f.photo_id WHERE f.id = ?",
         [face_id],
     )
     if not row:
         return None
     r = row[0]
+    shows = f"{r['content_hash'] or r['path']}|{r['x1']:.2f},{r['y1']:.2f},{r['x2']:.2f},{r['y2']:.2f}"
+    key = hashlib.sha1(shows.encode("utf-8", "surrogateescape")).hexdigest()
+    cached = cache_dir() / "thumbnails" / library_key(library) / f"face-{key}-{size}.jpg"
+    if cached.exists():
+        return cached
     try:
         photo = load_photo(from_stored_path(r["path"]), max_side=1600)
     except Exception:  # noqa: BLE001 - any unreadable photo just has no thumbnail
