@@ -21,7 +21,8 @@ Each run is with and without group questions (what the app did before them).
 With `--camera` the library is scanned by the app from real files instead: the same LFW people's
 photos laid out as camera folders (DCIM/100CAMERA/IMG_0001.jpg ..., people mixed), with the
 shared group photos mixed in.  Each LFW photo's largest face is its person; every other face
-(background people, the group photos' faces, whose boxes are not annotated) is a stranger the
+(background people, the group photos' faces, whose boxes are not annotated, except the faces
+their XMP regions name) is a stranger the
 user does not know: never named, answered No when suggested, taken out of named people.  The
 shares are then over the faces of known people, and a stranger given a name counts as wrong.
 
@@ -105,12 +106,18 @@ def build_camera_library(path: Path, people: int, max_images: int) -> dict[int, 
         scan_folders(library, [camera], FacePipeline)
         rows = library.query("SELECT f.id, ph.path, (f.x2 - f.x1) * (f.y2 - f.y1) AS area FROM faces f "
                              "JOIN photos ph ON ph.id = f.photo_id ORDER BY ph.path, area DESC, f.id")
+        # Faces the photos' own XMP regions name (the Curies' portraits): annotations.csv
+        # confirms those names, so they are known people, already named when the scan ends.
+        from_xmp = {r["id"]: r["name"] for r in library.query(
+            "SELECT f.id, p.name FROM faces f JOIN people p ON p.id = f.person_id WHERE f.named_from = 'XMP'")}
     truth: dict[int, str] = {}
     largest_done: set[str] = set()
     for row in rows:
         path_text = from_stored_path(row["path"])
         person = person_of_file.get(path_text)
-        if person is not None and path_text not in largest_done:
+        if row["id"] in from_xmp:
+            truth[row["id"]] = from_xmp[row["id"]]
+        elif person is not None and path_text not in largest_done:
             truth[row["id"]] = person
             largest_done.add(path_text)
         else:
@@ -187,6 +194,8 @@ def next_action(library: Library, truth: dict[int, str], ask_groups: bool) -> st
         return "name a group"
     for person, faces in sorted(owned.items()):
         name = name_of(library, person)
+        if name is None:
+            continue  # a group the user left unnamed (strangers): nothing in it is wrong yet
         wrong = [f for f in faces if truth[f] != name]
         if wrong:
             editing.reject_faces(library, wrong)
