@@ -135,7 +135,7 @@ class StallMeter:
         gaps = np.array(self.gaps[1:] or [0.0])
         if self.show_stacks and self.stacks:
             longest = sorted(self.stacks.items(), key=lambda item: -len(item[1]))[:3]
-            for started, samples in longest:
+            for _started, samples in longest:
                 print(f"--- GUI thread during a stall of at least {10 * len(samples) + 30} ms "
                       f"({len(samples)} samples; the most common):")
                 print(max(set(samples), key=samples.count))

@@ -281,7 +281,7 @@ def main() -> None:
         right, wrong, left = result["after_names"]
         end_right, end_wrong, end_left = result["end"]
 
-        def when(goal: float) -> str:
+        def when(goal: float, result: dict = result, people: int = people) -> str:
             done = result["reached"].get(goal)
             return "not reached" if done is None else f"{done} ({done / people:.2f} per person)"
 

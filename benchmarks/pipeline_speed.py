@@ -64,7 +64,7 @@ def _megapixels(path: Path) -> float:
 
 
 def recall(found: list[int], labelled: list[int]) -> float:
-    return sum(min(f, k) for f, k in zip(found, labelled)) / sum(labelled)
+    return sum(min(f, k) for f, k in zip(found, labelled, strict=True)) / sum(labelled)
 
 
 def run_ours(pipeline: FacePipeline, photos: list[tuple[Path, int]], workers: int | None = None) -> tuple[float, list[int]]:

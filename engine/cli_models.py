@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from engine.cli_library import EXIT_ERROR, EXIT_OK, _cancel_on_ctrl_c, _library, _ProgressBar, pipeline_factory
+from engine.cli_library import EXIT_OK, _cancel_on_ctrl_c, _library, _ProgressBar, pipeline_factory
 from engine.wording import counted
 
 

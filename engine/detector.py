@@ -10,6 +10,7 @@ a few 1e-6 (at most 5e-5 anywhere in the score map).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -289,7 +290,7 @@ class FaceDetector:
         pixels = torch.from_numpy(np.require(rgb, requirements=["C", "W"])).float()
         tiled[top : bottom + 1, left : right + 1] = (pixels - torch.from_numpy(self.means)) / 256.0
         planar = tiled.permute(2, 0, 1)[None]  # a channels-last (1, 3, H, W) view
-        for source, target in zip(rects[:-1], rects[1:]):
+        for source, target in itertools.pairwise(rects):
             _resize_into_tile(planar, source, target)
         return planar, rects
 
@@ -332,16 +333,16 @@ class FaceDetector:
         box centre, then point_up (x * 1.2 + 0.3) once per level."""
         center = np.floor(np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2]) + 0.5)
         best, best_dist = 0, np.inf
-        for i, (l, t, r, b) in enumerate(rects):
-            if l <= center[0] <= r and t <= center[1] <= b:
+        for i, (left, top, right, bottom) in enumerate(rects):
+            if left <= center[0] <= right and top <= center[1] <= bottom:
                 best = i
                 break
-            nearest = np.array([min(max(center[0], l), r), min(max(center[1], t), b)])
+            nearest = np.array([min(max(center[0], left), right), min(max(center[1], top), bottom)])
             dist = float(np.hypot(*(nearest - center)))
             if dist < best_dist:
                 best, best_dist = i, dist
-        l, t = rects[best][0], rects[best][1]
-        out = box - np.array([l, t, l, t], dtype=np.float64)
+        left, top = rects[best][0], rects[best][1]
+        out = box - np.array([left, top, left, top], dtype=np.float64)
         for _ in range(best):
             out = out * _PYRAMID_UP + 0.3
         return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -56,4 +57,4 @@ def even_batches(count: int, batch_size: int) -> list[tuple[int, int]]:
         return []
     batches = -(-count // max(batch_size, 1))
     edges = [round(i * count / batches) for i in range(batches + 1)]
-    return list(zip(edges[:-1], edges[1:]))
+    return list(itertools.pairwise(edges))

@@ -8,6 +8,7 @@ reason; the caller records it and moves on.  Large JPEGs are decoded at a reduce
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from engine.errors import ImageLoadError
 from engine.image_damage import check_complete
 from engine.user_files import open_photo_file
+
+log = logging.getLogger(__name__)
 
 try:  # HEIC/HEIF support; AVIF is native in Pillow >= 11.3.
     import pillow_heif
@@ -53,7 +56,8 @@ def _displayed_size(image: Image.Image) -> tuple[int, int]:
     """Size after EXIF orientation (5-8 swap width and height)."""
     try:
         orientation = image.getexif().get(0x0112, 1)
-    except Exception:  # damaged EXIF must not make a readable photo unreadable
+    except Exception:  # noqa: BLE001 - damaged EXIF (any error) must not make a readable photo unreadable
+        log.info("unreadable EXIF orientation in %s; shown as stored", getattr(image, "filename", "a photo"), exc_info=True)
         orientation = 1
     width, height = image.size
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)

@@ -3,12 +3,15 @@ orientation and stored size (to map XMP regions), and its embedded XMP packet.""
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from PIL import Image
+
+log = logging.getLogger(__name__)
 
 EXIF_IFD = 0x8769
 DATETIME_ORIGINAL = 0x9003
@@ -47,7 +50,8 @@ def read_metadata(path: str | Path) -> PhotoMetadata | None:
                 try:
                     exif = image.getexif()
                     sub = exif.get_ifd(EXIF_IFD)
-                except Exception:  # damaged EXIF: the photo is still a photo
+                except Exception:  # noqa: BLE001 - damaged EXIF (any error): the photo is still a photo
+                    log.info("damaged EXIF in %s; read without it", path, exc_info=True)
                     exif, sub = {}, {}
                 taken = None
                 for source, tag in ((sub, DATETIME_ORIGINAL), (sub, DATETIME_DIGITIZED), (exif, DATETIME)):
@@ -62,5 +66,6 @@ def read_metadata(path: str | Path) -> PhotoMetadata | None:
                     xmp = xmp.encode("utf-8")
                 width, height = image.size
                 return PhotoMetadata(taken, int(orientation), width, height, xmp if xmp else None)
-    except Exception:
+    except Exception:  # noqa: BLE001 - any error: no metadata; the decoder says why it cannot read the photo
+        log.info("no metadata read from %s", path, exc_info=True)
         return None

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QStandardPaths, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QIcon, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
@@ -281,7 +281,7 @@ class MainWindow(QMainWindow):
         box.setModal(False)
         box.show()
 
-    def _edit(self, function, *args, then=None) -> None:  # noqa: ANN001
+    def _edit(self, function, *args: object, then=None) -> None:  # noqa: ANN001
         """Make one edit on the edits thread and say what it did, with Undo; a refused edit
         becomes a message, never a crash.  `then` runs here once the edit is shown."""
         library = self.library

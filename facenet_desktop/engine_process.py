@@ -99,7 +99,7 @@ def _host_main(calls, messages, cancel_event, running_event, nice: int, idle_s: 
 
 
 def _relay(what: str, process, messages, cancel_event, running_event, progress: ProgressCallback,  # noqa: ANN001
-           cancel: CancelToken):  # noqa: ANN202 - the child's result
+           cancel: CancelToken) -> object:  # the child's result
     """Parent side of one call: progress relayed, cancel forwarded, result or error returned."""
     while True:
         if cancel.cancelled:
@@ -178,7 +178,7 @@ class EngineHost:
         self._process = None
         self._last_used = 0.0
 
-    def job(self, function: str, *args):  # noqa: ANN001, ANN201 - a Job function
+    def job(self, function: str, *args: object):  # noqa: ANN201 - a Job function
         """A Job function that runs `function(*args, progress=, cancel=)` in the host."""
         call = ChildCall(function, tuple(args))
 

@@ -102,7 +102,7 @@ def main() -> None:
     os.environ["FACENET_CACHE_DIR"] = str(work / "cache")
     photos = work / "Pictures"
     link_photos(args.faces.resolve(), photos)
-    app = create_app(["facenet-desktop"])
+    app = create_app(["facenet-desktop"])  # noqa: F841 - keeps the QApplication alive
     library = Library(work / "library.db")
     window = MainWindow(library)
     window.resize(1240, 820)

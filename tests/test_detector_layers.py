@@ -136,7 +136,7 @@ def test_widened_channels_compute_the_same_network() -> None:
     x = torch.randn(1, 3, 33, 41)
     with torch.inference_mode():
         narrow_out, wide_out = x, x
-        for i, (narrow, widened) in enumerate(zip(convs, wide)):
+        for i, (narrow, widened) in enumerate(zip(convs, wide, strict=True)):
             narrow_out, wide_out = narrow(narrow_out), widened(wide_out)
             if i < len(convs) - 1:
                 narrow_out, wide_out = torch.relu(narrow_out), torch.relu(wide_out)

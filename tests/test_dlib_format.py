@@ -154,7 +154,7 @@ def test_wrong_model_kind_is_rejected(model_files) -> None:
 
 
 def test_damaged_shape_predictor_raises(model_files, tmp_path) -> None:
-    for name, damaged in _damaged_copies(model_files.landmarks, tmp_path).items():
+    for damaged in _damaged_copies(model_files.landmarks, tmp_path).values():
         with pytest.raises(ModelFileError):
             load_shape_predictor(damaged, use_cache=False)
 

@@ -725,7 +725,6 @@ def test_face_names_stay_inside_the_photo(qtbot) -> None:
     name on the photo, not on the blank margin beside it; a face in the middle keeps it under
     its box."""
     from PySide6.QtGui import QColor, QPixmap
-    from PySide6.QtWidgets import QGraphicsRectItem
 
     from engine.library.browse import FaceTile
     from facenet_desktop.pages import PhotoView, label_position

@@ -36,7 +36,7 @@ def test_exif_rotated_copy_gives_the_same_faces(faces_dir, pipeline) -> None:
     assert (upright.width, upright.height) == (rotated.width, rotated.height)
     a = sorted(upright.faces, key=lambda f: f.box[0])
     b = sorted(rotated.faces, key=lambda f: f.box[0])
-    for fa, fb in zip(a, b):
+    for fa, fb in zip(a, b, strict=True):
         assert np.allclose(fa.box, fb.box, atol=6)
         # Same face, but the rotated copy was re-encoded: far below the 0.84 threshold.
         assert pipeline.model_version.distance(fa.embedding, fb.embedding) < 0.45

@@ -100,7 +100,7 @@ def test_detector_matches_dlib_on_full_size_photos(faces_dir, reference, model_f
         )
         ours = sorted(((d.left, d.top, d.right, d.bottom), d.score) for d in detector.detect(rgb))
         assert [box for box, _ in ours] == [box for box, _ in ref], path
-        for (_, ours_score), (_, ref_score) in zip(ours, ref):
+        for (_, ours_score), (_, ref_score) in zip(ours, ref, strict=True):
             assert abs(ours_score - ref_score) < 1e-3, path
         total_faces += len(ref)
     assert total_faces >= 10

@@ -20,6 +20,8 @@ from engine.training.finetune import FinetuneReport, FinetuneSettings, finetune
 from engine.training.model_file import load_model_file, save_model_file
 from engine.training.models import ArchConfig, build_network, default_config
 
+DEFAULT_SETTINGS = FinetuneSettings()  # frozen: one shared default is safe
+
 # A fine-tuned version's thresholds follow the held-out threshold's change, but never
 # loosen: a wrong merge is worse than a split.
 MAX_THRESHOLD_RATIO = 1.0
@@ -68,7 +70,7 @@ def recalibrated(parent: ModelVersion, report: FinetuneReport, name: str) -> Mod
 def propose_finetune(
     library: Library,
     pipeline,  # noqa: ANN001 - the active version's FacePipeline
-    settings: FinetuneSettings = FinetuneSettings(),
+    settings: FinetuneSettings = DEFAULT_SETTINGS,
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
 ) -> FinetuneOutcome | None:

@@ -36,7 +36,10 @@ def _squared_distances(queries: np.ndarray, points: np.ndarray, point_norms: np.
     return np.maximum(d2, 0.0, out=d2)
 
 
-def _top_k(d2: np.ndarray, query_ids: np.ndarray, point_ids: np.ndarray, k: int, radius2: float):
+Pairs = tuple[np.ndarray, np.ndarray, np.ndarray]  # first ids, second ids, distances
+
+
+def _top_k(d2: np.ndarray, query_ids: np.ndarray, point_ids: np.ndarray, k: int, radius2: float) -> Pairs:
     """The k nearest candidates of each query within the radius, itself excluded.  Most
     rows have few candidates inside the radius, so only crowded rows are partitioned."""
     inside = d2 <= radius2
@@ -53,7 +56,7 @@ def _top_k(d2: np.ndarray, query_ids: np.ndarray, point_ids: np.ndarray, k: int,
     return query_ids[r], point_ids[c], np.sqrt(d2[r, c]).astype(np.float32)
 
 
-def _exact_candidates(vectors: np.ndarray, k: int, radius2: float):
+def _exact_candidates(vectors: np.ndarray, k: int, radius2: float) -> list[Pairs]:
     norms = np.einsum("ij,ij->i", vectors, vectors)
     ids = np.arange(len(vectors))
     parts = []
@@ -98,7 +101,7 @@ def _nearest_centroid(vectors: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     return _nearest_centroids(vectors, centroids, 1)[:, 0]
 
 
-def _inverted_file_candidates(vectors: np.ndarray, k: int, radius2: float, probes: int):
+def _inverted_file_candidates(vectors: np.ndarray, k: int, radius2: float, probes: int) -> list[Pairs]:
     """Each point is listed in its two nearest cells (so a point near a border is found
     from both sides); the queries of a cell search the cells nearest to that cell."""
     cells = max(16, int(np.sqrt(len(vectors))))

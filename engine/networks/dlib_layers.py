@@ -39,7 +39,7 @@ def add_zero_padded(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     zero-padded at the end of channels, rows and columns (never cropped)."""
     if a.shape == b.shape:
         return a + b
-    target = [max(x, y) for x, y in zip(a.shape[1:], b.shape[1:])]
+    target = [max(x, y) for x, y in zip(a.shape[1:], b.shape[1:], strict=True)]
 
     def pad(t: torch.Tensor) -> torch.Tensor:
         c, h, w = t.shape[1:]
