@@ -15,7 +15,7 @@ from engine.cli_models import add_model_commands
 from engine.errors import EngineError, ImageLoadError, ModelFileError
 from engine.user_files import printable_path
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_ERROR = 0, 1
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what shell tools return when the reader went away
 
 

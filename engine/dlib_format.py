@@ -185,9 +185,6 @@ class DlibReader:
             raise self.fail(f"invalid matrix shape {rows}x{cols}")
         return self.read_floats(rows * cols).astype(np.float32).reshape(rows, cols)
 
-    def read_raw_float32(self, count: int) -> np.ndarray:
-        return np.frombuffer(self._take(4 * count), dtype="<f4").astype(np.float32)
-
 
 def read_model_bytes(path: str | Path) -> bytes:
     """Read a model file whole, turning OS errors into ModelFileError."""

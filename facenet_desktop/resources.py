@@ -1,11 +1,19 @@
-"""Paths of the files in the top-level resources/ folder (icons, desktop entry)."""
+"""Where the app's icon and desktop entry are: resources/ in a source checkout (an editable
+install), <prefix>/share/... in an installed wheel (pyproject.toml's data-files)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 RESOURCES_DIR = Path(__file__).resolve().parent.parent / "resources"
+ICON_NAME = "facenet-desktop.svg"
+INSTALLED_ICON = Path("share") / "icons" / "hicolor" / "scalable" / "apps" / ICON_NAME
 
 
 def icon_path() -> Path:
-    return RESOURCES_DIR / "facenet-desktop.svg"
+    """The icon file; the checkout's first, then the installed one (None of them: the checkout path)."""
+    for candidate in (RESOURCES_DIR / ICON_NAME, Path(sys.prefix) / INSTALLED_ICON):
+        if candidate.is_file():
+            return candidate
+    return RESOURCES_DIR / ICON_NAME

@@ -5,6 +5,7 @@ the detector missed, and check the database."""
 from __future__ import annotations
 
 import configparser
+import sys
 import os
 from pathlib import Path
 
@@ -166,3 +167,40 @@ def test_scan_process_pauses_resumes_and_cancels_without_delivering(qtbot, tmp_p
     with Library(db2) as library:
         scan_folders(library, [photos])
         assert library.scalar("SELECT count(*) FROM photos WHERE status = 'done'") == total
+
+
+def test_a_wheel_install_starts_the_app_with_its_icon(tmp_path) -> None:
+    """Built as a wheel and installed into a fresh environment (not this checkout), the app
+    finds its icon and desktop entry where the installer put them."""
+    import subprocess
+    import sysconfig
+
+    import shutil
+
+    repo = RESOURCES_DIR.parent
+    source = tmp_path / "source"  # built from a copy: a build writes build/ and egg-info next to the sources
+    source.mkdir()
+    for part in ("pyproject.toml", "README.md"):
+        shutil.copy2(repo / part, source / part)
+    for part in ("engine", "facenet_desktop", "resources"):
+        shutil.copytree(repo / part, source / part, ignore=shutil.ignore_patterns("__pycache__"))
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels),
+                    str(source)], check=True, timeout=600, capture_output=True)
+    [wheel] = list(wheels.glob("facenet_desktop-*.whl"))
+    env_dir = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True, timeout=120)
+    python = env_dir / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
+                   check=True, timeout=600, capture_output=True)
+    # The dependencies come from this environment's site-packages; the app from the wheel only.
+    env = {**os.environ, "PYTHONPATH": sysconfig.get_paths()["purelib"], "QT_QPA_PLATFORM": "offscreen"}
+    code = ("import sys, facenet_desktop.app as a; from facenet_desktop.resources import icon_path\n"
+            "assert a.__file__.startswith(sys.prefix), a.__file__\n"
+            "assert str(icon_path()).startswith(sys.prefix), icon_path()\n"
+            "app = a.create_app(['facenet-desktop']); assert not app.windowIcon().isNull()\n"
+            "import pathlib; assert (pathlib.Path(sys.prefix) / 'share/applications/facenet-desktop.desktop').is_file()\n"
+            "print('ok')")
+    result = subprocess.run([str(python), "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                            cwd=tmp_path)
+    assert result.stdout.strip().endswith("ok"), result.stdout + result.stderr

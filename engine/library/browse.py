@@ -15,7 +15,7 @@ from PIL import Image
 from engine.images import load_photo
 from engine.library.store import Library
 from engine.paths import atomic_write_bytes, cache_dir
-from engine.user_files import from_stored_path, to_stored_path
+from engine.user_files import from_stored_path
 
 THUMBNAIL_SIZE = 128
 UNSORTED = -1  # the person id the GUI uses for "Unsorted faces"
@@ -116,10 +116,6 @@ def faces_by_id(library: Library, face_ids: list[int]) -> dict[int, FaceTile]:
 
 def photo_faces(library: Library, photo_id: int) -> list[FaceTile]:
     return _tiles(library.query(f"SELECT {_FACE_COLUMNS} WHERE f.photo_id = ? ORDER BY f.x1", [photo_id]))
-
-
-def photo_of_path(library: Library, path: str) -> int | None:
-    return library.scalar("SELECT id FROM photos WHERE path = ?", [to_stored_path(path)])
 
 
 def face_thumbnail(library: Library, face_id: int, size: int = THUMBNAIL_SIZE) -> Path | None:

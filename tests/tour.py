@@ -2,7 +2,9 @@
 scan, people grid, person view, photo view, suggestions and an answer with Undo, search, the
 fine-tune report.
 
-    xvfb-run -s "-screen 0 1280x860x24" python -m facenet_desktop.tour --out shots
+    xvfb-run -s "-screen 0 1280x860x24" python tests/tour.py --out shots
+
+A development tool, not part of the app (it lives with the tests; pytest does not collect it).
 
 Photos come from the shared faces folder (FACES_DIR), linked into a temporary folder, never
 copied.  Under X (Xvfb) each screenshot is taken of the whole screen with ImageMagick's
