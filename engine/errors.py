@@ -22,6 +22,10 @@ class ImageLoadError(EngineError):
         super().__init__(f"{self.path}: {reason}")
 
 
+class TrainingDataError(EngineError, ValueError):
+    """The photos given for training cannot train a model (none found, too few people)."""
+
+
 class ModelFileError(EngineError):
     """A model file is missing, truncated, corrupted or not the model we expected."""
 

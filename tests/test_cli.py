@@ -75,3 +75,14 @@ def test_eval_lfw_small_protocol(faces_dir, tmp_path, capsys) -> None:
 def test_console_script_help() -> None:
     result = subprocess.run([sys.executable, "-m", "engine.cli", "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "faces" in result.stdout and "verify" in result.stdout
+
+
+def test_train_on_a_folder_without_photos_says_so(tmp_path, capsys) -> None:
+    """Today's `facenet train --data empty/` printed a ValueError traceback."""
+    (tmp_path / "empty" / "Anna").mkdir(parents=True)
+    out = tmp_path / "trained"  # the folder for checkpoints and the model
+    code = main(["train", "--data", str(tmp_path / "empty"), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "no photos in person folders under" in err and "one folder per person" in err
+    assert not list(out.glob("*.pt")) if out.exists() else True  # nothing that looks like a model

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.alignment import extract_face_chips
-from engine.errors import ImageLoadError
+from engine.errors import ImageLoadError, TrainingDataError
 from engine.images import PHOTO_EXTENSIONS, load_photo
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.paths import atomic_write_bytes, cache_dir
@@ -103,7 +103,7 @@ def prepare_faces(
     root = Path(root)
     items = list_images(root)
     if not items:
-        raise ValueError(f"no images in person folders under {root}")
+        raise TrainingDataError(f"no photos in person folders under {root} (one folder per person, photos inside)")
     cache = cache_dir() / "training" / f"{_cache_key(items, pick)}.npz"
     if cache.exists():
         try:
@@ -150,7 +150,7 @@ class IdentityBatches:
         self.by_person = [np.flatnonzero(labels == p) for p in range(int(labels.max()) + 1)]
         self.by_person = [faces for faces in self.by_person if len(faces) >= 2]
         if len(self.by_person) < 2:
-            raise ValueError("training needs at least two people with two faces each")
+            raise TrainingDataError("training needs at least two people with two faces each")
         self.people = min(people, len(self.by_person))
         self.per_person = per_person
         self.rng = np.random.default_rng(seed)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.errors import TrainingDataError
 from engine.evaluation import verification_report
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.paths import atomic_write_bytes
@@ -84,7 +85,7 @@ class TrainResult:
 def split_people(faces: FaceSet, val_people: int, seed: int) -> tuple[FaceSet, FaceSet]:
     people = len(faces.names)
     if people - val_people < 2 or val_people < 2:
-        raise ValueError(f"need at least 2 training and 2 validation people; the data has {people}")
+        raise TrainingDataError(f"need at least 2 training and 2 validation people; the data has {people}")
     held_out = np.random.default_rng(seed).choice(people, size=val_people, replace=False)
     is_val = np.isin(faces.labels, held_out)
     return faces.subset(~is_val), faces.subset(is_val)
