@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
+from engine.logs import start_logging
 from engine.cli_library import add_library_commands, add_training_commands, pipeline_factory
 from engine.cli_models import add_model_commands
 from engine.errors import EngineError, ImageLoadError, ModelFileError
@@ -181,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    start_logging()
     try:
         code = int(args.handler(args))
         sys.stdout.flush()  # a closed pipe shows here, not at exit

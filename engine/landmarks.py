@@ -7,6 +7,7 @@ seconds, so it is converted once into an .npz keyed by the file's hash.
 
 from __future__ import annotations
 
+import logging
 import hashlib
 import io
 import zipfile
@@ -19,6 +20,8 @@ from engine.dlib_format import DlibReader, read_model_bytes
 from engine.errors import ModelFileError
 from engine.geometry import similarity_transform
 from engine.paths import atomic_write_bytes, cache_dir
+
+log = logging.getLogger(__name__)
 
 _CACHE_FORMAT = 1
 
@@ -138,8 +141,11 @@ def _load_cached(cache_file: Path) -> ShapePredictorModel | None:
     try:
         with np.load(cache_file, allow_pickle=False) as npz:
             return ShapePredictorModel(**{name: npz[name] for name in ShapePredictorModel.__annotations__})
+    except FileNotFoundError:
+        return None  # the first start: built below
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError):
-        return None  # missing or damaged cache: rebuild it
+        log.warning("the landmark model's cache %s is damaged; rebuilding it", cache_file, exc_info=True)
+        return None
 
 
 def load_shape_predictor(path: str | Path, use_cache: bool = True) -> ShapePredictorModel:
@@ -157,8 +163,8 @@ def load_shape_predictor(path: str | Path, use_cache: bool = True) -> ShapePredi
         np.savez(buffer, **{name: getattr(model, name) for name in ShapePredictorModel.__annotations__})
         try:
             atomic_write_bytes(cache_file, buffer.getvalue())
-        except OSError:
-            pass  # a read-only cache only costs time on the next start
+        except OSError as exc:  # a read-only cache only costs time on the next start
+            log.warning("cannot cache the landmark model in %s: %s", cache_file, exc)
     return model
 
 

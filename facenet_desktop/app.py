@@ -10,6 +10,7 @@ Errors reach the user through `report_error`; unexpected exceptions reach a cras
 from __future__ import annotations
 
 import gc
+import logging
 import sys
 import time
 import traceback
@@ -37,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import EngineError, ImageLoadError
+from engine.logs import start_logging
 from engine.images import load_photo
 from engine.jobs import Progress
 from engine.library import editing
@@ -995,6 +997,7 @@ def install_crash_dialog(window_getter) -> None:  # noqa: ANN001
 
     def hook(kind, value, tb) -> None:  # noqa: ANN001
         text = "".join(traceback.format_exception(kind, value, tb))
+        logging.getLogger(__name__).error("unexpected error", exc_info=(kind, value, tb))
         log = data_dir() / "crash.log"
         try:
             log.parent.mkdir(parents=True, exist_ok=True)
@@ -1022,6 +1025,7 @@ def create_app(argv: Sequence[str]) -> QApplication:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    start_logging()
     app = create_app(sys.argv if argv is None else argv)
     try:
         library = Library()

@@ -7,6 +7,7 @@ fast scroll crashed PySide6 (a refcount error in its signal marshalling)."""
 
 from __future__ import annotations
 
+import logging
 import queue
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,8 @@ from PySide6.QtGui import QColor, QPixmap
 
 from engine.library.browse import face_thumbnail, photo_thumbnail
 from engine.library.store import Library
+
+log = logging.getLogger(__name__)
 
 MEMORY_ITEMS = 3000
 DELIVERY_INTERVAL_MS = 30
@@ -70,6 +73,7 @@ class ThumbnailLoader(QObject):
             else:
                 path = face_thumbnail(self.library, face_id, self.size)
         except Exception:  # noqa: BLE001 - a face without a thumbnail shows the placeholder
+            log.warning("thumbnail %s failed", face_id, exc_info=True)
             path = None
         self._done.put((face_id, None if path is None else str(path)))
 

@@ -84,3 +84,30 @@ def test_damaged_database_is_a_clear_error(tmp_path) -> None:
     bad.write_bytes(b"this is not a database" * 100)
     with pytest.raises(LibraryError, match="cannot open the library database"):
         Library(bad)
+
+
+def test_the_log_is_a_rotating_file_in_the_data_folder_and_says_what_was_skipped(tmp_path) -> None:
+    import logging
+    import logging.handlers
+
+    from engine.logs import MAX_BYTES, start_logging
+    from engine.photo_metadata import read_metadata
+
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        path = start_logging(tmp_path)
+        assert start_logging(tmp_path) == path == tmp_path / "facenet.log"  # once, whatever the calls
+        added = [h for h in root.handlers if h not in before]
+        assert len(added) == 1 and isinstance(added[0], logging.handlers.RotatingFileHandler)
+        assert added[0].maxBytes == MAX_BYTES and added[0].backupCount >= 1
+        not_a_photo = tmp_path / "notes.jpg"
+        not_a_photo.write_text("not a photo")
+        assert read_metadata(not_a_photo) is None  # skipped quietly for the user, but logged
+        added[0].flush()
+        assert f"no metadata read from {not_a_photo}" in path.read_text()
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in before:
+                root.removeHandler(handler)
+                handler.close()

@@ -4,6 +4,7 @@ cached on disk as small JPEGs so the people grid never decodes a full photo twic
 
 from __future__ import annotations
 
+import logging
 import hashlib
 import io
 import re
@@ -16,6 +17,8 @@ from engine.images import load_photo
 from engine.library.store import Library
 from engine.paths import atomic_write_bytes, cache_dir
 from engine.user_files import from_stored_path
+
+log = logging.getLogger(__name__)
 
 THUMBNAIL_SIZE = 128
 UNSORTED = -1  # the person id the GUI uses for "Unsorted faces"
@@ -138,6 +141,7 @@ def face_thumbnail(library: Library, face_id: int, size: int = THUMBNAIL_SIZE) -
     try:
         photo = load_photo(from_stored_path(r["path"]), max_side=1600)
     except Exception:  # noqa: BLE001 - any unreadable photo just has no thumbnail
+        log.info("no thumbnail for face %s", face_id, exc_info=True)
         return None
     scale = photo.scale
     side = max(r["x2"] - r["x1"], r["y2"] - r["y1"]) * 1.4
@@ -164,6 +168,7 @@ def photo_thumbnail(library: Library, photo_id: int, size: int = THUMBNAIL_SIZE)
     try:
         photo = load_photo(from_stored_path(row[0]["path"]), max_side=max(size * 4, 512))
     except Exception:  # noqa: BLE001 - any unreadable photo just has no thumbnail
+        log.info("no thumbnail for photo %s", photo_id, exc_info=True)
         return None
     image = Image.fromarray(photo.rgb)
     image.thumbnail((size, size), Image.Resampling.BILINEAR)

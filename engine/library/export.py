@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import csv
 import io
 import json
@@ -12,6 +13,8 @@ from engine.library.records import FaceRecord
 from engine.library.store import Library
 from engine.library.xmp import NamedRegion, SidecarNotChanged, write_sidecar
 from engine.user_files import from_stored_path, printable_path
+
+log = logging.getLogger(__name__)
 
 CSV_FIELDS = ["face_id", "photo", "x1", "y1", "x2", "y2", "score", "person_id", "person_name", "assignment", "distance"]
 
@@ -84,7 +87,9 @@ def export_xmp_sidecars(library: Library, include_automatic: bool = False) -> Xm
         try:
             result.written.append(str(write_sidecar(path, width, height, regions)))
         except SidecarNotChanged as exc:
+            log.info("left %s alone: %s", printable_path(exc.sidecar), exc.reason)
             result.left_alone.append((printable_path(exc.sidecar), exc.reason))
         except OSError as exc:  # read-only folder: the rest still gets written
+            log.warning("cannot write the sidecar of %s: %s", printable_path(path), exc)
             result.left_alone.append((printable_path(path + ".xmp"), f"cannot write: {exc.strerror or exc}"))
     return result
