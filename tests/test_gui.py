@@ -809,6 +809,7 @@ def test_missing_photos_are_listed_and_forgotten_only_when_the_user_says(window,
     with library.atomic() as db:  # its drive was unplugged at the last scan
         db.execute("UPDATE photos SET missing_since = datetime('now') WHERE id = ?", [photo])
     window._scan_finished(ScanSummary(missing=1))
+    assert window._recognition_timer.isActive()  # a pass that readies recognition for the first edit
     assert window.missing_button.isVisibleTo(window) and window.missing_button.text() == "1 photo missing from disk"
 
     shown = []
