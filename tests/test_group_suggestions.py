@@ -98,6 +98,33 @@ def test_a_second_group_of_a_named_person_is_offered_and_yes_names_it(library) -
     assert person_of(library, second_ids) == {group}
 
 
+def test_an_answer_about_groups_that_changed_since_is_refused(library) -> None:
+    """The question showed the second group's faces; a regroup then gave that person's number
+    to other faces (or renamed the other side): Yes must not merge faces the user never saw."""
+    from engine.library.store import LibraryError
+
+    anna_ids, second_ids, bob_ids, _ = anna_and_her_second_group(library)
+    (question,) = group_suggestions(library)
+    before = table_state(library)
+    with library.atomic() as db:  # as a regroup in another process might leave it
+        db.execute(f"UPDATE faces SET person_id = NULL, assignment = NULL WHERE id IN ({','.join('?' * len(second_ids))})",
+                   second_ids)
+        db.execute(f"UPDATE faces SET person_id = ?, assignment = 'auto' WHERE id IN ({','.join('?' * len(bob_ids))})",
+                   [question.group, *bob_ids])
+    changed = table_state(library)
+    with pytest.raises(LibraryError, match="changed since the question was asked"):
+        answer_group_suggestion(library, question, yes=True)
+    assert table_state(library) == changed and editing.last_edit(library) != "Merged a group into Anna"
+    with library.atomic() as db:  # back as asked, but the other side renamed
+        db.execute("UPDATE faces SET person_id = NULL, assignment = NULL WHERE person_id = ?", [question.group])
+        for face in second_ids:
+            db.execute("UPDATE faces SET person_id = ?, assignment = 'auto' WHERE id = ?", [question.group, face])
+        db.execute("UPDATE people SET name = 'Annie' WHERE id = ?", [question.other])
+    with pytest.raises(LibraryError):
+        answer_group_suggestion(library, question, yes=False)
+    assert before[2] == table_state(library)[2]  # no rejections were written
+
+
 def test_no_is_remembered_through_regroups_and_undo_asks_again(library) -> None:
     anna_ids, second_ids, _bob_ids, _ = anna_and_her_second_group(library, seed=1)
     anna = library.scalar("SELECT id FROM people WHERE name = 'Anna'")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.library.model_registry import active_version
-from engine.library.store import Library
+from engine.library.store import Library, LibraryError
 from engine.model_versions import ModelVersion
 
 SAMPLE_FACES = 6  # faces shown of each side
@@ -152,13 +152,35 @@ def find_group_suggestion(library: Library, key: str) -> GroupSuggestion | None:
 
 def answer_group_suggestion(library: Library, suggestion: GroupSuggestion, yes: bool) -> None:
     """Yes: the group joins the other person (one undoable merge).  No: they are kept apart
-    for good (rejections, one undoable edit)."""
+    for good (rejections, one undoable edit).  Refused when the two sides are no longer what
+    the question showed (a regroup ran since): an answer about faces the user saw must not
+    land on others that took the same person's number."""
     from engine.library import editing
 
-    if yes:
-        editing.merge_people(library, [suggestion.group], suggestion.other)
-    else:
-        editing.not_same_person(library, suggestion.group, suggestion.other)
+    with library.atomic() as db:
+        if not _still_as_asked(db, suggestion):
+            raise LibraryError("These groups changed since the question was asked (they were grouped again); "
+                               "it comes back if it still applies.")
+        if yes:
+            editing.merge_people(library, [suggestion.group], suggestion.other)
+        else:
+            editing.not_same_person(library, suggestion.group, suggestion.other)
+
+
+def _still_as_asked(db, suggestion: GroupSuggestion) -> bool:  # noqa: ANN001
+    """Both people exist with the names asked about, and most faces shown of each are still theirs."""
+    names = dict(db.execute("SELECT id, name FROM people WHERE id IN (?, ?)", [suggestion.group, suggestion.other]).fetchall())
+    if set(names) != {suggestion.group, suggestion.other} or names[suggestion.group] is not None \
+            or names[suggestion.other] != suggestion.other_name:
+        return False
+    for person, sample in ((suggestion.group, suggestion.group_sample), (suggestion.other, suggestion.other_sample)):
+        if sample:
+            marks = ",".join("?" * len(sample))
+            still = db.execute(f"SELECT count(*) FROM faces WHERE person_id = ? AND id IN ({marks})",
+                               [person, *sample]).fetchone()[0]
+            if 2 * still < len(sample):
+                return False
+    return True
 
 
 def _members(library: Library, version: ModelVersion) -> dict[int, PersonFaces]:
