@@ -142,3 +142,28 @@ def test_facenet_cluster_says_which_faces_became_questions(two_people, capsys) -
     assert facenet(["cluster", "--db", str(library.path)]) == 0
     out = capsys.readouterr().out
     assert "1 face named with its group looks like someone else: see `facenet suggestions`" in out
+
+
+def test_the_question_survives_later_regroups_and_no_gives_the_face_back(two_people) -> None:
+    """A regroup asked "Is this Ben?" about a face named Anna with its group; later regroups
+    keep asking (never giving it to Ben silently); No puts it back with Anna, Yes makes it Ben's."""
+    library, anna_id, _, ben = two_people
+    editing.name_person(library, anna_id, "Anna")
+    editing.move_faces(library, ben[1:], "Ben", create=True)
+    ben_id = library.scalar("SELECT id FROM people WHERE name = 'Ben'")
+    assert cluster_library(library, VERSION).questioned == 1
+    for _ in range(2):
+        cluster_library(library, VERSION)
+        assert library.query("SELECT person_id, assignment, asked_from FROM faces WHERE id = ?", [ben[0]]) == [
+            {"person_id": ben_id, "assignment": "suggested", "asked_from": anna_id}]
+    editing.reject_face(library, ben[0])
+    assert editing.last_edit(library) == "Moved 1 face from Ben back to Anna"
+    assert library.query("SELECT person_id, assignment, confirmed FROM faces WHERE id = ?", [ben[0]]) == [
+        {"person_id": anna_id, "assignment": "manual", "confirmed": 0}]
+    assert cluster_library(library, VERSION).questioned == 0  # rejected for Ben: never asked again
+    editing.undo(library)
+    assert library.query("SELECT person_id, assignment, asked_from FROM faces WHERE id = ?", [ben[0]]) == [
+        {"person_id": ben_id, "assignment": "suggested", "asked_from": anna_id}]
+    editing.confirm_face(library, ben[0])  # Yes
+    assert library.query("SELECT person_id, assignment, confirmed, asked_from FROM faces WHERE id = ?", [ben[0]]) == [
+        {"person_id": ben_id, "assignment": "manual", "confirmed": 1, "asked_from": None}]

@@ -42,7 +42,7 @@ class _Snapshot:
             part = ids[chunk : chunk + 500]
             marks = ",".join("?" * len(part))
             for row in self.db.execute(
-                f"SELECT id, person_id, assignment, distance, confirmed FROM faces WHERE id IN ({marks})", part
+                f"SELECT id, person_id, assignment, distance, confirmed, asked_from FROM faces WHERE id IN ({marks})", part
             ).fetchall():
                 self.faces[row[0]] = list(row[1:])
             for face_id, person_id in self.db.execute(
@@ -143,7 +143,7 @@ def _faces_of(db, person_id: int, assignments: tuple[str, ...] = ("auto", "manua
 
 
 def _face(library: Library, face_id: int) -> dict:
-    rows = library.query("SELECT id, person_id, assignment, photo_id FROM faces WHERE id = ?", [int(face_id)])
+    rows = library.query("SELECT id, person_id, assignment, photo_id, asked_from FROM faces WHERE id = ?", [int(face_id)])
     if not rows:
         raise LibraryError(f"no face with id {face_id}")
     return rows[0]
@@ -252,8 +252,8 @@ def move_faces(library: Library, face_ids: Iterable[int], to: str | int, create:
         edit.save_faces(ids)
         for face_id in ids:
             edit.db.execute("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", [face_id, person_id])
-            edit.db.execute("UPDATE faces SET person_id = ?, assignment = 'manual', distance = NULL, confirmed = 1, named_from = NULL "
-                            "WHERE id = ?",
+            edit.db.execute("UPDATE faces SET person_id = ?, assignment = 'manual', distance = NULL, confirmed = 1, named_from = NULL, "
+                            "asked_from = NULL WHERE id = ?",
                             [person_id, face_id])
     return person_id
 
@@ -270,13 +270,16 @@ def reject_faces(library: Library, face_ids: Iterable[int]) -> list[int]:
     with _Edit(library) as edit:
         owner = _sole_person(edit.db, faces)
         source = f" from {owner}" if owner else ""
-        edit.description = f"Moved {counted(len(faces), 'face')}{source} to Unsorted"
+        back = {face["asked_from"] for face in faces}
+        destination = "Unsorted" if back == {None} else (_who(edit.db, back.pop()) if len(back) == 1 else "where they were")
+        edit.description = f"Moved {counted(len(faces), 'face')}{source} {'to' if destination == 'Unsorted' else 'back to'} {destination}"
         edit.save_faces([face["id"] for face in faces])
         for face in faces:
             edit.db.execute("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", [face["id"], face["person_id"]])
-            edit.db.execute("UPDATE faces SET person_id = NULL, assignment = NULL, distance = NULL, confirmed = 0, named_from = NULL "
-                            "WHERE id = ?",
-                            [face["id"]])
+            # No to "Is this Ben?" about a face named with its group: back to that group's person.
+            edit.db.execute("UPDATE faces SET person_id = asked_from, assignment = CASE WHEN asked_from IS NULL "
+                            "THEN NULL ELSE 'manual' END, distance = NULL, confirmed = 0, named_from = NULL, "
+                            "asked_from = NULL WHERE id = ?", [face["id"]])
     return [int(face["person_id"]) for face in faces]
 
 
@@ -294,8 +297,8 @@ def confirm_faces(library: Library, face_ids: Iterable[int]) -> None:
         edit.description = f"Confirmed {counted(len(faces), 'face')}{whose}"
         edit.save_faces([face["id"] for face in faces])
         for face in faces:
-            edit.db.execute("UPDATE faces SET assignment = 'manual', distance = NULL, confirmed = 1, named_from = NULL WHERE id = ?",
-                            [face["id"]])
+            edit.db.execute("UPDATE faces SET assignment = 'manual', distance = NULL, confirmed = 1, named_from = NULL, "
+                            "asked_from = NULL WHERE id = ?", [face["id"]])
 
 
 def confirm_face(library: Library, face_id: int) -> None:
@@ -493,11 +496,15 @@ def _restore(db, state: dict) -> None:  # noqa: ANN001
             continue
         person_id, assignment, distance = saved[:3]
         confirmed = saved[3] if len(saved) > 3 else None  # older snapshots: the flag stays as it is
+        asked_from = saved[4] if len(saved) > 4 else None
         if person_id is not None and not db.execute("SELECT 1 FROM people WHERE id = ?", [person_id]).fetchone():
             person_id, assignment, distance, confirmed = None, None, None, 0
+        if asked_from is not None and not db.execute("SELECT 1 FROM people WHERE id = ?", [asked_from]).fetchone():
+            asked_from = None
         db.execute(
-            "UPDATE faces SET person_id = ?, assignment = ?, distance = ?, confirmed = coalesce(?, confirmed) WHERE id = ?",
-            [person_id, assignment, distance, confirmed, int(face_id)],
+            "UPDATE faces SET person_id = ?, assignment = ?, distance = ?, confirmed = coalesce(?, confirmed), "
+            "asked_from = ? WHERE id = ?",
+            [person_id, assignment, distance, confirmed, asked_from, int(face_id)],
         )
     for face_id, person_ids in state["rejections"].items():
         if int(face_id) in taken:

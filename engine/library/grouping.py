@@ -188,7 +188,9 @@ def _cluster_once(
         if user_state(db) != read_state:
             raise _StateChanged
         reuse = _stable_ids(library, faces, result.labels, free_clusters) if free_clusters else {}
-        db.execute("UPDATE faces SET person_id = NULL, assignment = NULL, distance = NULL WHERE assignment != 'manual'")
+        # Automatic faces are recomputed; a question about a face named with its group stays asked.
+        db.execute("UPDATE faces SET person_id = NULL, assignment = NULL, distance = NULL "
+                   "WHERE assignment != 'manual' AND asked_from IS NULL")
         person_of_cluster = {c: int(result.cluster_person[c]) for c in range(result.clusters) if result.cluster_person[c] != FREE}
         for cluster in free_clusters:
             if cluster in reuse:
@@ -247,7 +249,7 @@ def _ask_about_doubtful(db, faces: dict, doubtful: list[DoubtfulLabel]) -> int: 
     for d in sorted(doubtful, key=lambda d: d.distance):
         face, photo = int(faces["id"][d.index]), int(faces["photo"][d.index])
         asked += db.execute(
-            "UPDATE faces SET person_id = ?, assignment = 'suggested', distance = ? "
+            "UPDATE faces SET person_id = ?, assignment = 'suggested', distance = ?, asked_from = person_id "
             "WHERE id = ? AND assignment = 'manual' AND confirmed = 0 AND person_id = ?",
             [d.likely, d.distance, face, d.named],
         ).rowcount

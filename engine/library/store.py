@@ -181,6 +181,13 @@ def m007_label_source(db: sqlite_utils.Database) -> None:
     db.executescript("ALTER TABLE faces ADD COLUMN named_from TEXT;")
 
 
+@MIGRATIONS()
+def m008_doubtful_questions(db: sqlite_utils.Database) -> None:
+    """A face named with its group that a regroup turned into a question keeps the person it
+    was named as: the question survives later regroups, and No gives the face back to them."""
+    db.executescript("ALTER TABLE faces ADD COLUMN asked_from INTEGER REFERENCES people(id) ON DELETE SET NULL;")
+
+
 def embedding_to_blob(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype="<f4").tobytes()
 
