@@ -111,3 +111,21 @@ def test_the_log_is_a_rotating_file_in_the_data_folder_and_says_what_was_skipped
             if handler not in before:
                 root.removeHandler(handler)
                 handler.close()
+
+
+def test_a_library_that_cannot_be_written_says_so_and_changes_nothing(tmp_path) -> None:
+    """Read-only, full or busy: SQLite's errors reach the user in plain words as
+    LibraryUnavailable (a LibraryError: the window shows it; the CLI prints it), never a crash."""
+    from engine.library import editing
+    from engine.library.store import LibraryUnavailable
+
+    with Library(tmp_path / "lib.db") as library:
+        anna = editing.create_person(library, "Anna")
+        library.db.execute("PRAGMA query_only = ON")  # as a read-only disk answers writes
+        with pytest.raises(LibraryUnavailable, match="Nothing was changed: the library is read-only here"):
+            editing.name_person(library, anna, "Anne")
+        library.db.execute("PRAGMA query_only = OFF")
+        assert library.scalar("SELECT name FROM people WHERE id = ?", [anna]) == "Anna"
+        assert editing.last_edit(library) == "Added Anna"
+        editing.name_person(library, anna, "Anne")  # the connection is fine afterwards
+        assert library.scalar("SELECT name FROM people WHERE id = ?", [anna]) == "Anne"

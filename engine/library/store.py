@@ -29,6 +29,30 @@ class LibraryError(EngineError):
     """A library operation the user asked for cannot be done (unknown person, bad name...)."""
 
 
+class LibraryUnavailable(LibraryError):
+    """The database cannot be written now: busy past the timeout, disk full, read-only, an I/O
+    error.  Nothing was changed (the transaction rolled back); the user can try again."""
+
+
+# SQLite's words -> the user's.  Matched against the start of the error text.
+_UNAVAILABLE = {
+    "database is locked": "the library is busy (another program is writing to it); try again in a moment",
+    "database or disk is full": "the disk is full; free some space and try again",
+    "attempt to write a readonly database": "the library is read-only here (a read-only disk or folder)",
+    "disk i/o error": "the disk reported an error while reading or writing the library",
+    "unable to open database file": "the library's folder cannot be reached (an unplugged drive?)",
+}
+
+
+def unavailable(exc: sqlite3.Error, path: Path) -> LibraryUnavailable | None:
+    """The plain-words error for SQLite failures that are about the disk, not about us."""
+    text = str(exc).lower()
+    for start, words in _UNAVAILABLE.items():
+        if text.startswith(start):
+            return LibraryUnavailable(f"Nothing was changed: {words} ({path}).")
+    return None
+
+
 def default_db_path() -> Path:
     """`FACENET_DB` if set, else library.db in the platform's user data folder."""
     override = os.environ.get("FACENET_DB")
@@ -235,13 +259,22 @@ class Library:
             with db.atomic():
                 yield db
             return
-        db.execute("BEGIN IMMEDIATE")
         try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                if db.conn.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if db.conn.in_transaction:
+                db.execute("ROLLBACK")  # a COMMIT that failed leaves the transaction open
+            translated = unavailable(exc, self.path)
+            if translated is None:
+                raise
+            raise translated from exc
 
     def query(self, sql: str, params: tuple | list | dict = ()) -> list[sqlite3.Row]:
         cursor = self.db.execute(sql, params)
