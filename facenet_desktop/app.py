@@ -141,6 +141,7 @@ class MainWindow(QMainWindow):
         self._photo_decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="photo")
         self._pending_photo = None
         self._photo_sequence: list[int] = []
+        self._include_hidden = False  # the grid's "Show hidden people", read by the worker threads' reads
         self._photo_timer = QTimer(self)
         self._photo_timer.setInterval(10)
         self._photo_timer.timeout.connect(self._show_decoded_photo)
@@ -352,7 +353,7 @@ class MainWindow(QMainWindow):
         the group questions are not recomputed (they compare every group with every person:
         the background reads do it, never the window's own refresh after an edit)."""
         views = {
-            "people": people_tiles(self.library, include_hidden=self.people_page.show_hidden.isChecked()),
+            "people": people_tiles(self.library, include_hidden=self._include_hidden),
             "unsorted": unsorted_count(self.library),
             "cover": self.library.scalar("SELECT id FROM faces WHERE person_id IS NULL ORDER BY id LIMIT 1"),
             "suggestions": suggestions(self.library),
@@ -509,15 +510,15 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             f"Scan done: {counted(summary.analyzed, 'photo')} analysed, {counted(summary.faces_found, 'face')} found, "
             f"{summary.unchanged:,} unchanged"
-            + (f", {photo_count(summary.missing)} missing from disk (names kept)" if summary.missing else "")
+            + (f", {counted(summary.missing, 'photo')} missing from disk (names kept)" if summary.missing else "")
             + (f", {counted(summary.xmp_labels, 'face')} named from the photos' XMP metadata (another app's names)"
                if summary.xmp_labels else ""), 15000)
         for path, reason in summary.folder_errors:
             self.errors.append(f"{path}: {reason}")
         self.unreadable_photos = list(summary.problems)
-        self.unreadable_button.setText(f"{photo_count(unreadable)} could not be read")
+        self.unreadable_button.setText(f"{counted(unreadable, 'photo')} could not be read")
         self.unreadable_button.setVisible(bool(unreadable))
-        self.missing_button.setText(f"{photo_count(summary.missing)} missing from disk")
+        self.missing_button.setText(f"{counted(summary.missing, 'photo')} missing from disk")
         self.missing_button.setVisible(bool(summary.missing))
 
     def show_missing_photos(self) -> None:
@@ -528,7 +529,7 @@ class MainWindow(QMainWindow):
                           f"{p.named} named; missing since {p.missing_since})" for p in photos)
         dialog = TextDialog(
             "Photos missing from disk",
-            f"{photo_count(len(photos))} could not be found, "
+            f"{counted(len(photos), 'photo')} could not be found, "
             f"{f'{named} of them with named faces' if named else 'none with named faces'}. If a drive is "
             "unplugged, plug it in and rescan: the photos come back with their names. Forget them only if they "
             "are gone for good (their faces leave the library; people and names stay).",
@@ -541,13 +542,13 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             forgotten = forget_missing(self.library, [p.id for p in photos])
             self.missing_button.hide()
-            self.statusBar().showMessage(f"Forgot {photo_count(forgotten)} missing from disk; people and names stay.",
+            self.statusBar().showMessage(f"Forgot {counted(forgotten, 'photo')} missing from disk; people and names stay.",
                                          10000)
             self.refresh()
 
     def show_unreadable_photos(self) -> None:
         lines = "\n".join(f"{path}\n    {reason}" for path, reason in self.unreadable_photos)
-        count = photo_count(len(self.unreadable_photos))
+        count = counted(len(self.unreadable_photos), 'photo')
         self.unreadable_dialog = TextDialog(
             "Photos that could not be read",
             f"{count} could not be read. They are left as they are and tried again at the next scan.", lines, self)
@@ -701,6 +702,7 @@ class MainWindow(QMainWindow):
         self._edit(editing.confirm_faces, face_ids)
 
     def _show_hidden_people(self, shown: bool) -> None:
+        self._include_hidden = shown
         self.refresh()
         if shown:
             hidden = sum(1 for p in self.people_model.items if p.hidden)
@@ -914,7 +916,13 @@ class MainWindow(QMainWindow):
         added = [f for f in dialog.folder_list() if f not in before]
         for folder in added:
             add_folder(self.library, folder)
-        for folder in [f for f in before if f not in dialog.folder_list()]:
+        removed = [f for f in before if f not in dialog.folder_list()]
+        if removed and self.scan_job is not None:
+            # The scan would put the folder's photos back (without their names), and then Undo
+            # could not restore them: the folder stays until the scan is done.
+            self.report_error("A scan is running: remove the folder once it is done (or cancel it first).")
+            removed = []
+        for folder in removed:
             self.remove_folder(folder)
         if new.strictness != prefs.strictness and self.scan_job is None:
             work = ChildProcess(ChildCall("facenet_desktop.child_work:regroup", (str(self.library.path),), background=True),
@@ -949,10 +957,6 @@ class MainWindow(QMainWindow):
 def photos_in(tiles: list) -> list[int]:
     """The photos of face tiles, in order, each once."""
     return list(dict.fromkeys(tile.photo_id for tile in tiles))
-
-
-def photo_count(count: int) -> str:
-    return f"{count} photo" if count == 1 else f"{count} photos"
 
 
 class _JobListener(QObject):

@@ -89,6 +89,7 @@ class PeopleModel(_ThumbnailListModel):
         super().__init__(thumbnails, parent)
         self.order = "Most faces"
         self.keep_order = False
+        self._metrics: QFontMetrics | None = None
         self._shown: tuple[list[PersonTile], int, int | None] = ([], 0, None)
 
     def set_people(self, people: list[PersonTile], unsorted: int, unsorted_cover: int | None) -> None:
@@ -123,9 +124,10 @@ class PeopleModel(_ThumbnailListModel):
 
     def fit(self, name: str, suffix: str) -> str:
         """A long name elided to one line of the tile, so the count below it always shows."""
-        metrics = QFontMetrics(QApplication.font())
-        room = NAME_WIDTH_PX - metrics.horizontalAdvance(suffix)
-        return metrics.elidedText(name, Qt.TextElideMode.ElideRight, room)
+        if self._metrics is None:  # made once: text_of runs for every tile painted
+            self._metrics = QFontMetrics(QApplication.font())
+        room = NAME_WIDTH_PX - self._metrics.horizontalAdvance(suffix)
+        return self._metrics.elidedText(name, Qt.TextElideMode.ElideRight, room)
 
     def tooltip_of(self, item: PersonTile) -> str:
         if item.id == UNSORTED:

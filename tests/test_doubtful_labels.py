@@ -167,3 +167,30 @@ def test_the_question_survives_later_regroups_and_no_gives_the_face_back(two_peo
     editing.confirm_face(library, ben[0])  # Yes
     assert library.query("SELECT person_id, assignment, confirmed, asked_from FROM faces WHERE id = ?", [ben[0]]) == [
         {"person_id": ben_id, "assignment": "manual", "confirmed": 1, "asked_from": None}]
+
+
+def test_no_question_when_the_likely_person_is_already_in_the_photo(two_people) -> None:
+    """A person appears once per photo: a doubtful face whose photo already shows Ben stays Anna's."""
+    library, anna_id, _, ben = two_people
+    editing.name_person(library, anna_id, "Anna")
+    editing.move_faces(library, ben[1:], "Ben", create=True)
+    with library.atomic() as db:
+        db.execute("UPDATE faces SET photo_id = (SELECT photo_id FROM faces WHERE id = ?) WHERE id = ?", [ben[1], ben[0]])
+    assert cluster_library(library, VERSION).questioned == 0
+    assert library.query("SELECT person_id, assignment FROM faces WHERE id = ?", [ben[0]]) == [
+        {"person_id": anna_id, "assignment": "manual"}]
+
+
+def test_a_copy_of_the_photo_keeps_the_question_and_the_name_it_came_from(two_people) -> None:
+    from engine.library.faces import copy_faces
+
+    library, anna_id, _, ben = two_people
+    editing.name_person(library, anna_id, "Anna")
+    editing.move_faces(library, ben[1:], "Ben", create=True)
+    cluster_library(library, VERSION)
+    photo = library.scalar("SELECT photo_id FROM faces WHERE id = ?", [ben[0]])
+    with library.atomic() as db:
+        copy = db.execute("INSERT INTO photos(path, size, mtime_ns, status) VALUES ('/copy.jpg', 1, 1, 'done')").lastrowid
+        copy_faces(db, photo, copy)
+    assert library.query("SELECT assignment, asked_from FROM faces WHERE photo_id = ?", [copy]) == [
+        {"assignment": "suggested", "asked_from": anna_id}]

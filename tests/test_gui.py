@@ -1092,3 +1092,19 @@ def test_the_photo_view_decodes_what_the_scan_indexes(faces_dir) -> None:
     assert (rotated.width(), rotated.height()) == (840, 700)  # displayed orientation (EXIF 6)
     broken, error = decode_for_display(__file__)
     assert broken is None and error == "not a supported image format"
+
+
+def test_a_folder_is_not_removed_while_a_scan_runs(window, library, qtbot, monkeypatch) -> None:
+    """The scan would put its photos back without their names, and Undo could not restore them."""
+    from facenet_desktop import dialogs
+
+    folder = window.folders()[0]
+    monkeypatch.setattr(dialogs.SettingsDialog, "exec", lambda self: (self.folders.clear(), True)[-1])
+    window.scan_job = object()  # a scan is running (only its presence matters here)
+    try:
+        window.open_settings()
+    finally:
+        window.scan_job = None
+    assert not window.edits_pending() and window.folders() == [folder]
+    assert window.errors[-1].startswith("A scan is running: remove the folder once it is done")
+    assert library.scalar("SELECT count(*) FROM photos") == 20

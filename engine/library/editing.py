@@ -356,27 +356,25 @@ def remove_folder(library: Library, stored_path: str, shown_as: str) -> int:
     with _Edit(library) as edit:
         db = edit.db
         photos = [r[0] for r in db.execute("SELECT id FROM photos WHERE folder_id = ?", [folder]).fetchall()]
-        faces = []
-        for start in range(0, len(photos), 500):
-            part = photos[start : start + 500]
-            faces += [r[0] for r in db.execute(
-                f"SELECT id FROM faces WHERE photo_id IN ({','.join('?' * len(part))})", part).fetchall()]
+        faces = _ids_where(db, "SELECT id FROM faces WHERE photo_id IN ({})", photos)
         edit.description = f"Removed {shown_as} from the library ({counted(len(photos), 'photo')})"
         edit.save_faces(faces)
         edit.save_rows(faces)
         edit.save_table_rows("folders", [folder])
         edit.save_table_rows("photos", photos)
-        covers = set()
-        for start in range(0, len(faces), 500):
-            part = faces[start : start + 500]
-            covers |= {r[0] for r in db.execute(
-                f"SELECT id FROM people WHERE cover_face_id IN ({','.join('?' * len(part))})", part).fetchall()}
-        edit.save_people(covers)
-        for start in range(0, len(photos), 500):
-            part = photos[start : start + 500]
-            db.execute(f"DELETE FROM photos WHERE id IN ({','.join('?' * len(part))})", part)  # faces go with them
+        edit.save_people(_ids_where(db, "SELECT id FROM people WHERE cover_face_id IN ({})", faces))
+        _ids_where(db, "DELETE FROM photos WHERE id IN ({}) RETURNING id", photos)  # their faces go with them
         db.execute("DELETE FROM folders WHERE id = ?", [folder])
         return len(photos)
+
+
+def _ids_where(db, sql: str, ids: list[int], chunk: int = 500) -> list[int]:  # noqa: ANN001
+    """Run `sql` (its `{}` is the IN list) over `ids` a chunk at a time; the ids it returns."""
+    out = []
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        out += [r[0] for r in db.execute(sql.format(",".join("?" * len(part))), part).fetchall()]
+    return out
 
 
 def hide_person(library: Library, person: str | int, hidden: bool = True) -> None:
@@ -547,6 +545,7 @@ def _put_back_rows(db, rows: dict) -> set[int]:  # noqa: ANN001
     """Insert deleted faces again, with the same ids; returns the ids another face has taken
     since (SQLite reuses the top id): those stay as they are and nothing is restored on them."""
     taken = set()
+    known = {row[1] for row in db.execute("PRAGMA table_info(faces)")}
     for face_id, saved in rows.items():
         face = dict(saved["face"])
         current = db.execute("SELECT photo_id, x1, y1, x2, y2 FROM faces WHERE id = ?", [int(face_id)]).fetchone()
@@ -562,7 +561,6 @@ def _put_back_rows(db, rows: dict) -> set[int]:  # noqa: ANN001
         for column in ("landmarks", "embedding"):
             if face[column] is not None:
                 face[column] = bytes.fromhex(face[column])
-        known = {row[1] for row in db.execute("PRAGMA table_info(faces)")}
         columns = [column for column in face if column in known]  # names from our own schema only
         db.execute(f"INSERT INTO faces({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                    [face[c] for c in columns])

@@ -63,8 +63,9 @@ def copy_faces(db, source_photo: int, target_photo: int) -> None:  # noqa: ANN00
     for face_id in source_faces:
         cursor = db.execute(
             "INSERT INTO faces(photo_id, x1, y1, x2, y2, score, landmarks, embedding, model_version, person_id, "
-            "assignment, distance, confirmed, named_from) SELECT ?, x1, y1, x2, y2, score, landmarks, embedding, "
-            "model_version, person_id, assignment, distance, confirmed, named_from FROM faces WHERE id = ?",
+            "assignment, distance, confirmed, named_from, asked_from) SELECT ?, x1, y1, x2, y2, score, landmarks, "
+            "embedding, model_version, person_id, assignment, distance, confirmed, named_from, asked_from "
+            "FROM faces WHERE id = ?",
             [target_photo, face_id],
         )
         new_id = cursor.lastrowid

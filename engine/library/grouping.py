@@ -248,6 +248,8 @@ def _ask_about_doubtful(db, faces: dict, doubtful: list[DoubtfulLabel]) -> int: 
     asked = 0
     for d in sorted(doubtful, key=lambda d: d.distance):
         face, photo = int(faces["id"][d.index]), int(faces["photo"][d.index])
+        if (photo, d.likely) in shown:
+            continue  # a person appears once per photo: that face stays as it was named
         asked += db.execute(
             "UPDATE faces SET person_id = ?, assignment = 'suggested', distance = ?, asked_from = person_id "
             "WHERE id = ? AND assignment = 'manual' AND confirmed = 0 AND person_id = ?",

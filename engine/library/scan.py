@@ -328,9 +328,12 @@ class _Scanner:
                     self.summary.problems.append((printable_path(path), result.reason))
                     self._copy_to_followers(db, photo_id)
                     continue
+                # Hand labels, and faces named with their group that a regroup turned into a
+                # question: those keep the name they were given (the question is asked again).
                 old_labels = self.library.query(
-                    "SELECT embedding, person_id, confirmed, named_from FROM faces WHERE photo_id = ? AND assignment = 'manual'",
-                    [photo_id]
+                    "SELECT embedding, CASE WHEN assignment = 'manual' THEN person_id ELSE asked_from END AS person_id, "
+                    "CASE WHEN assignment = 'manual' THEN confirmed ELSE 0 END AS confirmed, named_from FROM faces "
+                    "WHERE photo_id = ? AND (assignment = 'manual' OR asked_from IS NOT NULL)", [photo_id]
                 )
                 db.execute("DELETE FROM faces WHERE photo_id = ?", [photo_id])
                 face_ids = insert_faces(db, photo_id, result.faces, version.name)
