@@ -24,6 +24,7 @@ from engine.dlib_network_file import parse_network_file
 from engine.errors import ModelFileError
 from engine.geometry import lround
 from engine.networks.dlib_layers import conv_with_affine
+from engine.precision import Precision, choose_precision, computing_in
 
 _PYRAMID_RATE = 5.0 / 6.0  # pyramid_down<6>
 _PYRAMID_UP = 6 / 5.0
@@ -106,9 +107,11 @@ class SingleOutputConv2d(nn.Conv2d):
             return super().forward(x)
         height, pad = x.shape[2], self.padding[0]
         # rows[dy, r, c] = sum over channels and dx of weight[dy, dx] * x[r, c + dx - pad]
-        rows = F.conv2d(x, self._row_filters(), padding=(0, pad))[0, :k].contiguous()
+        # the k row results are added in float32 whatever the convolution ran in (bf16 sums
+        # of nine terms would cost the scores two more bits)
+        rows = F.conv2d(x, self._row_filters(), padding=(0, pad))[0, :k].float().contiguous()
         out_height = height + 2 * pad - k + 1
-        out = torch.zeros((out_height, rows.shape[2]), dtype=rows.dtype)
+        out = torch.zeros((out_height, rows.shape[2]), dtype=torch.float32)
         for dy in range(k):
             # output row y reads input row y + dy - pad, where that row exists
             first, stop = max(0, pad - dy), min(out_height, height + pad - dy)
@@ -242,8 +245,9 @@ def _resize_into_tile(planar: torch.Tensor, source: tuple[int, int, int, int], t
 class FaceDetector:
     """Runs the MMOD network on an RGB uint8 image and returns dlib-identical detections."""
 
-    def __init__(self, model_path: str | Path) -> None:
+    def __init__(self, model_path: str | Path, precision: Precision | None = None) -> None:
         model_path = Path(model_path)
+        self.precision = precision or choose_precision()
         net = parse_network_file(model_path)
         if net.loss.get("type") != "mmod" or net.input.get("type") != "pyramid":
             raise ModelFileError(model_path, "not an MMOD detector network")
@@ -296,9 +300,9 @@ class FaceDetector:
 
     def scores(self, rgb: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
         tiled, rects = self.tiled_input(rgb)
-        with torch.inference_mode():
+        with torch.inference_mode(), computing_in(self.precision):
             out = self.network(tiled)
-        return out[0, 0].numpy(), rects
+        return out[0, 0].float().numpy(), rects
 
     def detect(self, rgb: np.ndarray, threshold: float = 0.0) -> list[RawDetection]:
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:

@@ -16,6 +16,8 @@ from typing import TypeVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import logging
+
 import numpy as np
 import torch
 from PIL import Image
@@ -28,7 +30,9 @@ from engine.images import LoadedPhoto, load_photo
 from engine.landmarks import grey_for_landmarks, load_shape_predictor, predict_landmarks
 from engine.model_files import DlibModelFiles, default_model_files
 from engine.model_versions import DEFAULT_VERSION, ModelVersion
+from engine.precision import Precision, choose_precision
 
+log = logging.getLogger(__name__)
 DETECTOR_WINDOW_PX = 80
 # Photos whose faces may wait to be embedded together (bounds latency and a cancel's delay).
 _EMBED_LOOKAHEAD = 4
@@ -165,14 +169,17 @@ class FacePipeline:
         threads: int | None = None,
         embedder=None,  # noqa: ANN001 - anything with embed(chips) and model_version (a model file)
         model_version: ModelVersion | None = None,  # a built-in version of the dlib network (default: the newest)
+        precision: Precision | None = None,  # default: bf16 where the processor has bf16 matrix units
     ) -> None:
         configure_threads(threads)
         files = model_files or default_model_files()
         self.settings = settings or DetectionSettings()
-        self.detector = FaceDetector(files.detector)
+        self.precision = precision or choose_precision()
+        log.info("face networks compute in %s", self.precision.reason)
+        self.detector = FaceDetector(files.detector, self.precision)
         self.shape_predictor = load_shape_predictor(files.landmarks)
         if embedder is None:
-            self.embedder = FaceEmbedder(files.recognition)
+            self.embedder = FaceEmbedder(files.recognition, precision=self.precision)
             self.model_version: ModelVersion = model_version or DEFAULT_VERSION
         else:
             self.embedder = embedder
