@@ -15,6 +15,7 @@ from engine.cli_library import add_library_commands, add_training_commands, pipe
 from engine.cli_models import add_model_commands
 from engine.errors import EngineError, ImageLoadError, ModelFileError
 from engine.user_files import printable_path
+from engine.settings import DEFAULT_MIN_FACE_PX, VARIABLES
 
 EXIT_OK, EXIT_ERROR = 0, 1
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what shell tools return when the reader went away
@@ -126,11 +127,16 @@ def cmd_eval_lfw(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="facenet", description="FaceNet Desktop's engine: find, align and compare faces offline.")
+    parser = argparse.ArgumentParser(
+        prog="facenet", description="FaceNet Desktop's engine: find, align and compare faces offline.",
+        epilog="environment:\n" + "\n".join(f"  {name:<24} {what}" for name, what in VARIABLES.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     def detection_options(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--min-face", type=float, default=40.0, metavar="PX", help="smallest face to find, in photo pixels (default 40)")
+        sub.add_argument("--min-face", type=float, default=float(DEFAULT_MIN_FACE_PX), metavar="PX",
+                         help=f"smallest face to find, in photo pixels (default {DEFAULT_MIN_FACE_PX})")
         sub.add_argument(
             "--max-megapixels", type=float, default=2.0, metavar="MP",
             help="detection budget per photo; larger photos are shrunk to it (default 2.0)",

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from engine.networks.dlib_resnet import CHIP_SIZE, EMBEDDING_SIZE, load_dlib_resnet
+from engine.settings import current_settings
 from engine.precision import Precision, choose_precision, computing_in
 
 DEFAULT_BATCH_SIZE = 16  # fastest per face on 2 cores (measured: 16 > 32 > 64)
@@ -18,8 +19,7 @@ DEFAULT_BATCH_SIZE = 16  # fastest per face on 2 cores (measured: 16 > 32 > 64)
 def configure_threads(threads: int | None = None) -> int:
     """Use every core by default (FACENET_THREADS overrides); returns the count set."""
     if threads is None:
-        env = os.environ.get("FACENET_THREADS")
-        threads = int(env) if env and env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
+        threads = current_settings().threads or os.cpu_count() or 1
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads

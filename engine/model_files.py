@@ -6,11 +6,11 @@ same three files (for packagers who ship them elsewhere).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import ModelFileError
+from engine.settings import current_settings
 
 DETECTOR_FILE = "mmod_human_face_detector.dat"
 LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
@@ -25,9 +25,9 @@ class DlibModelFiles:
 
 
 def default_model_files() -> DlibModelFiles:
-    override = os.environ.get("FACENET_DLIB_MODELS_DIR")
+    override = current_settings().dlib_models_dir
     if override:
-        folder = Path(override)
+        folder = override
     else:
         try:
             import face_recognition_models

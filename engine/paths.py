@@ -8,19 +8,21 @@ from pathlib import Path
 
 import platformdirs
 
+from engine.settings import current_settings
+
 APP_NAME = "facenet-desktop"
 
 
 def data_dir() -> Path:
     """The user's library: database, model versions.  Env FACENET_DATA_DIR overrides."""
-    override = os.environ.get("FACENET_DATA_DIR")
-    return Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    override = current_settings().data_dir
+    return override or Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
 def cache_dir() -> Path:
     """Derived files that can always be rebuilt.  Env FACENET_CACHE_DIR overrides."""
-    override = os.environ.get("FACENET_CACHE_DIR")
-    return Path(override) if override else Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+    override = current_settings().cache_dir
+    return override or Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -31,6 +31,7 @@ from engine.landmarks import grey_for_landmarks, load_shape_predictor, predict_l
 from engine.model_files import DlibModelFiles, default_model_files
 from engine.model_versions import DEFAULT_VERSION, ModelVersion
 from engine.precision import Precision, choose_precision
+from engine.settings import DEFAULT_MIN_FACE_PX
 
 log = logging.getLogger(__name__)
 DETECTOR_WINDOW_PX = 80
@@ -77,7 +78,7 @@ class DetectionSettings:
     `quick_megapixels=None` to always search at the full budget (finds small faces next to
     large ones too, about 2.5x slower); see benchmarks/RESULTS.md for the trade-off."""
 
-    min_face_px: float = 40.0
+    min_face_px: float = float(DEFAULT_MIN_FACE_PX)
     max_detect_megapixels: float = 2.0
     quick_megapixels: float | None = 0.5
     max_upscale: float = 2.0

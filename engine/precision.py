@@ -12,7 +12,6 @@ tolerances measured by `benchmarks/precision_check.py`, so both share one model 
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -20,6 +19,7 @@ from typing import Literal
 import torch
 
 from engine.errors import EngineError
+from engine.settings import current_settings
 
 PRECISION_ENV = "FACENET_PRECISION"
 PrecisionName = Literal["fp32", "bf16"]
@@ -52,7 +52,7 @@ def bf16_units(capabilities: Mapping[str, object] | None = None) -> list[str]:
 
 def choose_precision(setting: str | None = None, capabilities: Mapping[str, object] | None = None) -> Precision:
     """`setting` (default: $FACENET_PRECISION, else "auto") resolved against the processor."""
-    wanted = (setting if setting is not None else os.environ.get(PRECISION_ENV, "auto")).strip().lower() or "auto"
+    wanted = (setting if setting is not None else current_settings().precision).strip().lower() or "auto"
     if wanted == "fp32":
         return FP32
     if wanted == "bf16":

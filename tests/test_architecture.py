@@ -74,3 +74,34 @@ def test_window_process_never_loads_torch() -> None:
     code = f"import sys\nfor m in {modules!r}: __import__(m)\nprint(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')[:3])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def _reads_environment(tree: ast.AST) -> list[int]:
+    """Lines that read os.environ or os.getenv (writes for child processes count too)."""
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv"} and isinstance(node.value, ast.Name) and node.value.id == "os":
+            lines.append(node.lineno)
+    return lines
+
+
+def test_only_the_settings_module_reads_the_environment() -> None:
+    """One place knows every FACENET_* variable (issue: architecture, item 4)."""
+    readers = {}
+    for package in ("engine", "facenet_desktop"):
+        for path in sorted((REPO / package).rglob("*.py")):
+            lines = _reads_environment(ast.parse(path.read_text()))
+            if lines and path != REPO / "engine" / "settings.py":
+                readers[str(path.relative_to(REPO))] = lines
+    assert not readers, f"read the environment through engine.settings, not directly: {readers}"
+
+
+def test_settings_parse_the_environment() -> None:
+    from engine.settings import Settings
+
+    parsed = Settings.from_environment({"FACENET_DB": "/x/lib.db", "FACENET_THREADS": "3", "FACENET_PRECISION": "fp32"})
+    assert parsed.database == Path("/x/lib.db") and parsed.threads == 3 and parsed.precision == "fp32"
+    assert parsed.data_dir is None and parsed.cache_dir is None
+    for bad in ("0", "-2", "two", ""):
+        assert Settings.from_environment({"FACENET_THREADS": bad}).threads is None
+    assert Settings.from_environment({}) == Settings()

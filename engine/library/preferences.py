@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from engine.library.model_registry import active_version
 from engine.library.store import Library
 from engine.model_versions import ModelVersion
+from engine.settings import DEFAULT_MIN_FACE_PX
 
 KEY = "preferences"
 # Strictness scales the clustering linkage of the active model version: stricter splits
@@ -19,7 +20,7 @@ STRICTNESS = {"strict": 0.8, "normal": 1.0, "loose": 1.15}
 @dataclass(frozen=True)
 class Preferences:
     strictness: str = "normal"
-    min_face_px: int = 40
+    min_face_px: int = DEFAULT_MIN_FACE_PX
     excluded_folders: tuple[str, ...] = ()
 
 

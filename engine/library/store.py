@@ -8,7 +8,6 @@ in flight, never leaves half of one.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import sqlite_utils
 
 from engine.errors import EngineError
 from engine.paths import data_dir
+from engine.settings import current_settings
 
 DB_FILENAME = "library.db"
 MIGRATIONS = sqlite_utils.Migrations("facenet-library")
@@ -55,8 +55,7 @@ def unavailable(exc: sqlite3.Error, path: Path) -> LibraryUnavailable | None:
 
 def default_db_path() -> Path:
     """`FACENET_DB` if set, else library.db in the platform's user data folder."""
-    override = os.environ.get("FACENET_DB")
-    return Path(override) if override else data_dir() / DB_FILENAME
+    return current_settings().database or data_dir() / DB_FILENAME
 
 
 @MIGRATIONS()
