@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from common import faces_dir, machine_line, print_table
 
-from engine.evaluation import (
+from engine.faces.evaluation import (
     accuracy_at,
     best_threshold,
     central_face_or_box,
@@ -26,8 +26,8 @@ from engine.evaluation import (
     unique_images,
     verification_report,
 )
-from engine.landmarks import grey_for_landmarks, predict_landmarks
-from engine.pipeline import FacePipeline
+from engine.faces.landmarks import grey_for_landmarks, predict_landmarks
+from engine.faces.pipeline import FacePipeline
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from common import OUT_DIR, faces_dir, machine_line, print_table
 
-from engine.pipeline import FacePipeline
+from engine.faces.pipeline import FacePipeline
 from engine.training.acceptance import errors_from_vectors, misrecognised, split_per_person
 from engine.training.data import FaceSet, prepare_faces
 from engine.training.degraded import Degradation, degrade_chips

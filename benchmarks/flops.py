@@ -14,7 +14,7 @@ def conv_flops(model: nn.Module, example: torch.Tensor) -> float:
     """Multiply-adds x 2 of every Conv2d and Linear in one forward pass of `example`.
 
     Only useful work counts: channels padded with all-zero weights (the detector's 45 -> 48,
-    engine.detector.widen_channels) are left out, so widening never inflates the figure."""
+    engine.dlib.mmod.widen_channels) are left out, so widening never inflates the figure."""
     total = 0.0
 
     def conv_hook(module: nn.Conv2d, _inputs, output: torch.Tensor) -> None:

@@ -80,7 +80,7 @@ STRANGER = "?"  # a truth starting with this: someone the user does not know
 def build_camera_library(path: Path, people: int, max_images: int) -> dict[int, str]:
     """Scan camera folders of real photos (symlinks to the shared faces) with the app's
     pipeline; each face's truth (LFW's largest face per photo: its person; any other: a stranger)."""
-    from engine.pipeline import FacePipeline
+    from engine.faces.pipeline import FacePipeline
     from engine.user_files import from_stored_path
 
     data = np.load(CACHE)

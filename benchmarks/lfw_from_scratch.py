@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from common import faces_dir, machine_line, print_table
 
-from engine.evaluation import read_lfw_pairs, verification_report
-from engine.pipeline import FacePipeline
+from engine.faces.evaluation import read_lfw_pairs, verification_report
+from engine.faces.pipeline import FacePipeline
 from engine.training.data import prepare_faces
 from engine.training.models import embed_chips
 from engine.training.trainer import TrainConfig, train

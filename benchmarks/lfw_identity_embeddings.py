@@ -13,7 +13,7 @@ import numpy as np
 from common import OUT_DIR, faces_dir, machine_line
 
 from engine.errors import ImageLoadError
-from engine.pipeline import FacePipeline
+from engine.faces.pipeline import FacePipeline
 
 CACHE = OUT_DIR / "lfw_identities_min10.npz"
 

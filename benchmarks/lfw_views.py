@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from common import faces_dir, machine_line, print_table
 
-from engine.alignment import rotate_chips
-from engine.evaluation import (
+from engine.faces.alignment import rotate_chips
+from engine.faces.evaluation import (
     best_threshold,
     accuracy_at,
     central_face_or_box,
@@ -31,7 +31,7 @@ from engine.evaluation import (
     unique_images,
     verification_report,
 )
-from engine.pipeline import FacePipeline
+from engine.faces.pipeline import FacePipeline
 
 # (name, scale, degrees, shift x, shift y); shifts are fractions of the chip's side.
 VIEWS = [

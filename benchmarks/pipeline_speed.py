@@ -28,9 +28,9 @@ from common import faces_dir, machine_line, print_table
 from flops import conv_flops, measured_sgemm_gflops, theoretical_peak_gflops
 from PIL import Image
 
-from engine.images import PHOTO_EXTENSIONS
-from engine.model_files import default_model_files
-from engine.pipeline import DetectionSettings, FacePipeline
+from engine.faces.images import PHOTO_EXTENSIONS
+from engine.dlib.model_files import default_model_files
+from engine.faces.pipeline import DetectionSettings, FacePipeline
 
 CHUNK = 10  # photos per turn when the pipelines take turns
 

@@ -21,11 +21,11 @@ import numpy as np
 from common import faces_dir, machine_line, print_table
 from pipeline_speed import labelled_photos
 
-from engine.evaluation import embed_central_faces, fold_mistakes, pair_distances, read_lfw_pairs, unique_images
-from engine.images import PHOTO_EXTENSIONS
+from engine.faces.evaluation import embed_central_faces, fold_mistakes, pair_distances, read_lfw_pairs, unique_images
+from engine.faces.images import PHOTO_EXTENSIONS
 from engine.model_versions import DEFAULT_VERSION
-from engine.pipeline import FacePipeline, PhotoFaces
-from engine.precision import FP32, Precision, choose_precision
+from engine.faces.pipeline import FacePipeline, PhotoFaces
+from engine.faces.precision import FP32, Precision, choose_precision
 
 BF16 = Precision("bf16", "bfloat16 (forced)")
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from common import faces_dir, machine_line, print_table
 from pipeline_speed import labelled_photos
 
-from engine.pipeline import FacePipeline
+from engine.faces.pipeline import FacePipeline
 
 
 class StageClock:

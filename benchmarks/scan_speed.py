@@ -19,11 +19,11 @@ from pathlib import Path
 
 from common import faces_dir, machine_line, print_table
 
-from engine.images import PHOTO_EXTENSIONS
+from engine.faces.images import PHOTO_EXTENSIONS
 from engine.library.scan import scan_folders
 from engine.library.store import Library
 from engine.model_versions import DLIB_RESNET_V1
-from engine.pipeline import FacePipeline, PhotoFaces
+from engine.faces.pipeline import FacePipeline, PhotoFaces
 
 SHARED_FOLDERS = ["group_photos", "deepface_tests", "face_recognition_examples", "negatives"]
 

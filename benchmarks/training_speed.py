@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from common import machine_line, print_table
 
-from engine.embedder import configure_threads
+from engine.faces.embedder import configure_threads
 from engine.training.data import augment
 from engine.training.models import build_network, chips_to_input, default_config
 from engine.training.triplet import mine_semi_hard, triplet_loss

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 
 from engine.errors import EngineError, ImageLoadError
 from engine.logs import start_logging
-from engine.images import load_photo
+from engine.faces.images import load_photo
 from engine.jobs import Progress
 from engine.library import editing
 from engine.library.browse import (

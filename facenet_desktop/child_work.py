@@ -104,7 +104,8 @@ def apply_finetune(db: str, candidate: str, progress: ProgressCallback, cancel: 
     from engine.library.finetune_job import register_candidate
     from engine.library.grouping import cluster_library
     from engine.library.labelled_faces import photo_faces_embedder
-    from engine.library.model_registry import pipeline_for, switch_model
+    from engine.library.model_registry import pipeline_for
+    from engine.library.model_switch import switch_model
     from engine.library.preferences import clustering_version
     from engine.library.store import Library
 

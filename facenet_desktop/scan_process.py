@@ -28,7 +28,7 @@ def run_scan(request: ScanRequest, progress: ProgressCallback, cancel: CancelTok
     from engine.library.preferences import clustering_version
     from engine.library.scan import scan_folders
     from engine.library.store import Library
-    from engine.pipeline import DetectionSettings
+    from engine.faces.pipeline import DetectionSettings
 
     settings = DetectionSettings(min_face_px=request.min_face_px)
     with Library(request.db) as library:

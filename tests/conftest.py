@@ -39,13 +39,13 @@ def dlib():
 
 @pytest.fixture(scope="session")
 def model_files():
-    from engine.model_files import default_model_files
+    from engine.dlib.model_files import default_model_files
 
     return default_model_files()
 
 
 @pytest.fixture(scope="session")
 def pipeline():
-    from engine.pipeline import FacePipeline
+    from engine.faces.pipeline import FacePipeline
 
     return FacePipeline()

@@ -9,12 +9,12 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 
-from engine.alignment import LANDMARKS_CENTRE, rotate_chips
-from engine.embedder import even_batches
+from engine.faces.alignment import LANDMARKS_CENTRE, rotate_chips
+from engine.faces.embedder import even_batches
 from engine.library.model_registry import ACTIVE_KEY, active_name
 from engine.library.store import Library, embedding_to_blob
 from engine.model_versions import DEFAULT_VERSION, DLIB_RESNET_V1, MODEL_VERSIONS, ModelVersion
-from engine.pipeline import FacePipeline
+from engine.faces.pipeline import FacePipeline
 
 
 def _turned_by_definition(chip: np.ndarray, degrees: float) -> np.ndarray:
@@ -134,3 +134,14 @@ def test_fine_tuning_measures_the_network_with_its_parents_views(faces_dir, pipe
         np.testing.assert_allclose(measured, stored, atol=2e-4)
     six, two = (views_average(split, trunk_features(split, chips, r)) for r in (DEFAULT_VERSION.chip_rotations, ()))
     assert np.abs(six - two).max() > 1e-3  # the views matter, so the test would notice a mix-up
+
+
+def test_views_combine_as_twice_the_mean_of_unit_vectors() -> None:
+    """Hand-computed: views (3, 4) and (0, 2) are the unit vectors (0.6, 0.8) and (0, 1);
+    twice their mean is their sum (0.6, 1.8)."""
+    from engine.faces.alignment import combine_views
+
+    vectors = np.array([[[3.0, 4.0]], [[0.0, 2.0]]])
+    np.testing.assert_allclose(combine_views(vectors), [[0.6, 1.8]], rtol=1e-6)
+    single = combine_views(np.array([[[0.0, 5.0]]]))
+    np.testing.assert_allclose(single, [[0.0, 2.0]])

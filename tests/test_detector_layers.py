@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from engine.alignment import pyramid_halve
-from engine.detector import SingleOutputConv2d, _resize_into_tile, widen_channels
+from engine.faces.alignment import pyramid_halve
+from engine.dlib.mmod import SingleOutputConv2d, widen_channels
+from engine.faces.detector import _resize_into_tile
 
 
 @pytest.mark.parametrize(("channels", "kernel", "padding", "height", "width"), [(45, 9, 4, 37, 52), (3, 5, 2, 1, 9), (8, 3, 0, 20, 11), (4, 9, 4, 5, 5)])

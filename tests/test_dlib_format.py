@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.detector import FaceDetector
-from engine.dlib_format import DlibReader
-from engine.dlib_network_file import parse_network_bytes, parse_network_file
+from engine.faces.detector import FaceDetector
+from engine.dlib.file_format import DlibReader
+from engine.dlib.network_file import parse_network_bytes, parse_network_file
 from engine.errors import ModelFileError
-from engine.landmarks import load_shape_predictor
-from engine.networks.dlib_resnet import load_dlib_resnet
+from engine.faces.landmarks import load_shape_predictor
+from engine.dlib.resnet import load_dlib_resnet
 
 
 def test_integer_encoding_hand_computed() -> None:

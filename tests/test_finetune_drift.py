@@ -29,7 +29,7 @@ def _movement(faces, pipeline, drift_penalty: float) -> float:  # noqa: ANN001
 
 def test_drift_penalty_keeps_faces_near_their_current_embedding(faces_dir, tmp_path) -> None:
     from engine.model_versions import DLIB_RESNET_V1
-    from engine.pipeline import FacePipeline
+    from engine.faces.pipeline import FacePipeline
     from engine.training.data import prepare_faces
 
     pipeline = FacePipeline(model_version=DLIB_RESNET_V1)  # chip + mirror, the fine-tune's views with rotations=()

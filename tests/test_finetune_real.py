@@ -19,7 +19,8 @@ from engine.jobs import CancelToken, Progress, no_progress
 from engine.library import editing
 from engine.library.finetune_job import propose_finetune, register_candidate, save_candidate
 from engine.library.labelled_faces import photo_faces_embedder
-from engine.library.model_registry import active_name, list_models, pipeline_for, switch_model
+from engine.library.model_registry import active_name, list_models, pipeline_for
+from engine.library.model_switch import switch_model
 from engine.library.scan import scan_folders
 from engine.library.store import Library
 from engine.model_versions import DEFAULT_VERSION, MODEL_VERSIONS

@@ -116,7 +116,7 @@ def test_scan_process_pauses_resumes_and_cancels_without_delivering(qtbot, tmp_p
 
     photos = tmp_path / "Pictures"
     # Enough photos that the scan is still running when the first people appear: results
-    # arrive in runs of photos from two workers (engine.pipeline.in_runs).
+    # arrive in runs of photos from two workers (engine.faces.pipeline.in_runs).
     people = {"Colin_Powell": 12, "Tony_Blair": 12, "George_W_Bush": 16}
     total = sum(people.values())
     link_lfw_people(faces_dir, photos, people)

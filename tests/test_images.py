@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from engine.errors import ImageLoadError
-from engine.images import load_photo
+from engine.faces.images import load_photo
 
 
 def _gradient(width: int, height: int) -> np.ndarray:

@@ -91,7 +91,7 @@ def test_the_log_is_a_rotating_file_in_the_data_folder_and_says_what_was_skipped
     import logging.handlers
 
     from engine.logs import MAX_BYTES, start_logging
-    from engine.photo_metadata import read_metadata
+    from engine.faces.photo_metadata import read_metadata
 
     root = logging.getLogger()
     before = list(root.handlers)

@@ -24,7 +24,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from engine.library import editing, grouping
 from engine.library.grouping import cluster_library
 from engine.library.labelled_faces import photo_faces_embedder
-from engine.library.model_registry import active_name, embed_missing, pipeline_for, switch_model
+from engine.library.model_registry import active_name, embed_missing, pipeline_for
+from engine.library.model_switch import switch_model
 from engine.library.scan import scan_folders
 from engine.library.store import Library, LibraryError
 from engine.model_versions import MODEL_VERSIONS

@@ -23,8 +23,8 @@ from engine.library.model_registry import (
     list_models,
     models_folder,
     register_model,
-    switch_model,
 )
+from engine.library.model_switch import switch_model
 from engine.library.store import Library, LibraryError, blob_to_embedding
 from engine.model_versions import DLIB_RESNET_V1, DLIB_RESNET_V1_VIEWS6
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.pipeline import DetectionSettings
+from engine.faces.pipeline import DetectionSettings
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +66,7 @@ def test_small_faces_need_the_enlargement(faces_dir, tmp_path, pipeline) -> None
     path = tmp_path / "small_face.png"
     small.save(path)
     assert len(pipeline.analyze(path).faces) == 1
-    from engine.pipeline import FacePipeline
+    from engine.faces.pipeline import FacePipeline
 
     coarse = FacePipeline(DetectionSettings(min_face_px=100))
     assert coarse.analyze(path).faces == []
@@ -120,7 +120,7 @@ def test_analyze_many_matches_analyze_and_passes_errors_in_order(faces_dir, tmp_
 def test_quick_pass_falls_back_to_full_budget(faces_dir, tmp_path) -> None:
     """A small face in a big photo is missed by the 0.5 MP quick pass and found by the
     full-budget pass that follows an empty quick pass."""
-    from engine.pipeline import FacePipeline
+    from engine.faces.pipeline import FacePipeline
 
     source = faces_dir / "face_recognition_examples/Joe_Biden/examples__biden.jpg"
     face = Image.open(source).convert("RGB")
@@ -141,14 +141,14 @@ def test_quick_pass_falls_back_to_full_budget(faces_dir, tmp_path) -> None:
 
 
 def test_runs_keep_order_read_items_on_the_callers_thread_and_stop_early() -> None:
-    """engine.pipeline.in_runs, with hand-made work: results in order whatever finishes
+    """engine.faces.pipeline.in_runs, with hand-made work: results in order whatever finishes
     first, the items read only on the caller's thread and only a bounded way ahead, workers
     on one torch thread (the caller's count unchanged), and an error reaches the caller."""
     import threading
 
     import torch
 
-    from engine.pipeline import in_runs
+    from engine.faces.pipeline import in_runs
 
     reads, threads_seen = [], set()
     second_run_done = threading.Event()

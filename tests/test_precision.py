@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from engine.model_versions import DEFAULT_VERSION
-from engine.precision import FP32, PRECISION_ENV, Precision, PrecisionSettingError, choose_precision
+from engine.faces.precision import FP32, PRECISION_ENV, Precision, PrecisionSettingError, choose_precision
 
 PLAIN_AVX2 = {"avx2": True, "amx_bf16": False, "avx512_bf16": False}
 XEON_AMX = {"avx2": True, "amx_bf16": True, "avx512_bf16": True}
@@ -60,7 +60,7 @@ def test_reduced_precision_finds_the_same_faces_on_real_photos(group_photos, set
     """The issue's tolerances: every face found in both with box IoU >= 0.9, none added, and
     each face's embedding moved by a small fraction of the same-person level (measured on
     135 photos: at most 0.010 against a level of 0.83, benchmarks/precision_check.py)."""
-    from engine.pipeline import FacePipeline
+    from engine.faces.pipeline import FacePipeline
 
     chosen = choose_precision(setting)
     plain = [FacePipeline(precision=FP32).analyze(p) for p in group_photos]
@@ -82,7 +82,7 @@ def test_reduced_precision_finds_the_same_faces_on_real_photos(group_photos, set
 def test_the_detector_adds_its_last_rows_in_float32(model_files) -> None:
     """bf16 convolutions, float32 scores: the score map is float32 and within a few
     hundredths of float32's everywhere (measured 0.03-0.04 on photos; bf16 row sums drift more)."""
-    from engine.detector import FaceDetector
+    from engine.faces.detector import FaceDetector
 
     rng = np.random.default_rng(3)
     image = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)

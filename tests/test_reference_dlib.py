@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from engine.alignment import extract_face_chip, pyramid_halve
-from engine.detector import FaceDetector
-from engine.embedder import FaceEmbedder
-from engine.images import load_photo
-from engine.landmarks import grey_for_landmarks, load_shape_predictor, predict_landmarks
+from engine.faces.alignment import extract_face_chip, pyramid_halve
+from engine.faces.detector import FaceDetector
+from engine.faces.embedder import FaceEmbedder
+from engine.faces.images import load_photo
+from engine.faces.landmarks import grey_for_landmarks, load_shape_predictor, predict_landmarks
 
 pytestmark = pytest.mark.slow
 
@@ -138,6 +138,6 @@ EXPECTED_NEGATIVE_DETECTIONS = {"negatives/animals/opencv_course__cats_2.jpg": "
 
 
 def test_threads_follow_the_machine() -> None:
-    from engine.embedder import configure_threads
+    from engine.faces.embedder import configure_threads
 
     assert configure_threads() == torch.get_num_threads() >= 1

@@ -249,7 +249,7 @@ def test_export_and_xmp_sidecars_round_trip(photo_folder, library, pipeline) -> 
 
     from engine.library.export import export_csv, export_json, export_xmp_sidecars
     from engine.library.xmp import read_face_regions
-    from engine.photo_metadata import read_metadata
+    from engine.faces.photo_metadata import read_metadata
 
     scan_folders(library, [photo_folder], lambda: pipeline)
     blair = sorted((photo_folder / "Tony_Blair").glob("*.jpg"))[0]

@@ -10,7 +10,7 @@ import torch
 
 from engine.errors import ModelFileError
 from engine.jobs import CancelToken
-from engine.networks.inception_resnet_v1 import InceptionResnetV1
+from engine.training.inception_resnet_v1 import InceptionResnetV1
 from engine.training.model_file import ModelFileEmbedder, load_model_file, save_model_file
 from engine.training.models import build_network, chips_to_input, default_config, embed_chips
 from engine.training.trainer import TrainConfig, train
@@ -175,7 +175,7 @@ def test_train_command_end_to_end(tmp_path, faces_dir, capsys) -> None:
 
 
 def test_resnet_backbone_is_dlibs_network_with_unit_output_and_trains(model_files) -> None:
-    from engine.embedder import FaceEmbedder
+    from engine.faces.embedder import FaceEmbedder
 
     config = default_config("resnet")
     network = build_network(config)

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from engine.errors import ImageLoadError
-from engine.images import load_photo
+from engine.faces.images import load_photo
 from engine.library import editing, grouping
 from engine.library.grouping import cluster_library, recognize_faces
 from engine.library.missing import forget_missing, missing_photos

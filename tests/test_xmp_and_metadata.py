@@ -12,7 +12,7 @@ from engine.library.xmp import (
     sidecar_xml,
     write_sidecar,
 )
-from engine.photo_metadata import PhotoMetadata, read_metadata
+from engine.faces.photo_metadata import PhotoMetadata, read_metadata
 
 MWG_TEMPLATE = """<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
 <rdf:Description rdf:about="" xmlns:mwg-rs="http://www.metadataworkinggroup.com/schemas/regions/"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from engine.images import load_photo
+from engine.faces.images import load_photo
 from engine.library.store import Library
 from engine.paths import atomic_write_bytes, cache_dir
 from engine.user_files import from_stored_path

@@ -13,7 +13,7 @@ from engine.library.cluster_metrics import ClusterQuality, cluster_quality
 from engine.library.grouping import MIN_PERSON_FACES, cluster_library
 from engine.library.scan import scan_folders
 from engine.library.store import Library
-from engine.pipeline import FacePipeline
+from engine.faces.pipeline import FacePipeline
 from engine.user_files import from_stored_path
 
 

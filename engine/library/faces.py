@@ -6,7 +6,7 @@ import numpy as np
 
 from engine.library.store import blob_to_embedding, embedding_to_blob
 from engine.model_versions import ModelVersion
-from engine.pipeline import DetectedFace
+from engine.faces.pipeline import DetectedFace
 
 
 def insert_faces(db, photo_id: int, faces: list[DetectedFace], model_version: str) -> list[int]:  # noqa: ANN001

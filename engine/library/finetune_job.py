@@ -1,6 +1,6 @@
 """Fine-tune on my labels, for a library: train from the active model on the hand-labelled
 faces, judge on a per-person held-out split, and (when asked) save the result as a new model
-version next to the database.  Applying it is `model_registry.switch_model`."""
+version next to the database.  Applying it is `model_switch.switch_model`."""
 
 from __future__ import annotations
 

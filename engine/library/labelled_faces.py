@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.alignment import extract_face_chips
+from engine.faces.alignment import extract_face_chips
 from engine.errors import ImageLoadError
 from engine.library.doubtful_labels import doubtful_labels
 from engine.library.store import Library, LibraryError, blob_to_embedding

@@ -7,7 +7,7 @@ import numpy as np
 
 from engine.library.faces import insert_faces
 from engine.library.store import Library, LibraryError
-from engine.pipeline import DetectedFace
+from engine.faces.pipeline import DetectedFace
 from engine.user_files import from_stored_path
 
 MANUAL_BOX_SCORE = 0.0  # detector scores are > 0; 0 marks a box drawn by hand

@@ -1,5 +1,5 @@
-"""The library's model versions: which one is active, where fine-tuned ones live, and
-switching between them.
+"""The library's model versions: which one is active, where fine-tuned ones live, and what
+a switch must embed first (the switch itself: engine.library.model_switch).
 
 Each face row holds the embedding of the version that produced it (`faces.model_version`);
 embeddings under other versions wait in `face_embeddings`.  Switching first computes what the
@@ -12,7 +12,6 @@ face and person rows, which a switch never deletes, so they survive any number o
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -94,7 +93,7 @@ def model_file(library: Library, name: str) -> Path | None:
 
 def pipeline_for(library: Library, name: str | None = None, settings=None):  # noqa: ANN001, ANN201
     """A FacePipeline embedding with version `name` (default: the active one)."""
-    from engine.pipeline import DetectionSettings, FacePipeline
+    from engine.faces.pipeline import DetectionSettings, FacePipeline
 
     name = name or active_name(library)
     path = model_file(library, name)
@@ -184,45 +183,3 @@ def embed_missing(
         progress(Progress("re-embedding faces", done, len(by_photo), path))
     commit()
     return embedded, unreadable, False
-
-
-def switch_model(
-    library: Library,
-    name: str,
-    embed_photo_faces: PhotoFacesEmbedder,
-    progress: ProgressCallback = no_progress,
-    cancel: CancelToken | None = None,
-    regroup: bool = True,
-) -> SwitchSummary:
-    """Make `name` the active version: embed what is missing, swap, group again."""
-    started = time.monotonic()
-    version = version_named(library, name)
-    reused = int(library.scalar("SELECT count(*) FROM face_embeddings WHERE model_version = ?", [name]) or 0)
-    embedded, unreadable, cancelled = embed_missing(library, name, embed_photo_faces, progress, cancel)
-    if cancelled:
-        return SwitchSummary(name, embedded, reused, unreadable, cancelled=True, seconds=time.monotonic() - started)
-    with library.atomic() as db:
-        # Keep every face's current vector under its own version, then bring in the target's.
-        db.execute(
-            "INSERT OR REPLACE INTO face_embeddings(face_id, model_version, embedding) "
-            "SELECT id, model_version, embedding FROM faces WHERE model_version != ?",
-            [name],
-        )
-        db.execute(
-            """
-            UPDATE faces SET
-                embedding = (SELECT e.embedding FROM face_embeddings e WHERE e.face_id = faces.id AND e.model_version = ?),
-                model_version = ?
-            WHERE model_version != ?
-              AND EXISTS (SELECT 1 FROM face_embeddings e WHERE e.face_id = faces.id AND e.model_version = ?)
-            """,
-            [name, name, name, name],
-        )
-        db.execute("DELETE FROM face_embeddings WHERE model_version = ?", [name])  # now in the face rows
-        db.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", [ACTIVE_KEY, name])
-    left_out = int(library.scalar("SELECT count(*) FROM faces WHERE model_version != ?", [name]) or 0)
-    if regroup:
-        from engine.library.grouping import cluster_library
-
-        cluster_library(library, version, progress=progress)
-    return SwitchSummary(name, embedded, reused, left_out, seconds=time.monotonic() - started)

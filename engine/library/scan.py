@@ -23,8 +23,8 @@ from engine.library.records import ScanSummary
 from engine.library.store import Library
 from engine.library.walk import walk_photos
 from engine.library.xmp_import import apply_xmp_labels
-from engine.photo_metadata import read_metadata
-from engine.pipeline import FacePipeline, PhotoFaces
+from engine.faces.photo_metadata import read_metadata
+from engine.faces.pipeline import FacePipeline, PhotoFaces
 from engine.user_files import from_stored_path, open_photo_file, printable_path, to_stored_path
 
 HASH_CHUNK = 1 << 20

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.images import PHOTO_EXTENSIONS
+from engine.faces.images import PHOTO_EXTENSIONS
 from engine.user_files import not_regular_reason, os_error_reason
 
 SYSTEM_FOLDERS = frozenset(

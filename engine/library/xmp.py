@@ -19,7 +19,7 @@ from pathlib import Path
 
 from engine.errors import EngineError
 from engine.paths import atomic_write_bytes
-from engine.photo_metadata import PhotoMetadata
+from engine.faces.photo_metadata import PhotoMetadata
 
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 MWG_RS = "http://www.metadataworkinggroup.com/schemas/regions/"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from engine.library.people import ensure_person
 from engine.library.xmp import read_face_regions
-from engine.photo_metadata import PhotoMetadata
-from engine.pipeline import PhotoFaces
+from engine.faces.photo_metadata import PhotoMetadata
+from engine.faces.pipeline import PhotoFaces
 
 MIN_OVERLAP = 0.3  # intersection over union of the region and the detected box
 

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.alignment import extract_face_chips
+from engine.faces.alignment import extract_face_chips
 from engine.errors import ImageLoadError, TrainingDataError
-from engine.images import PHOTO_EXTENSIONS, load_photo
+from engine.faces.images import PHOTO_EXTENSIONS, load_photo
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.paths import atomic_write_bytes, cache_dir
 

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.alignment import chip_views
-from engine.evaluation import verification_report
+from engine.faces.alignment import chip_views, combine_views
+from engine.faces.evaluation import verification_report
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.training.acceptance import HeldOutErrors, Verdict, errors_from_vectors, judge
 from engine.wording import names_in_words
@@ -163,11 +163,8 @@ def views_average(split: SplitNetwork, features: torch.Tensor, batch: int = 64) 
     with torch.inference_mode():
         for start in range(0, len(features), batch):
             part = features[start : start + batch]
-            total = split.head(part[:, 0])
-            for view in range(1, views):
-                total = total + split.head(part[:, view])
-            out.append((total * (2.0 / views)).numpy())
-    return np.concatenate(out).astype(np.float32)
+            out.append(combine_views(np.stack([split.head(part[:, view]).numpy() for view in range(views)])))
+    return np.concatenate(out)
 
 
 def _faces_per_person(*parts: FaceSet) -> dict[str, int]:
@@ -218,7 +215,7 @@ def finetune(
     network.eval()
     with torch.inference_mode():
         current = torch.stack([split.head(train_features[:, v]) for v in range(train_features.shape[1])], dim=1)
-    before_train = (current.mean(dim=1) * 2.0).numpy()
+    before_train = combine_views(current.numpy().transpose(1, 0, 2))
     before = errors_from_vectors(before_vectors, before_train, train, held_out, settings.seed)
     if cancel.cancelled:
         return None

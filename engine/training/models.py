@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.networks.dlib_resnet import load_dlib_resnet
-from engine.networks.inception_facenet import InceptionFaceNet
-from engine.networks.inception_resnet_v1 import INPUT_SIZE as IRV1_INPUT
-from engine.networks.inception_resnet_v1 import InceptionResnetV1
+from engine.dlib.resnet import load_dlib_resnet
+from engine.training.inception_facenet import InceptionFaceNet
+from engine.training.inception_resnet_v1 import INPUT_SIZE as IRV1_INPUT
+from engine.training.inception_resnet_v1 import InceptionResnetV1
 
 ARCHITECTURES = ("inception", "resnet", "inception-resnet-v1")
 
@@ -53,7 +53,7 @@ def default_config(arch: str, input_size: int | None = None, width: float | None
     if arch == "inception":
         return ArchConfig("inception", input_size or 96, 128, width if width is not None else 0.5)
     if arch == "resnet":
-        from engine.model_files import default_model_files
+        from engine.dlib.model_files import default_model_files
 
         _, means = load_dlib_resnet(default_model_files().recognition)
         return ArchConfig("resnet", 150, 128, 1.0, tuple(float(m) for m in means), 256.0)
@@ -67,7 +67,7 @@ def build_network(config: ArchConfig, pretrained: bool = True) -> nn.Module:
     if config.arch == "inception":
         return InceptionFaceNet(config.width, config.embedding_size)
     if config.arch == "resnet":
-        from engine.model_files import default_model_files
+        from engine.dlib.model_files import default_model_files
 
         backbone, _ = load_dlib_resnet(default_model_files().recognition)
         if not pretrained:

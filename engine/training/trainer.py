@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from engine.errors import TrainingDataError
-from engine.evaluation import verification_report
+from engine.faces.evaluation import verification_report
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.paths import atomic_write_bytes
 from engine.training.data import FaceSet, IdentityBatches, augment, prepare_faces
@@ -141,7 +141,7 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     if faces is None:
         if pipeline_factory is None:
-            from engine.pipeline import FacePipeline as pipeline_factory  # noqa: N813
+            from engine.faces.pipeline import FacePipeline as pipeline_factory  # noqa: N813
         faces = prepare_faces(config.data, pipeline_factory, progress, cancel)
     train_set, val_set = split_people(faces, config.val_people, config.seed)
     arch = default_config(config.arch, config.input_size, config.width)

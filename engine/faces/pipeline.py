@@ -22,15 +22,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine.alignment import chip_views, extract_face_chips
-from engine.detector import FaceDetector, RawDetection
-from engine.embedder import FaceEmbedder, configure_threads
+from engine.faces.alignment import chip_views, combine_views, extract_face_chips
+from engine.faces.detector import FaceDetector, RawDetection
+from engine.faces.embedder import FaceEmbedder, configure_threads
 from engine.errors import ImageLoadError
-from engine.images import LoadedPhoto, load_photo
-from engine.landmarks import grey_for_landmarks, load_shape_predictor, predict_landmarks
-from engine.model_files import DlibModelFiles, default_model_files
+from engine.faces.images import LoadedPhoto, load_photo
+from engine.faces.landmarks import grey_for_landmarks, load_shape_predictor, predict_landmarks
+from engine.dlib.model_files import DlibModelFiles, default_model_files
 from engine.model_versions import DEFAULT_VERSION, ModelVersion
-from engine.precision import Precision, choose_precision
+from engine.faces.precision import Precision, choose_precision
 from engine.settings import DEFAULT_MIN_FACE_PX
 
 log = logging.getLogger(__name__)
@@ -233,10 +233,7 @@ class FacePipeline:
         if version.views == 1 or len(chips) == 0:
             return self.embedder.embed(chips)
         views = chip_views(chips, version.chip_rotations, version.flip_average)
-        vectors = self.embedder.embed(np.concatenate(views)).reshape(len(views), len(chips), -1)
-        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=2, keepdims=True), 1e-12)
-        # 2 x the mean; for chip + mirror exactly their sum, as dlib-resnet-v1 always stored
-        return (unit.sum(axis=0) * (2.0 / len(views))).astype(np.float32)
+        return combine_views(self.embedder.embed(np.concatenate(views)).reshape(len(views), len(chips), -1))
 
     # -- whole photos --------------------------------------------------------------------
     def align_and_embed(

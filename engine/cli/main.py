@@ -1,4 +1,5 @@
-"""The `facenet` command line: faces, verify, eval; the library commands live in cli_library."""
+"""The `facenet` command line: faces, verify, eval, and the parser and error handling of
+every command (library commands: engine.cli.library; model versions: engine.cli.models)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,13 @@ from pathlib import Path
 
 
 from engine.logs import start_logging
-from engine.cli_library import add_library_commands, add_training_commands, pipeline_factory
-from engine.cli_models import add_model_commands
+from engine.cli.common import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_OK, add_json_option, pipeline_factory
+from engine.cli.library import add_library_commands, add_training_commands
+from engine.cli.models import add_model_commands
 from engine.errors import EngineError, ImageLoadError, ModelFileError
 from engine.user_files import printable_path
 from engine.settings import DEFAULT_MIN_FACE_PX, VARIABLES
 
-EXIT_OK, EXIT_ERROR = 0, 1
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what shell tools return when the reader went away
 
 
 def _pipeline(args: argparse.Namespace):  # noqa: ANN202
@@ -86,7 +86,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_eval_lfw(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from engine.evaluation import embed_central_faces, pair_distances, read_lfw_pairs, unique_images, verification_report
+    from engine.faces.evaluation import embed_central_faces, pair_distances, read_lfw_pairs, unique_images, verification_report
 
     pairs = read_lfw_pairs(args.pairs, args.root)
     if args.limit:
@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     faces = commands.add_parser("faces", help="list the faces in photos: box, score, landmarks")
     faces.add_argument("photos", nargs="+", metavar="PHOTO")
-    faces.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_option(faces)
     detection_options(faces)
     faces.add_argument("--model", type=Path, default=None, metavar="FILE",
                         help="a trained model file (facenet train), an Inception-ResNet-v1 state dict, "
@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="are the largest faces of two photos the same person?")
     verify.add_argument("photo_a", metavar="PHOTO_A")
     verify.add_argument("photo_b", metavar="PHOTO_B")
-    verify.add_argument("--json", action="store_true")
+    add_json_option(verify)
     detection_options(verify)
     verify.add_argument("--model", type=Path, default=None, metavar="FILE",
                         help="a trained model file (facenet train), an Inception-ResNet-v1 state dict, "
@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     lfw.add_argument("--pairs", required=True, type=Path, help="pairs.txt (or pairsDevTest.txt)")
     lfw.add_argument("--far", type=float, default=1e-3, help="false accept rate for VAL@FAR (default 1e-3)")
     lfw.add_argument("--limit", type=int, default=0, help="use only the first N pairs (quick checks)")
-    lfw.add_argument("--json", action="store_true")
+    add_json_option(lfw)
     lfw.add_argument("--quiet", action="store_true", help="no progress bar")
     detection_options(lfw)
     lfw.add_argument("--model", type=Path, default=None, metavar="FILE",

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.dlib_network_file import Layer
+from engine.dlib.network_file import Layer
 
 
 def conv_with_affine(con: Layer, affine: Layer | None) -> nn.Conv2d:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.dlib_format import DlibReader, read_model_bytes
+from engine.dlib.file_format import DlibReader, read_model_bytes
 from engine.errors import ModelFileError
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.dlib_format import DlibReader, read_model_bytes
+from engine.dlib.file_format import DlibReader, read_model_bytes
 from engine.errors import ModelFileError
-from engine.geometry import similarity_transform
+from engine.faces.geometry import similarity_transform
 from engine.paths import atomic_write_bytes, cache_dir
 
 log = logging.getLogger(__name__)

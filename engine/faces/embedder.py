@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.networks.dlib_resnet import CHIP_SIZE, EMBEDDING_SIZE, load_dlib_resnet
+from engine.dlib.resnet import CHIP_SIZE, EMBEDDING_SIZE, load_dlib_resnet
 from engine.settings import current_settings
-from engine.precision import Precision, choose_precision, computing_in
+from engine.faces.precision import Precision, choose_precision, computing_in
 
 DEFAULT_BATCH_SIZE = 16  # fastest per face on 2 cores (measured: 16 > 32 > 64)
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from engine.cli_library import EXIT_OK, _cancel_on_ctrl_c, _library, _ProgressBar, pipeline_factory
+from engine.cli.common import EXIT_OK, ProgressBar, add_json_option, cancel_on_ctrl_c, library_options, open_library, pipeline_factory
 from engine.wording import counted
 
 
-def _switch(library, name: str, args: argparse.Namespace, bar: _ProgressBar) -> int:  # noqa: ANN001
+def _switch(library, name: str, args: argparse.Namespace, bar: ProgressBar) -> int:  # noqa: ANN001
     from engine.library.labelled_faces import photo_faces_embedder
-    from engine.library.model_registry import pipeline_for, switch_model
+    from engine.library.model_registry import pipeline_for
+    from engine.library.model_switch import switch_model
 
-    summary = switch_model(library, name, photo_faces_embedder(pipeline_for(library, name)), bar, _cancel_on_ctrl_c())
+    summary = switch_model(library, name, photo_faces_embedder(pipeline_for(library, name)), bar, cancel_on_ctrl_c())
     bar.close()
     if summary.cancelled:
         print(f"stopped after embedding {counted(summary.embedded, 'face')}; nothing changed in the library. "
@@ -35,10 +35,10 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         ("trainable", args.trainable), ("steps", args.steps), ("lr", args.lr), ("drift_penalty", args.drift_penalty),
         ("batches", args.batches)) if v is not None}
     settings = FinetuneSettings(seed=args.seed, **chosen)
-    bar = _ProgressBar(args.quiet)
-    with _library(args) as library:
+    bar = ProgressBar(args.quiet)
+    with open_library(args) as library:
         pipeline = pipeline_factory(args, library)()
-        outcome = propose_finetune(library, pipeline, settings, bar, _cancel_on_ctrl_c())
+        outcome = propose_finetune(library, pipeline, settings, bar, cancel_on_ctrl_c())
         bar.close()
         if outcome is None:
             print("fine-tuning stopped; nothing changed", file=sys.stderr)
@@ -60,13 +60,13 @@ def cmd_finetune(args: argparse.Namespace) -> int:
                 return EXIT_OK
         path = save_finetuned(library, outcome)
         print(f"saved {outcome.version.name} ({path})")
-        return _switch(library, outcome.version.name, args, _ProgressBar(args.quiet))
+        return _switch(library, outcome.version.name, args, ProgressBar(args.quiet))
 
 
 def cmd_model_list(args: argparse.Namespace) -> int:
     from engine.library.model_registry import list_models
 
-    with _library(args) as library:
+    with open_library(args) as library:
         for record in list_models(library):
             line = f"{'*' if record.active else ' '} {record.name}"
             if record.parent:
@@ -83,16 +83,13 @@ def cmd_model_list(args: argparse.Namespace) -> int:
 def cmd_model_use(args: argparse.Namespace) -> int:
     from engine.library.model_registry import version_named
 
-    with _library(args) as library:
+    with open_library(args) as library:
         version_named(library, args.version)  # a clear error for an unknown name
-        return _switch(library, args.version, args, _ProgressBar(args.quiet))
+        return _switch(library, args.version, args, ProgressBar(args.quiet))
 
 
 def add_model_commands(commands, detection_options) -> None:  # noqa: ANN001
-    db = argparse.ArgumentParser(add_help=False)
-    db.add_argument("--db", type=Path, default=None, metavar="PATH",
-                    help="library database (default: $FACENET_DB or the user data folder)")
-    db.add_argument("--quiet", action="store_true", help="no progress bar")
+    db = library_options(quiet=True)
     finetune = commands.add_parser(
         "finetune", parents=[db],
         help="fine-tune the model on your hand-labelled faces; applied only if better on held-out faces")
@@ -107,7 +104,7 @@ def add_model_commands(commands, detection_options) -> None:  # noqa: ANN001
     finetune.add_argument("--seed", type=int, default=0)
     finetune.add_argument("--yes", action="store_true", help="apply an accepted model without asking")
     finetune.add_argument("--dry-run", action="store_true", help="measure only; never apply")
-    finetune.add_argument("--json", action="store_true")
+    add_json_option(finetune)
     detection_options(finetune)
     finetune.set_defaults(handler=cmd_finetune)
     model = commands.add_parser("model", help="model versions of the library: list, use")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.geometry import affine_from_points, lround, rotate_about, similarity_transform
+from engine.faces.geometry import affine_from_points, lround, rotate_about, similarity_transform
 
 # dlib's mean positions of the 5 landmarks (two corners of each eye, nose bottom) in [0, 1].
 _FIVE_POINT_TEMPLATE = np.array(
@@ -207,3 +207,12 @@ def chip_views(chips: np.ndarray, rotations: tuple[float, ...] = (), mirror: boo
     chip, the chip turned by each angle, then (with `mirror`) the mirror image of each."""
     views = [chips, *(rotate_chips(chips, angle) for angle in rotations)]
     return (views + [view[:, :, ::-1] for view in views]) if mirror else views
+
+
+def combine_views(vectors: np.ndarray) -> np.ndarray:
+    """(views, N, D) descriptors of the views of N faces -> (N, D): 2 x the mean of their
+    unit vectors (for chip + mirror exactly their sum, as dlib-resnet-v1 always stored).
+    The one place the app's view recipe is written: scans, fine-tuning and its evaluation."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=2, keepdims=True), 1e-12)
+    return (unit.sum(axis=0) * (2.0 / len(vectors))).astype(np.float32)

@@ -4,99 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.jobs import CancelToken, Progress
+from engine.cli.common import (
+    EXIT_ERROR, EXIT_OK, ProgressBar, add_json_option, cancel_on_ctrl_c, library_options, open_library, pipeline_factory,
+)
 from engine.wording import counted
 
-EXIT_OK, EXIT_ERROR = 0, 1
-
-
-def _library(args: argparse.Namespace):  # noqa: ANN202
-    from engine.library.store import Library
-
-    return Library(args.db)
-
-
-def pipeline_factory(args: argparse.Namespace, library=None):  # noqa: ANN001, ANN201 - heavy imports kept lazy
-    """A function that builds the pipeline the detection options ask for, embedding with
-    --model if given, else with the library's active model version; models load only when
-    it is called."""
-    from engine.model_versions import MODEL_VERSIONS
-    from engine.pipeline import DetectionSettings, FacePipeline
-
-    quick = args.quick_megapixels if args.quick_megapixels > 0 else None
-    settings = DetectionSettings(min_face_px=args.min_face, max_detect_megapixels=args.max_megapixels, quick_megapixels=quick)
-
-    def build() -> FacePipeline:
-        embedder = None
-        model = getattr(args, "model", None)
-        if model is not None and str(model) in MODEL_VERSIONS:  # a built-in version by name
-            return FacePipeline(settings, model_version=MODEL_VERSIONS[str(model)])
-        if model:
-            from engine.training.model_file import ModelFileEmbedder, load_model_file
-
-            embedder = ModelFileEmbedder(load_model_file(args.model))
-        elif library is not None:
-            from engine.library.model_registry import pipeline_for
-
-            return pipeline_for(library, settings=settings)
-        return FacePipeline(settings, embedder=embedder)
-
-    return build
-
-
-class _ProgressBar:
-    """tqdm bar that follows the job's phases (it shows rate and ETA)."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.bar = None
-        self.phase = None
-
-    def __call__(self, progress: Progress) -> None:
-        if self.quiet:
-            return
-        from tqdm import tqdm
-
-        if progress.phase != self.phase:
-            self.close()
-            self.phase = progress.phase
-            self.bar = tqdm(total=progress.total, desc=progress.phase, unit="photo", file=sys.stderr, dynamic_ncols=True)
-        if self.bar.total != progress.total:
-            self.bar.total = progress.total
-        self.bar.n = progress.done
-        if progress.phase == "training" and progress.item:
-            self.bar.set_postfix_str(progress.item, refresh=False)  # loss and active triplets
-        self.bar.refresh()
-
-    def write(self, text: str) -> None:
-        if self.bar is not None:
-            self.bar.write(text, file=sys.stderr)
-        else:
-            print(text, file=sys.stderr)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
-def _cancel_on_ctrl_c() -> CancelToken:
-    """First Ctrl-C: finish the photo in hand, commit, stop.  Second: stop at once."""
-    token = CancelToken()
-
-    def handler(signum, frame) -> None:  # noqa: ANN001
-        if token.cancelled:
-            raise KeyboardInterrupt
-        token.cancel()
-        print("\nstopping after the current photo (Ctrl-C again to abort)...", file=sys.stderr)
-
-    signal.signal(signal.SIGINT, handler)
-    return token
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -106,9 +22,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if missing:
         print(f"error: not a folder: {', '.join(missing)}", file=sys.stderr)
         return EXIT_ERROR
-    bar = _ProgressBar(args.quiet)
-    with _library(args) as library:
-        summary = scan_folders(library, args.folders, pipeline_factory(args, library), progress=bar, cancel=_cancel_on_ctrl_c())
+    bar = ProgressBar(args.quiet)
+    with open_library(args) as library:
+        summary = scan_folders(library, args.folders, pipeline_factory(args, library), progress=bar, cancel=cancel_on_ctrl_c())
         bar.close()
     report = {
         "files": summary.files_seen, "unchanged": summary.unchanged, "analyzed": summary.analyzed,
@@ -148,7 +64,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def cmd_cluster(args: argparse.Namespace) -> int:
     from engine.library.grouping import cluster_library
 
-    with _library(args) as library:
+    with open_library(args) as library:
         summary = cluster_library(library, min_faces=args.min_faces)
     print(
         f"{counted(summary.faces, 'face')}: {counted(summary.people, 'person', 'people')} with automatic faces "
@@ -166,7 +82,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 def cmd_recognize(args: argparse.Namespace) -> int:
     from engine.library.grouping import recognize_faces
 
-    with _library(args) as library:
+    with open_library(args) as library:
         summary = recognize_faces(library, only_unassigned=not args.all)
     print(f"{counted(summary.considered, 'face')} considered: {summary.assigned} assigned, {summary.suggested} suggested")
     return EXIT_OK
@@ -175,7 +91,7 @@ def cmd_recognize(args: argparse.Namespace) -> int:
 def cmd_people(args: argparse.Namespace) -> int:
     from engine.library.people import list_people
 
-    with _library(args) as library:
+    with open_library(args) as library:
         people = list_people(library, include_hidden=args.all)
     if args.json:
         print(json.dumps([p.__dict__ for p in people], indent=2))
@@ -188,7 +104,7 @@ def cmd_people(args: argparse.Namespace) -> int:
 
 
 def _edit(args: argparse.Namespace, action) -> int:  # noqa: ANN001
-    with _library(args) as library:
+    with open_library(args) as library:
         message = action(library)
     if message:
         print(message)
@@ -249,7 +165,7 @@ def cmd_suggestions(args: argparse.Namespace) -> int:
     from engine.library.group_suggestions import group_suggestions
     from engine.user_files import printable_path
 
-    with _library(args) as library:
+    with open_library(args) as library:
         groups = group_suggestions(library)
         found = suggestions(library)
     if args.json:
@@ -318,7 +234,7 @@ def cmd_photos(args: argparse.Namespace) -> int:
     from engine.library.people import photos_with_people
     from engine.user_files import printable_path
 
-    with _library(args) as library:
+    with open_library(args) as library:
         for path in photos_with_people(library, args.person):
             print(printable_path(path))
     return EXIT_OK
@@ -327,7 +243,7 @@ def cmd_photos(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from engine.library.export import export_csv, export_json
 
-    with _library(args) as library:
+    with open_library(args) as library:
         text = export_json(library) if args.format == "json" else export_csv(library)
     if args.output:
         Path(args.output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
@@ -339,7 +255,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_export_xmp(args: argparse.Namespace) -> int:
     from engine.library.export import export_xmp_sidecars
 
-    with _library(args) as library:
+    with open_library(args) as library:
         result = export_xmp_sidecars(library, include_automatic=args.include_automatic)
     print(f"wrote {len(result.written)} XMP sidecar file(s); no photo was modified")
     for sidecar, reason in result.left_alone:
@@ -351,7 +267,7 @@ def cmd_missing(args: argparse.Namespace) -> int:
     from engine.library.missing import forget_missing, missing_photos
     from engine.user_files import printable_path
 
-    with _library(args) as library:
+    with open_library(args) as library:
         photos = missing_photos(library, args.folder)
         if args.forget:
             forgotten = forget_missing(library, [p.id for p in photos])
@@ -370,7 +286,7 @@ def cmd_missing(args: argparse.Namespace) -> int:
 def cmd_eval_clusters(args: argparse.Namespace) -> int:
     from engine.library.cluster_eval import evaluate_clusters
 
-    bar = _ProgressBar(args.quiet)
+    bar = ProgressBar(args.quiet)
     quality, details = evaluate_clusters(args.folder, pipeline_factory(args), min_faces=args.min_faces, progress=bar)
     bar.close()
     if args.json:
@@ -386,9 +302,7 @@ def cmd_eval_clusters(args: argparse.Namespace) -> int:
 
 
 def add_library_commands(commands, detection_options, evaluate_targets) -> None:  # noqa: ANN001
-    db = argparse.ArgumentParser(add_help=False)
-    db.add_argument("--db", type=Path, default=None, metavar="PATH",
-                    help="library database (default: $FACENET_DB or the user data folder)")
+    db = library_options()
 
     def add(name: str, handler, help_text: str) -> argparse.ArgumentParser:  # noqa: ANN001
         sub = commands.add_parser(name, help=help_text, parents=[db])
@@ -397,7 +311,7 @@ def add_library_commands(commands, detection_options, evaluate_targets) -> None:
 
     scan = add("scan", cmd_scan, "index new and changed photos in folders (resumable; Ctrl-C stops cleanly)")
     scan.add_argument("folders", nargs="+", metavar="FOLDER")
-    scan.add_argument("--json", action="store_true")
+    add_json_option(scan)
     scan.add_argument("--quiet", action="store_true", help="no progress bar")
     detection_options(scan)
     cluster = add("cluster", cmd_cluster, "group the faces nobody labelled into people")
@@ -406,7 +320,7 @@ def add_library_commands(commands, detection_options, evaluate_targets) -> None:
     recognize.add_argument("--all", action="store_true", help="also reconsider automatic assignments")
     people = add("people", cmd_people, "list people: id, name, faces, photos")
     people.add_argument("--all", action="store_true", help="include hidden people")
-    people.add_argument("--json", action="store_true")
+    add_json_option(people)
     name = add("name", cmd_name, "name a person (an existing name merges the two)")
     name.add_argument("person", metavar="PERSON", help="id or name")
     name.add_argument("name", metavar="NAME")
@@ -424,7 +338,7 @@ def add_library_commands(commands, detection_options, evaluate_targets) -> None:
     hide.add_argument("person", metavar="PERSON")
     hide.add_argument("--show", action="store_true", help="show a hidden person again")
     suggestions_parser = add("suggestions", cmd_suggestions, "faces that may be named people, for you to answer")
-    suggestions_parser.add_argument("--json", action="store_true")
+    add_json_option(suggestions_parser)
     answer = add("answer", cmd_answer, "answer a suggestion: yes (it is that person) or no (it is not)")
     answer.add_argument("id", metavar="ID", help="a face number, or a group question such as g12:7")
     answer.add_argument("answer", choices=["yes", "no"])
@@ -440,11 +354,11 @@ def add_library_commands(commands, detection_options, evaluate_targets) -> None:
     missing = add("missing", cmd_missing, "photos gone from disk (kept with their faces and names)")
     missing.add_argument("--folder", default=None, help="only those under this folder")
     missing.add_argument("--forget", action="store_true", help="remove them and their faces from the library")
-    missing.add_argument("--json", action="store_true")
+    add_json_option(missing)
     clusters = evaluate_targets.add_parser("clusters", help="scan + cluster a person/images folder and score it")
     clusters.add_argument("folder", metavar="FOLDER")
     clusters.add_argument("--min-faces", type=int, default=3)
-    clusters.add_argument("--json", action="store_true")
+    add_json_option(clusters)
     clusters.add_argument("--quiet", action="store_true")
     detection_options(clusters)
     clusters.set_defaults(handler=cmd_eval_clusters)
@@ -461,14 +375,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         margin=args.margin, mining=args.mining, fallback=args.fallback, val_people=args.val_people,
         augment=not args.no_augment, seed=args.seed, time_limit=args.time_limit,
     )
-    bar = _ProgressBar(args.quiet)
+    bar = ProgressBar(args.quiet)
 
     def on_epoch(h, network, arch) -> None:  # noqa: ANN001
         if not args.quiet:
             bar.write(f"epoch {h.epoch}: loss {h.loss:.4f}, active triplets {h.active_triplets:.2f}, "
                       f"held-out accuracy {h.val_accuracy:.4f}")
 
-    result = train(config, pipeline_factory(args), progress=bar, cancel=_cancel_on_ctrl_c(), on_epoch=on_epoch)
+    result = train(config, pipeline_factory(args), progress=bar, cancel=cancel_on_ctrl_c(), on_epoch=on_epoch)
     bar.close()
     if result.resumed_from_epoch:
         print(f"resumed after epoch {result.resumed_from_epoch} from {Path(args.out) / 'checkpoint.pt'}")

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from engine.errors import EngineError, ImageLoadError
-from engine.pipeline import FacePipeline, in_runs
+from engine.faces.pipeline import FacePipeline, in_runs
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from engine.errors import ImageLoadError
-from engine.image_damage import check_complete
+from engine.faces.image_damage import check_complete
 from engine.user_files import open_photo_file
 
 log = logging.getLogger(__name__)

@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.dlib_network_file import Layer, NetworkFile, parse_network_file
+from engine.dlib.network_file import Layer, NetworkFile, parse_network_file
 from engine.errors import ModelFileError
-from engine.networks.dlib_layers import add_zero_padded, conv_with_affine
+from engine.dlib.layers import add_zero_padded, conv_with_affine
 
 CHIP_SIZE = 150
 EMBEDDING_SIZE = 128

@@ -1,0 +1,5 @@
+"""The `facenet` command line (entry point `engine.cli:main`)."""
+
+from engine.cli.main import main
+
+__all__ = ["main"]

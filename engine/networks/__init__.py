@@ -1,1 +1,0 @@
-"""Torch networks: the pretrained dlib models and (later) the trainable FaceNet ones."""
