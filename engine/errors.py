@@ -22,6 +22,16 @@ class ImageLoadError(EngineError):
         super().__init__(f"{self.path}: {reason}")
 
 
+class Cancelled(EngineError):
+    """The user stopped a long job.  Every job commits in batches and resumes, so what it
+    committed stays; `partial` is its summary so far (a scan's counts, a switch's embedded
+    faces, a training run's epochs), for the report.  The one way a job says it stopped."""
+
+    def __init__(self, partial: object | None = None) -> None:
+        self.partial = partial
+        super().__init__("stopped; what was done so far is kept")
+
+
 class TrainingDataError(EngineError, ValueError):
     """The photos given for training cannot train a model (none found, too few people)."""
 

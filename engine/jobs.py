@@ -6,10 +6,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from engine.errors import Cancelled
+
 
 class CancelToken:
     """Set from any thread (Ctrl-C handler, GUI button); the job checks it between units of
-    work, commits what it has and returns."""
+    work, commits what it has and raises Cancelled (see `stop_if_cancelled`)."""
 
     def __init__(self, event=None) -> None:  # noqa: ANN001 - any Event (threading or multiprocessing)
         self._event = event if event is not None else threading.Event()
@@ -20,6 +22,11 @@ class CancelToken:
     @property
     def cancelled(self) -> bool:
         return self._event.is_set()
+
+    def stop_if_cancelled(self, partial: object | None = None) -> None:
+        """Raise Cancelled (carrying `partial`, the job's summary so far) if cancelled."""
+        if self.cancelled:
+            raise Cancelled(partial)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until cancelled (or `timeout` seconds); whether it was cancelled."""

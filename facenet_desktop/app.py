@@ -875,9 +875,7 @@ class MainWindow(QMainWindow):
                             "fine-tune").run
         self.finetune_job = self._start_job("fine-tune", work, self._finetune_measured)
 
-    def _finetune_measured(self, proposal) -> None:  # noqa: ANN001 - child_work.FinetuneProposal or None
-        if proposal is None:
-            return
+    def _finetune_measured(self, proposal) -> None:  # noqa: ANN001 - child_work.FinetuneProposal
         report = "\n".join(proposal.report_lines)
         if not proposal.accepted:
             self.finetune_dialog = TextDialog("Fine-tune on my labels", proposal.headline, report, self)

@@ -69,9 +69,9 @@ class FinetuneProposal:
     candidate: str | None  # the saved model file, only when accepted
 
 
-def propose_finetune(db: str, progress: ProgressCallback, cancel: CancelToken) -> FinetuneProposal | None:
+def propose_finetune(db: str, progress: ProgressCallback, cancel: CancelToken) -> FinetuneProposal:
     """Fine-tune on the library's labels and measure; an accepted model is saved as a
-    candidate file, applied only if the user agrees (apply_finetune).  None when cancelled."""
+    candidate file, applied only if the user agrees (apply_finetune).  Cancelled: nothing saved."""
     from engine.library.finetune_job import propose_finetune as propose
     from engine.library.finetune_job import save_candidate
     from engine.library.model_registry import pipeline_for
@@ -79,8 +79,6 @@ def propose_finetune(db: str, progress: ProgressCallback, cancel: CancelToken) -
 
     with Library(db) as library:
         outcome = propose(library, pipeline_for(library), progress=progress, cancel=cancel)
-        if outcome is None:
-            return None
         accepted = bool(outcome.report.accepted)
         candidate = str(save_candidate(library, outcome)) if accepted else None
         return FinetuneProposal(outcome.version.name, accepted, outcome.report.headline(), tuple(outcome.report.lines()),

@@ -13,6 +13,7 @@ import pytest
 from synthetic_library import user_labels
 
 from lfw_folders import link_lfw_people
+from engine.errors import Cancelled
 from engine.cli import main as facenet
 from engine.library.browse import suggestions
 from engine.jobs import CancelToken, Progress, no_progress
@@ -161,7 +162,8 @@ def test_cancelling_finetune_changes_nothing(lookalike_library, tmp_path) -> Non
             if p.phase == "fine-tuning" and p.done >= 3:
                 token.cancel()
 
-        assert propose_finetune(library, pipeline_for(library), FinetuneSettings(steps=100), progress, token) is None
+        with pytest.raises(Cancelled):
+            propose_finetune(library, pipeline_for(library), FinetuneSettings(steps=100), progress, token)
         assert everything(library) == before
 
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from synthetic_library import EDITS, apply_edits, fill_library, identity_vectors, table_state, user_labels
 
-from engine.errors import ImageLoadError
+from engine.errors import Cancelled, ImageLoadError
 from engine.jobs import CancelToken
 from engine.library.grouping import cluster_library
 from engine.library.model_registry import (
@@ -81,7 +81,7 @@ def test_switch_embeds_every_face_and_back_reuses_them(tmp_path) -> None:
     library, ids, base = make_library(tmp_path / "lib.db")
     embedder = RotatingEmbedder(base)
     summary = switch_model(library, "tuned-1", embedder)
-    assert (summary.embedded, summary.reused, summary.left_out, summary.cancelled) == (len(ids), 0, 0, False)
+    assert (summary.embedded, summary.reused, summary.left_out) == (len(ids), 0, 0)
     assert active_name(library) == "tuned-1" and active_version(library) == TUNED
     for face, (version, vector) in stored_vectors(library).items():
         assert version == "tuned-1"
@@ -105,12 +105,14 @@ def test_cancelled_switch_changes_nothing_and_resumes(tmp_path) -> None:
     library, ids, base = make_library(tmp_path / "lib.db")
     before = table_state(library), face_rows(library), active_name(library)
     token = CancelToken()
-    first = switch_model(library, "tuned-1", RotatingEmbedder(base, cancel_after=7, token=token), cancel=token)
-    assert first.cancelled and 0 < first.embedded < len(ids)
+    with pytest.raises(Cancelled) as stopped:
+        switch_model(library, "tuned-1", RotatingEmbedder(base, cancel_after=7, token=token), cancel=token)
+    first = stopped.value.partial
+    assert 0 < first.embedded < len(ids)
     assert (table_state(library), face_rows(library), active_name(library)) == before
     resumed = RotatingEmbedder(base)
     second = switch_model(library, "tuned-1", resumed)
-    assert not second.cancelled and second.reused == first.embedded
+    assert second.reused == first.embedded
     assert resumed.calls == len(ids) - first.embedded  # only what the first run had not done
     assert {v for v, _ in stored_vectors(library).values()} == {"tuned-1"}
     library.close()

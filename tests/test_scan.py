@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from engine.errors import Cancelled
 from engine.jobs import CancelToken
 from engine.library import editing
 from engine.library.scan import scan_folders
@@ -160,8 +161,10 @@ def test_cancel_then_resume_equals_one_scan(photo_folder, tmp_path, pipeline) ->
             token.cancel()
 
     with Library(tmp_path / "resumed.db") as library:
-        first = scan_folders(library, [photo_folder], lambda: pipeline, progress=progress, cancel=token, batch_photos=2)
-        assert first.cancelled and 3 <= first.analyzed < 8
+        with pytest.raises(Cancelled) as stopped:
+            scan_folders(library, [photo_folder], lambda: pipeline, progress=progress, cancel=token, batch_photos=2)
+        first = stopped.value.partial
+        assert 3 <= first.analyzed < 8
         assert library.scalar("SELECT count(*) FROM photos WHERE status = 'pending'") > 0
         second = scan_folders(library, [photo_folder], lambda: pipeline)
         assert second.analyzed + first.analyzed + first.failed + second.failed == 11

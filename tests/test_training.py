@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.errors import ModelFileError
+from engine.errors import Cancelled, ModelFileError
 from engine.jobs import CancelToken
 from engine.training.inception_resnet_v1 import InceptionResnetV1
 from engine.training.model_file import ModelFileEmbedder, load_model_file, save_model_file
@@ -146,8 +146,9 @@ def test_training_resumes_and_cancels(orl_faces, tmp_path) -> None:
     token = CancelToken()
     shutil.copy(out / "checkpoint.pt", tmp_path / "before.pt")
     token.cancel()
-    cancelled = train(TrainConfig(epochs=3, **base), faces=orl_faces, cancel=token)
-    assert cancelled.cancelled
+    with pytest.raises(Cancelled) as stopped:
+        train(TrainConfig(epochs=3, **base), faces=orl_faces, cancel=token)
+    assert [h.epoch for h in stopped.value.partial.history] == [1, 2]  # what the checkpoint holds; epoch 3 never began
     assert (out / "checkpoint.pt").read_bytes() == (tmp_path / "before.pt").read_bytes()
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from engine.jobs import CancelToken, Progress
 
 EXIT_OK, EXIT_ERROR = 0, 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT: stopped by Ctrl-C, what was done is kept
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what shell tools return when the reader went away
 
 

@@ -8,8 +8,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from engine.errors import Cancelled
 from engine.cli.common import (
-    EXIT_ERROR, EXIT_OK, ProgressBar, add_json_option, cancel_on_ctrl_c, library_options, open_library, pipeline_factory,
+    EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, ProgressBar, add_json_option, cancel_on_ctrl_c, library_options, open_library, pipeline_factory,
 )
 from engine.wording import counted
 
@@ -24,7 +25,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     bar = ProgressBar(args.quiet)
     with open_library(args) as library:
-        summary = scan_folders(library, args.folders, pipeline_factory(args, library), progress=bar, cancel=cancel_on_ctrl_c())
+        try:
+            summary, cancelled = scan_folders(library, args.folders, pipeline_factory(args, library), progress=bar,
+                                              cancel=cancel_on_ctrl_c()), False
+        except Cancelled as stop:
+            summary, cancelled = stop.partial, True
         bar.close()
     report = {
         "files": summary.files_seen, "unchanged": summary.unchanged, "analyzed": summary.analyzed,
@@ -35,7 +40,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         "missing": summary.missing, "returned": summary.returned,
         "folder_errors": summary.folder_errors,
         "problems": [{"path": path, "reason": reason} for path, reason in summary.problems],
-        "cancelled": summary.cancelled, "seconds": round(summary.seconds, 2),
+        "cancelled": cancelled, "seconds": round(summary.seconds, 2),
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -56,9 +61,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
         if summary.missing:
             print(f"  {summary.missing} photo(s) are missing from disk; their faces and names are kept "
                   "(`facenet missing` lists them, `facenet missing --forget` removes them)", file=sys.stderr)
-        if summary.cancelled:
+        if cancelled:
             print("scan stopped; run the same command again to continue", file=sys.stderr)
-    return 130 if summary.cancelled else EXIT_OK
+    return EXIT_INTERRUPTED if cancelled else EXIT_OK
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
@@ -382,7 +387,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.write(f"epoch {h.epoch}: loss {h.loss:.4f}, active triplets {h.active_triplets:.2f}, "
                       f"held-out accuracy {h.val_accuracy:.4f}")
 
-    result = train(config, pipeline_factory(args), progress=bar, cancel=cancel_on_ctrl_c(), on_epoch=on_epoch)
+    try:
+        result, cancelled = train(config, pipeline_factory(args), progress=bar, cancel=cancel_on_ctrl_c(), on_epoch=on_epoch), False
+    except Cancelled as stop:
+        if stop.partial is None:  # stopped while the faces were being prepared
+            bar.close()
+            print("stopped before training began", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        result, cancelled = stop.partial, True
     bar.close()
     if result.resumed_from_epoch:
         print(f"resumed after epoch {result.resumed_from_epoch} from {Path(args.out) / 'checkpoint.pt'}")
@@ -393,9 +405,9 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"held-out accuracy {h.val_accuracy:.4f}  VAL@FAR=1e-3 {h.val_at_far:.4f}  threshold {h.threshold:.3f}  ({h.seconds:.0f} s)")
     if result.model_path:
         print(f"best model (held-out accuracy {result.best_accuracy:.4f}): {result.model_path}")
-    if result.cancelled:
+    if cancelled:
         print("stopped; run the same command again to continue from the last completed epoch", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     return EXIT_OK
 
 

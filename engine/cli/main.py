@@ -12,10 +12,10 @@ from pathlib import Path
 
 
 from engine.logs import start_logging
-from engine.cli.common import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_OK, add_json_option, pipeline_factory
+from engine.cli.common import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, add_json_option, pipeline_factory
 from engine.cli.library import add_library_commands, add_training_commands
 from engine.cli.models import add_model_commands
-from engine.errors import EngineError, ImageLoadError, ModelFileError
+from engine.errors import Cancelled, EngineError, ImageLoadError, ModelFileError
 from engine.user_files import printable_path
 from engine.settings import DEFAULT_MIN_FACE_PX, VARIABLES
 
@@ -198,6 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
+    except Cancelled as exc:  # a command that has no report of its own for a stop
+        print(str(exc), file=sys.stderr)
+        return EXIT_INTERRUPTED
     except ImageLoadError as exc:
         print(f"error: {printable_path(exc.path)}: {exc.reason}", file=sys.stderr)
         return EXIT_ERROR
@@ -209,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-from engine.cli.common import EXIT_OK, ProgressBar, add_json_option, cancel_on_ctrl_c, library_options, open_library, pipeline_factory
+from engine.errors import Cancelled
+from engine.cli.common import EXIT_INTERRUPTED, EXIT_OK, ProgressBar, add_json_option, cancel_on_ctrl_c, library_options, open_library, pipeline_factory
 from engine.wording import counted
 
 
@@ -15,12 +16,14 @@ def _switch(library, name: str, args: argparse.Namespace, bar: ProgressBar) -> i
     from engine.library.model_registry import pipeline_for
     from engine.library.model_switch import switch_model
 
-    summary = switch_model(library, name, photo_faces_embedder(pipeline_for(library, name)), bar, cancel_on_ctrl_c())
-    bar.close()
-    if summary.cancelled:
-        print(f"stopped after embedding {counted(summary.embedded, 'face')}; nothing changed in the library. "
+    try:
+        summary = switch_model(library, name, photo_faces_embedder(pipeline_for(library, name)), bar, cancel_on_ctrl_c())
+    except Cancelled as stop:
+        bar.close()
+        print(f"stopped after embedding {counted(stop.partial.embedded, 'face')}; nothing changed in the library. "
               f"Run `facenet model use {name}` to continue.", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    bar.close()
     print(f"now using {name}: {counted(summary.embedded, 'face')} embedded, {counted(summary.reused, 'embedding')} reused"
           + (f", {counted(summary.left_out, 'face')} left on their old version (photo unreadable)" if summary.left_out else "")
           + f" ({summary.seconds:.1f} s); faces not labelled by hand grouped again")
@@ -38,11 +41,13 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     bar = ProgressBar(args.quiet)
     with open_library(args) as library:
         pipeline = pipeline_factory(args, library)()
-        outcome = propose_finetune(library, pipeline, settings, bar, cancel_on_ctrl_c())
-        bar.close()
-        if outcome is None:
+        try:
+            outcome = propose_finetune(library, pipeline, settings, bar, cancel_on_ctrl_c())
+        except Cancelled:
+            bar.close()
             print("fine-tuning stopped; nothing changed", file=sys.stderr)
-            return 130
+            return EXIT_INTERRUPTED
+        bar.close()
         report = outcome.report
         if args.json:
             print(json.dumps(report.to_dict(), indent=2))

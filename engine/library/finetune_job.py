@@ -73,17 +73,14 @@ def propose_finetune(
     settings: FinetuneSettings = DEFAULT_SETTINGS,
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
-) -> FinetuneOutcome | None:
-    """Train and measure; writes nothing.  None when cancelled."""
+) -> FinetuneOutcome:
+    """Train and measure; writes nothing (so a cancel, which raises Cancelled, leaves nothing)."""
     parent = pipeline.model_version
     faces = labelled_face_set(library, pipeline)
     train, held_out = split_per_person(faces, settings.held_out_share, settings.seed)
     network, config = starting_network(library, parent.name)
-    result = finetune(network, config, train, held_out, settings, progress, cancel,
-                      rotations=parent.chip_rotations)
-    if result is None:
-        return None
-    tuned, report = result
+    tuned, report = finetune(network, config, train, held_out, settings, progress, cancel,
+                             rotations=parent.chip_rotations)
     name = f"finetuned-{time.strftime('%Y%m%d-%H%M%S')}"
     return FinetuneOutcome(tuned, config, report, recalibrated(parent, report, name), parent.name)
 

@@ -38,7 +38,6 @@ class ClusterSummary:
     recognised: int
     suggested: int
     seconds: float
-    cancelled: bool = False
     questioned: int = 0  # faces named with their group that look like someone else: now asked about
 
 
@@ -173,8 +172,8 @@ def _cluster_once(
         ClusteringProblem(faces["vectors"], faces["photo"], seeds, index_rejections), version.cluster_linkage
     )
     progress(Progress("grouping faces", 1, 2))
-    if cancel is not None and cancel.cancelled:
-        return ClusterSummary(n, 0, 0, 0, 0, 0, time.monotonic() - started, cancelled=True)
+    if cancel is not None:
+        cancel.stop_if_cancelled(ClusterSummary(n, 0, 0, 0, 0, 0, time.monotonic() - started))
     sizes = result.sizes()
     centroids = np.zeros((result.clusters, faces["vectors"].shape[1] if n else 0), dtype=np.float64)
     if n:

@@ -48,7 +48,6 @@ class SwitchSummary:
     embedded: int  # faces embedded now
     reused: int  # faces whose embedding under the version was already stored
     left_out: int  # faces whose photo could not be read: they keep their labels and old embedding
-    cancelled: bool = False
     seconds: float = 0.0
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+from engine.errors import Cancelled
 from engine.jobs import CancelToken, ProgressCallback, no_progress
 from engine.library.grouping import cluster_library
 from engine.library.model_registry import ACTIVE_KEY, PhotoFacesEmbedder, SwitchSummary, embed_missing, version_named
@@ -26,7 +27,7 @@ def switch_model(
     reused = int(library.scalar("SELECT count(*) FROM face_embeddings WHERE model_version = ?", [name]) or 0)
     embedded, unreadable, cancelled = embed_missing(library, name, embed_photo_faces, progress, cancel)
     if cancelled:
-        return SwitchSummary(name, embedded, reused, unreadable, cancelled=True, seconds=time.monotonic() - started)
+        raise Cancelled(SwitchSummary(name, embedded, reused, unreadable, seconds=time.monotonic() - started))
     with library.atomic() as db:
         # Keep every face's current vector under its own version, then bring in the target's.
         db.execute(

@@ -23,7 +23,6 @@ class ScanSummary:
     suggested: int = 0  # new faces suggested for named people
     folder_errors: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     problems: list[tuple[str, str]] = field(default_factory=list)  # files not read: (printable path, reason)
-    cancelled: bool = False
     seconds: float = 0.0
 
 

@@ -281,8 +281,6 @@ class _Scanner:
             if self.cancel.cancelled:
                 break
         self._commit(batch)
-        if self.cancel.cancelled:
-            self.summary.cancelled = True
 
     def report_unreadable(self, roots: list[str]) -> None:
         """Every photo under the roots that could not be read, from this scan or an earlier one."""
@@ -364,7 +362,8 @@ def scan_folders(
     exclude: Iterable[str | Path] = (),
 ) -> ScanSummary:
     """Bring the library up to date with `folders` (added to the library's folders), then
-    assign the new faces to named people (k-NN) unless cancelled or `recognize` is off."""
+    assign the new faces to named people (k-NN) unless `recognize` is off.  Cancelled: raises
+    Cancelled with the summary so far (the photos analysed are committed; a rescan goes on)."""
     cancel = cancel or CancelToken()
     scanner = _Scanner(library, pipeline_factory, progress, cancel, import_xmp, batch_photos,
                        [os.path.abspath(os.path.expanduser(str(e))) for e in exclude])
@@ -373,9 +372,10 @@ def scan_folders(
     scanner.summary.folders = roots
     scanner.reconcile(roots)
     scanner.analyze_pending(roots)
-    scanner.summary.cancelled = cancel.cancelled
     scanner.report_unreadable(roots)
-    if recognize and not cancel.cancelled and scanner.summary.faces_found:
+    scanner.summary.seconds = time.monotonic() - started
+    cancel.stop_if_cancelled(scanner.summary)
+    if recognize and scanner.summary.faces_found:
         result = recognize_faces(library, scanner.pipeline.model_version)
         scanner.summary.recognised, scanner.summary.suggested = result.assigned, result.suggested
     scanner.summary.seconds = time.monotonic() - started

@@ -119,8 +119,8 @@ def prepare_faces(
     for done, ((name, path), (_, result)) in enumerate(
         zip(items, pipeline.analyze_many((p for _, p in items), embed=False), strict=True), start=1
     ):
-        if cancel is not None and cancel.cancelled:
-            raise InterruptedError("cancelled while preparing faces")
+        if cancel is not None:
+            cancel.stop_if_cancelled()
         chip = None
         if not isinstance(result, ImageLoadError) and result.faces:
             face = choose(result.faces, result.width, result.height)

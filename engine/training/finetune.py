@@ -191,9 +191,9 @@ def finetune(
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
     rotations: tuple[float, ...] = (),
-) -> tuple[nn.Module, FinetuneReport] | None:
+) -> tuple[nn.Module, FinetuneReport]:
     """Train a copy of `network` on `train`; compare it with `network` itself on `held_out`.
-    None when cancelled.  `rotations`: the parent version's extra views; both models are
+    Raises Cancelled when cancelled.  `rotations`: the parent version's extra views; both models are
     measured with them (the current one then gives exactly what the app stores for it), and
     the new one trains on a random view of each face per step."""
     cancel = cancel or CancelToken()
@@ -206,8 +206,7 @@ def finetune(
     progress(Progress("fine-tuning", 0, total, "preparing features"))
     train_features = trunk_features(split, train.chips, rotations)
     held_features = trunk_features(split, held_out.chips, rotations)
-    if cancel.cancelled:
-        return None
+    cancel.stop_if_cancelled()
     progress(Progress("fine-tuning", 1, total, "measuring the current model"))
     # The frozen trunk is shared, so the current model's embeddings cost only its head; they
     # are also the drift penalty's targets (every view of every training face).
@@ -217,8 +216,7 @@ def finetune(
         current = torch.stack([split.head(train_features[:, v]) for v in range(train_features.shape[1])], dim=1)
     before_train = combine_views(current.numpy().transpose(1, 0, 2))
     before = errors_from_vectors(before_vectors, before_train, train, held_out, settings.seed)
-    if cancel.cancelled:
-        return None
+    cancel.stop_if_cancelled()
     optimizer = torch.optim.Adam(parameters, lr=settings.lr)
     if settings.batches == "lookalike":
         batches = LookalikeBatches(train.labels, before_train, settings.people_per_batch, settings.faces_per_person, settings.seed)
@@ -228,8 +226,7 @@ def finetune(
     labels_all = torch.from_numpy(train.labels)
     training_started = time.monotonic()
     for step in range(settings.steps):
-        if cancel.cancelled:
-            return None
+        cancel.stop_if_cancelled()
         network.train()
         index = torch.from_numpy(batches.next_batch())
         view = torch.randint(0, train_features.shape[1], (len(index),), generator=generator)

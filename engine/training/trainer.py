@@ -78,7 +78,6 @@ class TrainResult:
     initial_accuracy: float = 0.0
     model_path: str | None = None
     resumed_from_epoch: int = 0
-    cancelled: bool = False
     train_summary: dict = field(default_factory=dict)
 
 
@@ -181,9 +180,8 @@ def train(
         losses, actives, counts = [], [], []
         out_of_time = False
         for step in range(config.steps_per_epoch):
-            if cancel.cancelled:
-                result.cancelled = True
-                return result  # the last completed epoch's checkpoint stays the resume point
+            # the last completed epoch's checkpoint stays the resume point
+            cancel.stop_if_cancelled(result)
             index = batches.next_batch()
             x = chips_to_input(train_set.chips[index], arch)
             if config.augment:
