@@ -41,13 +41,6 @@ def test_this_processor_gets_what_it_reports() -> None:
     assert choose_precision("auto").reduced == (has_units and torch.backends.mkldnn.is_available())
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union
-
-
 @pytest.fixture(scope="module")
 def group_photos(faces_dir):
     photos = sorted((faces_dir / "group_photos").rglob("*.jpg"))
@@ -57,9 +50,10 @@ def group_photos(faces_dir):
 
 @pytest.mark.parametrize("setting", ["auto", "bf16"])
 def test_reduced_precision_finds_the_same_faces_on_real_photos(group_photos, setting: str) -> None:
-    """The issue's tolerances: every face found in both with box IoU >= 0.9, none added, and
-    each face's embedding moved by a small fraction of the same-person level (measured on
-    135 photos: at most 0.010 against a level of 0.83, benchmarks/precision_check.py)."""
+    """The issue asks for box IoU >= 0.9 and no face lost or added; the detector does better:
+    the cells near the threshold are scored again in float32, so the boxes are float32's
+    exactly (without that, 12 of 157 faces moved one stride, IoU 0.68-0.83).  Each face's
+    embedding moves by a small fraction of the same-person level (benchmarks/precision_check.py)."""
     from engine.faces.pipeline import FacePipeline
 
     chosen = choose_precision(setting)
@@ -68,9 +62,9 @@ def test_reduced_precision_finds_the_same_faces_on_real_photos(group_photos, set
     moves = []
     for a, b in zip(plain, reduced, strict=True):
         assert len(a.faces) == len(b.faces), f"{a.path.name}: {len(a.faces)} faces in fp32, {len(b.faces)} in {chosen.name}"
-        for face in a.faces:
-            other = max(b.faces, key=lambda f: _iou(face.box, f.box))
-            assert _iou(face.box, other.box) >= 0.9
+        assert [f.box for f in a.faces] == [f.box for f in b.faces], f"{a.path.name}: boxes differ in {chosen.name}"
+        for face, other in zip(a.faces, b.faces, strict=True):
+            assert abs(face.score - other.score) < 1e-4
             moved = float(DEFAULT_VERSION.distance(face.embedding[None], other.embedding[None])[0])
             assert moved <= 0.03 * DEFAULT_VERSION.threshold, f"embedding moved {moved:.4f} in {chosen.name}"
             moves.append(moved)
@@ -100,3 +94,32 @@ def test_a_wrong_setting_is_a_clear_error_in_the_cli(faces_dir, monkeypatch: pyt
     assert main(["faces", str(photo)]) != 0
     err = capsys.readouterr().err
     assert "FACENET_PRECISION must be auto, fp32 or bf16" in err and "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def photos_where_bf16_moved_boxes(faces_dir):
+    """Photos where plain bf16 scoring moved a face's box by one stride (found by
+    benchmarks/precision_check.py before the float32 rescoring)."""
+    wanted = {"examples__obama.jpg", "img28.jpg", "Diana_3.jpg"}
+    found = sorted(p for p in faces_dir.rglob("*") if p.name in wanted)
+    assert {p.name for p in found} == wanted
+    return found
+
+
+def test_rescoring_near_the_threshold_gives_float32_boxes_where_bf16_alone_moved_them(photos_where_bf16_moved_boxes, model_files) -> None:
+    from engine.faces.detector import FaceDetector
+    from engine.faces.pipeline import FacePipeline
+
+    decode = FacePipeline(precision=FP32)
+    plain = FaceDetector(model_files.detector, FP32)
+    reduced = FaceDetector(model_files.detector, Precision("bf16", "test"))
+    moved_without = 0
+    for path in photos_where_bf16_moved_boxes:
+        image = decode._detection_copy(decode.decode(path), 0.5).detect_rgb
+        expected = [(d.left, d.top, d.right, d.bottom) for d in plain.detect(image)]
+        assert [(d.left, d.top, d.right, d.bottom) for d in reduced.detect(image)] == expected
+        # the same map without rescoring: its best cell differs from float32's somewhere
+        raw, _ = reduced.scores(image)  # no threshold: no rescoring
+        exact, _ = plain.scores(image)
+        moved_without += int(np.argmax(raw) != np.argmax(exact))
+    assert moved_without >= 1, "these photos were chosen because bf16 alone moves a box"

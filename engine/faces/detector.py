@@ -24,6 +24,9 @@ from engine.dlib.mmod import load_mmod_network
 from engine.faces.geometry import lround
 from engine.faces.precision import Precision, choose_precision, computing_in
 
+# Cells whose reduced-precision score comes within this of the threshold are scored again
+# in float32 (about 6x the largest bf16 score change measured anywhere in a map, 0.04).
+EXACT_MARGIN = 0.25
 _PYRAMID_RATE = 5.0 / 6.0  # pyramid_down<6>
 _PYRAMID_UP = 6 / 5.0
 _MIN_LEVEL_HEIGHT = 5
@@ -178,6 +181,16 @@ class FaceDetector:
         self.nms_iou = float(net.loss["nms_iou"])
         self.nms_covered = float(net.loss["nms_covered"])
         self._offset, self._stride = self._receptive_mapping(convs)
+        self._margin_cells = self._margin_for(convs, self._offset, self._stride)
+
+    @staticmethod
+    def _margin_for(convs: list[nn.Conv2d], offset: float, stride: float) -> int:
+        """Cells of margin around a crop so that its inner cells' receptive fields fit."""
+        field, jump = 1, 1
+        for conv in convs:
+            field += (conv.kernel_size[0] - 1) * jump
+            jump *= conv.stride[0]
+        return int(np.ceil(((field - 1) / 2 + abs(offset)) / stride)) + 1
 
     @staticmethod
     def _receptive_mapping(convs: list[nn.Conv2d]) -> tuple[float, float]:
@@ -202,18 +215,54 @@ class FaceDetector:
             _resize_into_tile(planar, source, target)
         return planar, rects
 
-    def scores(self, rgb: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    def scores(self, rgb: np.ndarray, threshold: float | None = None) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+        """The score map over the tiled pyramid.  In reduced precision, every cell that could
+        reach `threshold` is scored again in float32 (see `_rescore_near`), so the cells
+        that decide the detections hold float32 values."""
         tiled, rects = self.tiled_input(rgb)
         with torch.inference_mode(), computing_in(self.precision):
             out = self.network(tiled)
-        return out[0, 0].float().numpy(), rects
+        score_map = out[0, 0].float().numpy()
+        if self.precision.reduced and threshold is not None:
+            score_map = score_map.copy()
+            self._rescore_near(tiled, score_map, threshold - EXACT_MARGIN)
+        return score_map, rects
+
+    def _rescore_near(self, tiled: torch.Tensor, score_map: np.ndarray, level: float) -> None:
+        """Cells above `level`, in groups, through the float32 network on crops of the tiled
+        input.  bf16 moves scores by up to about 0.04 while neighbouring cells of one face
+        often differ by less than 0.01: without this the winning cell, and so the box, moved
+        one stride (8 px) on 12 of 157 faces (benchmarks/precision_check.py).  A crop that
+        starts on a multiple of the network's stride and reaches `_margin_cells` past its
+        cells gives those cells exactly the full map's values (each cell's receptive field
+        lies inside it); it costs about 0.03 MP per face against 0.5-2 MP for the map."""
+        rows, cols = np.nonzero(score_map > level)
+        if rows.size == 0:
+            return
+        stride, margin = int(self._stride), self._margin_cells
+        height, width = tiled.shape[2], tiled.shape[3]
+        groups = _cell_groups(rows, cols, gap=2 * margin)
+        area = sum((r1 - r0 + 1 + 2 * margin) * (c1 - c0 + 1 + 2 * margin) for r0, r1, c0, c1 in groups)
+        if area * stride * stride > 0.6 * height * width:  # faces everywhere: one float32 map is cheaper
+            with torch.inference_mode():
+                score_map[...] = self.network(tiled)[0, 0].numpy()
+            return
+        for r0, r1, c0, c1 in groups:
+            top, left = max(0, r0 - margin), max(0, c0 - margin)
+            bottom, right = min(height, (r1 + margin + 1) * stride), min(width, (c1 + margin + 1) * stride)
+            with torch.inference_mode():
+                crop = self.network(tiled[:, :, top * stride : bottom, left * stride : right])[0, 0].numpy()
+            block = crop[r0 - top : r1 - top + 1, c0 - left : c1 - left + 1]
+            if block.shape != (r1 - r0 + 1, c1 - c0 + 1):  # cannot happen with the margin; never write a wrong shape
+                raise RuntimeError(f"float32 rescoring crop misaligned: {block.shape}")
+            score_map[r0 : r1 + 1, c0 : c1 + 1] = block
 
     def detect(self, rgb: np.ndarray, threshold: float = 0.0) -> list[RawDetection]:
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError("detector expects an RGB uint8 image")
         if min(rgb.shape[:2]) < MIN_SEARCH_SIDE:
             return []  # no 80-px detection window fits: nothing to find
-        score_map, rects = self.scores(rgb)
+        score_map, rects = self.scores(rgb, threshold)
         rows, cols = np.nonzero(score_map > threshold)
         if rows.size == 0:
             return []
@@ -266,3 +315,24 @@ class FaceDetector:
         area_a = float((a[2] - a[0] + 1) * (a[3] - a[1] + 1))
         area_b = float((b[2] - b[0] + 1) * (b[3] - b[1] + 1))
         return inner / outer > self.nms_iou or inner / area_a > self.nms_covered or inner / area_b > self.nms_covered
+
+
+def _cell_groups(rows: np.ndarray, cols: np.ndarray, gap: int) -> list[tuple[int, int, int, int]]:
+    """Rectangles (r0, r1, c0, c1), inclusive, covering the cells; rectangles closer than
+    `gap` cells are merged (their crops would overlap anyway)."""
+    groups: list[list[int]] = [[r, r, c, c] for r, c in zip(rows.tolist(), cols.tolist(), strict=True)]
+    merged = True
+    while merged:
+        merged = False
+        kept: list[list[int]] = []
+        for rect in groups:
+            for other in kept:
+                if rect[0] <= other[1] + gap and other[0] <= rect[1] + gap and rect[2] <= other[3] + gap and other[2] <= rect[3] + gap:
+                    other[0], other[1] = min(other[0], rect[0]), max(other[1], rect[1])
+                    other[2], other[3] = min(other[2], rect[2]), max(other[3], rect[3])
+                    merged = True
+                    break
+            else:
+                kept.append(rect)
+        groups = kept
+    return [tuple(g) for g in groups]
