@@ -58,7 +58,7 @@ from engine.library.folders import add_folder, library_folders, photos_in_folder
 from engine.library.missing import forget_missing, missing_photos
 from engine.library.people import find_people
 from engine.library.preferences import load_preferences, save_preferences
-from engine.library.store import Library, LibraryError
+from engine.library.store import Library, LibraryError, LibraryUnavailable
 from engine.paths import data_dir
 from engine.user_files import from_stored_path, printable_path
 from engine.wording import counted, names_in_words
@@ -999,9 +999,16 @@ def format_duration(seconds: float) -> str:
 
 def install_crash_dialog(window_getter) -> None:  # noqa: ANN001
     """Unexpected exceptions: logged to the data folder and shown; the library is safe
-    because every change is committed as it happens."""
+    because every change is committed as it happens.  A library the disk will not serve
+    (LibraryUnavailable: an unplugged drive, a full disk) is not a bug: it is said in plain
+    words, wherever it surfaced (a background read, a refresh)."""
 
     def hook(kind, value, tb) -> None:  # noqa: ANN001
+        window = window_getter()
+        if issubclass(kind, LibraryUnavailable) and window is not None:
+            logging.getLogger(__name__).warning("library unavailable: %s", value)
+            window.report_error(str(value))
+            return
         text = "".join(traceback.format_exception(kind, value, tb))
         logging.getLogger(__name__).error("unexpected error", exc_info=(kind, value, tb))
         log = data_dir() / "crash.log"
@@ -1012,7 +1019,6 @@ def install_crash_dialog(window_getter) -> None:  # noqa: ANN001
         except OSError:
             pass
         sys.stderr.write(text)
-        window = window_getter()
         dialog = TextDialog("Something went wrong",
                             "FaceNet Desktop hit an unexpected error. Your library is safe: every change is saved "
                             f"as it happens. The details below were also written to {log}.", text, window)

@@ -356,6 +356,27 @@ def test_refused_edit_reaches_the_error_route_and_crash_dialog_shows(window, lib
     sys.excepthook = sys.__excepthook__
 
 
+def test_a_library_gone_from_disk_is_said_in_plain_words_not_as_a_crash(window, qtbot, tmp_path) -> None:
+    """A read that fails because the drive went away reaches whatever thread called it; when
+    it surfaces in the window it is an error message, not the crash dialog."""
+    from engine.library.store import LibraryUnavailable
+
+    drive = tmp_path / "drive"
+    gone = Library(drive / "lib.db")
+    gone.close()
+    drive.rename(tmp_path / "unplugged")
+    install_crash_dialog(lambda: window)
+    try:
+        try:
+            gone.query("SELECT * FROM people")
+        except LibraryUnavailable:
+            sys.excepthook(*sys.exc_info())
+        assert window.errors and "cannot be reached" in window.errors[-1]
+        assert window.findChild(TextDialog, "crash-dialog") is None
+    finally:
+        sys.excepthook = sys.__excepthook__
+
+
 def test_first_run_shows_the_empty_state(qtbot, tmp_path) -> None:
     with Library(tmp_path / "empty.db") as lib:
         win = MainWindow(lib, rescan_at_start=False)

@@ -129,3 +129,25 @@ def test_a_library_that_cannot_be_written_says_so_and_changes_nothing(tmp_path) 
         assert editing.last_edit(library) == "Added Anna"
         editing.name_person(library, anna, "Anne")  # the connection is fine afterwards
         assert library.scalar("SELECT name FROM people WHERE id = ?", [anna]) == "Anne"
+
+
+def test_reading_a_library_whose_drive_is_gone_says_so_and_works_again_when_it_is_back(tmp_path) -> None:
+    """Reads, not only writes: every statement and every new connection reports the disk's
+    trouble as LibraryUnavailable in plain words (before: a raw sqlite3.OperationalError)."""
+    from engine.library import editing
+    from engine.library.store import LibraryUnavailable
+
+    drive = tmp_path / "drive"
+    library = Library(drive / "lib.db")
+    anna = editing.create_person(library, "Anna")
+    library.close()  # as after a restart: the next statement opens a new connection
+    drive.rename(tmp_path / "unplugged")
+    with pytest.raises(LibraryUnavailable, match="cannot be reached"):
+        library.scalar("SELECT name FROM people WHERE id = ?", [anna])
+    with pytest.raises(LibraryUnavailable, match="cannot be reached"):
+        editing.name_person(library, anna, "Anne")
+    (tmp_path / "unplugged").rename(drive)
+    library.close()
+    assert library.scalar("SELECT name FROM people WHERE id = ?", [anna]) == "Anna"
+    library.close()
+

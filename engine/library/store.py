@@ -30,8 +30,9 @@ class LibraryError(EngineError):
 
 
 class LibraryUnavailable(LibraryError):
-    """The database cannot be written now: busy past the timeout, disk full, read-only, an I/O
-    error.  Nothing was changed (the transaction rolled back); the user can try again."""
+    """The database cannot be read or written now: busy past the timeout, disk full,
+    read-only, an I/O error, the drive gone.  Nothing was changed (a transaction rolls
+    back); the user can try again."""
 
 
 # SQLite's words -> the user's.  Matched against the start of the error text.
@@ -51,6 +52,35 @@ def unavailable(exc: sqlite3.Error, path: Path) -> LibraryUnavailable | None:
         if text.startswith(start):
             return LibraryUnavailable(f"Nothing was changed: {words} ({path}).")
     return None
+
+
+class _LibraryConnection(sqlite3.Connection):
+    """A connection whose statements report SQLite's disk errors as LibraryUnavailable
+    wherever they happen: reads and writes, in or out of a transaction."""
+
+    library_path: Path = Path()
+
+    def execute(self, *args, **kwargs) -> sqlite3.Cursor:  # noqa: ANN002, ANN003 - sqlite3's own signature
+        try:
+            return super().execute(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            raise _translated(exc, self.library_path) from exc
+
+    def executemany(self, *args, **kwargs) -> sqlite3.Cursor:  # noqa: ANN002, ANN003
+        try:
+            return super().executemany(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            raise _translated(exc, self.library_path) from exc
+
+    def executescript(self, *args, **kwargs) -> sqlite3.Cursor:  # noqa: ANN002, ANN003
+        try:
+            return super().executescript(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            raise _translated(exc, self.library_path) from exc
+
+
+def _translated(exc: sqlite3.OperationalError, path: Path) -> Exception:
+    return unavailable(exc, path) or exc
 
 
 def default_db_path() -> Path:
@@ -242,7 +272,12 @@ class Library:
         return database
 
     def _connect(self) -> sqlite_utils.Database:
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=True)
+        try:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=True,
+                                   factory=_LibraryConnection)
+        except sqlite3.OperationalError as exc:  # the folder is gone: an unplugged drive
+            raise _translated(exc, self.path) from exc
+        conn.library_path = self.path
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA synchronous=NORMAL")  # durable at WAL checkpoints; safe against crashes
@@ -267,13 +302,10 @@ class Library:
                     db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
+        except (sqlite3.OperationalError, LibraryUnavailable):
             if db.conn.in_transaction:
                 db.execute("ROLLBACK")  # a COMMIT that failed leaves the transaction open
-            translated = unavailable(exc, self.path)
-            if translated is None:
-                raise
-            raise translated from exc
+            raise
 
     def query(self, sql: str, params: tuple | list | dict = ()) -> list[sqlite3.Row]:
         cursor = self.db.execute(sql, params)
