@@ -56,11 +56,13 @@ def generate_library(path: Path, faces: int, people: int, seed: int = 0) -> None
         rows = []
         for i in range(faces):
             person = None if unsorted[i] else int(owner[i])
-            rows.append((i + 1, int(rng.integers(photos)) + 1, embedding_to_blob(vectors[i]), DLIB_RESNET_V1.name, person,
-                         None if person is None else "auto"))
+            rows.append((i + 1, int(rng.integers(photos)) + 1, person, None if person is None else "auto"))
         db.conn.executemany(
-            "INSERT INTO faces(id, photo_id, x1, y1, x2, y2, score, embedding, model_version, person_id, assignment) "
-            "VALUES (?, ?, 100, 100, 300, 300, 1.0, ?, ?, ?, ?)", rows)
+            "INSERT INTO faces(id, photo_id, x1, y1, x2, y2, score, person_id, assignment) "
+            "VALUES (?, ?, 100, 100, 300, 300, 1.0, ?, ?)", rows)
+        db.conn.executemany("INSERT INTO face_embeddings(face_id, model_version, embedding) VALUES (?, ?, ?)",
+                            [(i + 1, DLIB_RESNET_V1.name, embedding_to_blob(vectors[i])) for i in range(faces)])
+        db.execute("INSERT OR REPLACE INTO settings(key, value) VALUES ('active_model', ?)", [DLIB_RESNET_V1.name])
         db.execute("UPDATE people SET cover_face_id = (SELECT min(id) FROM faces WHERE person_id = people.id)")
 
 

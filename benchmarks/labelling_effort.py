@@ -66,10 +66,10 @@ def build_library(path: Path, people: int, max_images: int) -> dict[int, str]:
                 photo = db.execute(
                     "INSERT INTO photos(path, folder_id, size, mtime_ns, status, width, height) "
                     "VALUES (?, ?, 1, 1, 'done', 250, 250)", [f"/camera/{person}/{k:04d}.jpg", folder]).lastrowid
-                face = db.execute(
-                    "INSERT INTO faces(photo_id, x1, y1, x2, y2, score, embedding, model_version) "
-                    "VALUES (?, 70, 70, 180, 180, 1, ?, ?)",
-                    [photo, embedding_to_blob(vectors[i]), DEFAULT_VERSION.name]).lastrowid
+                face = db.execute("INSERT INTO faces(photo_id, x1, y1, x2, y2, score) VALUES (?, 70, 70, 180, 180, 1)",
+                                  [photo]).lastrowid
+                db.execute("INSERT INTO face_embeddings(face_id, model_version, embedding) VALUES (?, ?, ?)",
+                           [face, DEFAULT_VERSION.name, embedding_to_blob(vectors[i])])
                 truth[int(face)] = person
     return truth
 

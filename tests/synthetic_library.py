@@ -34,13 +34,18 @@ def fill_library(library: Library, vectors: np.ndarray, photo_of_face: list[int]
                 [f"/synthetic/photo{p:05d}.jpg", folder],
             ).lastrowid
         for i, vector in enumerate(vectors):
-            face_ids.append(
-                db.execute(
-                    "INSERT INTO faces(photo_id, x1, y1, x2, y2, score, embedding, model_version) VALUES (?, 10, 10, 50, 50, 1, ?, ?)",
-                    [photo_ids[photo_of_face[i]], embedding_to_blob(vector), DLIB_RESNET_V1.name],
-                ).lastrowid
-            )
+            face_ids.append(add_face_row(db, photo_ids[photo_of_face[i]], vector, box=(10, 10, 50, 50)))
     return face_ids
+
+
+def add_face_row(db, photo_id: int, vector: np.ndarray, version: str = DLIB_RESNET_V1.name,  # noqa: ANN001
+                 box: tuple = (0, 0, 9, 9)) -> int:
+    """A face row and its vector under `version`, as the scan stores them."""
+    face_id = db.execute("INSERT INTO faces(photo_id, x1, y1, x2, y2, score) VALUES (?, ?, ?, ?, ?, 1)",
+                         [photo_id, *box]).lastrowid
+    db.execute("INSERT INTO face_embeddings(face_id, model_version, embedding) VALUES (?, ?, ?)",
+               [face_id, version, embedding_to_blob(np.asarray(vector, np.float32))])
+    return face_id
 
 
 def fill_library_more(library: Library, vectors: np.ndarray) -> list[int]:
@@ -51,10 +56,7 @@ def fill_library_more(library: Library, vectors: np.ndarray) -> list[int]:
             photo = db.execute(
                 "INSERT INTO photos(path, size, mtime_ns, status) VALUES (?, 1, 1, 'done')", [f"/more/{i}.jpg"]
             ).lastrowid
-            ids.append(db.execute(
-                "INSERT INTO faces(photo_id, x1, y1, x2, y2, score, embedding, model_version) VALUES (?, 0, 0, 9, 9, 1, ?, ?)",
-                [photo, embedding_to_blob(vector), DLIB_RESNET_V1.name],
-            ).lastrowid)
+            ids.append(add_face_row(db, photo, vector))
     return ids
 
 

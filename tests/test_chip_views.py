@@ -9,10 +9,12 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 
+from synthetic_library import add_face_row
+
 from engine.faces.alignment import LANDMARKS_CENTRE, rotate_chips
 from engine.faces.embedder import even_batches
 from engine.library.model_registry import ACTIVE_KEY, active_name
-from engine.library.store import Library, embedding_to_blob
+from engine.library.store import Library
 from engine.model_versions import DEFAULT_VERSION, DLIB_RESNET_V1, MODEL_VERSIONS, ModelVersion
 from engine.faces.pipeline import FacePipeline
 
@@ -92,8 +94,7 @@ def test_a_library_keeps_the_version_its_faces_have(tmp_path) -> None:
     with Library(tmp_path / "old.db") as library, library.atomic() as db:
         db.execute("INSERT INTO folders(path) VALUES ('/p')")
         db.execute("INSERT INTO photos(path, folder_id, size, mtime_ns, status) VALUES ('/p/a.jpg', 1, 1, 1, 'done')")
-        db.execute("INSERT INTO faces(photo_id, x1, y1, x2, y2, score, embedding, model_version) VALUES (1, 0, 0, 9, 9, 1, ?, ?)",
-                   [embedding_to_blob(np.zeros(128, np.float32)), DLIB_RESNET_V1.name])
+        add_face_row(db, 1, np.zeros(128, np.float32), DLIB_RESNET_V1.name)
     with Library(tmp_path / "old.db") as library:
         assert active_name(library) == DLIB_RESNET_V1.name  # made before the newer default
         with library.atomic() as db:

@@ -70,6 +70,7 @@ def library_copy(source, tmp_path) -> Library:
 def everything(library: Library) -> tuple:
     return (
         library.query("SELECT * FROM faces ORDER BY id"),
+        library.query("SELECT * FROM face_embeddings ORDER BY face_id, model_version"),
         library.query("SELECT * FROM people ORDER BY id"),
         library.query("SELECT * FROM rejections ORDER BY face_id"),
         library.query("SELECT * FROM edits ORDER BY id"),
@@ -169,7 +170,7 @@ def test_cancelling_finetune_changes_nothing(lookalike_library, tmp_path) -> Non
 
 def test_applied_model_reembeds_real_photos_and_switches_back_exactly(lookalike_library, tmp_path) -> None:
     with library_copy(lookalike_library[0], tmp_path) as library:
-        base_rows = library.query("SELECT id, embedding FROM faces ORDER BY id")
+        base_rows = active_vectors(library)
         said = user_labels(library)
         outcome = propose_finetune(library, pipeline_for(library), FinetuneSettings(steps=5))
         # Applied whatever the verdict (this tests the mechanics), as the window does: the
@@ -186,19 +187,26 @@ def test_applied_model_reembeds_real_photos_and_switches_back_exactly(lookalike_
         assert applied.suggestions == len(suggestions(library))
         assert not candidate.exists() and register_candidate(library, candidate) == name  # again: a no-op
         assert active_name(library) == name
-        assert {r["model_version"] for r in library.query("SELECT model_version FROM faces")} == {name}
-        tuned_rows = library.query("SELECT id, embedding FROM faces ORDER BY id")
+        tuned_rows = active_vectors(library)
+        assert [r["id"] for r in tuned_rows] == [r["id"] for r in base_rows]  # every face has its tuned vector
         assert all(a["embedding"] != b["embedding"] for a, b in zip(base_rows, tuned_rows, strict=True))
         assert user_labels(library) == said
         # The same face embedded by the new model through a fresh pipeline gives the stored vector.
         pipeline = pipeline_for(library)
-        row = library.query("SELECT f.id, f.landmarks, ph.path, ph.width, f.embedding FROM faces f "
-                            "JOIN photos ph ON ph.id = f.photo_id ORDER BY f.id LIMIT 1")[0]
+        row = library.query("SELECT f.id, f.landmarks, ph.path, ph.width, e.embedding FROM faces f "
+                            "JOIN photos ph ON ph.id = f.photo_id JOIN face_embeddings e ON e.face_id = f.id "
+                            "AND e.model_version = ? ORDER BY f.id LIMIT 1", [active_name(library)])[0]
         again = photo_faces_embedder(pipeline)(row["path"], [row])[0]
         np.testing.assert_allclose(again, np.frombuffer(row["embedding"], "<f4"), atol=1e-5)
         # A rescan under the new model finds nothing to do; the people are still there.
         assert scan_folders(library, [lookalike_library[1]], lambda: pipeline).analyzed == 0
         back = switch_model(library, DEFAULT_VERSION.name, photo_faces_embedder(pipeline_for(library, DEFAULT_VERSION.name)))
         assert back.embedded == 0 and back.reused == len(base_rows)
-        assert library.query("SELECT id, embedding FROM faces ORDER BY id") == base_rows
+        assert active_vectors(library) == base_rows
         assert user_labels(library) == said
+
+
+def active_vectors(library: Library) -> list[dict]:
+    """Each face's vector under the library's active version, by face id."""
+    return library.query("SELECT f.id, e.embedding FROM faces f JOIN face_embeddings e ON e.face_id = f.id "
+                         "AND e.model_version = ? ORDER BY f.id", [active_name(library)])

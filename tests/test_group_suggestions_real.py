@@ -25,7 +25,8 @@ PEOPLE = {"Tony_Blair": 20, "Serena_Williams": 8, "Jacques_Chirac": 8}
 def largest_faces(library: Library) -> dict[str, dict]:
     """Per photo, its largest face (LFW names the person in the middle): path -> row."""
     rows = library.query(
-        "SELECT ph.path, f.id, f.person_id, f.embedding FROM photos ph JOIN faces f ON f.photo_id = ph.id "
+        "SELECT ph.path, f.id, f.person_id, e.embedding FROM photos ph JOIN faces f ON f.photo_id = ph.id "
+        "JOIN face_embeddings e ON e.face_id = f.id "
         "WHERE f.id = (SELECT g.id FROM faces g WHERE g.photo_id = ph.id ORDER BY (g.x2 - g.x1) * (g.y2 - g.y1) DESC LIMIT 1)")
     return {from_stored_path(r["path"]): r for r in rows}
 
@@ -49,8 +50,8 @@ def test_a_second_group_of_a_named_person_is_asked_about_on_real_photos(faces_di
         assert [(s.group, s.other_name) for s in offered] == [(second, "Tony")]
         question = offered[0]
         # The linkage, brute force over the stored embeddings of both sides.
-        rows = library.query("SELECT embedding, person_id FROM faces WHERE person_id IN (?, ?) AND assignment != 'suggested'",
-                             [second, main])
+        rows = library.query("SELECT e.embedding, f.person_id FROM faces f JOIN face_embeddings e ON e.face_id = f.id "
+                             "WHERE f.person_id IN (?, ?) AND f.assignment != 'suggested'", [second, main])
         a = np.stack([DEFAULT_VERSION.prepare(blob_to_embedding(r["embedding"])) for r in rows if r["person_id"] == second])
         b = np.stack([DEFAULT_VERSION.prepare(blob_to_embedding(r["embedding"])) for r in rows if r["person_id"] == main])
         brute = float(np.mean(((a[:, None, :].astype(np.float64) - b[None, :, :]) ** 2).sum(-1)))

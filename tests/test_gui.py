@@ -205,7 +205,8 @@ def test_naming_pays_off_at_once_suggestions_appear_without_a_rescan(window, lib
     """Faces of nobody near a group: naming the group runs recognition in the background and
     the Suggestions count appears, with no scan."""
     first, _, _ = person_ids_by_size(library)
-    anchor = np.frombuffer(library.scalar("SELECT embedding FROM faces WHERE person_id = ? ORDER BY id", [first]), "<f4")
+    anchor = np.frombuffer(library.scalar("SELECT e.embedding FROM faces f JOIN face_embeddings e ON e.face_id = f.id "
+                                          "WHERE f.person_id = ? ORDER BY f.id", [first]), "<f4")
     direction = np.random.default_rng(4).normal(size=anchor.size)
     # Between the version's automatic and suggestion distances from the group's faces.
     near = (anchor + 0.6 * direction / np.linalg.norm(direction)).astype(np.float32)

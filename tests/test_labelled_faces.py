@@ -38,7 +38,8 @@ def test_chips_reproduce_the_stored_embeddings(tmp_path, faces_dir, pipeline) ->
         faces = labelled_face_set(library, pipeline)
         assert sorted(faces.names) == ["Colin_Powell", "Tony_Blair"]  # Hugo has only 3 labels
         assert len(faces.labels) == 10 and len(faces.face_ids) == 10
-        stored = {r["id"]: blob_to_embedding(r["embedding"]) for r in library.query("SELECT id, embedding FROM faces")}
+        stored = {r["face_id"]: blob_to_embedding(r["embedding"]) for r in library.query(
+            "SELECT face_id, embedding FROM face_embeddings WHERE model_version = ?", [pipeline.model_version.name])}
         again = pipeline.embed_chips(faces.chips)
         expected = np.stack([stored[f] for f in faces.face_ids])
         # Measured 6.6e-5: the landmarks are stored as float32.

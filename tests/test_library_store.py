@@ -31,7 +31,7 @@ def test_wal_and_foreign_keys(tmp_path) -> None:
         assert library.scalar("PRAGMA foreign_keys") == 1
         with pytest.raises(sqlite3.IntegrityError):
             library.db.execute(
-                "INSERT INTO faces(photo_id, x1, y1, x2, y2, score, embedding, model_version) VALUES (999, 0, 0, 1, 1, 1, x'00', 'm')"
+                "INSERT INTO faces(photo_id, x1, y1, x2, y2, score) VALUES (999, 0, 0, 1, 1, 1)"
             )
 
 
@@ -151,3 +151,84 @@ def test_reading_a_library_whose_drive_is_gone_says_so_and_works_again_when_it_i
     assert library.scalar("SELECT name FROM people WHERE id = ?", [anna]) == "Anna"
     library.close()
 
+
+
+def _library_as_made_before_m009(path) -> dict:
+    """A library as the code before m009 wrote it: vectors in the face rows (the active
+    version's) and in face_embeddings (other versions), labels, a rejection, and an undo
+    entry that saved a deleted face's whole row, vector included."""
+    import json
+
+    import sqlite_utils
+
+    db = sqlite_utils.Database(sqlite3.connect(path, isolation_level=None))
+    MIGRATIONS.apply(db, stop_before="m009_embeddings_in_their_own_table")
+    vector = {i: np.full(128, i, np.float32) for i in range(1, 5)}
+    db.execute("INSERT INTO folders(path) VALUES ('/p')")
+    db.execute("INSERT INTO photos(path, folder_id, size, mtime_ns, status) VALUES ('/p/a.jpg', 1, 1, 1, 'done')")
+    db.execute("INSERT INTO people(id, name) VALUES (1, 'Anna'), (2, 'Ben')")
+    for face in (1, 2, 3):
+        db.execute("INSERT INTO faces(id, photo_id, x1, y1, x2, y2, score, embedding, model_version, person_id, assignment, "
+                   "confirmed) VALUES (?, 1, ?, 0, ?, 9, 1, ?, 'dlib-resnet-v1', ?, ?, ?)",
+                   [face, face * 10, face * 10 + 9, embedding_to_blob(vector[face]), 1 if face < 3 else None,
+                    "manual" if face < 3 else None, 1 if face == 1 else 0])
+    db.execute("INSERT INTO face_embeddings(face_id, model_version, embedding) VALUES (1, 'tuned', ?)",
+               [embedding_to_blob(vector[1] * 2)])
+    db.execute("INSERT INTO rejections(face_id, person_id) VALUES (3, 2)")
+    deleted_row = {"id": 4, "photo_id": 1, "x1": 40.0, "y1": 0.0, "x2": 49.0, "y2": 9.0, "score": 1.0, "landmarks": None,
+                   "embedding": embedding_to_blob(vector[4]).hex(), "model_version": "dlib-resnet-v1", "person_id": 2,
+                   "assignment": "manual", "distance": None, "confirmed": 1, "named_from": None, "asked_from": None}
+    snapshot = {"faces": {"4": [2, "manual", None, 1, None]}, "people": {}, "rejections": {"4": []},
+                "rows": {"4": {"face": deleted_row, "embeddings": []}}}
+    db.execute("INSERT INTO edits(description, snapshot) VALUES (?, ?)", ["Removed 1 face (not a face)", json.dumps(snapshot)])
+    db.conn.close()
+    return vector
+
+
+def test_m009_moves_every_vector_to_face_embeddings_and_keeps_everything_else(tmp_path) -> None:
+    from engine.library import editing
+    from engine.library.model_registry import active_name
+
+    path = tmp_path / "before.db"
+    vector = _library_as_made_before_m009(path)
+    with Library(path) as library:
+        columns = {row[1] for row in library.db.execute("PRAGMA table_info(faces)")}
+        assert "embedding" not in columns and "model_version" not in columns
+        stored = {(r["face_id"], r["model_version"]): blob_to_embedding(r["embedding"])
+                  for r in library.query("SELECT * FROM face_embeddings")}
+        assert set(stored) == {(1, "dlib-resnet-v1"), (2, "dlib-resnet-v1"), (3, "dlib-resnet-v1"), (1, "tuned")}
+        for face in (1, 2, 3):
+            np.testing.assert_array_equal(stored[(face, "dlib-resnet-v1")], vector[face])
+        np.testing.assert_array_equal(stored[(1, "tuned")], vector[1] * 2)
+        assert active_name(library) == "dlib-resnet-v1"  # as it was: the faces' own version
+        labels = library.query("SELECT id, person_id, assignment, confirmed FROM faces ORDER BY id")
+        assert labels == [{"id": 1, "person_id": 1, "assignment": "manual", "confirmed": 1},
+                          {"id": 2, "person_id": 1, "assignment": "manual", "confirmed": 0},
+                          {"id": 3, "person_id": None, "assignment": None, "confirmed": 0}]
+        assert library.query("SELECT face_id, person_id FROM rejections") == [{"face_id": 3, "person_id": 2}]
+        # Undoing the old "not a face" brings the face back with the vector its saved row held.
+        assert editing.undo(library) is not None
+        assert library.query("SELECT person_id, assignment FROM faces WHERE id = 4") == [{"person_id": 2, "assignment": "manual"}]
+        back = library.scalar("SELECT embedding FROM face_embeddings WHERE face_id = 4 AND model_version = 'dlib-resnet-v1'")
+        np.testing.assert_array_equal(blob_to_embedding(back), vector[4])
+        assert library.scalar("PRAGMA integrity_check") == "ok"
+        assert library.scalar("PRAGMA foreign_key_check") is None
+
+
+def test_an_edit_no_longer_rewrites_vectors(tmp_path) -> None:
+    """Moving faces between people rewrites face rows only: the bytes it writes (the WAL's
+    growth) are less than the moved faces' vectors alone.  Before m009 each face row held
+    its 512-byte vector, so the pages holding them were all written again."""
+    from synthetic_library import fill_library
+
+    from engine.library import editing
+
+    faces = 3000
+    with Library(tmp_path / "lib.db") as library:
+        ids = fill_library(library, np.random.default_rng(0).normal(size=(faces, 128)).astype(np.float32))
+        anna = editing.create_person(library, "Anna")
+        library.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        wal = tmp_path / "lib.db-wal"
+        editing.move_faces(library, ids, anna)
+        written = wal.stat().st_size
+        assert written < faces * 512

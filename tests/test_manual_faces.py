@@ -21,16 +21,17 @@ def test_box_drawn_where_a_face_is_matches_the_detected_face(tmp_path, faces_dir
         shutil.copy(image, photos / image.name)
     with Library(tmp_path / "lib.db") as library:
         scan_folders(library, [photos], lambda: pipeline)
-        detected = library.query("SELECT id, photo_id, x1, y1, x2, y2, embedding FROM faces ORDER BY id")[0]
+        with_vector = "FROM faces f JOIN face_embeddings e ON e.face_id = f.id"
+        detected = library.query(f"SELECT id, photo_id, x1, y1, x2, y2, embedding {with_vector} ORDER BY id")[0]
         library.db.execute("DELETE FROM faces WHERE id = ?", [detected["id"]])  # as if the detector had missed it
         box = (detected["x1"], detected["y1"], detected["x2"], detected["y2"])
         face_id = add_face(library, pipeline, detected["photo_id"], box)
-        added = library.query("SELECT x1, y1, x2, y2, score, embedding, model_version FROM faces WHERE id = ?", [face_id])[0]
+        added = library.query(f"SELECT x1, y1, x2, y2, score, embedding, model_version {with_vector} WHERE id = ?", [face_id])[0]
         assert (added["x1"], added["y1"], added["x2"], added["y2"]) == pytest.approx(box)
         assert added["score"] == 0.0 and added["model_version"] == pipeline.model_version.name
         distance = float(pipeline.model_version.distance(blob_to_embedding(added["embedding"]), blob_to_embedding(detected["embedding"])))
         assert distance < 0.05  # measured 0.0: the same landmarks, chip and embedding
-        other = library.query("SELECT embedding FROM faces WHERE photo_id != ?", [detected["photo_id"]])[0]
+        other = library.query(f"SELECT embedding {with_vector} WHERE photo_id != ?", [detected["photo_id"]])[0]
         same_person = float(pipeline.model_version.distance(blob_to_embedding(added["embedding"]), blob_to_embedding(other["embedding"])))
         assert same_person <= pipeline.model_version.threshold
         with pytest.raises(LibraryError, match="too small"):

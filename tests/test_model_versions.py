@@ -68,13 +68,17 @@ def make_library(path, people: int = 3, per_person: int = 6) -> tuple[Library, l
 
 
 def stored_vectors(library: Library) -> dict[int, tuple[str, np.ndarray]]:
+    """Each face's vector under the active version: what grouping and recognition use."""
     return {r["id"]: (r["model_version"], blob_to_embedding(r["embedding"]).copy())
-            for r in library.query("SELECT id, model_version, embedding FROM faces")}
+            for r in library.query("SELECT f.id, e.model_version, e.embedding FROM faces f "
+                                   "JOIN face_embeddings e ON e.face_id = f.id AND e.model_version = ?", [active_name(library)])}
 
 
-def face_rows(library: Library) -> list[dict]:
-    """Every face row as stored, embedding bytes included."""
-    return library.query("SELECT * FROM faces ORDER BY id")
+def face_rows(library: Library, but_version: str = "") -> list[dict]:
+    """Every face row and every stored vector, bytes included (but those under `but_version`,
+    which a cancelled switch keeps so that the next one resumes)."""
+    return library.query("SELECT * FROM faces ORDER BY id") + library.query(
+        "SELECT * FROM face_embeddings WHERE model_version != ? ORDER BY face_id, model_version", [but_version])
 
 
 def test_switch_embeds_every_face_and_back_reuses_them(tmp_path) -> None:
@@ -103,13 +107,13 @@ def test_switch_embeds_every_face_and_back_reuses_them(tmp_path) -> None:
 
 def test_cancelled_switch_changes_nothing_and_resumes(tmp_path) -> None:
     library, ids, base = make_library(tmp_path / "lib.db")
-    before = table_state(library), face_rows(library), active_name(library)
+    before = table_state(library), face_rows(library, "tuned-1"), active_name(library)
     token = CancelToken()
     with pytest.raises(Cancelled) as stopped:
         switch_model(library, "tuned-1", RotatingEmbedder(base, cancel_after=7, token=token), cancel=token)
     first = stopped.value.partial
     assert 0 < first.embedded < len(ids)
-    assert (table_state(library), face_rows(library), active_name(library)) == before
+    assert (table_state(library), face_rows(library, "tuned-1"), active_name(library)) == before
     resumed = RotatingEmbedder(base)
     second = switch_model(library, "tuned-1", resumed)
     assert second.reused == first.embedded
@@ -127,8 +131,10 @@ def test_unreadable_photos_keep_labels_and_old_version(tmp_path) -> None:
     gone = library.scalar("SELECT path FROM photos p JOIN faces f ON f.photo_id = p.id WHERE f.id = ?", [ids[0]])
     summary = switch_model(library, "tuned-1", RotatingEmbedder(base, unreadable={gone}))
     assert summary.left_out == 1
-    row = library.query("SELECT model_version, assignment, person_id FROM faces WHERE id = ?", [ids[0]])[0]
-    assert row == {"model_version": DLIB_RESNET_V1.name, "assignment": "manual", "person_id": person}
+    row = library.query("SELECT assignment, person_id FROM faces WHERE id = ?", [ids[0]])[0]
+    assert row == {"assignment": "manual", "person_id": person}  # the label stays
+    versions = {r[0] for r in library.db.execute("SELECT model_version FROM face_embeddings WHERE face_id = ?", [ids[0]])}
+    assert versions == {DLIB_RESNET_V1.name}  # only its old vector: it waits for one under tuned-1
     library.close()
 
 

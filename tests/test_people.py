@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from synthetic_library import (
     EDITS,
+    add_face_row,
     apply_edits,
     assignments,
     fill_library,
@@ -333,16 +334,19 @@ def test_not_a_face_removes_the_box_and_undo_brings_back_everything_said_about_i
             db.execute("INSERT INTO face_embeddings(face_id, model_version, embedding) VALUES (?, 'other', ?)",
                        [ids[1], b"\x01" * 8])
         before = library.query("SELECT * FROM faces ORDER BY id")
+        vectors_before = library.query("SELECT * FROM face_embeddings ORDER BY face_id, model_version")
         rejections = library.query("SELECT * FROM rejections ORDER BY face_id")
         editing.not_a_face(library, [ids[1], ids[5]])
         assert editing.last_edit(library) == "Removed 2 boxes that are not faces"
         assert library.scalar("SELECT count(*) FROM faces WHERE id IN (?, ?)", [ids[1], ids[5]]) == 0
         assert library.scalar("SELECT cover_face_id FROM people WHERE id = ?", [anna]) is None
         assert editing.undo(library) == "Removed 2 boxes that are not faces"
-        assert library.query("SELECT * FROM faces ORDER BY id") == before  # every column, embedding included
+        assert library.query("SELECT * FROM faces ORDER BY id") == before  # every column
+        assert library.query("SELECT * FROM face_embeddings ORDER BY face_id, model_version") == vectors_before  # every version
         assert library.query("SELECT * FROM rejections ORDER BY face_id") == rejections
         assert library.scalar("SELECT cover_face_id FROM people WHERE id = ?", [anna]) == ids[1]
-        assert library.scalar("SELECT embedding FROM face_embeddings WHERE face_id = ?", [ids[1]]) == b"\x01" * 8
+        assert library.scalar("SELECT embedding FROM face_embeddings WHERE face_id = ? AND model_version = 'other'",
+                              [ids[1]]) == b"\x01" * 8
         editing.redo(library)
         assert library.scalar("SELECT count(*) FROM faces WHERE id IN (?, ?)", [ids[1], ids[5]]) == 0
         editing.undo(library)
@@ -403,8 +407,7 @@ def test_a_face_thumbnail_never_shows_another_face_that_had_its_id(tmp_path, fac
                            "VALUES (?, ?, 1, 1, 'done', 250, 250, ?)", [i + 1, str(path), f"hash{i}"])
         def add_face(photo: int) -> int:
             with library.atomic() as db:
-                return db.execute("INSERT INTO faces(photo_id, x1, y1, x2, y2, score, embedding, model_version) "
-                                  "VALUES (?, 70, 70, 180, 180, 1, ?, 'v')", [photo, bytes(512)]).lastrowid
+                return add_face_row(db, photo, np.zeros(128, np.float32), "v", box=(70, 70, 180, 180))
 
         first = add_face(1)
         with Image.open(face_thumbnail(library, first, 64)) as old:

@@ -60,14 +60,16 @@ def test_after_naming_a_person_only_faces_near_their_faces_are_looked_at(tmp_pat
         cluster_library(library, VERSION)
         memory = RecognitionMemory()
         first = recognize_faces(library, VERSION, memory=memory)
-        unassigned = library.query("SELECT id, embedding FROM faces WHERE person_id IS NULL")
+        unassigned = library.query("SELECT f.id, e.embedding FROM faces f JOIN face_embeddings e ON e.face_id = f.id "
+                                   "WHERE f.person_id IS NULL")
         assert first.considered == len(unassigned) >= 10  # no memory yet: every unassigned face
         assert recognize_faces(library, VERSION, memory=memory).considered == 0  # nothing changed
         person = library.scalar("SELECT person_id FROM faces WHERE id = ?", [ids[0]])
         editing.name_person(library, person, "Anna")
         # Brute force: the unassigned faces within the suggestion distance of one of Anna's.
         anna = np.stack([np.frombuffer(r["embedding"], "<f4") for r in library.query(
-            "SELECT embedding FROM faces WHERE person_id = ? AND assignment = 'manual'", [person])])
+            "SELECT e.embedding FROM faces f JOIN face_embeddings e ON e.face_id = f.id "
+            "WHERE f.person_id = ? AND f.assignment = 'manual'", [person])])
         near = [r["id"] for r in unassigned
                 if np.linalg.norm(anna - np.frombuffer(r["embedding"], "<f4"), axis=1).min() <= VERSION.suggest_distance]
         summary = recognize_faces(library, VERSION, memory=memory)

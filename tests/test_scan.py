@@ -78,7 +78,9 @@ def test_scan_indexes_photos_and_records_bad_files(photo_folder, library, pipeli
     errors = {Path(r["path"]).name: r["error"] for r in library.query("SELECT path, error FROM photos WHERE status = 'error'")}
     assert set(errors) == {"truncated.jpg", "empty.jpg", "not_a_photo.png"}
     assert "empty" in errors["empty.jpg"]
-    faces = library.query("SELECT f.embedding, f.model_version, ph.width FROM faces f JOIN photos ph ON ph.id = f.photo_id")
+    faces = library.query("SELECT e.embedding, e.model_version, ph.width FROM faces f JOIN photos ph ON ph.id = f.photo_id "
+                          "JOIN face_embeddings e ON e.face_id = f.id")
+    assert len(faces) == library.scalar("SELECT count(*) FROM faces")  # one vector per face, none missing
     assert all(len(f["embedding"]) == 512 and f["model_version"] == DEFAULT_VERSION.name and f["width"] == 250 for f in faces)
     again = scan_folders(library, [photo_folder], refuse_to_analyse)  # no change: no model, no work
     assert again.unchanged == 11 and again.analyzed == 0

@@ -558,12 +558,14 @@ def _put_back_rows(db, rows: dict) -> set[int]:  # noqa: ANN001
             continue
         if face["person_id"] is not None and not db.execute("SELECT 1 FROM people WHERE id = ?", [face["person_id"]]).fetchone():
             face.update(person_id=None, assignment=None, distance=None, confirmed=0)
-        for column in ("landmarks", "embedding"):
-            if face[column] is not None:
-                face[column] = bytes.fromhex(face[column])
+        if face["landmarks"] is not None:
+            face["landmarks"] = bytes.fromhex(face["landmarks"])
+        vectors = [(version, blob) for version, blob in saved["embeddings"]]
+        if face.get("embedding") and face.get("model_version"):  # saved before vectors left the face rows (m009)
+            vectors.append((face["model_version"], face["embedding"]))
         columns = [column for column in face if column in known]  # names from our own schema only
         db.execute(f"INSERT INTO faces({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                    [face[c] for c in columns])
         db.conn.executemany("INSERT OR IGNORE INTO face_embeddings(face_id, model_version, embedding) VALUES (?, ?, ?)",
-                            [(int(face_id), version, bytes.fromhex(blob)) for version, blob in saved["embeddings"]])
+                            [(int(face_id), version, bytes.fromhex(blob)) for version, blob in vectors])
     return taken

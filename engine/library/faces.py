@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.library.store import blob_to_embedding, embedding_to_blob
+from engine.library.embeddings import copy_vectors, store_vectors
+from engine.library.store import blob_to_embedding
 from engine.model_versions import ModelVersion
 from engine.faces.pipeline import DetectedFace
 
@@ -15,18 +16,16 @@ def insert_faces(db, photo_id: int, faces: list[DetectedFace], model_version: st
         if face.embedding is None:
             raise ValueError("faces are stored with their embeddings")
         cursor = db.execute(
-            "INSERT INTO faces(photo_id, x1, y1, x2, y2, score, landmarks, embedding, model_version) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO faces(photo_id, x1, y1, x2, y2, score, landmarks) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
                 photo_id,
                 *(float(v) for v in face.box),
                 float(face.score),
                 np.asarray(face.landmarks, dtype="<f4").tobytes(),
-                embedding_to_blob(face.embedding),
-                model_version,
             ],
         )
         ids.append(int(cursor.lastrowid))
+    store_vectors(db, [(face_id, model_version, face.embedding) for face_id, face in zip(ids, faces, strict=True)])
     return ids
 
 
@@ -62,9 +61,9 @@ def copy_faces(db, source_photo: int, target_photo: int) -> None:  # noqa: ANN00
     source_faces = [r[0] for r in db.execute("SELECT id FROM faces WHERE photo_id = ? ORDER BY id", [source_photo])]
     for face_id in source_faces:
         cursor = db.execute(
-            "INSERT INTO faces(photo_id, x1, y1, x2, y2, score, landmarks, embedding, model_version, person_id, "
+            "INSERT INTO faces(photo_id, x1, y1, x2, y2, score, landmarks, person_id, "
             "assignment, distance, confirmed, named_from, asked_from) SELECT ?, x1, y1, x2, y2, score, landmarks, "
-            "embedding, model_version, person_id, assignment, distance, confirmed, named_from, asked_from "
+            "person_id, assignment, distance, confirmed, named_from, asked_from "
             "FROM faces WHERE id = ?",
             [target_photo, face_id],
         )
@@ -73,8 +72,4 @@ def copy_faces(db, source_photo: int, target_photo: int) -> None:  # noqa: ANN00
             "INSERT OR IGNORE INTO rejections(face_id, person_id) SELECT ?, person_id FROM rejections WHERE face_id = ?",
             [new_id, face_id],
         )
-        db.execute(
-            "INSERT OR IGNORE INTO face_embeddings(face_id, model_version, embedding) "
-            "SELECT ?, model_version, embedding FROM face_embeddings WHERE face_id = ?",
-            [new_id, face_id],
-        )
+        copy_vectors(db, face_id, new_id)

@@ -117,10 +117,11 @@ def group_state(library: Library) -> tuple:
     name, hidden flag or rejection.  Cheap (aggregates in SQLite), so a window can ask
     it every few seconds and recompute the questions only when it changes."""
     version = active_version(library).name
+    # A face's vector under a version never changes; new vectors come with new face ids (a
+    # photo analysed again) or with a switch, which changes `version`.
     faces = library.db.execute(
-        "SELECT count(*), total(person_id), total(id * person_id), total(assignment = 'manual'), "
-        "total(model_version = ?) FROM faces WHERE assignment IN ('auto', 'manual')",
-        [version],
+        "SELECT count(*), total(person_id), total(id * person_id), total(assignment = 'manual') "
+        "FROM faces WHERE assignment IN ('auto', 'manual')"
     ).fetchone()
     people = library.db.execute("SELECT count(*), total(id * hidden), group_concat(id || ':' || name) FROM people "
                                 "WHERE name IS NOT NULL OR hidden = 1").fetchone()
@@ -188,10 +189,10 @@ def _members(library: Library, version: ModelVersion) -> dict[int, PersonFaces]:
     with photos on disk, in the version's comparison space."""
     rows = library.db.execute(
         """
-        SELECT f.id, f.photo_id, f.embedding, p.id, p.name FROM faces f
+        SELECT f.id, f.photo_id, e.embedding, p.id, p.name FROM faces f
+        JOIN face_embeddings e ON e.face_id = f.id AND e.model_version = ?
         JOIN people p ON p.id = f.person_id JOIN photos ph ON ph.id = f.photo_id
-        WHERE f.assignment IN ('auto', 'manual') AND p.hidden = 0 AND f.model_version = ?
-          AND ph.missing_since IS NULL
+        WHERE f.assignment IN ('auto', 'manual') AND p.hidden = 0 AND ph.missing_since IS NULL
         ORDER BY f.id
         """,
         [version.name],

@@ -21,6 +21,7 @@ from engine.library.clustering import FREE, ClusteringProblem, cluster_faces
 from engine.library.doubtful_labels import DoubtfulLabel, doubtful_labels
 from engine.library.recognition import recognise
 from engine.library.recognition_memory import RecognitionMemory
+from engine.library.embeddings import WITH_VECTOR
 from engine.library.store import Library, blob_to_embedding
 from engine.library.model_registry import active_version
 from engine.model_versions import ModelVersion
@@ -50,8 +51,8 @@ class RecognitionSummary:
 
 def _load_faces(library: Library, version: ModelVersion) -> dict[str, np.ndarray]:
     rows = library.db.execute(
-        "SELECT f.id, f.photo_id, f.embedding, f.person_id, f.assignment, f.confirmed, p.name IS NOT NULL "
-        "FROM faces f LEFT JOIN people p ON p.id = f.person_id WHERE f.model_version = ? ORDER BY f.id",
+        "SELECT f.id, f.photo_id, e.embedding, f.person_id, f.assignment, f.confirmed, p.name IS NOT NULL "
+        f"FROM faces f {WITH_VECTOR} LEFT JOIN people p ON p.id = f.person_id ORDER BY f.id",
         [version.name],
     ).fetchall()
     if not rows:
@@ -215,7 +216,7 @@ def _cluster_once(
         recognition = recognize_faces(library, version, only_unassigned=True)
         _refresh_covers(db)
     progress(Progress("grouping faces", 2, 2))
-    unsorted = library.scalar("SELECT count(*) FROM faces WHERE person_id IS NULL AND model_version = ?", [version.name])
+    unsorted = library.scalar(f"SELECT count(*) FROM faces f {WITH_VECTOR} WHERE f.person_id IS NULL", [version.name])
     people = library.scalar("SELECT count(DISTINCT person_id) FROM faces WHERE assignment = 'auto'")
     return ClusterSummary(
         faces=n,
@@ -346,14 +347,14 @@ def _recognition_plan(library: Library, version: ModelVersion, only_unassigned: 
                       memory: RecognitionMemory) -> _Plan:
     db = library.db
     refs = db.execute(
-        "SELECT f.id, f.person_id FROM faces f JOIN people p ON p.id = f.person_id "
-        "WHERE f.assignment = 'manual' AND p.name IS NOT NULL AND f.model_version = ? ORDER BY f.id",
+        f"SELECT f.id, f.person_id FROM faces f {WITH_VECTOR} JOIN people p ON p.id = f.person_id "
+        "WHERE f.assignment = 'manual' AND p.name IS NOT NULL ORDER BY f.id",
         [version.name],
     ).fetchall()
     references = {face: person for face, person in refs}
-    condition = "person_id IS NULL" if only_unassigned else "(assignment IS NULL OR assignment != 'manual')"
+    condition = "f.person_id IS NULL" if only_unassigned else "(f.assignment IS NULL OR f.assignment != 'manual')"
     queries = db.execute(
-        f"SELECT id, photo_id FROM faces WHERE {condition} AND model_version = ? ORDER BY id", [version.name]
+        f"SELECT f.id, f.photo_id FROM faces f {WITH_VECTOR} WHERE {condition} ORDER BY f.id", [version.name]
     ).fetchall()
     rejected = _rejections(library)
     rejections = frozenset((face, person) for face, people in rejected.items() for person in people)

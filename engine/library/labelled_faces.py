@@ -40,9 +40,10 @@ def photo_faces_embedder(pipeline):  # noqa: ANN001, ANN201
 def labelled_face_rows(library: Library, model_version: str) -> list[dict]:
     return library.query(
         """
-        SELECT f.id, f.landmarks, f.person_id, p.name, ph.path, ph.width, f.embedding, f.confirmed
-        FROM faces f JOIN people p ON p.id = f.person_id JOIN photos ph ON ph.id = f.photo_id
-        WHERE f.assignment = 'manual' AND p.name IS NOT NULL AND f.model_version = ? AND f.landmarks IS NOT NULL
+        SELECT f.id, f.landmarks, f.person_id, p.name, ph.path, ph.width, e.embedding, f.confirmed
+        FROM faces f JOIN face_embeddings e ON e.face_id = f.id AND e.model_version = ?
+        JOIN people p ON p.id = f.person_id JOIN photos ph ON ph.id = f.photo_id
+        WHERE f.assignment = 'manual' AND p.name IS NOT NULL AND f.landmarks IS NOT NULL
         ORDER BY ph.path, f.id
         """,
         [model_version],

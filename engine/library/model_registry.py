@@ -1,12 +1,10 @@
 """The library's model versions: which one is active, where fine-tuned ones live, and what
 a switch must embed first (the switch itself: engine.library.model_switch).
 
-Each face row holds the embedding of the version that produced it (`faces.model_version`);
-embeddings under other versions wait in `face_embeddings`.  Switching first computes what the
-target version lacks (batched, committed as it goes, resumable, cancellable: the faces and
-people are not touched until the end), then swaps every face in one transaction and groups
-the faces not labelled by hand again.  Hand labels, names, merges and rejections live on
-face and person rows, which a switch never deletes, so they survive any number of switches.
+Every face's vector under every version it was embedded with lives in `face_embeddings`;
+the active version is a setting.  Embedding for a version is batched, committed as it goes,
+resumable and cancellable; faces and people are never touched by it.  Hand labels, names,
+merges and rejections live on face and person rows, which no switch changes.
 """
 
 from __future__ import annotations
@@ -63,7 +61,7 @@ def active_name(library: Library) -> str:
     """The chosen version; a library that never chose keeps the version its faces were
     embedded with (libraries from before a newer default), and a new one takes the default."""
     chosen = library.scalar("SELECT value FROM settings WHERE key = ?", [ACTIVE_KEY])
-    return chosen or library.scalar("SELECT model_version FROM faces LIMIT 1") or DEFAULT_VERSION.name
+    return chosen or library.scalar("SELECT model_version FROM face_embeddings LIMIT 1") or DEFAULT_VERSION.name
 
 
 def version_named(library: Library, name: str) -> ModelVersion:
@@ -118,9 +116,7 @@ def register_model(library: Library, version: ModelVersion, parent: str, file: P
 
 def list_models(library: Library) -> list[ModelRecord]:
     active = active_name(library)
-    counts = {r["v"]: r["n"] for r in library.query("SELECT model_version v, count(*) n FROM faces GROUP BY v")}
-    for r in library.query("SELECT model_version v, count(*) n FROM face_embeddings GROUP BY v"):
-        counts[r["v"]] = counts.get(r["v"], 0) + r["n"]
+    counts = {r["v"]: r["n"] for r in library.query("SELECT model_version v, count(*) n FROM face_embeddings GROUP BY v")}
     records = [ModelRecord(v.name, None, None, None, v.name == active, counts.get(v.name, 0), None)
                for v in MODEL_VERSIONS.values()]
     for row in library.query("SELECT name, parent, file, created_at, report FROM model_versions ORDER BY created_at, name"):
@@ -134,11 +130,11 @@ def faces_to_embed(library: Library, name: str) -> list[dict]:
     return library.query(
         """
         SELECT f.id, f.landmarks, ph.path, ph.width FROM faces f JOIN photos ph ON ph.id = f.photo_id
-        WHERE f.model_version != ? AND f.landmarks IS NOT NULL
+        WHERE f.landmarks IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM face_embeddings e WHERE e.face_id = f.id AND e.model_version = ?)
         ORDER BY ph.path, f.id
         """,
-        [name, name],
+        [name],
     )
 
 

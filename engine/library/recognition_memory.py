@@ -43,13 +43,15 @@ class RecognitionMemory:
             self.cached_version = version.name
         missing = [f for f in face_ids if f not in self.cached]
         if len(missing) >= LOAD_ALL_AT:
-            rows = library.db.execute("SELECT id, embedding FROM faces WHERE model_version = ?", [version.name]).fetchall()
+            rows = library.db.execute("SELECT face_id, embedding FROM face_embeddings WHERE model_version = ?",
+                                      [version.name]).fetchall()
         else:
             rows = []
             for start in range(0, len(missing), CHUNK):
                 part = missing[start : start + CHUNK]
                 rows += library.db.execute(
-                    f"SELECT id, embedding FROM faces WHERE id IN ({','.join('?' * len(part))})", part).fetchall()
+                    "SELECT face_id, embedding FROM face_embeddings WHERE model_version = ? "
+                    f"AND face_id IN ({','.join('?' * len(part))})", [version.name, *part]).fetchall()
         if rows:
             prepared = version.prepare(np.stack([blob_to_embedding(r[1]) for r in rows]))
             self.cached.update(zip((r[0] for r in rows), prepared, strict=True))

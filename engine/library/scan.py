@@ -328,11 +328,16 @@ class _Scanner:
                     continue
                 # Hand labels, and faces named with their group that a regroup turned into a
                 # question: those keep the name they were given (the question is asked again).
+                # (A face left on an older version by a switch compares with the vector it has.)
                 old_labels = self.library.query(
-                    "SELECT embedding, CASE WHEN assignment = 'manual' THEN person_id ELSE asked_from END AS person_id, "
-                    "CASE WHEN assignment = 'manual' THEN confirmed ELSE 0 END AS confirmed, named_from FROM faces "
-                    "WHERE photo_id = ? AND (assignment = 'manual' OR asked_from IS NOT NULL)", [photo_id]
+                    "SELECT COALESCE(e.embedding, (SELECT o.embedding FROM face_embeddings o WHERE o.face_id = f.id "
+                    "LIMIT 1)) AS embedding, "
+                    "CASE WHEN assignment = 'manual' THEN person_id ELSE asked_from END AS person_id, "
+                    "CASE WHEN assignment = 'manual' THEN confirmed ELSE 0 END AS confirmed, named_from FROM faces f "
+                    "LEFT JOIN face_embeddings e ON e.face_id = f.id AND e.model_version = ? "
+                    "WHERE photo_id = ? AND (assignment = 'manual' OR asked_from IS NOT NULL)", [version.name, photo_id]
                 )
+                old_labels = [label for label in old_labels if label["embedding"] is not None]
                 db.execute("DELETE FROM faces WHERE photo_id = ?", [photo_id])
                 face_ids = insert_faces(db, photo_id, result.faces, version.name)
                 if old_labels:

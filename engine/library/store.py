@@ -241,6 +241,28 @@ def m008_doubtful_questions(db: sqlite_utils.Database) -> None:
     db.executescript("ALTER TABLE faces ADD COLUMN asked_from INTEGER REFERENCES people(id) ON DELETE SET NULL;")
 
 
+@MIGRATIONS()
+def m009_embeddings_in_their_own_table(db: sqlite_utils.Database) -> None:
+    """Every embedding in face_embeddings, the active version a setting.  Face rows held the
+    active version's 512-byte vector, so every edit that moved faces rewrote their vectors
+    too (merging the two largest people of a 100k library: about 7 MB), and switching models
+    swapped vectors between tables; now a switch embeds what is missing and flips the
+    setting.  The active version is written down as it was (the faces' own version)."""
+    if sqlite3.sqlite_version_info < (3, 35, 0):
+        raise LibraryError(f"this library needs SQLite 3.35 or newer (found {sqlite3.sqlite_version})")
+    # One statement at a time, inside the migration's transaction (executescript would commit
+    # first): a failure leaves the library exactly as it was.
+    for statement in (
+        "INSERT OR REPLACE INTO face_embeddings(face_id, model_version, embedding) "
+        "SELECT id, model_version, embedding FROM faces",
+        "INSERT OR IGNORE INTO settings(key, value) SELECT 'active_model', model_version FROM faces "
+        "GROUP BY model_version ORDER BY count(*) DESC, model_version LIMIT 1",
+        "ALTER TABLE faces DROP COLUMN embedding",
+        "ALTER TABLE faces DROP COLUMN model_version",
+    ):
+        db.execute(statement)
+
+
 def embedding_to_blob(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype="<f4").tobytes()
 
