@@ -44,11 +44,14 @@ from engine.jobs import Progress
 from engine.library import editing
 from engine.library.browse import (
     UNSORTED,
+    face_count,
     faces_by_id,
+    first_unsorted_face,
     parse_people_query,
     people_tiles,
     person_faces,
     photo_faces,
+    photo_file,
     search_photos,
     suggestions,
     unsorted_count,
@@ -56,11 +59,11 @@ from engine.library.browse import (
 from engine.library.group_suggestions import GroupQuestions, GroupSuggestion, answer_group_suggestion
 from engine.library.folders import add_folder, library_folders, photos_in_folder, remove_folder
 from engine.library.missing import forget_missing, missing_photos
-from engine.library.people import find_people
+from engine.library.people import find_people, other_person_named, person_name_and_hidden, person_names
 from engine.library.preferences import load_preferences, save_preferences
 from engine.library.store import Library, LibraryError, LibraryUnavailable
 from engine.paths import data_dir
-from engine.user_files import from_stored_path, printable_path
+from engine.user_files import printable_path
 from engine.wording import counted, names_in_words
 from facenet_desktop.dialogs import PersonPicker, SettingsDialog, TextDialog
 from facenet_desktop.models import FacesModel, PeopleModel, PhotosModel, SuggestionsModel
@@ -355,11 +358,11 @@ class MainWindow(QMainWindow):
         views = {
             "people": people_tiles(self.library, include_hidden=self._include_hidden),
             "unsorted": unsorted_count(self.library),
-            "cover": self.library.scalar("SELECT id FROM faces WHERE person_id IS NULL ORDER BY id LIMIT 1"),
+            "cover": first_unsorted_face(self.library),
             "suggestions": suggestions(self.library),
             "can_undo": editing.last_edit(self.library) is not None,
             "can_redo": editing.last_undone(self.library) is not None,
-            "faces": self.library.scalar("SELECT count(*) FROM faces"),
+            "faces": face_count(self.library),
         }
         if groups:
             asked = self._group_questions.get(self.library)
@@ -376,8 +379,8 @@ class MainWindow(QMainWindow):
     def _person_view(self, person_id: int) -> tuple[str | None, list, bool] | None:
         if person_id == UNSORTED:
             return None, person_faces(self.library, person_id), False
-        row = self.library.query("SELECT name, hidden FROM people WHERE id = ?", [person_id])
-        return None if not row else (row[0]["name"], person_faces(self.library, person_id), bool(row[0]["hidden"]))
+        header = person_name_and_hidden(self.library, person_id)
+        return None if header is None else (header[0], person_faces(self.library, person_id), header[1])
 
     def _shown_person(self) -> int | None:
         if self.stack.currentWidget() is self.person_page:
@@ -659,7 +662,7 @@ class MainWindow(QMainWindow):
 
     # -- edits -------------------------------------------------------------------------------
     def rename_person(self, person_id: int, name: str) -> None:
-        other = self.library.scalar("SELECT id FROM people WHERE name = ? COLLATE NOCASE AND id != ?", [name, person_id])
+        other = other_person_named(self.library, name, person_id)
         if other is not None:
             answer = QMessageBox.question(self, WINDOW_TITLE, f"{name} already exists. Merge these two people?")
             if answer != QMessageBox.StandardButton.Yes:
@@ -675,7 +678,7 @@ class MainWindow(QMainWindow):
         self._edit(editing.reject_faces, face_ids)
 
     def _pick_person(self, title: str = "Move to…") -> str | None:
-        names = [r["name"] for r in self.library.query("SELECT name FROM people WHERE name IS NOT NULL")]
+        names = person_names(self.library)
         picker = PersonPicker(names, self, title)
         return picker.chosen() if picker.exec() else None
 
@@ -748,8 +751,8 @@ class MainWindow(QMainWindow):
         this thread took 105-134 ms for 1 MB of JPEG (measured), longer for WebP or HEIC.
         `sequence`: the photos it was opened among (a person's, a search's): the arrow keys
         go through them."""
-        row = self.library.query("SELECT path, width FROM photos WHERE id = ?", [photo_id])
-        if not row:
+        found = photo_file(self.library, photo_id)
+        if found is None:
             return
         if sequence is not None:
             self._photo_sequence = list(sequence)
@@ -757,11 +760,11 @@ class MainWindow(QMainWindow):
             self._photo_sequence = [photo_id]
         self.photo_page.set_position(self._photo_sequence.index(photo_id) if photo_id in self._photo_sequence else None,
                                      len(self._photo_sequence))
-        path, width = from_stored_path(row[0]["path"]), row[0]["width"] or 1
+        path, width = found[0], found[1] or 1
         if self.stack.currentWidget() is not self.photo_page:
             self._previous_page = self.stack.currentWidget()
         self.photo_page.photo_id = photo_id
-        self.photo_page.title.setText(path)
+        self.photo_page.title.setText(printable_path(path))
         self.stack.setCurrentWidget(self.photo_page)
         self._pending_photo = (photo_id, width, self._photo_decoder.submit(decode_for_display, path))
         self._photo_timer.start()

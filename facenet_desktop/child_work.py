@@ -105,13 +105,14 @@ def apply_finetune(db: str, candidate: str, progress: ProgressCallback, cancel: 
     from engine.library.model_registry import pipeline_for
     from engine.library.model_switch import switch_model
     from engine.library.preferences import clustering_version
+    from engine.library.people import person_of_each_face
     from engine.library.store import Library
 
     with Library(db) as library:
         name = register_candidate(library, candidate)
-        before = dict(library.db.execute("SELECT id, person_id FROM faces").fetchall())
+        before = person_of_each_face(library)
         summary = switch_model(library, name, photo_faces_embedder(pipeline_for(library, name)), progress, cancel)
         cluster_library(library, clustering_version(library), progress=progress, cancel=cancel)
-        after = dict(library.db.execute("SELECT id, person_id FROM faces").fetchall())
+        after = person_of_each_face(library)
         changed = sum(1 for face, person in after.items() if before.get(face) != person)
         return AppliedFinetune(summary.version, summary.embedded, changed, len(suggestions(library)))

@@ -178,3 +178,20 @@ def test_no_module_imports_another_modules_private_names() -> None:
                 if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in {"engine", "facenet_desktop"}:
                     offenders += [f"{path.relative_to(REPO)}: {alias.name}" for alias in node.names if alias.name.startswith("_")]
     assert not offenders, offenders
+
+
+def test_the_gui_reaches_the_database_only_through_the_engine() -> None:
+    """No SQL in facenet_desktop: the window and its children ask engine.library (issue:
+    architecture, item 2; app.py ran ten statements of its own)."""
+    import re
+
+    sql = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|PRAGMA)\s", re.IGNORECASE)
+    found = []
+    for path in sorted((REPO / "facenet_desktop").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and sql.match(node.value):
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}")
+            elif isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant) \
+                    and sql.match(str(node.values[0].value)):
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not found, found

@@ -200,3 +200,18 @@ def search_photos(library: Library, names: list[str]) -> list[FaceTile]:
                                      [resolve_person(library, names[0])])):
         first_face.setdefault(tile.path, tile)
     return [first_face[path] for path in paths if path in first_face]
+
+
+def first_unsorted_face(library: Library) -> int | None:
+    """The face the Unsorted tile shows."""
+    return library.scalar("SELECT id FROM faces WHERE person_id IS NULL ORDER BY id LIMIT 1")
+
+
+def face_count(library: Library) -> int:
+    return int(library.scalar("SELECT count(*) FROM faces") or 0)
+
+
+def photo_file(library: Library, photo_id: int) -> tuple[str, int | None] | None:
+    """Where a photo is and its width as analysed; None when it left the library."""
+    row = library.db.execute("SELECT path, width FROM photos WHERE id = ?", [photo_id]).fetchone()
+    return None if row is None else (from_stored_path(row[0]), row[1])

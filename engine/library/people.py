@@ -89,3 +89,25 @@ def photos_with_people(library: Library, people: list[str | int]) -> list[str]:
         [*ids, len(ids)],
     )
     return [from_stored_path(r["path"]) for r in rows]
+
+
+def person_name_and_hidden(library: Library, person_id: int) -> tuple[str | None, bool] | None:
+    """(name, hidden) of a person; None when the person is gone (merged away, removed)."""
+    row = library.db.execute("SELECT name, hidden FROM people WHERE id = ?", [person_id]).fetchone()
+    return None if row is None else (row[0], bool(row[1]))
+
+
+def other_person_named(library: Library, name: str, but: int) -> int | None:
+    """Someone else already called `name` (any case): renaming to it means merging."""
+    cleaned = " ".join(name.split())  # as clean_name, but an empty name is the edit's to refuse
+    found = library.scalar("SELECT id FROM people WHERE name = ? COLLATE NOCASE AND id != ?", [cleaned, but])
+    return None if found is None else int(found)
+
+
+def person_names(library: Library) -> list[str]:
+    return [r[0] for r in library.db.execute("SELECT name FROM people WHERE name IS NOT NULL ORDER BY name COLLATE NOCASE")]
+
+
+def person_of_each_face(library: Library) -> dict[int, int | None]:
+    """face id -> person id (None: unsorted), to count what a regroup changed."""
+    return dict(library.db.execute("SELECT id, person_id FROM faces").fetchall())
