@@ -1,7 +1,9 @@
-"""Typed errors that cross the engine's boundary.
+"""Every error the user can cause, in one place: the CLI and the window catch these (and
+say them in plain words); anything else is a bug and reaches the crash report.
 
-Two kinds matter to callers: a photo we cannot read (skip it, record why, go on) and a
-model file we cannot trust (stop: every result would be garbage).
+A photo we cannot read (skip it, record why, go on), a model file we cannot trust (stop:
+every result would be garbage), a library request that cannot be done or a library the
+disk will not serve, training data that cannot train, and a job the user stopped.
 """
 
 from __future__ import annotations
@@ -30,6 +32,20 @@ class Cancelled(EngineError):
     def __init__(self, partial: object | None = None) -> None:
         self.partial = partial
         super().__init__("stopped; what was done so far is kept")
+
+
+class SettingError(EngineError, ValueError):
+    """A FACENET_* setting holds a value the engine cannot use (engine.settings lists them)."""
+
+
+class LibraryError(EngineError):
+    """A library operation the user asked for cannot be done (unknown person, bad name...)."""
+
+
+class LibraryUnavailable(LibraryError):
+    """The database cannot be read or written now: busy past the timeout, disk full,
+    read-only, an I/O error, the drive gone.  Nothing was changed (a transaction rolls
+    back); the user can try again."""
 
 
 class TrainingDataError(EngineError, ValueError):

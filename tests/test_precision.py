@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from engine.model_versions import DEFAULT_VERSION
-from engine.faces.precision import FP32, PRECISION_ENV, Precision, PrecisionSettingError, choose_precision
+from engine.errors import SettingError
+from engine.faces.precision import FP32, PRECISION_ENV, Precision, choose_precision
 
 PLAIN_AVX2 = {"avx2": True, "amx_bf16": False, "avx512_bf16": False}
 XEON_AMX = {"avx2": True, "amx_bf16": True, "avx512_bf16": True}
@@ -29,7 +30,7 @@ def test_the_setting_overrides_the_processor(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv(PRECISION_ENV, "")
     assert choose_precision(None, XEON_AMX).name == "bf16"  # empty means auto
     monkeypatch.setenv(PRECISION_ENV, "half")
-    with pytest.raises(PrecisionSettingError, match="auto, fp32 or bf16"):
+    with pytest.raises(SettingError, match="auto, fp32 or bf16"):
         choose_precision(None, XEON_AMX)
 
 

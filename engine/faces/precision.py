@@ -18,17 +18,13 @@ from typing import Literal
 
 import torch
 
-from engine.errors import EngineError
+from engine.errors import SettingError
 from engine.settings import current_settings
 
 PRECISION_ENV = "FACENET_PRECISION"
 PrecisionName = Literal["fp32", "bf16"]
 # Units that multiply bf16 matrices natively: Intel AMX, AVX-512 BF16 (Zen 4, Cooper Lake on).
 BF16_MATRIX_UNITS = ("amx_bf16", "avx512_bf16")
-
-
-class PrecisionSettingError(EngineError, ValueError):
-    """FACENET_PRECISION holds something other than auto, fp32 or bf16."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +54,7 @@ def choose_precision(setting: str | None = None, capabilities: Mapping[str, obje
     if wanted == "bf16":
         return Precision("bf16", "bfloat16 (forced)")
     if wanted != "auto":
-        raise PrecisionSettingError(f"{PRECISION_ENV} must be auto, fp32 or bf16, not {wanted!r}")
+        raise SettingError(f"{PRECISION_ENV} must be auto, fp32 or bf16, not {wanted!r}")
     units = bf16_units(capabilities)
     if units and torch.backends.mkldnn.is_available():
         return Precision("bf16", f"bfloat16 (the processor has {', '.join(units)})")

@@ -17,22 +17,13 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-from engine.errors import EngineError
+from engine.errors import LibraryError, LibraryUnavailable
 from engine.paths import data_dir
 from engine.settings import current_settings
 
 DB_FILENAME = "library.db"
 MIGRATIONS = sqlite_utils.Migrations("facenet-library")
 
-
-class LibraryError(EngineError):
-    """A library operation the user asked for cannot be done (unknown person, bad name...)."""
-
-
-class LibraryUnavailable(LibraryError):
-    """The database cannot be read or written now: busy past the timeout, disk full,
-    read-only, an I/O error, the drive gone.  Nothing was changed (a transaction rolls
-    back); the user can try again."""
 
 
 # SQLite's words -> the user's.  Matched against the start of the error text.
