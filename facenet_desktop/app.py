@@ -10,15 +10,11 @@ Errors reach the user through `report_error`; unexpected exceptions reach a cras
 from __future__ import annotations
 
 import gc
-import logging
 import sys
-import time
-import traceback
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QIcon, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
@@ -37,32 +33,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.errors import EngineError, ImageLoadError
+from engine.errors import EngineError
 from engine.logs import start_logging
-from engine.faces.images import load_photo
 from engine.jobs import Progress
 from engine.library import editing
 from engine.library.browse import (
-    UNSORTED,
-    face_count,
-    faces_by_id,
-    first_unsorted_face,
     parse_people_query,
-    people_tiles,
     person_faces,
     photo_faces,
     photo_file,
     search_photos,
-    suggestions,
-    unsorted_count,
 )
 from engine.library.group_suggestions import GroupQuestions, GroupSuggestion, answer_group_suggestion
 from engine.library.folders import add_folder, library_folders, photos_in_folder, remove_folder
 from engine.library.missing import forget_missing, missing_photos
-from engine.library.people import find_people, other_person_named, person_name_and_hidden, person_names
+from engine.library.people import find_people, other_person_named, person_names
 from engine.library.preferences import load_preferences, save_preferences
 from engine.library.store import Library, LibraryError, LibraryUnavailable
-from engine.paths import data_dir
 from engine.user_files import printable_path
 from engine.wording import counted, names_in_words
 from facenet_desktop.dialogs import PersonPicker, SettingsDialog, TextDialog
@@ -80,30 +67,20 @@ from facenet_desktop.resources import icon_path
 from facenet_desktop.engine_process import ChildCall, ChildProcess, EngineHost
 from facenet_desktop.scan_process import ScanProcess, ScanRequest
 from facenet_desktop.thumbnails import ThumbnailLoader
+from facenet_desktop import child_work
+from facenet_desktop.background import Delivery
+from facenet_desktop.crash import install_crash_dialog
+from facenet_desktop.photo_loading import decode_for_display
+from facenet_desktop.views import person_view, read_views
 from facenet_desktop.workers import EditOutcome, EditRunner, Job, JobRunner
 
 WINDOW_TITLE = "FaceNet Desktop"
-PHOTO_DISPLAY_SIDE = 1600
 SECTIONS = ("People", "Suggestions", "Search")
 
 
 def default_pictures_folder() -> str:
     found = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
     return found or str(Path.home() / "Pictures")
-
-
-def decode_for_display(path: str) -> tuple[QImage | None, str]:
-    """The photo upright (EXIF orientation: boxes are in displayed pixels), at most
-    PHOTO_DISPLAY_SIDE long, or None and why.  Decoded by the engine's loader, as the scan
-    decoded it: Qt's own reader cannot read HEIC or AVIF, which the scan indexes.  Runs on a
-    worker thread: QImage, unlike QPixmap, may be made off the GUI thread."""
-    try:
-        photo = load_photo(path, max_side=PHOTO_DISPLAY_SIDE)
-    except ImageLoadError as exc:
-        return None, exc.reason
-    rgb = np.ascontiguousarray(photo.rgb)
-    height, width, _ = rgb.shape
-    return QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy(), ""
 
 
 class MainWindow(QMainWindow):
@@ -134,23 +111,17 @@ class MainWindow(QMainWindow):
         self.refresh_timer = QTimer(self)
         self.refresh_timer.setInterval(2000)
         self.refresh_timer.timeout.connect(self.refresh_in_background)
-        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="views")
+        self._reader = Delivery("views", self)
         self._pending_views: Future | None = None
         self._views_generation = 0  # bumped by every refresh: a read started before it is outdated
         self._pending_generation = 0
         self._read_again = False
         self._closing = False
         self._faces_found = 0
-        self._photo_decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="photo")
-        self._pending_photo = None
+        self._photo_decoder = Delivery("photo", self)
+        self._pending_photo: int | None = None  # the photo whose decoding is under way
         self._photo_sequence: list[int] = []
         self._include_hidden = False  # the grid's "Show hidden people", read by the worker threads' reads
-        self._photo_timer = QTimer(self)
-        self._photo_timer.setInterval(10)
-        self._photo_timer.timeout.connect(self._show_decoded_photo)
-        self._views_timer = QTimer(self)
-        self._views_timer.setInterval(20)
-        self._views_timer.timeout.connect(self._apply_background_views)
         self.edits = EditRunner(lambda person: self._read_views(person, groups=False), self._show_edit,
                                 (LibraryError, EngineError, ValueError), self)
         self.refresh()
@@ -329,7 +300,7 @@ class MainWindow(QMainWindow):
         if self._recognition_job is not None:
             self._recognise_again = True  # the running pass may have read the library before the edit
             return
-        work = self.engine_host.job("facenet_desktop.child_work:recognise", str(self.library.path))
+        work = self.engine_host.job(child_work.recognise, str(self.library.path))
         self._recognition_job = self._start_job("recognition", work, self._recognised)
 
     def _recognised(self, placed: int) -> None:
@@ -352,35 +323,12 @@ class MainWindow(QMainWindow):
         return library_folders(self.library)
 
     def _read_views(self, person_id: int | None, groups: bool = True) -> dict:
-        """Everything the views show, read from the library (any thread).  Without `groups`
-        the group questions are not recomputed (they compare every group with every person:
-        the background reads do it, never the window's own refresh after an edit)."""
-        views = {
-            "people": people_tiles(self.library, include_hidden=self._include_hidden),
-            "unsorted": unsorted_count(self.library),
-            "cover": first_unsorted_face(self.library),
-            "suggestions": suggestions(self.library),
-            "can_undo": editing.last_edit(self.library) is not None,
-            "can_redo": editing.last_undone(self.library) is not None,
-            "faces": face_count(self.library),
-        }
-        if groups:
-            asked = self._group_questions.get(self.library)
-            shown = [face for g in asked for face in (*g.group_sample, *g.other_sample)]
-            views["groups"] = (asked, faces_by_id(self.library, shown))
-        if person_id is not None:
-            views["person"] = (person_id, self._person_view(person_id))
-        return views
+        """Everything the views show (any thread); see views.read_views."""
+        return read_views(self.library, self._group_questions if groups else None, self._include_hidden, person_id)
 
     def _suggestions_title(self) -> str:
         count = self.suggestions_model.rowCount() + len(self.suggestions_page.groups)
         return f"Suggestions ({count})" if count else "Suggestions"
-
-    def _person_view(self, person_id: int) -> tuple[str | None, list, bool] | None:
-        if person_id == UNSORTED:
-            return None, person_faces(self.library, person_id), False
-        header = person_name_and_hidden(self.library, person_id)
-        return None if header is None else (header[0], person_faces(self.library, person_id), header[1])
 
     def _shown_person(self) -> int | None:
         if self.stack.currentWidget() is self.person_page:
@@ -427,24 +375,20 @@ class MainWindow(QMainWindow):
             return
         self._read_again = False
         self._pending_generation = self._views_generation
-        self._pending_views = self._reader.submit(self._read_views, self._shown_person())
-        self._views_timer.start()
+        person = self._shown_person()
+        self._pending_views = self._reader.submit(lambda: self._read_views(person), self._background_views_read)
 
     def views_pending(self) -> bool:
         """A background read has yet to reach the views."""
         return self._pending_views is not None or self._read_again
 
-    def _apply_background_views(self) -> None:
-        future = self._pending_views
-        if future is None or not future.done():
-            return
+    def _background_views_read(self, views: dict | None, error: BaseException | None) -> None:
         self._pending_views = None
-        self._views_timer.stop()
-        try:
-            views = future.result()
-        except Exception as exc:  # noqa: BLE001 - a failed read shows up on the next one
-            self.statusBar().showMessage(f"Could not read the library: {exc}", 5000)
-            views = None
+        if isinstance(error, LibraryUnavailable):
+            if not self.errors or self.errors[-1] != str(error):  # once, not at every 2-s refresh
+                self.report_error(str(error))
+        elif error is not None:  # a failed read shows up on the next one
+            self.statusBar().showMessage(f"Could not read the library: {error}", 5000)
         if views is not None:
             if self._pending_generation == self._views_generation and not self.edits_pending():
                 self._apply_views(views)
@@ -469,7 +413,7 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.person_page)
 
     def _show_person(self, person_id: int) -> None:
-        shown = self._person_view(person_id)
+        shown = person_view(self.library, person_id)
         if shown is None:  # merged away or removed: back to the grid
             self.show_section("People")
             return
@@ -766,17 +710,16 @@ class MainWindow(QMainWindow):
         self.photo_page.photo_id = photo_id
         self.photo_page.title.setText(printable_path(path))
         self.stack.setCurrentWidget(self.photo_page)
-        self._pending_photo = (photo_id, width, self._photo_decoder.submit(decode_for_display, path))
-        self._photo_timer.start()
+        self._pending_photo = photo_id
+        self._photo_decoder.submit(lambda: decode_for_display(path),
+                                   lambda decoded, _error: self._show_decoded_photo(photo_id, width, decoded))
 
-    def _show_decoded_photo(self) -> None:
-        if self._pending_photo is None or not self._pending_photo[2].done():
-            return
-        (photo_id, width, future), self._pending_photo = self._pending_photo, None
-        self._photo_timer.stop()
+    def _show_decoded_photo(self, photo_id: int, width: int, decoded: tuple[QImage | None, str] | None) -> None:
+        if self._pending_photo == photo_id:
+            self._pending_photo = None
         if self.photo_page.photo_id != photo_id:
             return  # another photo was asked for meanwhile
-        image, error = future.result()
+        image, error = decoded if decoded is not None else (None, "it could not be decoded")
         if image is None:
             self.report_error(f"Cannot show {self.photo_page.title.text()}: {error}")
             return
@@ -824,7 +767,7 @@ class MainWindow(QMainWindow):
 
         # In a child process: loading torch and the models in this one froze the window
         # for 0.7 s (measured).  The host child stays up, so only the first face waits for them.
-        work = self.engine_host.job("facenet_desktop.child_work:add_face", str(library.path), photo_id,
+        work = self.engine_host.job(child_work.add_face, str(library.path), photo_id,
                                     tuple(map(float, box)))
 
         def added(face_id: int) -> None:
@@ -874,7 +817,7 @@ class MainWindow(QMainWindow):
             self.report_error(str(exc))
             return
         # Fine-tuning and re-embedding load torch: in child processes, like scans.
-        work = ChildProcess(ChildCall("facenet_desktop.child_work:propose_finetune", (str(self.library.path),)),
+        work = ChildProcess(ChildCall(child_work.propose_finetune, (str(self.library.path),)),
                             "fine-tune").run
         self.finetune_job = self._start_job("fine-tune", work, self._finetune_measured)
 
@@ -896,7 +839,7 @@ class MainWindow(QMainWindow):
             Path(proposal.candidate).unlink(missing_ok=True)  # declined: nothing of it stays
 
     def apply_finetune(self, proposal) -> None:  # noqa: ANN001 - child_work.FinetuneProposal
-        work = ChildProcess(ChildCall("facenet_desktop.child_work:apply_finetune",
+        work = ChildProcess(ChildCall(child_work.apply_finetune,
                                       (str(self.library.path), proposal.candidate)), "re-embedding").run
         self._start_job("re-embedding", work, self._finetune_applied)
 
@@ -926,7 +869,7 @@ class MainWindow(QMainWindow):
         for folder in removed:
             self.remove_folder(folder)
         if new.strictness != prefs.strictness and self.scan_job is None:
-            work = ChildProcess(ChildCall("facenet_desktop.child_work:regroup", (str(self.library.path),), background=True),
+            work = ChildProcess(ChildCall(child_work.regroup, (str(self.library.path),), background=True),
                                 "grouping").run
             self._start_job("grouping", work, lambda s: None)
         elif added or new.excluded_folders != prefs.excluded_folders or new.min_face_px != prefs.min_face_px:
@@ -944,13 +887,12 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: ANN001, N802
         self._closing = True  # jobs ending now must not start reads
-        self._views_timer.stop()
         self._recognition_timer.stop()
         self.edits.close()  # the edits asked for are made; their views are not shown any more
         self.jobs.stop_all()
         self.engine_host.close()
-        self._reader.shutdown(wait=True)
-        self._photo_decoder.shutdown(wait=True)
+        self._reader.close()
+        self._photo_decoder.close()
         self.thumbnails.wait()
         super().closeEvent(event)
 
@@ -998,37 +940,6 @@ def format_duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{round(seconds / 60)} min"
     return f"{seconds / 3600:.1f} h"
-
-
-def install_crash_dialog(window_getter) -> None:  # noqa: ANN001
-    """Unexpected exceptions: logged to the data folder and shown; the library is safe
-    because every change is committed as it happens.  A library the disk will not serve
-    (LibraryUnavailable: an unplugged drive, a full disk) is not a bug: it is said in plain
-    words, wherever it surfaced (a background read, a refresh)."""
-
-    def hook(kind, value, tb) -> None:  # noqa: ANN001
-        window = window_getter()
-        if issubclass(kind, LibraryUnavailable) and window is not None:
-            logging.getLogger(__name__).warning("library unavailable: %s", value)
-            window.report_error(str(value))
-            return
-        text = "".join(traceback.format_exception(kind, value, tb))
-        logging.getLogger(__name__).error("unexpected error", exc_info=(kind, value, tb))
-        log = data_dir() / "crash.log"
-        try:
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with log.open("a", encoding="utf-8") as handle:
-                handle.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}\n{text}\n")
-        except OSError:
-            pass
-        sys.stderr.write(text)
-        dialog = TextDialog("Something went wrong",
-                            "FaceNet Desktop hit an unexpected error. Your library is safe: every change is saved "
-                            f"as it happens. The details below were also written to {log}.", text, window)
-        dialog.setObjectName("crash-dialog")
-        dialog.show()
-
-    sys.excepthook = hook
 
 
 def create_app(argv: Sequence[str]) -> QApplication:

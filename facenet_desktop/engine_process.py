@@ -10,7 +10,6 @@ import torch into the window's process)."""
 
 from __future__ import annotations
 
-import importlib
 import multiprocessing
 import os
 import queue
@@ -18,6 +17,7 @@ import threading
 import time
 import traceback
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.jobs import CancelToken, ProgressCallback
@@ -27,10 +27,11 @@ POLL_S = 0.05
 
 @dataclass(frozen=True)
 class ChildCall:
-    """`function` is "package.module:name", imported in the child and called as
-    function(*args, progress=..., cancel=...)."""
+    """`function` is a module-level function (facenet_desktop.child_work holds the app's),
+    sent to the child by reference and called there as function(*args, progress=..., cancel=...).
+    Its module must not import torch at import time: the window imports it too."""
 
-    function: str
+    function: Callable[..., object]
     args: tuple = ()
     nice: int = 0  # > 0: the window's threads get the cores first
     background: bool = False  # long CPU-bound work: BACKGROUND_NICE and the batch class (Linux)
@@ -43,14 +44,11 @@ def context() -> multiprocessing.context.SpawnContext:
 def _run_call(call: ChildCall, messages, cancel_event, running_event) -> None:  # noqa: ANN001
     """One call in this (child) process; its result or traceback goes to `messages`."""
     try:
-        module, name = call.function.split(":")
-        function = getattr(importlib.import_module(module), name)
-
         def report(progress) -> None:  # noqa: ANN001
             running_event.wait()  # paused: stop at this report until resumed (or cancelled)
             messages.put(("progress", progress))
 
-        result = function(*call.args, progress=report, cancel=CancelToken(cancel_event))
+        result = call.function(*call.args, progress=report, cancel=CancelToken(cancel_event))
         messages.put(("result", result))
     except BaseException:  # noqa: BLE001 - everything reaches the parent as text
         messages.put(("error", traceback.format_exc()))
@@ -178,7 +176,7 @@ class EngineHost:
         self._process = None
         self._last_used = 0.0
 
-    def job(self, function: str, *args: object):  # noqa: ANN201 - a Job function
+    def job(self, function: Callable[..., object], *args: object):  # noqa: ANN201 - a Job function
         """A Job function that runs `function(*args, progress=, cancel=)` in the host."""
         call = ChildCall(function, tuple(args))
 

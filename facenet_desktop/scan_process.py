@@ -55,4 +55,4 @@ def run_scan(request: ScanRequest, progress: ProgressCallback, cancel: CancelTok
 
 class ScanProcess(ChildProcess):
     def __init__(self, request: ScanRequest) -> None:
-        super().__init__(ChildCall("facenet_desktop.scan_process:run_scan", (request,), background=True), "scan")
+        super().__init__(ChildCall(run_scan, (request,), background=True), "scan")

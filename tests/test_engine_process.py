@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+import host_calls
+
 from engine.jobs import CancelToken
 from facenet_desktop.engine_process import BACKGROUND_NICE, ChildCall, ChildProcess, EngineHost
 
@@ -17,7 +19,7 @@ HANG_CEILING_S = 120  # only to catch a starved child, never a speed budget
 
 
 def _call(host: EngineHost, function: str, *args, progress=None, cancel=None):  # noqa: ANN001, ANN202
-    return host.job(f"host_calls:{function}", *args)(progress or (lambda p: None), cancel or CancelToken())
+    return host.job(getattr(host_calls, function), *args)(progress or (lambda p: None), cancel or CancelToken())
 
 
 @pytest.fixture
@@ -94,10 +96,10 @@ def test_close_ends_the_child() -> None:
 def test_background_children_run_niced_in_the_batch_class() -> None:
     """A scan's child is niced and in the batch class (it never preempts the window's
     thread when that wakes up), not in the idle class.  A plain child keeps the normal class."""
-    background = ChildProcess(ChildCall("host_calls:scheduling", background=True), "test")
+    background = ChildProcess(ChildCall(host_calls.scheduling, background=True), "test")
     policy, nice = background.run(lambda p: None, CancelToken())
     assert policy == os.SCHED_BATCH and nice == min(19, os.nice(0) + BACKGROUND_NICE)
-    plain = ChildProcess(ChildCall("host_calls:scheduling"), "test")
+    plain = ChildProcess(ChildCall(host_calls.scheduling), "test")
     assert plain.run(lambda p: None, CancelToken())[0] == os.sched_getscheduler(0) == os.SCHED_OTHER
 
 
@@ -107,7 +109,7 @@ def test_a_background_child_progresses_while_other_programs_hold_every_core() ->
     In the idle class it got almost none: one CPU-second of work took minutes."""
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)]
     try:
-        work = ChildProcess(ChildCall("host_calls:burn_cpu", (1.0,), background=True), "test")
+        work = ChildProcess(ChildCall(host_calls.burn_cpu, (1.0,), background=True), "test")
         result, stop = [], CancelToken()
         runner = threading.Thread(target=lambda: result.append(work.run(lambda p: None, stop)), daemon=True)
         runner.start()

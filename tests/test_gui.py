@@ -22,7 +22,8 @@ from engine.library.grouping import cluster_library  # noqa: E402
 from engine.library.preferences import load_preferences  # noqa: E402
 from engine.library.store import Library  # noqa: E402
 from facenet_desktop import app as app_module  # noqa: E402
-from facenet_desktop.app import MainWindow, install_crash_dialog  # noqa: E402
+from facenet_desktop.app import MainWindow  # noqa: E402
+from facenet_desktop.crash import install_crash_dialog  # noqa: E402
 from facenet_desktop.dialogs import TextDialog  # noqa: E402
 from facenet_desktop.models import ID_ROLE, FacesModel, PeopleModel, PhotosModel, SuggestionsModel  # noqa: E402
 from facenet_desktop.thumbnails import ThumbnailLoader, photo_key  # noqa: E402
@@ -466,10 +467,12 @@ def test_cancelled_job_never_delivers_and_leaves_no_thread(qtbot) -> None:
 def test_stop_all_ends_a_job_whose_child_ignores_cancel(qtbot) -> None:
     """Closing the window (or a failing test's teardown) must never leave a running job
     thread behind: Qt aborts the whole process when it destroys one."""
+    import host_calls
+
     from facenet_desktop.engine_process import ChildCall, ChildProcess
 
     runner = JobRunner()
-    child = ChildProcess(ChildCall("host_calls:ignore_cancel"), "stuck")
+    child = ChildProcess(ChildCall(host_calls.ignore_cancel), "stuck")
     job = Job("stuck", child.run)
     runner.start(job)
     qtbot.waitUntil(lambda: child.process.pid is not None and child.process.is_alive(), timeout=60_000)
@@ -537,7 +540,6 @@ def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, l
     itself is tested on real faces in test_finetune_real.py (and the child functions in
     test_model_versions.py), so here the child's function is replaced by one returning a
     prepared proposal, run in a thread so that the replacement applies."""
-    import importlib
 
     from engine.training.acceptance import Change, HeldOutErrors, Verdict, judge
     from engine.training.finetune import FinetuneReport
@@ -568,8 +570,7 @@ def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, l
             self.call = call
 
         def run(self, progress, cancel):  # noqa: ANN001, ANN202
-            module, name = self.call.function.split(":")
-            return getattr(importlib.import_module(module), name)(*self.call.args, progress=progress, cancel=cancel)
+            return self.call.function(*self.call.args, progress=progress, cancel=cancel)
 
     monkeypatch.setattr(app_module, "ChildProcess", InThread)
     monkeypatch.setattr(child_work, "propose_finetune", lambda db, progress, cancel: proposals[-1])
@@ -1103,13 +1104,13 @@ def test_removing_a_folder_in_settings_asks_then_removes_its_photos_with_undo(wi
 def test_the_photo_view_decodes_what_the_scan_indexes(faces_dir) -> None:
     """Qt's reader cannot read HEIC or AVIF ("Unsupported image format"), which the scan
     indexes: the photo view decodes with the engine's loader, upright."""
-    from facenet_desktop.app import decode_for_display
+    from facenet_desktop.photo_loading import PHOTO_DISPLAY_SIDE, decode_for_display
 
     negatives = faces_dir / "negatives"
     for path in (negatives / "no_people" / "immich__IMG_2682.heic", negatives / "no_people" / "immich__8bit-sRGB.avif"):
         image, error = decode_for_display(str(path))
         assert image is not None and error == "", (path, error)
-        assert 0 < max(image.width(), image.height()) <= app_module.PHOTO_DISPLAY_SIDE
+        assert 0 < max(image.width(), image.height()) <= PHOTO_DISPLAY_SIDE
     rotated, _ = decode_for_display(str(faces_dir / "group_photos" / "Marie_Curie" / "portrait-orientation-6.jpg"))
     assert (rotated.width(), rotated.height()) == (840, 700)  # displayed orientation (EXIF 6)
     broken, error = decode_for_display(__file__)
@@ -1130,3 +1131,39 @@ def test_a_folder_is_not_removed_while_a_scan_runs(window, library, qtbot, monke
     assert not window.edits_pending() and window.folders() == [folder]
     assert window.errors[-1].startswith("A scan is running: remove the folder once it is done")
     assert library.scalar("SELECT count(*) FROM photos") == 20
+
+
+def test_delivery_brings_results_to_the_gui_thread_in_order_never_inside_submit(qtbot) -> None:
+    """Work on a thread, outcome by a queued signal (the window's reads and photo decoding
+    use it instead of polling timers)."""
+    import threading
+
+    from facenet_desktop.background import Delivery
+
+    delivery = Delivery("test")
+    arrived: list = []
+    gui_thread = threading.get_ident()
+
+    def note(result, error) -> None:  # noqa: ANN001
+        arrived.append((result, type(error).__name__ if error else None, threading.get_ident() == gui_thread))
+
+    delivery.submit(lambda: 1, note)
+    delivery.submit(lambda: 1 / 0, note)
+    delivery.submit(lambda: 3, note)
+    assert arrived == []  # nothing arrives inside submit, even work already done
+    qtbot.waitUntil(lambda: len(arrived) == 3, timeout=10000)
+    assert arrived == [(1, None, True), (None, "ZeroDivisionError", True), (3, None, True)]
+    delivery.close()
+    with pytest.raises(RuntimeError):  # closed: nothing more can be asked
+        delivery.submit(lambda: 4, note)
+    assert len(arrived) == 3
+
+
+def test_a_background_read_of_an_unreachable_library_is_reported_once(window, qtbot) -> None:
+    from engine.library.store import LibraryUnavailable
+
+    before = len(window.errors)
+    unreachable = LibraryUnavailable("Nothing was changed: the library's folder cannot be reached (an unplugged drive?).")
+    window._background_views_read(None, unreachable)
+    window._background_views_read(None, unreachable)  # the next 2-second refresh fails the same way
+    assert window.errors[before:] == [str(unreachable)]
