@@ -25,6 +25,12 @@ def library_options(quiet: bool = False) -> argparse.ArgumentParser:
     return options
 
 
+def add_model_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, default=None, metavar="FILE",
+                        help="a trained model file (facenet train), an Inception-ResNet-v1 state dict, "
+                             "or a built-in version's name (dlib-resnet-v1, dlib-resnet-v1-views6; default the newest)")
+
+
 def add_json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 from engine.logs import start_logging
-from engine.cli.common import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, add_json_option, pipeline_factory
+from engine.cli.common import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, add_json_option, add_model_option, pipeline_factory
 from engine.cli.library import add_library_commands, add_training_commands
 from engine.cli.models import add_model_commands
 from engine.errors import Cancelled, EngineError, ImageLoadError, ModelFileError
@@ -150,9 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     faces.add_argument("photos", nargs="+", metavar="PHOTO")
     add_json_option(faces)
     detection_options(faces)
-    faces.add_argument("--model", type=Path, default=None, metavar="FILE",
-                        help="a trained model file (facenet train), an Inception-ResNet-v1 state dict, "
-                             "or a built-in version's name (dlib-resnet-v1, dlib-resnet-v1-views6; default the newest)")
+    add_model_option(faces)
     faces.set_defaults(handler=cmd_faces)
 
     verify = commands.add_parser("verify", help="are the largest faces of two photos the same person?")
@@ -160,9 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("photo_b", metavar="PHOTO_B")
     add_json_option(verify)
     detection_options(verify)
-    verify.add_argument("--model", type=Path, default=None, metavar="FILE",
-                        help="a trained model file (facenet train), an Inception-ResNet-v1 state dict, "
-                             "or a built-in version's name (dlib-resnet-v1, dlib-resnet-v1-views6; default the newest)")
+    add_model_option(verify)
     verify.set_defaults(handler=cmd_verify)
 
     evaluate = commands.add_parser("eval", help="evaluate the pipeline on a benchmark")
@@ -175,9 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_json_option(lfw)
     lfw.add_argument("--quiet", action="store_true", help="no progress bar")
     detection_options(lfw)
-    lfw.add_argument("--model", type=Path, default=None, metavar="FILE",
-                        help="a trained model file (facenet train), an Inception-ResNet-v1 state dict, "
-                             "or a built-in version's name (dlib-resnet-v1, dlib-resnet-v1-views6; default the newest)")
+    add_model_option(lfw)
     lfw.set_defaults(handler=cmd_eval_lfw)
     add_library_commands(commands, detection_options, targets)
     add_training_commands(commands, detection_options)
