@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.library.assignments import Assignment
 from engine.errors import EngineError
 from engine.logs import start_logging
 from engine.jobs import Progress
@@ -744,7 +745,7 @@ class MainWindow(QMainWindow):
             return
         menu = QMenu(self)
         name_action = menu.addAction("Name / move to…")
-        confirm = menu.addAction(f"Yes, this is {face.person_name}") if face.person_name and face.assignment != "manual" else None
+        confirm = menu.addAction(f"Yes, this is {face.person_name}") if face.person_name and face.assignment != Assignment.MANUAL else None
         reject = menu.addAction("Not this person") if face.person_id is not None else None
         no_face = menu.addAction("Not a face")
         chosen = menu.exec(self.cursor().pos())

@@ -7,6 +7,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QApplication
 
+from engine.library.assignments import Assignment
 from engine.library.browse import UNSORTED, FaceTile, PersonTile
 from engine.wording import counted
 from facenet_desktop.thumbnails import ThumbnailLoader, photo_key
@@ -143,9 +144,9 @@ class FacesModel(_ThumbnailListModel):
         return ""
 
     def tooltip_of(self, item: FaceTile) -> str:
-        how = {"manual": "confirmed by you" if item.confirmed else "named with its group", "auto": "grouped automatically",
-               "suggested": "suggested"}.get(item.assignment or "", "unsorted")
-        if item.assignment == "manual" and item.named_from == "XMP":
+        how = {Assignment.MANUAL: "confirmed by you" if item.confirmed else "named with its group",
+               Assignment.AUTO: "grouped automatically", Assignment.SUGGESTED: "suggested"}.get(item.assignment or "", "unsorted")
+        if item.assignment == Assignment.MANUAL and item.named_from == "XMP":
             how = "named in another app: read from the photo's XMP metadata"
         return f"{item.path}\n{item.person_name or 'Unnamed'} ({how})"
 

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.library.assignments import Assignment
 from engine.library.browse import UNSORTED, FaceTile
 from engine.library.group_suggestions import GroupSuggestion
 from engine.wording import counted
@@ -456,7 +457,7 @@ def label_position(box: tuple[float, float, float, float], label: tuple[float, f
     return x, y
 
 
-BOX_COLOURS = {"manual": "#2e9e44", "auto": "#e0a020", "suggested": "#e0a020", None: "#9ca3af"}
+BOX_COLOURS = {Assignment.MANUAL: "#2e9e44", Assignment.AUTO: "#e0a020", Assignment.SUGGESTED: "#e0a020", None: "#9ca3af"}
 LEGEND = ("Boxes: <span style='color:#2e9e44'>■</span> named by you &nbsp; "
           "<span style='color:#e0a020'>■</span> grouped or suggested by the app &nbsp; "
           "<span style='color:#9ca3af'>■</span> in no group yet")

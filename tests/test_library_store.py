@@ -232,3 +232,26 @@ def test_an_edit_no_longer_rewrites_vectors(tmp_path) -> None:
         editing.move_faces(library, ids, anna)
         written = wal.stat().st_size
         assert written < faces * 512
+
+
+def test_the_assignment_states_in_sql_are_the_ones_the_code_names(tmp_path) -> None:
+    """engine.library.assignments names the states; the faces table's CHECK constraint is
+    what SQLite enforces.  They must be the same words, and a word outside them is refused."""
+    import re
+
+    from engine.library.assignments import THE_PERSONS, Assignment
+
+    with Library(tmp_path / "lib.db") as library:
+        schema = library.scalar("SELECT sql FROM sqlite_master WHERE name = 'faces'")
+        listed = re.search(r"assignment IN \(([^)]*)\)", schema).group(1)
+        assert {word.strip(" '") for word in listed.split(",")} == {state.value for state in Assignment}
+        assert set(THE_PERSONS) == {Assignment.AUTO, Assignment.MANUAL}
+        library.db.execute("INSERT INTO folders(path) VALUES ('/p')")
+        library.db.execute("INSERT INTO photos(path, folder_id, size, mtime_ns, status) VALUES ('/p/a.jpg', 1, 1, 1, 'done')")
+        library.db.execute("INSERT INTO people(id, name) VALUES (1, 'Anna')")
+        for state in Assignment:
+            library.db.execute("INSERT INTO faces(photo_id, x1, y1, x2, y2, score, person_id, assignment) "
+                               "VALUES (1, 0, 0, 9, 9, 1, 1, ?)", [state])
+        with pytest.raises(sqlite3.IntegrityError):
+            library.db.execute("INSERT INTO faces(photo_id, x1, y1, x2, y2, score, person_id, assignment) "
+                               "VALUES (1, 0, 0, 9, 9, 1, 1, 'maybe')")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.library.recognition import recognise
+from engine.library.assignments import Assignment
 from engine.model_versions import ModelVersion
 
 
@@ -50,6 +51,6 @@ def doubtful_labels(
     out = []
     for r in found:
         index = int(unconfirmed[r.query])
-        if r.level == "auto" and r.person != int(people[index]):
+        if r.level == Assignment.AUTO and r.person != int(people[index]):
             out.append(DoubtfulLabel(index, int(people[index]), r.person, r.distance))
     return out

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from engine.library.assignments import THE_PERSONS, Assignment
 from engine.library.people import clean_name, resolve_person
 from engine.library.store import Library, LibraryError
 from engine.wording import counted
@@ -135,7 +136,7 @@ def _sole_person(db, faces: list[dict]) -> str | None:  # noqa: ANN001
     return _who(db, people.pop()) if len(people) == 1 else None
 
 
-def _faces_of(db, person_id: int, assignments: tuple[str, ...] = ("auto", "manual", "suggested")) -> list[int]:  # noqa: ANN001
+def _faces_of(db, person_id: int, assignments: tuple[str, ...] = tuple(Assignment)) -> list[int]:  # noqa: ANN001
     marks = ",".join("?" * len(assignments))
     return [r[0] for r in db.execute(
         f"SELECT id FROM faces WHERE person_id = ? AND assignment IN ({marks})", [person_id, *assignments]
@@ -200,7 +201,7 @@ def name_person(library: Library, person: str | int, name: str) -> int:
             return target
         edit.description = f"Renamed {before} to {name}" if before else f"Named a group of {counted(len(_faces_of(db, person_id)), 'face')} {name}"
         edit.save_people([person_id])
-        edit.save_faces(_faces_of(db, person_id, ("auto",)))
+        edit.save_faces(_faces_of(db, person_id, (Assignment.AUTO,)))
         db.execute("UPDATE people SET name = ? WHERE id = ?", [name, person_id])
         db.execute("UPDATE faces SET assignment = 'manual', distance = NULL WHERE person_id = ? AND assignment = 'auto'", [person_id])
         return person_id
@@ -314,8 +315,8 @@ def not_same_person(library: Library, group: str | int, other: str | int) -> Non
         raise LibraryError("a person is always the same person as themselves")
     with _Edit(library) as edit:
         db = edit.db
-        group_faces = _faces_of(db, group_id, ("auto", "manual"))
-        other_faces = _faces_of(db, other_id, ("auto", "manual"))
+        group_faces = _faces_of(db, group_id, THE_PERSONS)
+        other_faces = _faces_of(db, other_id, THE_PERSONS)
         other_name = db.execute("SELECT name FROM people WHERE id = ?", [other_id]).fetchone()[0]
         edit.save_faces(group_faces + other_faces)
         pairs = [(face, other_id) for face in group_faces]

@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
+from engine.library.assignments import THE_PERSONS, Assignment
 from engine.library.records import FaceRecord
 from engine.library.store import Library
 from engine.library.xmp import NamedRegion, SidecarNotChanged, write_sidecar
@@ -63,7 +64,7 @@ def export_xmp_sidecars(library: Library, include_automatic: bool = False) -> Xm
     """Write photo.ext.xmp next to each photo that shows a named person (confirmed faces
     only unless `include_automatic`).  A sidecar that cannot be merged into safely, or a
     folder we cannot write, is reported and left as it is."""
-    allowed = ("manual", "auto") if include_automatic else ("manual",)
+    allowed = THE_PERSONS if include_automatic else (Assignment.MANUAL,)
     marks = ",".join("?" * len(allowed))
     rows = library.query(
         f"""

@@ -21,6 +21,7 @@ from engine.library.clustering import FREE, ClusteringProblem, cluster_faces
 from engine.library.doubtful_labels import DoubtfulLabel, doubtful_labels
 from engine.library.recognition import recognise
 from engine.library.recognition_memory import RecognitionMemory
+from engine.library.assignments import Assignment
 from engine.library.embeddings import WITH_VECTOR
 from engine.library.store import Library, blob_to_embedding
 from engine.library.model_registry import active_version
@@ -65,7 +66,7 @@ def _load_faces(library: Library, version: ModelVersion) -> dict[str, np.ndarray
         "photo": np.array([r[1] for r in rows], dtype=np.int64),
         "vectors": version.prepare(np.stack([blob_to_embedding(r[2]) for r in rows])),
         "person": np.array([r[3] if r[3] is not None else FREE for r in rows], dtype=np.int64),
-        "manual": np.array([r[4] == "manual" for r in rows], dtype=bool),
+        "manual": np.array([r[4] == Assignment.MANUAL for r in rows], dtype=bool),
         "confirmed": np.array([bool(r[5]) for r in rows], dtype=bool),
         "named": np.array([bool(r[6]) for r in rows], dtype=bool),
     }
@@ -401,6 +402,6 @@ def _apply_recognition(
         ).rowcount
         if changed:
             taken.add((photo_id, person))
-            assigned += level == "auto"
-            suggested += level == "suggested"
+            assigned += level == Assignment.AUTO
+            suggested += level == Assignment.SUGGESTED
     return RecognitionSummary(considered, assigned, suggested)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.library.assignments import Assignment
 from engine.model_versions import ModelVersion
 
 NEIGHBOURS = 5
@@ -23,7 +24,7 @@ class Recognition:
     query: int  # index into the queries
     person: int
     distance: float  # to the person's nearest labelled face
-    level: str  # 'auto' (nearest labelled faces agree, close) or 'suggested'
+    level: Assignment  # AUTO (nearest labelled faces agree, close) or SUGGESTED
 
 
 def recognise(
@@ -103,5 +104,5 @@ def _votes(start: int, rows: np.ndarray, cols: np.ndarray, distances: np.ndarray
         winner = min(votes, key=lambda p: (-len(votes[p]), min(votes[p]), p))
         best = min(votes[winner])
         sure = len(votes) == 1 and best <= version.auto_assign_distance and references[winner] >= MIN_AUTO_REFERENCES
-        out.append(Recognition(start + int(rows[first]), winner, best, "auto" if sure else "suggested"))
+        out.append(Recognition(start + int(rows[first]), winner, best, Assignment.AUTO if sure else Assignment.SUGGESTED))
     return out
