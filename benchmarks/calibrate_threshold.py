@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from common import faces_dir, machine_line, print_table
 
-from engine.faces.evaluation import (
+from engine.evaluation.verification import (
     accuracy_at,
     best_threshold,
     central_face_or_box,

@@ -24,7 +24,7 @@ import numpy as np
 from common import REPO, machine_line, print_table
 from lfw_identity_embeddings import CACHE
 
-from engine.library.cluster_metrics import cluster_quality
+from engine.evaluation.clusters import cluster_quality
 from engine.library.clustering import FREE, ClusteringProblem, cluster_faces
 from engine.model_versions import DLIB_RESNET_V1
 

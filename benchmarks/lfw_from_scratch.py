@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from common import faces_dir, machine_line, print_table
 
-from engine.faces.evaluation import read_lfw_pairs, verification_report
+from engine.evaluation.verification import read_lfw_pairs, verification_report
 from engine.faces.pipeline import FacePipeline
 from engine.training.data import prepare_faces
 from engine.training.models import embed_chips

@@ -22,7 +22,7 @@ import numpy as np
 from common import faces_dir, machine_line, print_table
 
 from engine.faces.alignment import rotate_chips
-from engine.faces.evaluation import (
+from engine.evaluation.verification import (
     best_threshold,
     accuracy_at,
     central_face_or_box,

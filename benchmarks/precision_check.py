@@ -21,7 +21,7 @@ import numpy as np
 from common import faces_dir, machine_line, print_table
 from pipeline_speed import labelled_photos
 
-from engine.faces.evaluation import embed_central_faces, fold_mistakes, pair_distances, read_lfw_pairs, unique_images
+from engine.evaluation.verification import embed_central_faces, fold_mistakes, pair_distances, read_lfw_pairs, unique_images
 from engine.faces.images import PHOTO_EXTENSIONS
 from engine.model_versions import DEFAULT_VERSION
 from engine.faces.pipeline import FacePipeline, PhotoFaces

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.faces.evaluation import (
+from engine.evaluation.verification import (
     accuracy_at,
     best_threshold,
     read_lfw_pairs,
@@ -89,7 +89,7 @@ def test_real_pairs_files(faces_dir) -> None:
 def test_fold_mistakes_are_the_reports_decisions_pair_by_pair() -> None:
     """Per-pair mistakes at each fold's threshold (chosen on the other folds) average to the
     report's error when the folds are equal in size."""
-    from engine.faces.evaluation import fold_mistakes, verification_report
+    from engine.evaluation.verification import fold_mistakes, verification_report
 
     rng = np.random.default_rng(0)
     same = np.repeat([True, False], 50)
@@ -99,7 +99,7 @@ def test_fold_mistakes_are_the_reports_decisions_pair_by_pair() -> None:
     assert wrong.mean() == pytest.approx(1 - verification_report(distances, same, folds).accuracy_mean)
     assert 0 < wrong.sum() < 30
     # Brute force for one fold.
-    from engine.faces.evaluation import best_threshold
+    from engine.evaluation.verification import best_threshold
 
     test = folds == 3
     threshold = best_threshold(distances[~test], same[~test])
@@ -107,7 +107,7 @@ def test_fold_mistakes_are_the_reports_decisions_pair_by_pair() -> None:
 
 
 def test_central_faces_in_runs_of_workers_match_one_stream(faces_dir, pipeline, tmp_path) -> None:
-    from engine.faces.evaluation import embed_central_faces
+    from engine.evaluation.verification import embed_central_faces
 
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not a jpeg")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.faces.evaluation import accuracy_at, embed_central_faces, pair_distances, read_lfw_pairs, unique_images
+from engine.evaluation.verification import accuracy_at, embed_central_faces, pair_distances, read_lfw_pairs, unique_images
 from engine.model_versions import DEFAULT_VERSION
 
 pytestmark = pytest.mark.slow

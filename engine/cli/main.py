@@ -86,7 +86,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_eval_lfw(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from engine.faces.evaluation import embed_central_faces, pair_distances, read_lfw_pairs, unique_images, verification_report
+    from engine.evaluation.verification import embed_central_faces, pair_distances, read_lfw_pairs, unique_images, verification_report
 
     pairs = read_lfw_pairs(args.pairs, args.root)
     if args.limit:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.jobs import ProgressCallback, no_progress
-from engine.library.cluster_metrics import ClusterQuality, cluster_quality
+from engine.evaluation.clusters import ClusterQuality, cluster_quality
 from engine.library.grouping import MIN_PERSON_FACES, cluster_library
 from engine.library.scan import scan_folders
 from engine.library.store import Library

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.faces.evaluation import fold_mistakes, verification_report
+from engine.evaluation.verification import fold_mistakes, verification_report
 from engine.training.data import FaceSet
 from engine.training.trainer import validation_pairs
 from engine.wording import names_in_words

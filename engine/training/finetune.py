@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.faces.alignment import chip_views, combine_views
-from engine.faces.evaluation import verification_report
+from engine.evaluation.verification import verification_report
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.training.acceptance import HeldOutErrors, Verdict, errors_from_vectors, judge
 from engine.wording import names_in_words

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from engine.errors import TrainingDataError
-from engine.faces.evaluation import verification_report
+from engine.evaluation.verification import verification_report
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.paths import atomic_write_bytes
 from engine.training.data import FaceSet, IdentityBatches, augment, prepare_faces
