@@ -1,18 +1,21 @@
 """Face and photo thumbnails for the views: cut by the engine on worker threads (disk-cached JPEGs),
-picked up on the GUI thread by a short timer, kept in memory as QPixmaps (LRU), and
-announced with a signal so a model repaints just that item.
+handed to the GUI thread through a queue, kept in memory as QPixmaps (LRU), and announced
+with a signal so a model repaints just that item.
 
-Plain Python threads and a queue, not QRunnables emitting signals: thousands of those in a
-fast scroll crashed PySide6 (a refcount error in its signal marshalling)."""
+Plain Python threads and a queue, not QRunnables emitting a signal per thumbnail: thousands
+of those in a fast scroll crashed PySide6 (a refcount error in its signal marshalling).  A
+worker wakes the GUI thread with one queued signal when the queue was empty, and the GUI
+thread drains whatever has arrived by then: one signal per batch, and no timer polling."""
 
 from __future__ import annotations
 
 import logging
 import queue
+import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPixmap
 
 from engine.library.browse import face_thumbnail, photo_thumbnail
@@ -21,7 +24,6 @@ from engine.library.store import Library
 log = logging.getLogger(__name__)
 
 MEMORY_ITEMS = 3000
-DELIVERY_INTERVAL_MS = 30
 MAX_DELIVERED_PER_TICK = 200  # a tiny 128-px JPEG decodes in well under a millisecond
 
 
@@ -34,6 +36,7 @@ class ThumbnailLoader(QObject):
     """Keys are face ids, or photo_key(photo id) for a whole photo."""
 
     ready = Signal(int)  # the key whose pixmap is now available
+    _wake = Signal()  # from a worker: something arrived in the queue (queued to the GUI thread)
 
     def __init__(self, library: Library, size: int = 128, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -45,10 +48,8 @@ class ThumbnailLoader(QObject):
         self._pending: set[int] = set()
         self.placeholder = QPixmap(size, size)
         self.placeholder.fill(QColor("#d9dde3"))
-        self._timer = QTimer(self)
-        self._timer.setInterval(DELIVERY_INTERVAL_MS)
-        self._timer.timeout.connect(self._deliver)
-        self._delivering = False
+        self._wake_pending = threading.Lock()  # held from a wake-up signal until its drain starts
+        self._wake.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
 
     def pixmap(self, face_id: int | None) -> QPixmap:
         """The thumbnail if loaded, else the placeholder (and a load is queued)."""
@@ -61,9 +62,6 @@ class ThumbnailLoader(QObject):
         if face_id not in self._pending:
             self._pending.add(face_id)
             self.pool.submit(self._cut, face_id)
-            if not self._delivering:
-                self._delivering = True
-                self._timer.start()
         return self.placeholder
 
     def _cut(self, face_id: int) -> None:  # worker thread: no Qt objects here
@@ -76,8 +74,15 @@ class ThumbnailLoader(QObject):
             log.warning("thumbnail %s failed", face_id, exc_info=True)
             path = None
         self._done.put((face_id, None if path is None else str(path)))
+        if self._wake_pending.acquire(blocking=False):  # else a wake-up is on its way already
+            try:
+                self._wake.emit()
+            except RuntimeError:  # the loader went away (window closed)
+                self._wake_pending.release()
 
     def _deliver(self) -> None:
+        if self._wake_pending.locked():
+            self._wake_pending.release()  # what arrives from now on wakes the next drain
         for _ in range(MAX_DELIVERED_PER_TICK):
             try:
                 face_id, path = self._done.get_nowait()
@@ -91,9 +96,8 @@ class ThumbnailLoader(QObject):
             while len(self._cache) > MEMORY_ITEMS:
                 self._cache.popitem(last=False)
             self.ready.emit(face_id)
-        if not self._pending:
-            self._timer.stop()
-            self._delivering = False
+        if not self._done.empty():  # more than one drain's worth: go on after other events
+            QTimer.singleShot(0, self._deliver)
 
     def forget(self) -> None:
         """Drop the pixmaps in memory (they are keyed by id): after faces were added, an id

@@ -441,6 +441,26 @@ def test_thumbnails_load_off_the_gui_thread_and_repaint(qtbot, library) -> None:
     loader.wait()
 
 
+def test_a_fast_scroll_of_thumbnails_arrives_in_batches_without_a_polling_timer(qtbot, library) -> None:
+    """Hundreds of thumbnails asked at once (a fast scroll): every one is announced, woken by
+    far fewer signals than thumbnails (a signal per thumbnail from worker threads crashed
+    PySide6), and no timer runs between batches."""
+    from PySide6.QtCore import QTimer
+
+    loader = ThumbnailLoader(library)
+    ready, wakes = [], []
+    loader.ready.connect(ready.append)
+    loader._wake.connect(lambda: wakes.append(1))
+    keys = list(range(900_000, 900_400))  # no such faces: each resolves to the placeholder at once
+    for key in keys:
+        loader.pixmap(key)
+    qtbot.waitUntil(lambda: len(ready) == len(keys), timeout=20000)
+    assert sorted(ready) == keys
+    assert 1 <= len(wakes) < len(keys)
+    assert not [t for t in loader.findChildren(QTimer) if t.isActive()]
+    loader.wait()
+
+
 def test_cancelled_job_never_delivers_and_leaves_no_thread(qtbot) -> None:
     runner = JobRunner()
     started, results = threading.Event(), []
