@@ -4,9 +4,12 @@ of milliseconds) froze the GUI (measured: 0.3 s during a scan, 0.69 s for the fi
 drawn by hand).  The child has its own interpreter; SQLite in WAL mode lets the window read
 while it writes, and a killed child loses at most the batch in flight.
 
-The parent side is an ordinary Job function: it relays the child's progress, forwards cancel
-and pause, and returns what the child's function returned (plain data: unpickling must not
-import torch into the window's process)."""
+One kind of child runs everything (`_child_main`: the calls that come, one at a time):
+`ChildProcess` gives it one call and lets it end (scans, fine-tune, regrouping, each in a fresh
+process that gives its memory back), `EngineHost` keeps it for the next quick call (models
+load once).  The parent side is an ordinary Job function: it relays the child's progress,
+forwards cancel and pause, and returns what the child's function returned (plain data:
+unpickling must not import torch into the window's process)."""
 
 from __future__ import annotations
 
@@ -79,32 +82,50 @@ def _be_nice(nice: int, background: bool = False) -> None:
             pass  # not allowed here (some containers): nice still applies
 
 
-def _child_main(call: ChildCall, messages, cancel_event, running_event) -> None:  # noqa: ANN001
-    _be_nice(call.nice, call.background)
-    _run_call(call, messages, cancel_event, running_event)
+@dataclass
+class _Channels:
+    """Between the window's process and one child: calls in, progress and results out, and
+    the cancel and run (not paused) flags the child's progress reports look at."""
+
+    calls: object
+    messages: object
+    cancel_event: object
+    running_event: object
 
 
-def _host_main(calls, messages, cancel_event, running_event, nice: int, idle_s: float) -> None:  # noqa: ANN001
-    _be_nice(nice)
+def _child_main(channels: _Channels, nice: int, background: bool, idle_s: float) -> None:
+    """Every child: run the calls that come, one at a time, until None or `idle_s` without one."""
+    _be_nice(nice, background)
     while True:
         try:
-            call = calls.get(timeout=idle_s)
+            call = channels.calls.get(timeout=idle_s)
         except queue.Empty:
-            return  # idle: give the memory back; the parent starts a new host when needed
+            return  # idle: give the memory back; the parent starts a new child when needed
         if call is None:
             return
-        _run_call(call, messages, cancel_event, running_event)
+        _run_call(call, channels.messages, channels.cancel_event, channels.running_event)
 
 
-def _relay(what: str, process, messages, cancel_event, running_event, progress: ProgressCallback,  # noqa: ANN001
+def _start_child(what: str, nice: int = 0, background: bool = False,
+                 idle_s: float = 300.0) -> tuple[multiprocessing.process.BaseProcess, _Channels]:
+    """A child process and its channels, not yet started (one-shot and kept-alive alike)."""
+    ctx = context()
+    channels = _Channels(ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Event())
+    channels.running_event.set()
+    process = ctx.Process(target=_child_main, args=(channels, nice, background, idle_s), name=f"facenet-{what}",
+                          daemon=True)
+    return process, channels
+
+
+def _relay(what: str, process, channels: _Channels, progress: ProgressCallback,  # noqa: ANN001
            cancel: CancelToken) -> object:  # the child's result
     """Parent side of one call: progress relayed, cancel forwarded, result or error returned."""
     while True:
         if cancel.cancelled:
-            cancel_event.set()
-            running_event.set()
+            channels.cancel_event.set()
+            channels.running_event.set()
         try:
-            kind, payload = messages.get(timeout=POLL_S)
+            kind, payload = channels.messages.get(timeout=POLL_S)
         except queue.Empty:
             if not process.is_alive():
                 raise RuntimeError(f"the {what} process ended unexpectedly (exit code {process.exitcode}); "
@@ -137,26 +158,22 @@ class ChildProcess:
     """Create on the GUI thread; `run` is the Job function; `set_paused` follows the Job."""
 
     def __init__(self, call: ChildCall, what: str) -> None:
-        ctx = context()
         self.what = what
-        self.messages = ctx.Queue()
-        self.cancel_event = ctx.Event()
-        self.running_event = ctx.Event()
-        self.running_event.set()
-        self.process = ctx.Process(target=_child_main, args=(call, self.messages, self.cancel_event, self.running_event),
-                                   name=f"facenet-{what}", daemon=True)
+        self.process, self.channels = _start_child(what, call.nice, call.background)
+        self.channels.calls.put(call)
+        self.channels.calls.put(None)  # one call, then the child ends
 
     def set_paused(self, paused: bool) -> None:
         if paused:
-            self.running_event.clear()
+            self.channels.running_event.clear()
         else:
-            self.running_event.set()
+            self.channels.running_event.set()
 
     def run(self, progress: ProgressCallback, cancel: CancelToken):  # noqa: ANN201 - the child's result
         self.process.start()
         _LIVE_CHILDREN.add(self)
         try:
-            return _relay(self.what, self.process, self.messages, self.cancel_event, self.running_event, progress, cancel)
+            return _relay(self.what, self.process, self.channels, progress, cancel)
         finally:
             self.process.join(timeout=30)
             if self.process.is_alive():
@@ -183,12 +200,11 @@ class EngineHost:
         def run(progress: ProgressCallback, cancel: CancelToken):  # noqa: ANN202
             with self._lock:
                 self._ensure_started()
-                self._cancel_event.clear()
-                self._running_event.set()
-                self._calls.put(call)
+                self._channels.cancel_event.clear()
+                self._channels.running_event.set()
+                self._channels.calls.put(call)
                 try:
-                    return _relay(self.what, self._process, self._messages, self._cancel_event, self._running_event,
-                                  progress, cancel)
+                    return _relay(self.what, self._process, self._channels, progress, cancel)
                 finally:
                     self._last_used = time.monotonic()
         return run
@@ -202,12 +218,7 @@ class EngineHost:
         if self._process is not None and self._process.is_alive() and fresh_enough:
             return
         self._stop()
-        ctx = context()
-        self._calls, self._messages = ctx.Queue(), ctx.Queue()
-        self._cancel_event, self._running_event = ctx.Event(), ctx.Event()
-        self._process = ctx.Process(target=_host_main, args=(self._calls, self._messages, self._cancel_event,
-                                                             self._running_event, self.nice, self.idle_s),
-                                    name=f"facenet-{self.what}", daemon=True)
+        self._process, self._channels = _start_child(self.what, self.nice, idle_s=self.idle_s)
         self._process.start()
         self._last_used = time.monotonic()
 
@@ -215,7 +226,7 @@ class EngineHost:
         if self._process is None:
             return
         if self._process.is_alive():
-            self._calls.put(None)
+            self._channels.calls.put(None)
             self._process.join(timeout=5)
             if self._process.is_alive():
                 self._process.kill()
@@ -225,8 +236,8 @@ class EngineHost:
     def close(self) -> None:
         """End the child (a call in flight is stopped: what it committed stays)."""
         if self._process is not None and self._process.is_alive():
-            self._cancel_event.set()
-            self._running_event.set()
+            self._channels.cancel_event.set()
+            self._channels.running_event.set()
         if self._lock.acquire(timeout=10):
             try:
                 self._stop()
