@@ -23,3 +23,28 @@ class Assignment(StrEnum):
 
 # The states in which a face counts as its person's (people's faces, covers, exports).
 THE_PERSONS = (Assignment.AUTO, Assignment.MANUAL)
+
+
+# Conditions a write may be limited to (SQL over the faces table): never over a hand label,
+# or only over faces in no person.
+NOT_BY_HAND = "(assignment IS NULL OR assignment != 'manual')"
+IN_NO_PERSON = "person_id IS NULL"
+
+
+def faces_where(db, face_ids: list[int], condition: str) -> set[int]:  # noqa: ANN001 - a sqlite-utils Database
+    """Those of the faces for which `condition` holds now (one query per 500 ids)."""
+    found: set[int] = set()
+    for start in range(0, len(face_ids), 500):
+        part = face_ids[start : start + 500]
+        found.update(r[0] for r in db.execute(
+            f"SELECT id FROM faces WHERE id IN ({','.join('?' * len(part))}) AND {condition}", part).fetchall())
+    return found
+
+
+def write_assignments(db, rows: list[tuple[int, Assignment, float, int]], condition: str) -> None:  # noqa: ANN001
+    """(person, state, distance, face) rows in one batch, each only where `condition` holds:
+    what grouping and recognition decide never lands on a face the user labelled since."""
+    db.conn.executemany(
+        f"UPDATE faces SET person_id = ?, assignment = ?, distance = ? WHERE id = ? AND {condition}",
+        [(person, str(state), distance, face) for person, state, distance, face in rows],
+    )

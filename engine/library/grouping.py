@@ -21,7 +21,7 @@ from engine.library.clustering import FREE, ClusteringProblem, cluster_faces
 from engine.library.doubtful_labels import DoubtfulLabel, doubtful_labels
 from engine.library.recognition import recognise
 from engine.library.recognition_memory import RecognitionMemory
-from engine.library.assignments import Assignment
+from engine.library.assignments import IN_NO_PERSON, NOT_BY_HAND, Assignment, faces_where, write_assignments
 from engine.library.embeddings import WITH_VECTOR
 from engine.library.store import Library, blob_to_embedding
 from engine.library.model_registry import active_version
@@ -207,11 +207,9 @@ def _cluster_once(
                 continue  # unsorted, or a face the user said is not this (unnamed) person
             distance = float(np.linalg.norm(faces["vectors"][i] - centroids[cluster]))
             updates.append((person, distance, int(faces["id"][i])))
-        db.conn.executemany(  # never over a hand label, whatever happened since the read
-            "UPDATE faces SET person_id = ?, assignment = 'auto', distance = ? "
-            "WHERE id = ? AND assignment IS NULL",
-            updates,
-        )
+        # never over a hand label, whatever happened since the read
+        write_assignments(db, [(person, Assignment.AUTO, distance, face) for person, distance, face in updates],
+                          "assignment IS NULL")
         questioned = _ask_about_doubtful(db, faces, doubtful)
         _drop_empty_automatic_people(db)
         recognition = recognize_faces(library, version, only_unassigned=True)
@@ -391,17 +389,15 @@ def _apply_recognition(
 ) -> RecognitionSummary:
     # Only over the state the decisions were made for: never over a hand label, and with
     # only_unassigned never over a face that was given to someone since.
-    guard = "person_id IS NULL" if only_unassigned else "(assignment IS NULL OR assignment != 'manual')"
-    assigned = suggested = 0
+    # Inside the write transaction, so the guard read here is the guard each row meets.
+    guard = IN_NO_PERSON if only_unassigned else NOT_BY_HAND
+    open_to_it = faces_where(db, [d[1] for d in decisions], guard)
+    rows = []
     for best, face_id, photo_id, person, level in decisions:
-        if (photo_id, person) in taken:
-            continue  # this photo already shows that person
-        changed = db.execute(
-            f"UPDATE faces SET person_id = ?, assignment = ?, distance = ? WHERE id = ? AND {guard}",
-            [person, level, best, face_id],
-        ).rowcount
-        if changed:
-            taken.add((photo_id, person))
-            assigned += level == Assignment.AUTO
-            suggested += level == Assignment.SUGGESTED
-    return RecognitionSummary(considered, assigned, suggested)
+        if face_id not in open_to_it or (photo_id, person) in taken:
+            continue  # labelled meanwhile, or this photo already shows that person
+        taken.add((photo_id, person))
+        rows.append((person, level, best, face_id))
+    write_assignments(db, rows, guard)
+    assigned = sum(row[1] == Assignment.AUTO for row in rows)
+    return RecognitionSummary(considered, assigned, len(rows) - assigned)
