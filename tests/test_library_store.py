@@ -255,3 +255,27 @@ def test_the_assignment_states_in_sql_are_the_ones_the_code_names(tmp_path) -> N
         with pytest.raises(sqlite3.IntegrityError):
             library.db.execute("INSERT INTO faces(photo_id, x1, y1, x2, y2, score, person_id, assignment) "
                                "VALUES (1, 0, 0, 9, 9, 1, 1, 'maybe')")
+
+
+def test_every_statement_and_fetch_of_the_library_goes_through_the_translation(tmp_path, monkeypatch) -> None:
+    """A disk error can come at the hundredth row of a read as well as at its first: the
+    library's cursors translate fetches too, whoever issues the statement (sqlite-utils,
+    Library.query, db.execute)."""
+    from engine.library.store import LibraryUnavailable, _LibraryCursor
+
+    seen = []
+    original = _LibraryCursor._translate
+    monkeypatch.setattr(_LibraryCursor, "_translate",
+                        lambda self, call, *args: seen.append(call.__name__) or original(self, call, *args))
+    with Library(tmp_path / "lib.db") as library:
+        library.db["people"].insert({"name": "Anna"})  # through sqlite-utils
+        library.query("SELECT * FROM people")
+        library.db.execute("SELECT * FROM people").fetchone()
+        list(library.db.execute("SELECT * FROM people"))
+        assert {"<lambda>", "fetchall", "fetchone", "__next__"} <= set(seen)  # <lambda>: a statement
+
+        def disk_error() -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+        with pytest.raises(LibraryUnavailable, match="the disk reported an error"):
+            library.db.execute("SELECT 1")._translate(disk_error)

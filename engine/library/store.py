@@ -51,23 +51,49 @@ class _LibraryConnection(sqlite3.Connection):
 
     library_path: Path = Path()
 
+    def cursor(self, factory: type | None = None) -> sqlite3.Cursor:  # sqlite3's own signature
+        return super().cursor(factory or _LibraryCursor)
+
     def execute(self, *args, **kwargs) -> sqlite3.Cursor:  # noqa: ANN002, ANN003 - sqlite3's own signature
-        try:
-            return super().execute(*args, **kwargs)
-        except sqlite3.OperationalError as exc:
-            raise _translated(exc, self.library_path) from exc
+        return self.cursor().execute(*args, **kwargs)
 
     def executemany(self, *args, **kwargs) -> sqlite3.Cursor:  # noqa: ANN002, ANN003
-        try:
-            return super().executemany(*args, **kwargs)
-        except sqlite3.OperationalError as exc:
-            raise _translated(exc, self.library_path) from exc
+        return self.cursor().executemany(*args, **kwargs)
 
     def executescript(self, *args, **kwargs) -> sqlite3.Cursor:  # noqa: ANN002, ANN003
         try:
             return super().executescript(*args, **kwargs)
         except sqlite3.OperationalError as exc:
             raise _translated(exc, self.library_path) from exc
+
+
+class _LibraryCursor(sqlite3.Cursor):
+    """Statements and every row fetched after them: a read can meet the disk's trouble at
+    its hundredth row as well as at its first."""
+
+    def _translate(self, call, *args):  # noqa: ANN001, ANN002, ANN202 - any sqlite3 cursor method
+        try:
+            return call(*args)
+        except sqlite3.OperationalError as exc:
+            raise _translated(exc, self.connection.library_path) from exc
+
+    def execute(self, *args, **kwargs) -> sqlite3.Cursor:  # noqa: ANN002, ANN003
+        return self._translate(lambda: super(_LibraryCursor, self).execute(*args, **kwargs))
+
+    def executemany(self, *args, **kwargs) -> sqlite3.Cursor:  # noqa: ANN002, ANN003
+        return self._translate(lambda: super(_LibraryCursor, self).executemany(*args, **kwargs))
+
+    def fetchone(self):  # noqa: ANN202 - a row or None
+        return self._translate(super().fetchone)
+
+    def fetchmany(self, *args) -> list:  # noqa: ANN002
+        return self._translate(super().fetchmany, *args)
+
+    def fetchall(self) -> list:
+        return self._translate(super().fetchall)
+
+    def __next__(self):  # noqa: ANN204
+        return self._translate(super().__next__)
 
 
 def _translated(exc: sqlite3.OperationalError, path: Path) -> Exception:
