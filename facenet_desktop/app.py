@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QDialogButtonBox,
     QFileDialog,
+    QLabel,
     QListWidget,
     QMainWindow,
     QMenu,
@@ -50,7 +51,7 @@ from engine.library.folders import add_folder, library_folders, photos_in_folder
 from engine.library.missing import forget_missing, missing_photos
 from engine.library.people import find_people, other_person_named, person_names
 from engine.library.preferences import load_preferences, save_preferences
-from engine.library.store import Library, LibraryError, LibraryUnavailable
+from engine.library.store import Library, LibraryError, LibraryUnavailable, default_db_path, needs_converting
 from engine.user_files import printable_path
 from engine.wording import counted, names_in_words
 from facenet_desktop.dialogs import PersonPicker, SettingsDialog, TextDialog
@@ -951,11 +952,28 @@ def create_app(argv: Sequence[str]) -> QApplication:
     return app  # type: ignore[return-value]
 
 
+def open_library_saying_so(path: Path) -> Library:
+    """Open the library; one made by an older version is converted first (about 1.5 s per
+    100,000 faces), and a notice says so meanwhile instead of a start that seems to hang."""
+    if not needs_converting(path):
+        return Library(path)
+    notice = QLabel("Updating your library for this version of FaceNet Desktop…\nYour names and labels are kept.")
+    notice.setObjectName("library-update-notice")
+    notice.setWindowTitle(WINDOW_TITLE)
+    notice.setMargin(24)
+    notice.show()
+    QApplication.processEvents()
+    try:
+        return Library(path)
+    finally:
+        notice.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     start_logging()
     app = create_app(sys.argv if argv is None else argv)
     try:
-        library = Library()
+        library = open_library_saying_so(default_db_path())
     except LibraryError as exc:
         QMessageBox.critical(None, WINDOW_TITLE, str(exc))
         return 1

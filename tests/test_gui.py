@@ -13,7 +13,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import Qt, QTimer  # noqa: E402
-from PySide6.QtWidgets import QMessageBox  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 from synthetic_library import fill_library, fill_library_more, identity_vectors  # noqa: E402
 
 from engine.jobs import Progress  # noqa: E402
@@ -1187,3 +1187,28 @@ def test_a_background_read_of_an_unreachable_library_is_reported_once(window, qt
     window._background_views_read(None, unreachable)
     window._background_views_read(None, unreachable)  # the next 2-second refresh fails the same way
     assert window.errors[before:] == [str(unreachable)]
+
+
+def test_opening_an_older_library_shows_a_notice_while_it_is_converted(qtbot, tmp_path, monkeypatch) -> None:
+    from test_library_store import _library_as_made_before_m009
+
+    from facenet_desktop import app as app_module
+
+    old = tmp_path / "before.db"
+    _library_as_made_before_m009(old)
+    shown = []
+    real_library = app_module.Library
+
+    def opening(path):  # noqa: ANN001, ANN202 - records what is on screen while the library opens
+        shown.extend(w.text() for w in QApplication.topLevelWidgets()
+                     if w.objectName() == "library-update-notice" and w.isVisible())
+        return real_library(path)
+
+    monkeypatch.setattr(app_module, "Library", opening)
+    library = app_module.open_library_saying_so(old)
+    assert shown and "Updating your library" in shown[0]
+    assert not [w for w in QApplication.topLevelWidgets() if w.objectName() == "library-update-notice" and w.isVisible()]
+    library.close()
+    shown.clear()
+    app_module.open_library_saying_so(old).close()  # converted now: no notice
+    assert shown == []

@@ -100,6 +100,23 @@ def _translated(exc: sqlite3.OperationalError, path: Path) -> Exception:
     return unavailable(exc, path) or exc
 
 
+def needs_converting(path: str | Path) -> bool:
+    """An existing library that an older version of the app made: opening it converts it
+    first (a few seconds for a large one), which the window says before it starts."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        try:
+            db = sqlite_utils.Database(connection)
+            return db[MIGRATIONS.migrations_table].exists() and bool(MIGRATIONS.pending(db))
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return False  # opening it will say what is wrong
+
+
 def default_db_path() -> Path:
     """`FACENET_DB` if set, else library.db in the platform's user data folder."""
     return current_settings().database or data_dir() / DB_FILENAME
