@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from engine.library.store import ids_where
+
 
 class Assignment(StrEnum):
     MANUAL = "manual"
@@ -33,12 +35,7 @@ IN_NO_PERSON = "person_id IS NULL"
 
 def faces_where(db, face_ids: list[int], condition: str) -> set[int]:  # noqa: ANN001 - a sqlite-utils Database
     """Those of the faces for which `condition` holds now (one query per 500 ids)."""
-    found: set[int] = set()
-    for start in range(0, len(face_ids), 500):
-        part = face_ids[start : start + 500]
-        found.update(r[0] for r in db.execute(
-            f"SELECT id FROM faces WHERE id IN ({','.join('?' * len(part))}) AND {condition}", part).fetchall())
-    return found
+    return set(ids_where(db, f"SELECT id FROM faces WHERE id IN ({{}}) AND {condition}", face_ids))
 
 
 def write_assignments(db, rows: list[tuple[int, Assignment, float, int]], condition: str) -> None:  # noqa: ANN001

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from engine.library.assignments import THE_PERSONS, Assignment
 from engine.library.people import clean_name, resolve_person
-from engine.library.store import Library, LibraryError
+from engine.library.store import Library, LibraryError, ids_where
 from engine.wording import counted
 
 MAX_UNDO = 200
@@ -357,25 +357,16 @@ def remove_folder(library: Library, stored_path: str, shown_as: str) -> int:
     with _Edit(library) as edit:
         db = edit.db
         photos = [r[0] for r in db.execute("SELECT id FROM photos WHERE folder_id = ?", [folder]).fetchall()]
-        faces = _ids_where(db, "SELECT id FROM faces WHERE photo_id IN ({})", photos)
+        faces = ids_where(db, "SELECT id FROM faces WHERE photo_id IN ({})", photos)
         edit.description = f"Removed {shown_as} from the library ({counted(len(photos), 'photo')})"
         edit.save_faces(faces)
         edit.save_rows(faces)
         edit.save_table_rows("folders", [folder])
         edit.save_table_rows("photos", photos)
-        edit.save_people(_ids_where(db, "SELECT id FROM people WHERE cover_face_id IN ({})", faces))
-        _ids_where(db, "DELETE FROM photos WHERE id IN ({}) RETURNING id", photos)  # their faces go with them
+        edit.save_people(ids_where(db, "SELECT id FROM people WHERE cover_face_id IN ({})", faces))
+        ids_where(db, "DELETE FROM photos WHERE id IN ({}) RETURNING id", photos)  # their faces go with them
         db.execute("DELETE FROM folders WHERE id = ?", [folder])
         return len(photos)
-
-
-def _ids_where(db, sql: str, ids: list[int], chunk: int = 500) -> list[int]:  # noqa: ANN001
-    """Run `sql` (its `{}` is the IN list) over `ids` a chunk at a time; the ids it returns."""
-    out = []
-    for start in range(0, len(ids), chunk):
-        part = ids[start : start + chunk]
-        out += [r[0] for r in db.execute(sql.format(",".join("?" * len(part))), part).fetchall()]
-    return out
 
 
 def hide_person(library: Library, person: str | int, hidden: bool = True) -> None:

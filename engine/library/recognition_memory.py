@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.library.embeddings import vectors_of
 from engine.library.store import Library, blob_to_embedding
 from engine.model_versions import ModelVersion
 
 LOAD_ALL_AT = 5000  # this many missing vectors: read the version's every vector in one query
-CHUNK = 500
 
 
 @dataclass
@@ -43,18 +43,13 @@ class RecognitionMemory:
             self.cached_version = version.name
         missing = [f for f in face_ids if f not in self.cached]
         if len(missing) >= LOAD_ALL_AT:
-            rows = library.db.execute("SELECT face_id, embedding FROM face_embeddings WHERE model_version = ?",
-                                      [version.name]).fetchall()
+            rows = {face: blob_to_embedding(blob) for face, blob in library.db.execute(
+                "SELECT face_id, embedding FROM face_embeddings WHERE model_version = ?", [version.name]).fetchall()}
         else:
-            rows = []
-            for start in range(0, len(missing), CHUNK):
-                part = missing[start : start + CHUNK]
-                rows += library.db.execute(
-                    "SELECT face_id, embedding FROM face_embeddings WHERE model_version = ? "
-                    f"AND face_id IN ({','.join('?' * len(part))})", [version.name, *part]).fetchall()
+            rows = vectors_of(library, missing, version.name)
         if rows:
-            prepared = version.prepare(np.stack([blob_to_embedding(r[1]) for r in rows]))
-            self.cached.update(zip((r[0] for r in rows), prepared, strict=True))
+            prepared = version.prepare(np.stack(list(rows.values())))
+            self.cached.update(zip(rows, prepared, strict=True))
         if not face_ids:
             return np.empty((0, version.embedding_size), np.float32)
         return np.stack([self.cached[f] for f in face_ids])

@@ -24,8 +24,6 @@ from engine.settings import current_settings
 DB_FILENAME = "library.db"
 MIGRATIONS = sqlite_utils.Migrations("facenet-library")
 
-
-
 # SQLite's words -> the user's.  Matched against the start of the error text.
 _UNAVAILABLE = {
     "database is locked": "the library is busy (another program is writing to it); try again in a moment",
@@ -295,6 +293,15 @@ def m009_embeddings_in_their_own_table(db: sqlite_utils.Database) -> None:
         "ALTER TABLE faces DROP COLUMN model_version",
     ):
         db.execute(statement)
+
+
+def ids_where(db, sql: str, ids: list[int], chunk: int = 500) -> list[int]:  # noqa: ANN001 - a sqlite-utils Database
+    """Run `sql` (its `{}` is the IN list) over `ids` a chunk at a time; the ids it returns."""
+    out = []
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        out += [r[0] for r in db.execute(sql.format(",".join("?" * len(part))), part).fetchall()]
+    return out
 
 
 def embedding_to_blob(vector: np.ndarray) -> bytes:
