@@ -1,6 +1,11 @@
-"""Face and photo thumbnails for the views: cut by the engine on worker threads (disk-cached JPEGs),
-handed to the GUI thread through a queue, kept in memory as QPixmaps (LRU), and announced
-with a signal so a model repaints just that item.
+"""Face and photo thumbnails for the views: looked up in the engine's disk cache on worker
+threads, cut in a child process when missing, handed to the GUI thread through a queue, kept
+in memory as QPixmaps (LRU), and announced with a signal so a model repaints just that item.
+
+Cutting decodes a whole photo.  On threads of the window's process that held the GIL in
+bursts: beside two busy programs the window stalled 20-60 ms during a scan, 9-12 ms with
+thumbnails off (benchmarks/gui_responsiveness.py --load-only).  A child process also keeps a
+decoder that crashes on a strange photo away from the window.
 
 Plain Python threads and a queue, not QRunnables emitting a signal per thumbnail: thousands
 of those in a fast scroll crashed PySide6 (a refcount error in its signal marshalling).  A
@@ -13,18 +18,22 @@ import logging
 import queue
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPixmap
 
-from engine.library.browse import face_thumbnail, photo_thumbnail
 from engine.library.store import Library
+from engine.library.thumbnails import ThumbnailSource, cut, face_source, photo_source
+from facenet_desktop.engine_process import context
 
 log = logging.getLogger(__name__)
 
 MEMORY_ITEMS = 3000
 MAX_DELIVERED_PER_TICK = 200  # a tiny 128-px JPEG decodes in well under a millisecond
+CUTTING_PROCESSES = 2
 
 
 def photo_key(photo_id: int) -> int:
@@ -42,7 +51,9 @@ class ThumbnailLoader(QObject):
         super().__init__(parent)
         self.library = library
         self.size = size
-        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="thumbnails")
+        self.pool = ThreadPoolExecutor(max_workers=CUTTING_PROCESSES, thread_name_prefix="thumbnails")
+        self._cutter: ProcessPoolExecutor | None = None  # started at the first thumbnail not cut yet
+        self._cutter_lock = threading.Lock()
         self._done: queue.SimpleQueue[tuple[int, str | None]] = queue.SimpleQueue()
         self._cache: OrderedDict[int, QPixmap] = OrderedDict()
         self._pending: set[int] = set()
@@ -67,9 +78,10 @@ class ThumbnailLoader(QObject):
     def _cut(self, face_id: int) -> None:  # worker thread: no Qt objects here
         try:
             if face_id < 0:
-                path = photo_thumbnail(self.library, -face_id, self.size)
+                source = photo_source(self.library, -face_id, self.size)
             else:
-                path = face_thumbnail(self.library, face_id, self.size)
+                source = face_source(self.library, face_id, self.size)
+            path = None if source is None else source.cached if source.is_cut() else self._cut_elsewhere(source)
         except Exception:  # noqa: BLE001 - a face without a thumbnail shows the placeholder
             log.warning("thumbnail %s failed", face_id, exc_info=True)
             path = None
@@ -79,6 +91,27 @@ class ThumbnailLoader(QObject):
                 self._wake.emit()
             except RuntimeError:  # the loader went away (window closed)
                 self._wake_pending.release()
+
+    def _cut_elsewhere(self, source: ThumbnailSource) -> Path | None:
+        """Cut in the child process.  If it dies (a decoder crashing on some photo) every cut
+        in flight fails: each is tried once more in a new child, so only the photo that
+        kills it twice goes without a thumbnail."""
+        for attempt in range(2):
+            cutter = self._running_cutter()
+            try:
+                return cutter.submit(cut, source).result()
+            except BrokenProcessPool:
+                with self._cutter_lock:
+                    if self._cutter is cutter:
+                        self._cutter = None  # the next cut starts a new child
+                log.warning("the thumbnail process ended while cutting %s (attempt %d)", source.photo_path, attempt + 1)
+        return None
+
+    def _running_cutter(self) -> ProcessPoolExecutor:
+        with self._cutter_lock:
+            if self._cutter is None:
+                self._cutter = ProcessPoolExecutor(max_workers=CUTTING_PROCESSES, mp_context=context())
+            return self._cutter
 
     def _deliver(self) -> None:
         if self._wake_pending.locked():
@@ -105,7 +138,11 @@ class ThumbnailLoader(QObject):
         self._cache.clear()
 
     def wait(self) -> None:
-        """Finish queued work (tests, shutdown)."""
+        """Finish the work begun, drop the rest, and let the child process go (tests, shutdown)."""
         self.pool.shutdown(wait=True, cancel_futures=True)
-        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="thumbnails")
+        self.pool = ThreadPoolExecutor(max_workers=CUTTING_PROCESSES, thread_name_prefix="thumbnails")
+        with self._cutter_lock:
+            cutter, self._cutter = self._cutter, None
+        if cutter is not None:
+            cutter.shutdown(wait=True, cancel_futures=True)
         self._deliver()

@@ -55,7 +55,7 @@ def test_scan_name_merge_and_add_a_face(qtbot, tmp_path, faces_dir, monkeypatch)
     # Search results show whole photos: the photo's thumbnail keeps its shape, longest side 128.
     from PIL import Image
 
-    from engine.library.browse import photo_thumbnail
+    from engine.library.thumbnails import photo_thumbnail
 
     some_photo = library.query("SELECT id, width, height FROM photos WHERE status = 'done' LIMIT 1")[0]
     with Image.open(photo_thumbnail(library, some_photo["id"], 128)) as thumbnail:

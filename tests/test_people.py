@@ -394,7 +394,7 @@ def test_a_face_thumbnail_never_shows_another_face_that_had_its_id(tmp_path, fac
 
     from PIL import Image
 
-    from engine.library.browse import face_thumbnail
+    from engine.library.thumbnails import face_thumbnail
 
     photos = []
     for person in ("Colin_Powell", "Serena_Williams"):

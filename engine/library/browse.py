@@ -1,26 +1,14 @@
 """Read-only views of the library for the GUI: people with covers, a person's faces, the
-unsorted faces, suggestions to confirm, one photo's faces, and face thumbnails (cut once,
-cached on disk as small JPEGs so the people grid never decodes a full photo twice)."""
+unsorted faces, suggestions to confirm, one photo's faces, and photo search (thumbnails are
+engine.library.thumbnails)."""
 
 from __future__ import annotations
 
-import logging
-import hashlib
-import io
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
-from PIL import Image
-
-from engine.faces.images import load_photo
 from engine.library.store import Library
-from engine.paths import atomic_write_bytes, cache_dir
 from engine.user_files import from_stored_path
-
-log = logging.getLogger(__name__)
-
-THUMBNAIL_SIZE = 128
 UNSORTED = -1  # the person id the GUI uses for "Unsorted faces"
 
 
@@ -119,68 +107,6 @@ def faces_by_id(library: Library, face_ids: list[int]) -> dict[int, FaceTile]:
 
 def photo_faces(library: Library, photo_id: int) -> list[FaceTile]:
     return _tiles(library.query(f"SELECT {_FACE_COLUMNS} WHERE f.photo_id = ? ORDER BY f.x1", [photo_id]))
-
-
-def face_thumbnail(library: Library, face_id: int, size: int = THUMBNAIL_SIZE) -> Path | None:
-    """A square JPEG of the face with some margin; None when the face is gone or its photo
-    cannot be read.  Cached by what it shows (the photo's content and the box), never by the
-    face's id: SQLite gives a deleted face's id to the next new face."""
-    row = library.query(
-        "SELECT ph.path, ph.content_hash, ph.width, f.x1, f.y1, f.x2, f.y2 FROM faces f "
-        "JOIN photos ph ON ph.id = f.photo_id WHERE f.id = ?",
-        [face_id],
-    )
-    if not row:
-        return None
-    r = row[0]
-    shows = f"{r['content_hash'] or r['path']}|{r['x1']:.2f},{r['y1']:.2f},{r['x2']:.2f},{r['y2']:.2f}"
-    key = hashlib.sha1(shows.encode("utf-8", "surrogateescape")).hexdigest()
-    cached = cache_dir() / "thumbnails" / library_key(library) / f"face-{key}-{size}.jpg"
-    if cached.exists():
-        return cached
-    try:
-        photo = load_photo(from_stored_path(r["path"]), max_side=1600)
-    except Exception:  # noqa: BLE001 - any unreadable photo just has no thumbnail
-        log.info("no thumbnail for face %s", face_id, exc_info=True)
-        return None
-    scale = photo.scale
-    side = max(r["x2"] - r["x1"], r["y2"] - r["y1"]) * 1.4
-    cx, cy = (r["x1"] + r["x2"]) / 2, (r["y1"] + r["y2"]) / 2
-    box = [int(round(v * scale)) for v in (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)]
-    image = Image.fromarray(photo.rgb).crop(tuple(box)).resize((size, size), Image.Resampling.BILINEAR)
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=85)
-    atomic_write_bytes(cached, buffer.getvalue())
-    return cached
-
-
-def photo_thumbnail(library: Library, photo_id: int, size: int = THUMBNAIL_SIZE) -> Path | None:
-    """The whole photo, its longest side `size`, as a JPEG cached by the photo's content (an id
-    can be reused after a photo leaves the library; its content hash names what it shows);
-    None when the photo cannot be read."""
-    row = library.query("SELECT path, content_hash FROM photos WHERE id = ?", [photo_id])
-    if not row:
-        return None
-    key = row[0]["content_hash"] or hashlib.sha1(row[0]["path"].encode("utf-8", "surrogateescape")).hexdigest()
-    cached = cache_dir() / "thumbnails" / library_key(library) / f"photo-{key}-{size}.jpg"
-    if cached.exists():
-        return cached
-    try:
-        photo = load_photo(from_stored_path(row[0]["path"]), max_side=max(size * 4, 512))
-    except Exception:  # noqa: BLE001 - any unreadable photo just has no thumbnail
-        log.info("no thumbnail for photo %s", photo_id, exc_info=True)
-        return None
-    image = Image.fromarray(photo.rgb)
-    image.thumbnail((size, size), Image.Resampling.BILINEAR)
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=85)
-    atomic_write_bytes(cached, buffer.getvalue())
-    return cached
-
-
-def library_key(library: Library) -> str:
-    """Thumbnails of different libraries never mix (face ids repeat across databases)."""
-    return hashlib.sha1(str(library.path.resolve()).encode()).hexdigest()[:12]
 
 
 def parse_people_query(text: str) -> list[str]:
