@@ -2,9 +2,12 @@
 face_recognition user gets (dlib-bin: HOG detector with one upsample + 5-point landmarks +
 compute_face_descriptor) and against dlib-bin's CNN detector, in one process, one run.
 
-Also the embedder's and the detector's achieved GFLOP/s against this machine's FP32 peak.
+Also the embedder's and the detector's achieved GFLOP/s against this machine's FP32 peak,
+and, where the processor has bf16 matrix units (or with --bf16-efficiency), in bf16 against
+a bf16 matrix product measured in the same run.  On such a machine our pipeline computes in
+bf16 by default, and a float32 row is timed beside it.
 
-    python benchmarks/pipeline_speed.py [--photos 100] [--cnn-photos 8]
+    python benchmarks/pipeline_speed.py [--photos 100] [--cnn-photos 8] [--bf16-efficiency]
 
 Detection recall on the labeled photos: a photo labelled with k people counts
 min(faces found, k) of k (every shared photo shows its labelled people; group photos list
@@ -27,12 +30,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import faces_dir, machine_line, print_table
-from flops import conv_flops, measured_sgemm_gflops, theoretical_peak_gflops
+from flops import conv_flops, measured_gemm_gflops, theoretical_peak_gflops
 from PIL import Image
 
 from engine.faces.images import PHOTO_EXTENSIONS
 from engine.dlib.model_files import default_model_files
 from engine.faces.pipeline import DetectionSettings, FacePipeline
+from engine.faces.precision import FP32, Precision, bf16_units, computing_in
 
 CHUNK = 10  # photos per turn when the pipelines take turns
 
@@ -124,37 +128,54 @@ def run_dlib_on_every_core(pool, photos: list[tuple[Path, int]]) -> tuple[float,
     return time.perf_counter() - start, counts
 
 
-def gflops_report(pipeline: FacePipeline) -> list[list[object]]:
+def gflops_report(pipeline: FacePipeline, precisions: list[Precision]) -> list[list[object]]:
+    """Each network's achieved GFLOP/s in each precision, against the theoretical FP32 peak
+    and against a large matrix product in the same precision measured here (no table of
+    bf16 peaks is kept: the product is what the matrix units deliver through oneDNN)."""
     peak, peak_text = theoretical_peak_gflops()
-    sgemm = measured_sgemm_gflops()
-    rows = [["FP32 peak (theoretical)", peak_text, f"{peak:.0f}", "", ""], ["sgemm 2048 (torch)", "measured", f"{sgemm:.0f}", f"{100 * sgemm / peak:.0f}%", ""]]
-    embedder = pipeline.embedder
-    flops_face = conv_flops(embedder.network, torch.zeros(1, 3, 150, 150))
+    rows: list[list[object]] = [["FP32 peak (theoretical)", "", peak_text, f"{peak:.0f}", "", ""]]
     chips = np.random.default_rng(0).integers(0, 256, (64, 150, 150, 3), dtype=np.uint8)
-    embedder.embed(chips)
-    start = time.perf_counter()
-    repeats = 3
-    for _ in range(repeats):
-        embedder.embed(chips)
-    per_face = (time.perf_counter() - start) / (repeats * len(chips))
-    achieved = flops_face / per_face / 1e9
-    rows.append(["embedder (batch %d)" % embedder.batch_size, f"{flops_face / 1e9:.3f} GFLOP/face, {per_face * 1000:.2f} ms/face", f"{achieved:.0f}", f"{100 * achieved / peak:.0f}%", f"{100 * achieved / sgemm:.0f}%"])
     rgb = np.random.default_rng(1).integers(0, 256, (1152, 1536, 3), dtype=np.uint8)
-    x, _ = pipeline.detector.tiled_input(rgb)
-    flops_det = conv_flops(pipeline.detector.network, x)
-    with torch.inference_mode():
-        pipeline.detector.network(x)
-        start = time.perf_counter()
-        for _ in range(repeats):
-            pipeline.detector.network(x)
-    net_time = (time.perf_counter() - start) / repeats
+    embedder, detector = pipeline.embedder, pipeline.detector
+    flops_face = conv_flops(embedder.network, torch.zeros(1, 3, 150, 150))
+    x, _ = detector.tiled_input(rgb)
+    flops_det = conv_flops(detector.network, x)
+    repeats = 3
+    chosen = embedder.precision
+    for precision in precisions:
+        dtype = torch.bfloat16 if precision.reduced else torch.float32
+        # Emulated bf16 (no units) multiplies at well under 1 GFLOP/s: a 2048 product would take minutes.
+        size, times = (512, 2) if precision.reduced and not bf16_units() else (2048, 10)
+        gemm = measured_gemm_gflops(size, times, dtype)
+        rows.append([f"matrix product {size} ({dtype})", precision.name, "measured", f"{gemm:.3g}", f"{100 * gemm / peak:.0f}%", ""])
+        embedder.precision = precision
+        try:
+            embedder.embed(chips)
+            start = time.perf_counter()
+            for _ in range(repeats):
+                embedder.embed(chips)
+            per_face = (time.perf_counter() - start) / (repeats * len(chips))
+        finally:
+            embedder.precision = chosen
+        achieved = flops_face / per_face / 1e9
+        rows.append([f"embedder (batch {embedder.batch_size})", precision.name,
+                     f"{flops_face / 1e9:.3f} GFLOP/face, {per_face * 1000:.2f} ms/face", f"{achieved:.0f}",
+                     f"{100 * achieved / peak:.0f}%", f"{100 * achieved / gemm:.0f}%"])
+        with torch.inference_mode(), computing_in(precision):
+            detector.network(x)
+            start = time.perf_counter()
+            for _ in range(repeats):
+                detector.network(x)
+        net_time = (time.perf_counter() - start) / repeats
+        achieved = flops_det / net_time / 1e9
+        rows.append(["detector network, 1536x1152 photo", precision.name, f"{flops_det / 1e9:.1f} GFLOP, {net_time * 1000:.0f} ms",
+                     f"{achieved:.0f}", f"{100 * achieved / peak:.0f}%", f"{100 * achieved / gemm:.0f}%"])
     start = time.perf_counter()
     for _ in range(repeats):
-        pipeline.detector.detect(rgb)
+        detector.detect(rgb)
     full_time = (time.perf_counter() - start) / repeats
-    achieved = flops_det / net_time / 1e9
-    rows.append(["detector network, 1536x1152 photo", f"{flops_det / 1e9:.1f} GFLOP, {net_time * 1000:.0f} ms", f"{achieved:.0f}", f"{100 * achieved / peak:.0f}%", f"{100 * achieved / sgemm:.0f}%"])
-    rows.append(["detector incl. pyramid + NMS", f"{full_time * 1000:.0f} ms", f"{flops_det / full_time / 1e9:.0f}", f"{100 * flops_det / full_time / 1e9 / peak:.0f}%", ""])
+    rows.append(["detector incl. pyramid + NMS (+ float32 rescoring in bf16)", detector.precision.name, f"{full_time * 1000:.0f} ms",
+                 f"{flops_det / full_time / 1e9:.0f}", f"{100 * flops_det / full_time / 1e9 / peak:.0f}%", ""])
     return rows
 
 
@@ -163,6 +184,8 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=100)
     parser.add_argument("--cnn-photos", type=int, default=8)
     parser.add_argument("--skip-dlib", action="store_true")
+    parser.add_argument("--bf16-efficiency", action="store_true",
+                        help="measure the networks in bf16 too where the processor has no bf16 units (emulated: slow)")
     parser.add_argument("--chunk", type=int, default=CHUNK, help="photos per turn (a run of photos per worker is 6)")
     parser.add_argument(
         "--budgets", default="", help="also time our pipeline at these detection budgets (MP), e.g. 0.5,1,2"
@@ -174,7 +197,8 @@ def main() -> None:
     pipeline = FacePipeline()
     files = default_model_files()
     print(machine_line())
-    print(f"{len(photos)} photos, {sum(labelled)} labelled people; torch threads {torch.get_num_threads()}")
+    print(f"{len(photos)} photos, {sum(labelled)} labelled people; torch threads {torch.get_num_threads()}; "
+          f"our face networks compute in {pipeline.precision.reason}")
     pipeline.analyze(photos[0][0])  # warm-up (first-call allocations)
     # Each pipeline is a function of a list of photos returning face counts.  They take
     # turns on chunks of CHUNK photos, so the machine's drift (shared cores, frequency)
@@ -184,6 +208,9 @@ def main() -> None:
         f"ours, default ({settings.quick_megapixels:g} MP, then {settings.max_detect_megapixels:g} MP if none)": lambda chunk: run_ours(pipeline, chunk)
     }
     runners["ours, default, one stream (one worker on every torch thread)"] = lambda chunk: run_ours(pipeline, chunk, 1)
+    if pipeline.precision.reduced:  # the gain of the matrix units, in the same run
+        in_fp32 = FacePipeline(precision=FP32)
+        runners["ours, default, in float32"] = lambda chunk: run_ours(in_fp32, chunk)
     for other in [float(b) for b in args.budgets.split(",") if b]:
         variant = FacePipeline(DetectionSettings(max_detect_megapixels=other, quick_megapixels=None))
         runners[f"ours, single pass at {other:g} MP"] = lambda chunk, v=variant: run_ours(v, chunk)
@@ -237,7 +264,15 @@ def main() -> None:
         print(f"\nours (default) against the HOG pipeline on the same {cores} cores: "
               f"{times[hog_cores_name] / times[ours_name]:.2f}x")
     print()
-    print_table(["compute", "work", "GFLOP/s", "of FP32 peak", "of sgemm"], gflops_report(pipeline))
+    bf16 = pipeline.precision.reduced or args.bf16_efficiency
+    precisions = [FP32, Precision("bf16", "bfloat16 (measured)")] if bf16 else [FP32]
+    if not bf16:
+        print("\nno bf16 matrix units on this processor: the networks are measured in float32 only")
+    elif not bf16_units():
+        print("\nno bf16 matrix units on this processor: torch emulates bf16, so its rows only show that "
+              "the measurement runs (their shares mean nothing)")
+    print_table(["compute", "precision", "work", "GFLOP/s", "of FP32 peak", "of the matrix product in its precision"],
+                gflops_report(pipeline, precisions))
 
 
 if __name__ == "__main__":
