@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 MEMORY_ITEMS = 3000
 MAX_DELIVERED_PER_TICK = 200  # a tiny 128-px JPEG decodes in well under a millisecond
 CUTTING_PROCESSES = 2
+CUTTER_IDLE_MS = 60_000  # the cutting processes (about 46 MB each) end after this long with nothing to cut
 
 
 def photo_key(photo_id: int) -> int:
@@ -54,6 +55,10 @@ class ThumbnailLoader(QObject):
         self.pool = ThreadPoolExecutor(max_workers=CUTTING_PROCESSES, thread_name_prefix="thumbnails")
         self._cutter: ProcessPoolExecutor | None = None  # started at the first thumbnail not cut yet
         self._cutter_lock = threading.Lock()
+        self._idle_release = QTimer(self)  # one shot, restarted whenever the loader falls idle: not a poll
+        self._idle_release.setSingleShot(True)
+        self._idle_release.setInterval(CUTTER_IDLE_MS)
+        self._idle_release.timeout.connect(self._release_cutter)
         self._done: queue.SimpleQueue[tuple[int, str | None]] = queue.SimpleQueue()
         self._cache: OrderedDict[int, QPixmap] = OrderedDict()
         self._pending: set[int] = set()
@@ -131,6 +136,18 @@ class ThumbnailLoader(QObject):
             self.ready.emit(face_id)
         if not self._done.empty():  # more than one drain's worth: go on after other events
             QTimer.singleShot(0, self._deliver)
+        elif not self._pending and self._cutter is not None:
+            self._idle_release.start()
+
+    def _release_cutter(self) -> None:
+        """Let the cutting processes end; the next missing thumbnail starts new ones.  Only
+        when nothing is pending: a pending key is a worker thread that may be using them."""
+        if self._pending:
+            return
+        with self._cutter_lock:
+            cutter, self._cutter = self._cutter, None
+        if cutter is not None:
+            cutter.shutdown(wait=False)  # they exit on their own; the window does not wait for it
 
     def forget(self) -> None:
         """Drop the pixmaps in memory (they are keyed by id): after faces were added, an id
@@ -145,4 +162,6 @@ class ThumbnailLoader(QObject):
             cutter, self._cutter = self._cutter, None
         if cutter is not None:
             cutter.shutdown(wait=True, cancel_futures=True)
+        self._idle_release.stop()
         self._deliver()
+        self._pending.clear()  # keys cancelled above are asked again when next shown

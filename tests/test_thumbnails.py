@@ -4,6 +4,7 @@ after the cutting process dies."""
 
 from __future__ import annotations
 
+import multiprocessing.connection
 import os
 import shutil
 import signal
@@ -36,6 +37,18 @@ def real_library(tmp_path, faces_dir):
             faces.append(add_face_row(db, i + 1, np.zeros(128, np.float32), box=(70, 70, 180, 180)))
     yield lib, faces
     lib.close()
+
+
+def ended(processes: list) -> bool:
+    """Every process has exited (within the ceiling).  Their sentinels, not join(): the
+    executor reaps its processes on its own thread meanwhile."""
+    remaining = [process.sentinel for process in processes]
+    while remaining:
+        ready = multiprocessing.connection.wait(remaining, HANG_CEILING_MS / 1000)
+        if not ready:
+            return False
+        remaining = [sentinel for sentinel in remaining if sentinel not in ready]
+    return True
 
 
 def loaded(qtbot, loader: ThumbnailLoader, key: int):  # noqa: ANN001, ANN201 - a QPixmap
@@ -83,7 +96,7 @@ def test_thumbnails_still_come_after_the_cutting_process_dies(qtbot, real_librar
         assert workers
         for worker in workers:
             os.kill(worker.pid, signal.SIGKILL)
-            worker.join(HANG_CEILING_MS / 1000)
+        assert ended(workers)
         assert loaded(qtbot, loader, faces[1]) is not loader.placeholder
     finally:
         loader.wait()
@@ -110,5 +123,47 @@ def test_a_photo_that_cannot_be_read_shows_the_placeholder(qtbot, real_library, 
     try:
         assert loaded(qtbot, loader, faces[0]) is loader.placeholder
         assert loaded(qtbot, loader, faces[1]) is not loader.placeholder
+    finally:
+        loader.wait()
+
+
+def test_the_cutting_processes_end_when_idle_and_come_back_when_needed(qtbot, real_library) -> None:
+    """About 92 MB the window does not need while nothing is cut: they end after a while
+    idle; the next missing thumbnail starts them again."""
+    library, faces = real_library
+    loader = ThumbnailLoader(library, size=64)
+    try:
+        assert loaded(qtbot, loader, faces[0]) is not loader.placeholder
+        qtbot.waitUntil(loader._idle_release.isActive, timeout=HANG_CEILING_MS)  # nothing pending: the idle wait began
+        workers = list(loader._cutter._processes.values())
+        loader._idle_release.start(1)  # the wait's end, brought forward
+        qtbot.waitUntil(lambda: loader._cutter is None, timeout=HANG_CEILING_MS)
+        assert ended(workers)
+        assert loaded(qtbot, loader, faces[1]) is not loader.placeholder  # new processes cut it
+    finally:
+        loader.wait()
+
+
+def test_the_cutting_processes_stay_while_a_thumbnail_is_pending(qtbot, real_library) -> None:
+    library, faces = real_library
+    loader = ThumbnailLoader(library, size=64)
+    try:
+        assert loaded(qtbot, loader, faces[0]) is not loader.placeholder
+        cutter = loader._cutter
+        loader._pending.add(faces[1])  # a worker thread may be using the cutter for it
+        loader._release_cutter()
+        assert loader._cutter is cutter
+    finally:
+        loader._pending.discard(faces[1])
+        loader.wait()
+
+
+def test_thumbnails_dropped_by_a_wait_are_asked_again(qtbot, real_library) -> None:
+    library, faces = real_library
+    loader = ThumbnailLoader(library, size=64)
+    try:
+        loader._pending.add(faces[0])  # as a load cancelled by wait() leaves it
+        loader.wait()
+        assert loaded(qtbot, loader, faces[0]) is not loader.placeholder
     finally:
         loader.wait()
