@@ -36,7 +36,7 @@ from PIL import Image
 from engine.faces.images import PHOTO_EXTENSIONS
 from engine.dlib.model_files import default_model_files
 from engine.faces.pipeline import DetectionSettings, FacePipeline
-from engine.faces.precision import FP32, Precision, bf16_units, computing_in
+from engine.faces.precision import FP32, Precision, bf16_units, choose_precision, computing_in
 
 CHUNK = 10  # photos per turn when the pipelines take turns
 
@@ -265,7 +265,7 @@ def main() -> None:
               f"{times[hog_cores_name] / times[ours_name]:.2f}x")
     print()
     bf16 = pipeline.precision.reduced or args.bf16_efficiency
-    precisions = [FP32, Precision("bf16", "bfloat16 (measured)")] if bf16 else [FP32]
+    precisions = [FP32, choose_precision("bf16")] if bf16 else [FP32]
     if not bf16:
         print("\nno bf16 matrix units on this processor: the networks are measured in float32 only")
     elif not bf16_units():

@@ -144,10 +144,15 @@ class ThumbnailLoader(QObject):
         when nothing is pending: a pending key is a worker thread that may be using them."""
         if self._pending:
             return
-        with self._cutter_lock:
-            cutter, self._cutter = self._cutter, None
+        cutter = self._take_cutter()
         if cutter is not None:
             cutter.shutdown(wait=False)  # they exit on their own; the window does not wait for it
+
+    def _take_cutter(self) -> ProcessPoolExecutor | None:
+        """The running cutter, if any, no longer the loader's (the next cut starts another)."""
+        with self._cutter_lock:
+            cutter, self._cutter = self._cutter, None
+        return cutter
 
     def forget(self) -> None:
         """Drop the pixmaps in memory (they are keyed by id): after faces were added, an id
@@ -158,8 +163,7 @@ class ThumbnailLoader(QObject):
         """Finish the work begun, drop the rest, and let the child process go (tests, shutdown)."""
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.pool = ThreadPoolExecutor(max_workers=CUTTING_PROCESSES, thread_name_prefix="thumbnails")
-        with self._cutter_lock:
-            cutter, self._cutter = self._cutter, None
+        cutter = self._take_cutter()
         if cutter is not None:
             cutter.shutdown(wait=True, cancel_futures=True)
         self._idle_release.stop()
