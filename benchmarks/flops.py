@@ -69,3 +69,23 @@ def measured_gemm_gflops(size: int = 2048, repeats: int = 10, dtype: torch.dtype
         torch.mm(a, b)
     elapsed = time.perf_counter() - start
     return 2.0 * size**3 * repeats / elapsed / 1e9
+
+
+def measured_int8_product_gops(size: int = 512, repeats: int = 10) -> float:
+    """A large int8 product's GOP/s through the path the int8 detector uses (oneDNN's
+    quantised convolution with ReLU, 7-bit activations): a 1 x 1 convolution of `size`
+    channels over a 128 x 128 map, a (16384 x size) by (size x size) product.
+    torch._int_mm has no fast CPU path (2 GOP/s here)."""
+    from engine.dlib.mmod_int8 import Int8MmodNetwork, quantized_tensors_allowed
+
+    side = 128
+    network = Int8MmodNetwork([nn.Conv2d(size, size, 1)], nn.Identity(), means=(128.0, 128.0, 128.0), limits=(8.0,))
+    x = (torch.rand(1, size, side, side) - 0.5).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), quantized_tensors_allowed():
+        q = torch.quantize_per_tensor(x, network.input_scale, network.input_zero, torch.quint8)
+        torch.ops.quantized.conv2d_relu(q, network.packed[0], network.output_scales[0], 0)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            torch.ops.quantized.conv2d_relu(q, network.packed[0], network.output_scales[0], 0)
+    elapsed = time.perf_counter() - start
+    return 2.0 * side * side * size * size * repeats / elapsed / 1e9

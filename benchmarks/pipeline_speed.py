@@ -4,8 +4,9 @@ compute_face_descriptor) and against dlib-bin's CNN detector, in one process, on
 
 Also the embedder's and the detector's achieved GFLOP/s against this machine's FP32 peak,
 and, where the processor has bf16 matrix units (or with --bf16-efficiency), in bf16 against
-a bf16 matrix product measured in the same run.  On such a machine our pipeline computes in
-bf16 by default, and a float32 row is timed beside it.
+a bf16 matrix product measured in the same run, and the detector in int8 against an int8
+product.  Where the app computes in reduced precision (bf16, or the int8 detector on AVX2
+and later) a float32 row is timed beside it.
 
     python benchmarks/pipeline_speed.py [--photos 100] [--cnn-photos 8] [--bf16-efficiency]
 
@@ -13,8 +14,9 @@ Detection recall on the labeled photos: a photo labelled with k people counts
 min(faces found, k) of k (every shared photo shows its labelled people; group photos list
 them in annotations.csv).  dlib's CNN detector takes minutes per full-size photo on this
 CPU build, so it runs on the first --cnn-photos photos only; its rate is per photo.
-The pipelines take turns on chunks of 10 photos, so drift in the machine's speed during the
-run (shared cores) affects them alike.
+The pipelines take turns on chunks of photos (a run of 6 per core: 12 on 2 cores, so no
+worker of ours idles at the end of a turn, as in a scan's long stream), so drift in the
+machine's speed during the run (shared cores) affects them alike.
 """
 
 from __future__ import annotations
@@ -30,15 +32,19 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import faces_dir, machine_line, print_table
-from flops import conv_flops, measured_gemm_gflops, theoretical_peak_gflops
+from flops import measured_int8_product_gops, conv_flops, measured_gemm_gflops, theoretical_peak_gflops
 from PIL import Image
 
 from engine.faces.images import PHOTO_EXTENSIONS
 from engine.dlib.model_files import default_model_files
-from engine.faces.pipeline import DetectionSettings, FacePipeline
+from engine.faces.pipeline import PARALLEL_RUN, DetectionSettings, FacePipeline
+from engine.dlib.mmod_int8 import int8_supported
+from engine.faces.detector import FaceDetector
 from engine.faces.precision import FP32, Precision, bf16_units, choose_precision, computing_in
 
-CHUNK = 10  # photos per turn when the pipelines take turns
+# Photos per turn when the pipelines take turns: a whole run for each of our workers (with
+# 10 on 2 cores, a run of 6 and a run of 4, one worker idled at every turn's end).
+CHUNK = PARALLEL_RUN * (os.cpu_count() or 1)
 
 
 def labelled_photos(root: Path, limit: int) -> list[tuple[Path, int]]:
@@ -170,11 +176,24 @@ def gflops_report(pipeline: FacePipeline, precisions: list[Precision]) -> list[l
         achieved = flops_det / net_time / 1e9
         rows.append(["detector network, 1536x1152 photo", precision.name, f"{flops_det / 1e9:.1f} GFLOP, {net_time * 1000:.0f} ms",
                      f"{achieved:.0f}", f"{100 * achieved / peak:.0f}%", f"{100 * achieved / gemm:.0f}%"])
+    if int8_supported():
+        gops = measured_int8_product_gops()
+        rows.append(["int8 product (oneDNN 1x1 convolution, 512 channels)", "int8", "measured", f"{gops:.3g}", f"{100 * gops / peak:.0f}%", ""])
+        quick = detector if detector.precision.detector_int8 else FaceDetector(default_model_files().detector, choose_precision("int8"))
+        with torch.inference_mode():
+            quick._int8(x)
+            start = time.perf_counter()
+            for _ in range(repeats):
+                quick._int8(x)
+        net_time = (time.perf_counter() - start) / repeats
+        achieved = flops_det / net_time / 1e9
+        rows.append(["detector network, 1536x1152 photo", "int8 (last layer fp32)", f"{flops_det / 1e9:.1f} GOP, {net_time * 1000:.0f} ms",
+                     f"{achieved:.0f}", f"{100 * achieved / peak:.0f}%", f"{100 * achieved / gops:.0f}%"])
     start = time.perf_counter()
     for _ in range(repeats):
         detector.detect(rgb)
     full_time = (time.perf_counter() - start) / repeats
-    rows.append(["detector incl. pyramid + NMS (+ float32 rescoring in bf16)", detector.precision.name, f"{full_time * 1000:.0f} ms",
+    rows.append(["detector incl. pyramid + NMS (+ float32 rescoring when reduced)", detector.precision.detector, f"{full_time * 1000:.0f} ms",
                  f"{flops_det / full_time / 1e9:.0f}", f"{100 * flops_det / full_time / 1e9 / peak:.0f}%", ""])
     return rows
 
@@ -186,7 +205,7 @@ def main() -> None:
     parser.add_argument("--skip-dlib", action="store_true")
     parser.add_argument("--bf16-efficiency", action="store_true",
                         help="measure the networks in bf16 too where the processor has no bf16 units (emulated: slow)")
-    parser.add_argument("--chunk", type=int, default=CHUNK, help="photos per turn (a run of photos per worker is 6)")
+    parser.add_argument("--chunk", type=int, default=CHUNK, help=f"photos per turn (default {CHUNK}: a run of {PARALLEL_RUN} per core)")
     parser.add_argument(
         "--budgets", default="", help="also time our pipeline at these detection budgets (MP), e.g. 0.5,1,2"
     )
@@ -208,7 +227,7 @@ def main() -> None:
         f"ours, default ({settings.quick_megapixels:g} MP, then {settings.max_detect_megapixels:g} MP if none)": lambda chunk: run_ours(pipeline, chunk)
     }
     runners["ours, default, one stream (one worker on every torch thread)"] = lambda chunk: run_ours(pipeline, chunk, 1)
-    if pipeline.precision.reduced:  # the gain of the matrix units, in the same run
+    if pipeline.precision != FP32:  # the gain of the reduced arithmetic, in the same run
         in_fp32 = FacePipeline(precision=FP32)
         runners["ours, default, in float32"] = lambda chunk: run_ours(in_fp32, chunk)
     for other in [float(b) for b in args.budgets.split(",") if b]:
@@ -267,7 +286,7 @@ def main() -> None:
     bf16 = pipeline.precision.reduced or args.bf16_efficiency
     precisions = [FP32, choose_precision("bf16")] if bf16 else [FP32]
     if not bf16:
-        print("\nno bf16 matrix units on this processor: the networks are measured in float32 only")
+        print("\nno bf16 matrix units on this processor: the networks are measured in float32 (and the detector in int8 where supported)")
     elif not bf16_units():
         print("\nno bf16 matrix units on this processor: torch emulates bf16, so its rows only show that "
               "the measurement runs (their shares mean nothing)")

@@ -21,12 +21,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.dlib.mmod import load_mmod_network
+from engine.dlib.mmod_int8 import Int8MmodNetwork
 from engine.faces.geometry import lround
 from engine.faces.precision import Precision, choose_precision, computing_in
 
 # Cells whose reduced-precision score comes within this of the threshold are scored again
-# in float32 (about 6x the largest bf16 score change measured anywhere in a map, 0.04).
-EXACT_MARGIN = 0.25
+# in float32: about 6x the largest bf16 score change measured anywhere in a map (0.04), and
+# 5x the largest drop of an int8 score that float32 puts above the threshold (0.096 on 130
+# photos; benchmarks/int8_detector.py).
+EXACT_MARGIN = {"bf16": 0.25, "int8": 0.5}
 _PYRAMID_RATE = 5.0 / 6.0  # pyramid_down<6>
 _PYRAMID_UP = 6 / 5.0
 _MIN_LEVEL_HEIGHT = 5
@@ -182,6 +185,10 @@ class FaceDetector:
         self.nms_covered = float(net.loss["nms_covered"])
         self._offset, self._stride = self._receptive_mapping(convs)
         self._margin_cells = self._margin_for(convs, self._offset, self._stride)
+        self._int8 = None
+        if self.precision.detector_int8:
+            hidden = list(self.network.convs[:-1])
+            self._int8 = Int8MmodNetwork(hidden, self.network.convs[-1], net.input["means"])
 
     @staticmethod
     def _margin_for(convs: list[nn.Conv2d], offset: float, stride: float) -> int:
@@ -216,21 +223,26 @@ class FaceDetector:
         return planar, rects
 
     def scores(self, rgb: np.ndarray, threshold: float | None = None) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
-        """The score map over the tiled pyramid.  In reduced precision, every cell that could
-        reach `threshold` is scored again in float32 (see `_rescore_near`), so the cells
-        that decide the detections hold float32 values."""
+        """The score map over the tiled pyramid.  In reduced precision (bf16 or int8), every
+        cell that could reach `threshold` is scored again in float32 (see `_rescore_near`),
+        so the cells that decide the detections hold float32 values."""
         tiled, rects = self.tiled_input(rgb)
-        with torch.inference_mode(), computing_in(self.precision):
-            out = self.network(tiled)
+        arithmetic = self.precision.detector
+        with torch.inference_mode():
+            if self._int8 is not None:
+                out = self._int8(tiled)
+            else:
+                with computing_in(arithmetic):
+                    out = self.network(tiled)
         score_map = out[0, 0].float().numpy()
-        if self.precision.reduced and threshold is not None:
+        if arithmetic != "fp32" and threshold is not None:
             score_map = score_map.copy()
-            self._rescore_near(tiled, score_map, threshold - EXACT_MARGIN)
+            self._rescore_near(tiled, score_map, threshold - EXACT_MARGIN[arithmetic])
         return score_map, rects
 
     def _rescore_near(self, tiled: torch.Tensor, score_map: np.ndarray, level: float) -> None:
         """Cells above `level`, in groups, through the float32 network on crops of the tiled
-        input.  bf16 moves scores by up to about 0.04 while neighbouring cells of one face
+        input.  bf16 moves scores by up to about 0.04 (int8 by up to 0.6) while neighbouring cells of one face
         often differ by less than 0.01: without this the winning cell, and so the box, moved
         one stride (8 px) on 12 of 157 faces (benchmarks/precision_check.py).  A crop that
         starts on a multiple of the network's stride and reaches `_margin_cells` past its
