@@ -1,9 +1,10 @@
-"""Does bfloat16 change results that matter?  The same photos through the pipeline in
-float32 and in bfloat16, compared face by face, and LFW pairs verified with each and with
-the two mixed (a library half embedded one way, half the other).
+"""Does bfloat16 (or the int8 detector) change results that matter?  The same photos through
+the pipeline in float32 and in the reduced precision, compared face by face, and LFW pairs
+verified with each and with the two mixed (a library half embedded one way, half the other).
 
-    python benchmarks/precision_check.py                 # 100 full-size photos + LFW pairs.txt
-    python benchmarks/precision_check.py --folds 2       # the first 2 LFW folds only
+    python benchmarks/precision_check.py                    # 100 full-size photos + LFW pairs.txt, bf16
+    python benchmarks/precision_check.py --folds 2          # the first 2 LFW folds only
+    python benchmarks/precision_check.py --precision int8   # the int8 detector, float32 embedder
 
 On a processor without bf16 matrix units torch emulates bf16 about 10x slower than float32:
 the speed columns are then meaningless, the agreement columns are not (both paths multiply
@@ -26,8 +27,6 @@ from engine.faces.images import PHOTO_EXTENSIONS
 from engine.model_versions import DEFAULT_VERSION
 from engine.faces.pipeline import FacePipeline, PhotoFaces
 from engine.faces.precision import FP32, Precision, choose_precision
-
-BF16 = Precision("bf16", "bfloat16 (forced)")
 
 
 def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -69,29 +68,30 @@ def compare_faces(plain: list[PhotoFaces | None], reduced: list[PhotoFaces | Non
     }
 
 
-def lfw_rows(folds: int) -> list[list[object]]:
+def lfw_rows(folds: int, reduced_precision: Precision) -> list[list[object]]:
     root = faces_dir() / "lfw_deepfunneled"
     pairs = [p for p in read_lfw_pairs(root / "pairs.txt", root) if p.fold < folds]
     images = unique_images(pairs)
     runs = {}
-    for precision in (FP32, BF16):
+    for key, precision in (("fp32", FP32), ("reduced", reduced_precision)):
         pipeline = FacePipeline(precision=precision)
         start = time.perf_counter()
-        runs[precision.name] = (embed_central_faces(pipeline, images).embeddings, time.perf_counter() - start)
-    plain, reduced = runs["fp32"][0], runs["bf16"][0]
-    # a mixed library: every second image embedded in bf16
+        runs[key] = (embed_central_faces(pipeline, images).embeddings, time.perf_counter() - start)
+    plain, reduced = runs["fp32"][0], runs["reduced"][0]
+    # a mixed library: every second image embedded in the reduced precision
     mixed = {path: (reduced if i % 2 else plain)[path] for i, path in enumerate(images) if path in plain and path in reduced}
     threshold = DEFAULT_VERSION.threshold
     rows, wrong_at_level = [], {}
-    for name, embeddings in (("float32", plain), ("bfloat16", reduced), ("mixed", mixed)):
+    name_reduced = reduced_precision.detector if reduced_precision.detector_int8 else "bfloat16"
+    for name, embeddings in (("float32", plain), (name_reduced, reduced), ("mixed", mixed)):
         distances, same, fold_ids, dropped = pair_distances(pairs, embeddings, DEFAULT_VERSION.distance)
         protocol_wrong = fold_mistakes(distances, same, fold_ids)
         wrong_at_level[name] = (distances <= threshold) != same
-        seconds = runs["fp32" if name == "float32" else "bf16"][1] if name != "mixed" else float("nan")
+        seconds = runs["fp32" if name == "float32" else "reduced"][1] if name != "mixed" else float("nan")
         k_fold = f"{100 * (1 - protocol_wrong.mean()):.2f}%" if folds > 1 else "- (one fold)"
         rows.append([name, len(distances), dropped, k_fold,
                      f"{100 * (1 - wrong_at_level[name].mean()):.2f}%", "-" if name == "mixed" else f"{seconds:.0f} s"])
-    for name in ("bfloat16", "mixed"):
+    for name in (name_reduced, "mixed"):
         flips = wrong_at_level[name] != wrong_at_level["float32"]
         rows.append([f"{name}: decisions changed at {threshold:.3f}", int(flips.sum()), "", "", "", ""])
     return rows
@@ -101,6 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", type=int, default=100)
     parser.add_argument("--folds", type=int, default=10, help="LFW folds of pairs.txt to verify (0: none)")
+    parser.add_argument("--precision", choices=("bf16", "int8"), default="bf16", help="the reduced precision to compare with float32")
     args = parser.parse_args()
     print(machine_line())
     print(f"this processor: {choose_precision('auto').reason}")
@@ -108,19 +109,21 @@ def main() -> None:
     photos = [path for path, _ in labelled_photos(root, args.photos)]
     photos += sorted(p for p in (root / "negatives").rglob("*") if p.suffix.lower() in PHOTO_EXTENSIONS)
     plain_seconds, plain = analysed(FacePipeline(precision=FP32), photos)
-    reduced_seconds, reduced = analysed(FacePipeline(precision=BF16), photos)
+    reduced_precision = choose_precision(args.precision)
+    name = args.precision
+    reduced_seconds, reduced = analysed(FacePipeline(precision=reduced_precision), photos)
     c = compare_faces(plain, reduced)
     print(f"\n{len(photos)} photos ({args.photos} full-size with people, the rest negatives), default pipeline\n")
     print_table(
-        ["faces (fp32)", "found by both", "lost in bf16", "added in bf16", "lowest box IoU", "IoU < 0.9",
-         "largest score change", "embedding moved (median / max)", "fp32 s", "bf16 s"],
+        ["faces (fp32)", "found by both", f"lost in {name}", f"added in {name}", "lowest box IoU", "IoU < 0.9",
+         "largest score change", "embedding moved (median / max)", "fp32 s", f"{name} s"],
         [[c["matched"] + c["lost"], c["matched"], c["lost"], c["added"], f"{c['min_iou']:.3f}", c["below_09"],
           f"{c['max_score_diff']:.4f}", f"{c['median_move']:.4f} / {c['max_move']:.4f}",
           f"{plain_seconds:.1f}", f"{reduced_seconds:.1f}"]],
     )
     if args.folds:
         print(f"\nLFW pairs.txt, folds 1-{args.folds}: accuracy by the k-fold protocol and at the model version's level\n")
-        print_table(["embeddings", "pairs", "dropped", "k-fold accuracy", "accuracy at the level", "time"], lfw_rows(args.folds))
+        print_table(["embeddings", "pairs", "dropped", "k-fold accuracy", "accuracy at the level", "time"], lfw_rows(args.folds, reduced_precision))
 
 
 if __name__ == "__main__":

