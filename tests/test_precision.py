@@ -150,8 +150,8 @@ def test_rescoring_near_the_threshold_gives_float32_boxes_where_bf16_alone_moved
 
 @pytest.fixture(scope="module")
 def photos_where_int8_moved_boxes(faces_dir):
-    """Photos where the int8 map's best cell is not float32's (found by
-    benchmarks/int8_detector.py's comparison; 10 of the 100 full-size photos)."""
+    """Photos where the int8 map's best cell is not float32's (found by comparing the two
+    maps of the 100 full-size photos of benchmarks/pipeline_speed.py at 0.5 MP: 9 of them)."""
     wanted = {"Diana_5.png", "img20.jpg", "portrait.jpg"}
     found = sorted({p.name: p for p in faces_dir.rglob("*") if p.name in wanted}.values())
     assert {p.name for p in found} == wanted

@@ -21,7 +21,7 @@ from torch import nn
 
 # The largest value each hidden layer's int8 output holds (its scale is this / 127; larger
 # activations saturate).  Chosen by torch's HistogramObserver (least quantisation error)
-# on 40 LFW photos at 0.5 MP: `python benchmarks/int8_detector.py --calibrate`.
+# on 40 LFW photos as the detector searches them: `python benchmarks/int8_detector.py --calibrate`.
 ACTIVATION_LIMITS = (4.70, 4.63, 2.99, 2.74, 4.29, 8.67)
 LEVELS = 127  # 7-bit activations (see the module docstring)
 QUANTIZED_ENGINE = "onednn"
