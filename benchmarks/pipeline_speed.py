@@ -134,6 +134,16 @@ def run_dlib_on_every_core(pool, photos: list[tuple[Path, int]]) -> tuple[float,
     return time.perf_counter() - start, counts
 
 
+def seconds_per_call(network, x: torch.Tensor, repeats: int) -> float:  # noqa: ANN001
+    """A network's time per call on `x`, after one call to warm it up."""
+    with torch.inference_mode():
+        network(x)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            network(x)
+    return (time.perf_counter() - start) / repeats
+
+
 def gflops_report(pipeline: FacePipeline, precisions: list[Precision]) -> list[list[object]]:
     """Each network's achieved GFLOP/s in each precision, against the theoretical FP32 peak
     and against a large matrix product in the same precision measured here (no table of
@@ -167,12 +177,8 @@ def gflops_report(pipeline: FacePipeline, precisions: list[Precision]) -> list[l
         rows.append([f"embedder (batch {embedder.batch_size})", precision.name,
                      f"{flops_face / 1e9:.3f} GFLOP/face, {per_face * 1000:.2f} ms/face", f"{achieved:.0f}",
                      f"{100 * achieved / peak:.0f}%", f"{100 * achieved / gemm:.0f}%"])
-        with torch.inference_mode(), computing_in(precision):
-            detector.network(x)
-            start = time.perf_counter()
-            for _ in range(repeats):
-                detector.network(x)
-        net_time = (time.perf_counter() - start) / repeats
+        with computing_in(precision):
+            net_time = seconds_per_call(detector.network, x, repeats)
         achieved = flops_det / net_time / 1e9
         rows.append(["detector network, 1536x1152 photo", precision.name, f"{flops_det / 1e9:.1f} GFLOP, {net_time * 1000:.0f} ms",
                      f"{achieved:.0f}", f"{100 * achieved / peak:.0f}%", f"{100 * achieved / gemm:.0f}%"])
@@ -180,12 +186,7 @@ def gflops_report(pipeline: FacePipeline, precisions: list[Precision]) -> list[l
         gops = measured_int8_product_gops()
         rows.append(["int8 product (oneDNN 1x1 convolution, 512 channels)", "int8", "measured", f"{gops:.3g}", f"{100 * gops / peak:.0f}%", ""])
         quick = detector if detector.precision.detector_int8 else FaceDetector(default_model_files().detector, choose_precision("int8"))
-        with torch.inference_mode():
-            quick._int8(x)
-            start = time.perf_counter()
-            for _ in range(repeats):
-                quick._int8(x)
-        net_time = (time.perf_counter() - start) / repeats
+        net_time = seconds_per_call(quick._int8, x, repeats)
         achieved = flops_det / net_time / 1e9
         rows.append(["detector network, 1536x1152 photo", "int8 (last layer fp32)", f"{flops_det / 1e9:.1f} GOP, {net_time * 1000:.0f} ms",
                      f"{achieved:.0f}", f"{100 * achieved / peak:.0f}%", f"{100 * achieved / gops:.0f}%"])
