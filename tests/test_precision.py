@@ -36,6 +36,8 @@ def test_auto_runs_the_detector_in_int8_only_with_avx2_and_onednn(capabilities: 
     # a torch without oneDNN's quantised engine keeps the plain path on any processor
     monkeypatch.setattr(mmod_int8, "quantized_engines", lambda: ["qnnpack", "fbgemm"])
     assert not choose_precision("auto", capabilities).detector_int8
+    with pytest.raises(SettingError, match="no onednn int8 convolutions"):
+        choose_precision("int8", capabilities)
 
 
 def test_the_setting_overrides_the_processor(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,7 +21,7 @@ from typing import Literal
 
 import torch
 
-from engine.dlib.mmod_int8 import int8_supported
+from engine.dlib import mmod_int8
 from engine.errors import SettingError
 from engine.settings import current_settings
 
@@ -65,10 +65,12 @@ def choose_precision(setting: str | None = None, capabilities: Mapping[str, obje
     if wanted == "bf16":
         return Precision("bf16", "bfloat16 (forced)")
     if wanted == "int8":
+        if mmod_int8.QUANTIZED_ENGINE not in mmod_int8.quantized_engines():
+            raise SettingError(f"{PRECISION_ENV}=int8: this torch has no {mmod_int8.QUANTIZED_ENGINE} int8 convolutions")
         return Precision("fp32", "int8 detector (forced), float32 embedder", detector_int8=True)
     if wanted != "auto":
         raise SettingError(f"{PRECISION_ENV} must be {', '.join(SETTING_VALUES[:-1])} or {SETTING_VALUES[-1]}, not {wanted!r}")
-    int8 = int8_supported(dict(capabilities) if capabilities is not None else None)
+    int8 = mmod_int8.int8_supported(dict(capabilities) if capabilities is not None else None)
     detector = "int8 detector, " if int8 else ""
     units = bf16_units(capabilities)
     if units and torch.backends.mkldnn.is_available():
