@@ -142,6 +142,7 @@ def main() -> None:
     parser.add_argument("--trainable", default=FinetuneSettings.trainable)
     parser.add_argument("--drift-penalty", type=float, default=FinetuneSettings.drift_penalty)
     parser.add_argument("--batches", default=FinetuneSettings.batches, choices=("lookalike", "random"))
+    parser.add_argument("--people-per-batch", type=int, default=FinetuneSettings.people_per_batch)
     parser.add_argument("--seed", type=int, default=0, help="the fine-tune's seed (batches, views, held-out split)")
     parser.add_argument("--splits", default="0", help="seeds of the labelled pool / test split, comma-separated")
     parser.add_argument("--json", type=Path)
@@ -166,7 +167,8 @@ def main() -> None:
         return pipeline.embed_chips(chips)
 
     settings = FinetuneSettings(trainable=args.trainable, steps=args.steps, lr=args.lr,
-                                drift_penalty=args.drift_penalty, batches=args.batches, seed=args.seed)
+                                drift_penalty=args.drift_penalty, batches=args.batches, seed=args.seed,
+                                people_per_batch=args.people_per_batch)
     rotations = pipeline.model_version.chip_rotations  # the fine-tuned model keeps the base's views
     rows, records = [], []
     splits = [int(s) for s in args.splits.split(",")]
