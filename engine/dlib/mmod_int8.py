@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -28,15 +28,19 @@ LEVELS = 127  # 7-bit activations (see the module docstring)
 QUANTIZED_ENGINE = "onednn"
 
 
-def int8_supported(capabilities: dict[str, object] | None = None) -> bool:
+def int8_supported(capabilities: Mapping[str, object] | None = None) -> bool:
     """int8 convolutions pay where oneDNN has AVX2 or better (the x86 and fbgemm engines
     ran this network no faster than float32: 0.95x, measured)."""
     caps = torch.cpu.get_capabilities() if capabilities is None else capabilities
-    return bool(caps.get("avx2")) and QUANTIZED_ENGINE in quantized_engines()
+    return bool(caps.get("avx2")) and engine_available()
+
+
+def engine_available() -> bool:
+    """Whether this torch build has oneDNN's quantised engine (some builds lack it)."""
+    return QUANTIZED_ENGINE in quantized_engines()
 
 
 def quantized_engines() -> list[str]:
-    """The quantised engines this torch build has (oneDNN is missing from some builds)."""
     return list(torch.backends.quantized.supported_engines)
 
 
@@ -64,6 +68,9 @@ class Int8MmodNetwork:
         self.input_scale = (high - low) / LEVELS
         self.input_zero = round(-low / self.input_scale)
         self.output_scales = [limit / LEVELS for limit in limits]
+        # torch warns once per process that quantised tensors are deprecated: packing the
+        # weights here takes that warning, so `forward`, which scan workers call at the same
+        # time, needs no warnings filter (catch_warnings is not thread-safe).
         with quantized_tensors_allowed():
             self.packed = [self._pack(conv) for conv in convs]
         self.last = last
@@ -81,9 +88,8 @@ class Int8MmodNetwork:
         return self.forward(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with quantized_tensors_allowed():
-            q = torch.quantize_per_tensor(x, self.input_scale, self.input_zero, torch.quint8)
-            for packed, scale in zip(self.packed, self.output_scales, strict=True):
-                q = torch.ops.quantized.conv2d_relu(q, packed, scale, 0)
-            hidden = q.dequantize()
+        q = torch.quantize_per_tensor(x, self.input_scale, self.input_zero, torch.quint8)
+        for packed, scale in zip(self.packed, self.output_scales, strict=True):
+            q = torch.ops.quantized.conv2d_relu(q, packed, scale, 0)
+        hidden = q.dequantize()
         return self.last(hidden.contiguous(memory_format=torch.channels_last))

@@ -27,7 +27,7 @@ from engine.faces.precision import Precision, choose_precision, computing_in
 
 # Cells whose reduced-precision score comes within this of the threshold are scored again
 # in float32: about 6x the largest bf16 score change measured anywhere in a map (0.04), and
-# 5x the largest drop of an int8 score that float32 puts above the threshold (0.096 on 130
+# 3.6x the largest drop of an int8 score that float32 puts above the threshold (0.14 on 435
 # photos; benchmarks/int8_detector.py).
 EXACT_MARGIN = {"bf16": 0.25, "int8": 0.5}
 _PYRAMID_RATE = 5.0 / 6.0  # pyramid_down<6>
@@ -239,7 +239,7 @@ class FaceDetector:
             if self._int8 is not None:
                 out = self._int8(tiled)
             else:
-                with computing_in(arithmetic):
+                with computing_in(self.precision):  # bf16 or float32: the detector follows `name`
                     out = self.network(tiled)
         score_map = out[0, 0].float().numpy()
         if arithmetic != "fp32" and threshold is not None:
@@ -249,8 +249,8 @@ class FaceDetector:
 
     def _rescore_near(self, tiled: torch.Tensor, score_map: np.ndarray, level: float) -> None:
         """Cells above `level`, in groups, through the float32 network on crops of the tiled
-        input.  bf16 moves scores by up to about 0.04 (int8 by up to 0.6) while neighbouring cells of one face
-        often differ by less than 0.01: without this the winning cell, and so the box, moved
+        input.  bf16 moves scores by up to about 0.04 (int8 by up to 0.8) while neighbouring
+        cells of one face often differ by less than 0.01: without this the winning cell, and so the box, moved
         one stride (8 px) on 12 of 157 faces (benchmarks/precision_check.py).  A crop that
         starts on a multiple of the network's stride and reaches the margins past its
         cells gives those cells exactly the full map's values (each cell's receptive field

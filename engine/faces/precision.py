@@ -65,12 +65,12 @@ def choose_precision(setting: str | None = None, capabilities: Mapping[str, obje
     if wanted == "bf16":
         return Precision("bf16", "bfloat16 (forced)")
     if wanted == "int8":
-        if mmod_int8.QUANTIZED_ENGINE not in mmod_int8.quantized_engines():
+        if not mmod_int8.engine_available():
             raise SettingError(f"{PRECISION_ENV}=int8: this torch has no {mmod_int8.QUANTIZED_ENGINE} int8 convolutions")
         return Precision("fp32", "int8 detector (forced), float32 embedder", detector_int8=True)
     if wanted != "auto":
         raise SettingError(f"{PRECISION_ENV} must be {', '.join(SETTING_VALUES[:-1])} or {SETTING_VALUES[-1]}, not {wanted!r}")
-    int8 = mmod_int8.int8_supported(dict(capabilities) if capabilities is not None else None)
+    int8 = mmod_int8.int8_supported(capabilities)
     detector = "int8 detector, " if int8 else ""
     units = bf16_units(capabilities)
     if units and torch.backends.mkldnn.is_available():
@@ -79,9 +79,9 @@ def choose_precision(setting: str | None = None, capabilities: Mapping[str, obje
 
 
 @contextlib.contextmanager
-def computing_in(precision: Precision | PrecisionName) -> Iterator[None]:
-    """Network calls inside run in `precision` (bf16 or not); float32 layers stay float32 outside it."""
-    if (precision.reduced if isinstance(precision, Precision) else precision == "bf16"):
+def computing_in(precision: Precision) -> Iterator[None]:
+    """Network calls inside run in `precision`; float32 layers stay float32 outside it."""
+    if precision.reduced:
         with torch.autocast("cpu", dtype=torch.bfloat16):
             yield
     else:
