@@ -135,6 +135,21 @@ def test_sign_test_against_hand_computed_binomial_tails() -> None:
     assert sign_test(3, 3) == (20 + 15 + 6 + 1) / 64
 
 
+def test_training_is_skipped_only_when_no_result_could_pass_the_rule() -> None:
+    """Fixing every mistake of one kind is a sign test of n fixes and no breaks: p = 1/2^n,
+    at most 0.05 from n = 5.  With 4 wrong pairs and 4 wrong faces nothing could pass."""
+    from engine.training.acceptance import HeldOutErrors, could_show_improvement
+
+    def errors(pairs: int, faces: int) -> HeldOutErrors:
+        return HeldOutErrors(0.0, 0.0, 100, 50, tuple(range(pairs)), tuple(range(faces)))
+
+    assert not could_show_improvement(errors(0, 0))
+    assert not could_show_improvement(errors(4, 4))
+    assert could_show_improvement(errors(5, 0))
+    assert could_show_improvement(errors(0, 5))
+    assert 0.5**4 > 0.05 >= 0.5**5  # the hand-computed edge
+
+
 def test_the_acceptance_rule_in_each_branch() -> None:
     """Hand-made flips; ALPHA = 0.05."""
     from engine.training.acceptance import HeldOutErrors, judge

@@ -37,6 +37,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     chosen = {k: v for k, v in (
         ("trainable", args.trainable), ("steps", args.steps), ("lr", args.lr), ("drift_penalty", args.drift_penalty),
         ("batches", args.batches)) if v is not None}
+    chosen["train_anyway"] = args.train_anyway
     settings = FinetuneSettings(seed=args.seed, **chosen)
     bar = ProgressBar(args.quiet)
     with open_library(args) as library:
@@ -107,6 +108,9 @@ def add_model_commands(commands, detection_options) -> None:  # noqa: ANN001
     finetune.add_argument("--trainable", choices=("late", "all"),
                           help="late: only the later stages and the head train (the default)")
     finetune.add_argument("--seed", type=int, default=0)
+    finetune.add_argument("--train-anyway", action="store_true",
+                          help="train even when the current model makes too few mistakes on the held-out faces "
+                               "for any result to pass (it is refused either way)")
     finetune.add_argument("--yes", action="store_true", help="apply an accepted model without asking")
     finetune.add_argument("--dry-run", action="store_true", help="measure only; never apply")
     add_json_option(finetune)

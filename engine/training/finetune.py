@@ -22,7 +22,7 @@ from torch import nn
 from engine.faces.alignment import chip_views, combine_views
 from engine.evaluation.verification import verification_report
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
-from engine.training.acceptance import HeldOutErrors, Verdict, errors_from_vectors, judge
+from engine.training.acceptance import HeldOutErrors, Verdict, could_show_improvement, errors_from_vectors, judge
 from engine.wording import names_in_words
 from engine.training.data import FaceSet, IdentityBatches, LookalikeBatches
 from engine.training.models import ArchConfig, chips_to_input, set_trainable
@@ -62,6 +62,10 @@ class FinetuneSettings:
     drift_penalty: float = 1.0
     held_out_share: float = 0.3
     seed: int = 0
+    # With too few mistakes on the held-out faces no model can pass the rule, so the run stops
+    # after measuring the current model (seconds, where training takes minutes).  True trains
+    # anyway, to see what training does (the result is refused all the same).
+    train_anyway: bool = False
 
 
 @dataclass
@@ -108,6 +112,14 @@ class FinetuneReport:
 
     def lines(self) -> list[str]:
         b, a = self.before, self.after
+        if self.steps == 0:  # stopped before training: no result could have been accepted
+            return [
+                f"{self.people} people: {self.train_faces} faces to train on, {self.held_out_faces} held out "
+                f"({b.pairs} verification pairs, {b.queries} recognition queries); not trained, measured in {self.seconds:.0f} s",
+                f"verification error of the current model: {b.verification_error:.2%}",
+                f"recognition error of the current model:  {b.recognition_error:.2%}",
+                self.verdict.explanation(),
+            ]
         return [
             f"{self.people} people: {self.train_faces} faces trained on, {self.held_out_faces} held out "
             f"({b.pairs} verification pairs, {b.queries} recognition queries); {self.steps} steps in {self.seconds:.0f} s",
@@ -221,6 +233,17 @@ def finetune(
     before_train = combine_views(current.numpy().transpose(1, 0, 2))
     before = errors_from_vectors(before_vectors, before_train, train, held_out, settings.seed)
     cancel.stop_if_cancelled()
+    if not settings.train_anyway and not could_show_improvement(before):
+        # No model could pass the rule on these held-out faces: say so now, not after minutes
+        # of training whose result would be refused whatever it is.
+        for p in network.parameters():
+            p.requires_grad_(True)
+        threshold = held_out_threshold(before_vectors, held_out.labels, settings.seed)
+        report = FinetuneReport(before, before, judge(before, before, _faces_per_person(train, held_out)),
+                                len(set(train.names) | set(held_out.names)), len(train.labels), len(held_out.labels),
+                                0, time.monotonic() - started, threshold, threshold, asdict(settings))
+        progress(Progress("fine-tuning", total, total, "done: nothing to train for"))
+        return network, report
     optimizer = torch.optim.Adam(parameters, lr=settings.lr)
     if settings.batches == "lookalike":
         batches = LookalikeBatches(train.labels, before_train, settings.people_per_batch, settings.faces_per_person, settings.seed)
