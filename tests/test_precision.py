@@ -194,6 +194,14 @@ def _fake_quantised(values: np.ndarray, scale: float, zero: int, levels: int) ->
     return (np.clip(np.round(values / scale) + zero, 0, 255) - zero) * scale if levels else values
 
 
+def _int8_weights(conv):  # noqa: ANN001, ANN202
+    """The convolution's weights on their per-channel symmetric int8 grid, in float64 (a
+    filter of zeros, which widens a layer, stays zero)."""
+    weight = conv.weight.detach().double()
+    weight_scale = weight.abs().amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12) / 127
+    return (weight / weight_scale).round() * weight_scale
+
+
 @pytest.mark.skipif(not int8_supported(), reason="this torch or processor has no oneDNN int8 convolutions")
 def test_the_int8_network_computes_what_its_quantisation_says() -> None:
     """A small two-layer network against the same arithmetic written out in numpy (input,
@@ -216,10 +224,8 @@ def test_the_int8_network_computes_what_its_quantisation_says() -> None:
     expected = _fake_quantised(x, network.input_scale, network.input_zero, LEVELS)
     assert np.abs(expected - x).max() <= network.input_scale / 2 + 1e-9
     for conv, scale in zip(convs, network.output_scales, strict=True):
-        weight = conv.weight.detach().double()
-        weight_scale = weight.abs().amax(dim=(1, 2, 3), keepdim=True) / 127
-        weight = (torch.round(weight / weight_scale) * weight_scale)
-        out = torch.nn.functional.conv2d(torch.from_numpy(expected), weight, conv.bias.detach().double(), conv.stride, conv.padding)
+        out = torch.nn.functional.conv2d(torch.from_numpy(expected), _int8_weights(conv), conv.bias.detach().double(),
+                                         conv.stride, conv.padding)
         expected = _fake_quantised(torch.relu(out).numpy(), scale, 0, LEVELS)
     assert got.shape == expected.shape
     step = network.output_scales[-1]
@@ -238,6 +244,7 @@ def test_the_int8_detector_layers_never_saturate_on_real_photos(group_photos, mo
     they must stay too rare to saturate a pair."""
     import torch
 
+    from engine.dlib.mmod_int8 import LEVELS
     from engine.faces.detector import FaceDetector
     from engine.faces.pipeline import FacePipeline
 
@@ -250,11 +257,9 @@ def test_the_int8_detector_layers_never_saturate_on_real_photos(group_photos, mo
         q = torch.quantize_per_tensor(tiled, network.input_scale, network.input_zero, torch.quint8)
         previous = q.dequantize().double()
         for conv, packed, scale in zip(detector.network.convs[:-1], network.packed, network.output_scales, strict=True):
-            weight = conv.weight.detach().double()
-            weight_scale = weight.abs().amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12) / 127
-            weight = torch.round(weight / weight_scale) * weight_scale
-            exact = torch.relu(torch.nn.functional.conv2d(previous, weight, conv.bias.detach().double(), conv.stride, conv.padding))
-            expected = _fake_quantised(exact.numpy(), scale, 0, 8)
+            exact = torch.relu(torch.nn.functional.conv2d(previous, _int8_weights(conv), conv.bias.detach().double(),
+                                                          conv.stride, conv.padding))
+            expected = _fake_quantised(exact.numpy(), scale, 0, LEVELS)
             q = torch.ops.quantized.conv2d_relu(q, packed, scale, 0)
             previous = q.dequantize().double()
             error = np.abs(previous.numpy() - expected).max() / scale

@@ -233,17 +233,31 @@ def finetune(
     before_train = combine_views(current.numpy().transpose(1, 0, 2))
     before = errors_from_vectors(before_vectors, before_train, train, held_out, settings.seed)
     cancel.stop_if_cancelled()
+    threshold_before = held_out_threshold(before_vectors, held_out.labels, settings.seed)
+
+    def finished(after: HeldOutErrors, threshold_after: float, steps: int, message: str) -> tuple[nn.Module, FinetuneReport]:
+        for p in network.parameters():
+            p.requires_grad_(True)
+        report = FinetuneReport(
+            before=before,
+            after=after,
+            verdict=judge(before, after, _faces_per_person(train, held_out)),
+            people=len(set(train.names) | set(held_out.names)),
+            train_faces=len(train.labels),
+            held_out_faces=len(held_out.labels),
+            steps=steps,
+            seconds=time.monotonic() - started,
+            threshold_before=threshold_before,
+            threshold_after=threshold_after,
+            settings=asdict(settings),
+        )
+        progress(Progress("fine-tuning", total, total, message))
+        return network, report
+
     if not settings.train_anyway and not could_show_improvement(before):
         # No model could pass the rule on these held-out faces: say so now, not after minutes
         # of training whose result would be refused whatever it is.
-        for p in network.parameters():
-            p.requires_grad_(True)
-        threshold = held_out_threshold(before_vectors, held_out.labels, settings.seed)
-        report = FinetuneReport(before, before, judge(before, before, _faces_per_person(train, held_out)),
-                                len(set(train.names) | set(held_out.names)), len(train.labels), len(held_out.labels),
-                                0, time.monotonic() - started, threshold, threshold, asdict(settings))
-        progress(Progress("fine-tuning", total, total, "done: nothing to train for"))
-        return network, report
+        return finished(before, threshold_before, 0, "done: nothing to train for")
     optimizer = torch.optim.Adam(parameters, lr=settings.lr)
     if settings.batches == "lookalike":
         batches = LookalikeBatches(train.labels, before_train, settings.people_per_batch, settings.faces_per_person, settings.seed)
@@ -273,20 +287,4 @@ def finetune(
     held_vectors = views_average(split, held_features)
     train_vectors = views_average(split, train_features)
     after = errors_from_vectors(held_vectors, train_vectors, train, held_out, settings.seed)
-    for p in network.parameters():
-        p.requires_grad_(True)
-    report = FinetuneReport(
-        before=before,
-        after=after,
-        verdict=judge(before, after, _faces_per_person(train, held_out)),
-        people=len(set(train.names) | set(held_out.names)),
-        train_faces=len(train.labels),
-        held_out_faces=len(held_out.labels),
-        steps=settings.steps,
-        seconds=time.monotonic() - started,
-        threshold_before=held_out_threshold(before_vectors, held_out.labels, settings.seed),
-        threshold_after=held_out_threshold(held_vectors, held_out.labels, settings.seed),
-        settings=asdict(settings),
-    )
-    progress(Progress("fine-tuning", total, total, "done"))
-    return network, report
+    return finished(after, held_out_threshold(held_vectors, held_out.labels, settings.seed), settings.steps, "done")
