@@ -268,6 +268,30 @@ def test_the_int8_detector_layers_never_saturate_on_real_photos(group_photos, mo
     assert above_limit > 0, "no activation above its limit: the photos do not test the eighth bit"
 
 
+@pytest.mark.skipif(not int8_supported(), reason="this torch or processor has no oneDNN int8 convolutions")
+def test_the_tiled_pyramid_stays_channels_last_when_quantised(group_photos, model_files) -> None:
+    """torch quantises a channels-last view with a degenerate batch stride (what
+    `permute(2, 0, 1)[None]` gives) into plain NCHW: four times slower to quantise, and the
+    first int8 layer then reorders it (10% of the int8 network, measured).  The detector's
+    tiled input must quantise in its own layout, and the int8 network's scores must not
+    depend on the layout it is given."""
+    import torch
+
+    from engine.faces.detector import FaceDetector
+    from engine.faces.pipeline import FacePipeline
+
+    decode = FacePipeline(precision=FP32)
+    detector = FaceDetector(model_files.detector, choose_precision("int8"))
+    network = detector._int8
+    tiled, _ = detector.tiled_input(decode._detection_copy(decode.decode(group_photos[0]), 0.5).detect_rgb)
+    assert tiled.is_contiguous(memory_format=torch.channels_last)
+    assert tiled.stride(0) == tiled[0].numel(), f"batch stride {tiled.stride(0)}: a degenerate view of the pyramid"
+    quantised = torch.quantize_per_tensor(tiled, network.input_scale, network.input_zero, torch.quint8)
+    assert quantised.stride() == tiled.stride(), f"quantised into {quantised.stride()}, not the pyramid's layout {tiled.stride()}"
+    with torch.inference_mode():
+        torch.testing.assert_close(network(tiled), network(tiled.contiguous()), rtol=0, atol=0)
+
+
 def test_rescoring_crops_give_the_full_maps_values(photos_where_int8_moved_boxes, model_files) -> None:
     """The float32 rescoring runs on crops that reach just far enough past the cells they
     rescore (10 cells before, 13 after): every rescored cell gets the full float32 map's

@@ -220,11 +220,15 @@ class FaceDetector:
         """The pyramid tiled into one (1, 3, H, W) channels-last tensor, and each level's place."""
         height, width = rgb.shape[:2]
         rects, rows, cols = _pyramid_rects(height, width, self.padding, self.outer_padding)
-        tiled = torch.zeros((rows, cols, 3), dtype=torch.float32)
+        # Made with its batch axis so the channels-last view has a whole image's batch
+        # stride: torch quantised a view with a degenerate one (`permute(2, 0, 1)[None]`)
+        # into plain NCHW, 11 ms instead of 2.6 and a slower first layer, 10% of the int8
+        # network (measured on 0.5 MP pyramids; the scores are bit-identical).
+        tiled = torch.zeros((1, rows, cols, 3), dtype=torch.float32)
         left, top, right, bottom = rects[0]
         pixels = torch.from_numpy(np.require(rgb, requirements=["C", "W"])).float()
-        tiled[top : bottom + 1, left : right + 1] = (pixels - torch.from_numpy(self.means)) / 256.0
-        planar = tiled.permute(2, 0, 1)[None]  # a channels-last (1, 3, H, W) view
+        tiled[0, top : bottom + 1, left : right + 1] = (pixels - torch.from_numpy(self.means)) / 256.0
+        planar = tiled.permute(0, 3, 1, 2)  # a channels-last (1, 3, H, W) view
         for source, target in itertools.pairwise(rects):
             _resize_into_tile(planar, source, target)
         return planar, rects
