@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from common import faces_dir, machine_line, print_table
 from pipeline_speed import labelled_photos
 
@@ -91,12 +92,11 @@ def central_chips(paths: list[Path]) -> dict[Path, np.ndarray]:
         for path in chunk:
             images = pipeline.prepare(path)
             box, _ = central_face_or_box(pipeline, images.detect_rgb)
-            boxes = np.asarray(box, dtype=np.float64).reshape(-1, 4)  # as FacePipeline.align_and_embed
-            points = pipeline.landmarks(images.align_rgb, images.boxes_for_alignment(boxes))
-            done.append((path, pipeline.chips(images.align_rgb, points)[0]))
+            _, chips = pipeline.points_and_chips(images, box, chips=True)
+            done.append((path, chips[0]))
         return done
 
-    return dict(in_runs(cut, paths, workers=2))
+    return dict(in_runs(cut, paths, workers=torch.get_num_threads()))
 
 
 def embedded_chips(precision: Precision, chips: dict[Path, np.ndarray], batch: int = 16) -> dict[Path, np.ndarray]:
@@ -106,7 +106,7 @@ def embedded_chips(precision: Precision, chips: dict[Path, np.ndarray], batch: i
     def embed(chunk: list[Path]) -> list[tuple[Path, np.ndarray]]:
         return list(zip(chunk, pipeline.embed_chips(np.stack([chips[path] for path in chunk])), strict=True))
 
-    return dict(in_runs(embed, paths, workers=2, run=batch))
+    return dict(in_runs(embed, paths, workers=torch.get_num_threads(), run=batch))
 
 
 def lfw_rows(folds: int, reduced_precision: Precision, same_chips: bool = False) -> list[list[object]]:
@@ -153,7 +153,7 @@ def main() -> None:
     root = faces_dir()
     reduced_precision = choose_precision(args.precision)
     if args.photos == 0:
-        lfw_only(args.folds, reduced_precision, args.same_chips)
+        print_lfw_table(args.folds, reduced_precision, args.same_chips)
         return
     photos = [path for path, _ in labelled_photos(root, args.photos)]
     photos += sorted(p for p in (root / "negatives").rglob("*") if p.suffix.lower() in PHOTO_EXTENSIONS)
@@ -169,10 +169,10 @@ def main() -> None:
           f"{c['max_score_diff']:.4f}", f"{c['median_move']:.4f} / {c['max_move']:.4f}",
           f"{plain_seconds:.1f}", f"{reduced_seconds:.1f}"]],
     )
-    lfw_only(args.folds, reduced_precision, args.same_chips)
+    print_lfw_table(args.folds, reduced_precision, args.same_chips)
 
 
-def lfw_only(folds: int, reduced_precision: Precision, same_chips: bool) -> None:
+def print_lfw_table(folds: int, reduced_precision: Precision, same_chips: bool) -> None:
     if not folds:
         return
     how = "the same float32 chips embedded in each precision" if same_chips else "the whole pipeline in each precision"
