@@ -10,6 +10,7 @@ Errors reach the user through `report_error`; unexpected exceptions reach a cras
 from __future__ import annotations
 
 import gc
+import logging
 import sys
 from concurrent.futures import Future
 from collections.abc import Sequence
@@ -72,6 +73,7 @@ from facenet_desktop.thumbnails import ThumbnailLoader
 from facenet_desktop import child_work
 from facenet_desktop.background import Delivery
 from facenet_desktop.crash import install_crash_dialog
+from facenet_desktop.display_check import display_problem, tell_without_qt
 from facenet_desktop.photo_loading import decode_for_display
 from facenet_desktop.views import person_view, read_views
 from facenet_desktop.workers import EditOutcome, EditRunner, Job, JobRunner
@@ -971,6 +973,12 @@ def open_library_saying_so(path: Path) -> Library:
 
 def main(argv: Sequence[str] | None = None) -> int:
     start_logging()
+    problem = display_problem()
+    if problem:  # Qt would abort the process with a misleading message
+        logging.getLogger(__name__).error("%s", problem)
+        print(problem, file=sys.stderr)
+        tell_without_qt(problem)
+        return 1
     app = create_app(sys.argv if argv is None else argv)
     try:
         library = open_library_saying_so(default_db_path())
