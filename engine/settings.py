@@ -53,5 +53,15 @@ class Settings:
         )
 
 
+# The desktop session's own variables, not the app's settings: the window's start-up check
+# (facenet_desktop.display_check) reads which display and Qt platform there are, and PATH
+# to find a dialog tool.
+SESSION_VARIABLES = ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM", "PATH")
+
+
+def session_environment() -> dict[str, str]:
+    return {name: os.environ[name] for name in SESSION_VARIABLES if name in os.environ}
+
+
 def current_settings() -> Settings:
     return Settings.from_environment()

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 from engine.library.assignments import Assignment
 from engine.errors import EngineError
 from engine.logs import start_logging
+from engine.settings import session_environment
 from engine.jobs import Progress
 from engine.library import editing
 from engine.library.browse import (
@@ -973,11 +974,12 @@ def open_library_saying_so(path: Path) -> Library:
 
 def main(argv: Sequence[str] | None = None) -> int:
     start_logging()
-    problem = display_problem()
+    session = session_environment()
+    problem = display_problem(session)
     if problem:  # Qt would abort the process with a misleading message
         logging.getLogger(__name__).error("%s", problem)
         print(problem, file=sys.stderr)
-        tell_without_qt(problem)
+        tell_without_qt(problem, session)
         return 1
     app = create_app(sys.argv if argv is None else argv)
     try:

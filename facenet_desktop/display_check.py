@@ -46,8 +46,9 @@ X11_LIBRARIES = {
 _MISSING_LIBRARY = re.compile(r"([\w.+-]+\.so[\w.]*): cannot open shared object file")
 
 
-def display_problem(environ: Mapping[str, str] = os.environ, plugin: Path | None = None) -> str | None:
-    """Why Qt will not be able to open a window here, or None when it should."""
+def display_problem(environ: Mapping[str, str], plugin: Path | None = None) -> str | None:
+    """Why Qt will not be able to open a window in this session (engine.settings.
+    session_environment), or None when it should."""
     if not sys.platform.startswith("linux"):
         return None
     wanted = [entry.split(":")[0] for entry in environ.get("QT_QPA_PLATFORM", "").split(";") if entry]
@@ -88,7 +89,7 @@ def missing_x11_libraries(plugin: Path | None) -> list[str]:
     return [] if _loads("libxcb-cursor.so.0") else ["libxcb-cursor.so.0"]
 
 
-def tell_without_qt(message: str, environ: Mapping[str, str] = os.environ) -> bool:
+def tell_without_qt(message: str, environ: Mapping[str, str]) -> bool:
     """Show the message in a dialog of the desktop's own (zenity, kdialog or xmessage), for
     a user who started the app by double-clicking and sees no terminal.  True when shown."""
     if not (environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY")):
@@ -99,7 +100,7 @@ def tell_without_qt(message: str, environ: Mapping[str, str] = os.environ) -> bo
         found = shutil.which(tool, path=environ.get("PATH"))
         if found:
             try:
-                subprocess.run([found, *arguments], env=dict(environ), check=False, timeout=3600)
+                subprocess.run([found, *arguments], check=False, timeout=3600)
             except (OSError, subprocess.TimeoutExpired):
                 continue
             return True
