@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QStandardPaths, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QIcon, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
@@ -210,6 +210,7 @@ class MainWindow(QMainWindow):
         self.redo_action = self._action("Redo", self.redo, "Ctrl+Shift+Z")
         self.finetune_action = self._action("Fine-tune on my labels", self.start_finetune)
         self.settings_action = self._action("Settings", self.open_settings)
+        self.search_action = self._action("Search", lambda: self.show_section("Search"), QKeySequence.StandardKey.Find)
         toolbar = QToolBar("Main", self)
         toolbar.setMovable(False)
         for action in (self.add_folder_action, self.rescan_action, self.pause_action, self.cancel_action,
@@ -218,6 +219,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(toolbar)
         self.addAction(self.undo_action)
         self.addAction(self.redo_action)
+        self.addAction(self.search_action)
         self._update_job_actions()
 
     def _build_status(self) -> None:
@@ -412,6 +414,8 @@ class MainWindow(QMainWindow):
             self.sidebar.blockSignals(True)
             self.sidebar.setCurrentRow(SECTIONS.index(name))
             self.sidebar.blockSignals(False)
+        if page is self.search_page:  # who opens Search types next, wherever the focus was
+            self.search_page.query.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def open_person(self, person_id: int) -> None:
         self._show_person(person_id)

@@ -22,7 +22,7 @@ from engine.library.grouping import cluster_library  # noqa: E402
 from engine.library.preferences import load_preferences  # noqa: E402
 from engine.library.store import Library  # noqa: E402
 from facenet_desktop import app as app_module  # noqa: E402
-from facenet_desktop.app import MainWindow  # noqa: E402
+from facenet_desktop.app import SECTIONS, MainWindow  # noqa: E402
 from facenet_desktop.crash import install_crash_dialog  # noqa: E402
 from facenet_desktop.dialogs import TextDialog  # noqa: E402
 from facenet_desktop.models import ID_ROLE, FacesModel, PeopleModel, PhotosModel, SuggestionsModel  # noqa: E402
@@ -292,6 +292,23 @@ def test_suggestions_yes_and_no_with_keys(window, library, qtbot) -> None:
     assert library.scalar("SELECT count(*) FROM rejections WHERE face_id = ?", [loose[0]]) == 1
     assert page.model.rowCount() == 0 and page.EMPTY in page.question.text()
     assert not page.yes.isEnabled() and not page.no.isEnabled() and window.reference_model.rowCount() == 0
+
+
+def test_opening_search_puts_the_cursor_in_its_box(window, qtbot) -> None:
+    """Seen under Xvfb: after a click on Search in the sidebar, typed letters went to the
+    sidebar, not to the search box.  Ctrl+F opens Search from anywhere, ready to type."""
+    window.sidebar.setFocus()
+    window.sidebar.setCurrentRow(SECTIONS.index("Search"))
+    assert window.stack.currentWidget() is window.search_page
+    assert window.focusWidget() is window.search_page.query
+    qtbot.keyClicks(window.focusWidget(), "an")
+    assert window.search_page.query.text() == "an"
+    window.sidebar.setCurrentRow(SECTIONS.index("People"))
+    window.people_page.view.setFocus()
+    qtbot.keyClick(window.people_page.view, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert window.stack.currentWidget() is window.search_page
+    assert window.sidebar.currentRow() == SECTIONS.index("Search")
+    assert window.focusWidget() is window.search_page.query
 
 
 def test_search_photos_with_several_people(window, library, qtbot) -> None:
