@@ -914,7 +914,7 @@ def test_group_questions_come_first_and_are_answered_with_keys(qtbot, tmp_path) 
             qtbot.keyClick(page, Qt.Key.Key_Y)
             edited(qtbot, win)
             assert {lib.scalar("SELECT person_id FROM faces WHERE id = ?", [f]) for f in second_ids} == {anna}
-            assert win.statusBar().currentMessage() == "Merged a group into Anna."
+            assert win.statusBar().currentMessage() == "Merged a group of 5 faces into Anna."
             assert page.groups == [] and page.EMPTY in page.question.text() and not page.yes.isEnabled()
             assert win.sidebar.item(1).text() == "Suggestions"
             win.undo()

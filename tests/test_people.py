@@ -259,14 +259,14 @@ def test_every_edit_is_described_in_plain_words(library) -> None:
     steps = [
         (lambda: editing.name_person(library, a, "Ann"), "Named a group of 4 faces Ann"),
         (lambda: editing.name_person(library, a, "Anna"), "Renamed Ann to Anna"),
-        (lambda: editing.merge_people(library, [b], into=a), "Merged a group into Anna"),
+        (lambda: editing.merge_people(library, [b], into=a), "Merged a group of 4 faces into Anna"),
         (lambda: editing.reject_faces(library, ids[:3]), "Moved 3 faces from Anna to Unsorted"),
         (lambda: editing.move_faces(library, ids[:1], "Bo", create=True), "Moved 1 face to Bo"),
         (lambda: editing.confirm_faces(library, ids[5:7]), "Confirmed 2 faces as Anna"),
         (lambda: editing.hide_person(library, "Bo"), "Hid Bo"),
         (lambda: editing.hide_person(library, "Bo", hidden=False), "Showed Bo"),
         (lambda: editing.set_cover(library, a, ids[5]), "Chose a new cover face for Anna"),
-        (lambda: editing.name_person(library, c, "anna"), "Merged a group into Anna"),
+        (lambda: editing.name_person(library, c, "anna"), "Merged a group of 4 faces into Anna"),
         (lambda: editing.create_person(library, "Cy"), "Added Cy"),
     ]
     for step, said in steps:

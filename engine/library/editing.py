@@ -143,6 +143,11 @@ def _faces_of(db, person_id: int, assignments: tuple[str, ...] = tuple(Assignmen
     ).fetchall()]
 
 
+def _unnamed_group(db, person_id: int) -> str:  # noqa: ANN001
+    """'a group of 5 faces': how an edit names a group the user has not named yet."""
+    return f"a group of {counted(len(_faces_of(db, person_id)), 'face')}"
+
+
 def _face(library: Library, face_id: int) -> dict:
     rows = library.query("SELECT id, person_id, assignment, photo_id, asked_from FROM faces WHERE id = ?", [int(face_id)])
     if not rows:
@@ -196,10 +201,10 @@ def name_person(library: Library, person: str | int, name: str) -> int:
         other = db.execute("SELECT id FROM people WHERE name = ? COLLATE NOCASE AND id != ?", [name, person_id]).fetchone()
         if other:
             target = int(other[0])
-            edit.description = f"Merged {before or 'a group'} into {_who(db, target)}"
+            edit.description = f"Merged {before or _unnamed_group(db, person_id)} into {_who(db, target)}"
             _merge_into(edit, [person_id], target)  # the existing spelling of the name stays
             return target
-        edit.description = f"Renamed {before} to {name}" if before else f"Named a group of {counted(len(_faces_of(db, person_id)), 'face')} {name}"
+        edit.description = f"Renamed {before} to {name}" if before else f"Named {_unnamed_group(db, person_id)} {name}"
         edit.save_people([person_id])
         edit.save_faces(_faces_of(db, person_id, (Assignment.AUTO,)))
         db.execute("UPDATE people SET name = ? WHERE id = ?", [name, person_id])
@@ -215,7 +220,7 @@ def merge_people(library: Library, sources: list[str | int], into: str | int) ->
     with _Edit(library) as edit:
         names = [_who(edit.db, s) for s in source_ids]
         if len(names) == 1:
-            what = "a group" if names[0] == "an unnamed group" else names[0]
+            what = _unnamed_group(edit.db, source_ids[0]) if names[0] == "an unnamed group" else names[0]
         else:
             what = counted(len(names), "group")
         edit.description = f"Merged {what} into {_who(edit.db, target)}"
