@@ -60,9 +60,15 @@ def display_problem(environ: Mapping[str, str], plugin: Path | None = None) -> s
         return ("FaceNet Desktop needs a desktop session to open its window, and none was found\n"
                 "(DISPLAY is not set). Start it from your desktop, or over SSH use `ssh -X`.\n"
                 "The `facenet` command works without a window.")
-    missing = missing_x11_libraries(plugin or _xcb_plugin())
+    plugin = plugin or _xcb_plugin()
+    missing = missing_x11_libraries(plugin)
     if not missing:
-        return None
+        error = _load_error(plugin)
+        if error is None:
+            return None
+        return ("FaceNet Desktop cannot open its window: the X11 plugin of its window toolkit (Qt)\n"
+                f"did not load ({error}).\n"
+                "Installing the app again may help: pip install --force-reinstall PySide6")
     packages = " ".join(X11_LIBRARIES.get(name, name) for name in missing)
     return ("FaceNet Desktop cannot open its window.\n"
             "Libraries that its window toolkit (Qt) needs are missing from this system:\n"
@@ -74,19 +80,18 @@ def display_problem(environ: Mapping[str, str], plugin: Path | None = None) -> s
 
 
 def missing_x11_libraries(plugin: Path | None) -> list[str]:
-    """The libraries that keep Qt's X11 plugin from loading; empty when it loads."""
+    """The system libraries that keep Qt's X11 plugin from loading or Qt from using it;
+    empty when none is missing (the plugin may still fail for another reason: _load_error)."""
     if plugin is None or not plugin.exists():
         return []  # not a PySide6 layout we know: let Qt speak for itself
-    try:
-        ctypes.CDLL(str(plugin), mode=os.RTLD_LAZY | os.RTLD_LOCAL)
-    except OSError as exc:
-        missing = [name for name in X11_LIBRARIES if not _loads(name)]
-        named = _MISSING_LIBRARY.search(str(exc))
-        if named and named.group(1) not in missing:
-            missing.append(named.group(1))
-        return missing or [f"(the plugin {plugin.name} did not load: {exc})"]
-    # Qt 6.5+ refuses to run without xcb-cursor even where the plugin itself loaded.
-    return [] if _loads("libxcb-cursor.so.0") else ["libxcb-cursor.so.0"]
+    error = _load_error(plugin)
+    if error is None:  # Qt 6.5+ refuses to run without xcb-cursor even where the plugin loaded
+        return [] if _loads("libxcb-cursor.so.0") else ["libxcb-cursor.so.0"]
+    missing = [name for name in X11_LIBRARIES if not _loads(name)]
+    named = _MISSING_LIBRARY.search(error)
+    if named and named.group(1) not in missing:
+        missing.append(named.group(1))
+    return missing
 
 
 def tell_without_qt(message: str, environ: Mapping[str, str]) -> bool:
@@ -107,12 +112,18 @@ def tell_without_qt(message: str, environ: Mapping[str, str]) -> bool:
     return False
 
 
-def _loads(library: str) -> bool:
+def _loads(library: str | Path) -> bool:
+    return _load_error(library) is None
+
+
+def _load_error(library: str | Path | None) -> str | None:
+    if library is None or (isinstance(library, Path) and not library.exists()):
+        return None
     try:
-        ctypes.CDLL(library, mode=os.RTLD_LAZY | os.RTLD_LOCAL)
-    except OSError:
-        return False
-    return True
+        ctypes.CDLL(str(library), mode=os.RTLD_LAZY | os.RTLD_LOCAL)
+    except OSError as exc:
+        return str(exc)
+    return None
 
 
 def _xcb_plugin() -> Path | None:

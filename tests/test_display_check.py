@@ -80,6 +80,14 @@ def test_a_plugin_that_cannot_load_names_the_missing_library_and_the_install_com
     assert all(len(line) <= 80 for line in said.splitlines())  # xmessage does not wrap
 
 
+def test_a_damaged_plugin_is_said_without_an_install_command_that_would_not_help(tmp_path: Path) -> None:
+    plugin = tmp_path / "libqxcb.so"
+    plugin.write_bytes(b"not a shared library")
+    said = display_problem({"DISPLAY": ":0"}, plugin=plugin)
+    assert said.startswith("FaceNet Desktop cannot open its window: the X11 plugin")
+    assert "did not load" in said and "sudo apt" not in said
+
+
 def test_the_package_table_matches_the_system_package_manager() -> None:
     if shutil.which("dpkg") is None:
         pytest.skip("no dpkg here to compare the Debian package names with")
