@@ -168,7 +168,7 @@ class MainWindow(QMainWindow):
         self.people_page.set_hidden.connect(self.hide_person)
         self.people_page.show_hidden_changed.connect(self._show_hidden_people)
         self.people_page.told.connect(lambda text: self.statusBar().showMessage(text, 8000))
-        self.person_page.back.connect(lambda: self.show_section("People"))
+        self.person_page.back.connect(self._back_to_people)
         self.person_page.rename.connect(self.rename_person)
         self.person_page.reject_faces.connect(self.reject_faces)
         self.person_page.move_faces.connect(self.move_faces)
@@ -420,6 +420,7 @@ class MainWindow(QMainWindow):
     def open_person(self, person_id: int) -> None:
         self._show_person(person_id)
         self.stack.setCurrentWidget(self.person_page)
+        self.person_page.view.setFocus(Qt.FocusReason.OtherFocusReason)  # its keys work at once (Esc, Delete)
 
     def _show_person(self, person_id: int) -> None:
         shown = person_view(self.library, person_id)
@@ -719,6 +720,7 @@ class MainWindow(QMainWindow):
         self.photo_page.photo_id = photo_id
         self.photo_page.title.setText(printable_path(path))
         self.stack.setCurrentWidget(self.photo_page)
+        self.photo_page.view.setFocus(Qt.FocusReason.OtherFocusReason)  # arrows and Esc work at once
         self._pending_photo = photo_id
         self._photo_decoder.submit(lambda: decode_for_display(path),
                                    lambda decoded, _error: self._show_decoded_photo(photo_id, width, decoded))
@@ -744,8 +746,16 @@ class MainWindow(QMainWindow):
             self.open_photo(self._photo_sequence[position])
 
     def go_back(self) -> None:
-        self.stack.setCurrentWidget(self._previous_page or self.people_page)
+        page = self._previous_page or self.people_page
+        self.stack.setCurrentWidget(page)
+        if hasattr(page, "view"):
+            page.view.setFocus(Qt.FocusReason.OtherFocusReason)  # the keys go on working there
         self.refresh()
+
+    def _back_to_people(self) -> None:
+        self.show_section("People")
+        if self.stack.currentWidget() is self.people_page:
+            self.people_page.view.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def face_menu(self, face_id: int) -> None:
         face = next((f for f in photo_faces(self.library, self.photo_page.photo_id) if f.id == face_id), None)

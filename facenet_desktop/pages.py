@@ -79,6 +79,14 @@ def selected_ids(view: QListView) -> list[int]:
     return [index.data(ID_ROLE) for index in view.selectionModel().selectedIndexes()]
 
 
+def page_keys(page: QWidget, keys: list[tuple[Qt.Key | QKeySequence.StandardKey, Callable[[], object]]]) -> None:
+    """Shortcuts that work while the page is on screen, wherever the focus is on it."""
+    for key, slot in keys:
+        shortcut = QShortcut(QKeySequence(key), page)
+        shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        shortcut.activated.connect(slot)
+
+
 def home_relative(folder: str) -> str:
     """~/Pictures rather than /home/anna/Pictures."""
     home = str(Path.home())
@@ -196,6 +204,7 @@ class PersonPage(QWidget):
         super().__init__(parent)
         self.model = model
         self.person_id: int | None = None
+        self.shown_name = ""
         self.hidden = False
         self.back_button = QPushButton("← People", self)
         self.back_button.clicked.connect(self.back)
@@ -216,6 +225,15 @@ class PersonPage(QWidget):
         self.hide_button = QPushButton("Hide person", self)
         self.hide_button.clicked.connect(
             lambda: self.person_id is not None and self.hide_person.emit(self.person_id, not self.hidden))
+        # Keys a photo app answers to: Esc, Alt+Left or Backspace go back, Delete says "Not
+        # this person" about the selected faces, F2 renames.  Esc in the name box first
+        # undoes the typing; Backspace and Delete there edit the text.
+        self.back_button.setToolTip("Back to people (Esc)")
+        self.not_this.setToolTip("Take the selected faces away from this person (Delete)")
+        self.name.setToolTip("Type a name and press Enter (F2)")
+        page_keys(self, [(Qt.Key.Key_Escape, self._escape), (QKeySequence.StandardKey.Back, self.back.emit),
+                         (Qt.Key.Key_Backspace, self.back.emit), (Qt.Key.Key_F2, self._start_renaming),
+                         (QKeySequence.StandardKey.Delete, self._delete_pressed)])
         top = QHBoxLayout()
         top.addWidget(self.back_button)
         top.addWidget(self.name, 1)
@@ -233,13 +251,32 @@ class PersonPage(QWidget):
         self.person_id = person_id
         self.hidden = hidden
         unsorted = person_id == UNSORTED
-        self.name.setText("Unsorted faces" if unsorted else (name or ""))
+        self.shown_name = "Unsorted faces" if unsorted else (name or "")
+        self.name.setText(self.shown_name)
+        self.name.setModified(False)
         self.name.setReadOnly(unsorted)
         for button in (self.not_this, self.cover, self.hide_button):
             button.setEnabled(not unsorted)
         self.hide_button.setText("Show person again" if hidden else "Hide person")
         self.count.setText(counted(len(faces), "face") + (" (hidden)" if hidden else ""))
         self.model.set_items(faces)
+
+    def _escape(self) -> None:
+        if self.name.hasFocus() and self.name.isModified():
+            self.name.setText(self.shown_name)  # a name half typed is dropped, not saved
+            self.name.setModified(False)
+            self.view.setFocus()
+            return
+        self.back.emit()
+
+    def _start_renaming(self) -> None:
+        if not self.name.isReadOnly():
+            self.name.setFocus(Qt.FocusReason.ShortcutFocusReason)
+            self.name.selectAll()
+
+    def _delete_pressed(self) -> None:
+        if self.not_this.isEnabled():
+            self._with_faces(self.reject_faces)
 
     def _rename(self) -> None:
         text = self.name.text().strip()
@@ -608,6 +645,9 @@ class PhotoPage(QWidget):
         self.view = PhotoView(self)
         QShortcut(QKeySequence(Qt.Key.Key_Left), self, lambda: self.step.emit(-1))
         QShortcut(QKeySequence(Qt.Key.Key_Right), self, lambda: self.step.emit(1))
+        self.back_button.setToolTip("Back (Esc)")
+        page_keys(self, [(Qt.Key.Key_Escape, self.back.emit), (QKeySequence.StandardKey.Back, self.back.emit),
+                         (Qt.Key.Key_Backspace, self.back.emit)])
         top = QHBoxLayout()
         top.addWidget(self.back_button)
         top.addWidget(self.previous_button)

@@ -1096,6 +1096,45 @@ def test_arrow_keys_go_through_the_photos_a_photo_was_opened_among(window, libra
     assert "named by you" in page.legend.text() and "in no group yet" in page.legend.text()
 
 
+def test_keys_a_photo_app_answers_to(window, library, qtbot) -> None:
+    """Esc goes back from a photo and from a person; Delete says "Not this person" about the
+    selected faces (undoable); F2 starts renaming, and Esc drops a name half typed."""
+    first, _, _ = person_ids_by_size(library)
+    window.rename_person(first, "Anna")
+    edited(qtbot, window)
+    window.open_person(first)
+    page = window.person_page
+    assert window.focusWidget() is page.view  # keys work without a click first
+    photo = window.faces_model.items[0].photo_id
+    page.open_photo.emit(photo)
+    assert window.stack.currentWidget() is window.photo_page and window.focusWidget() is window.photo_page.view
+    # The generated photos are not on disk: wait for the window to say so, close that, go on.
+    qtbot.waitUntil(lambda: len(window.errors) == 1, timeout=HANG_CEILING_S * 1000)
+    for box in window.findChildren(QMessageBox):
+        box.close()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=HANG_CEILING_S * 1000)
+    qtbot.keyClick(window.photo_page.view, Qt.Key.Key_Escape)
+    assert window.stack.currentWidget() is page and window.focusWidget() is page.view
+    page.view.setCurrentIndex(window.faces_model.index(0, 0))
+    face = window.faces_model.items[0].id
+    qtbot.keyClick(page.view, Qt.Key.Key_Delete)
+    edited(qtbot, window)
+    assert library.scalar("SELECT person_id FROM faces WHERE id = ?", [face]) is None
+    assert library.scalar("SELECT count(*) FROM rejections WHERE face_id = ? AND person_id = ?", [face, first]) == 1
+    assert window.statusBar().currentMessage() == "Moved 1 face from Anna to Unsorted."
+    qtbot.keyClick(page.view, Qt.Key.Key_F2)
+    assert window.focusWidget() is page.name and page.name.selectedText() == "Anna"
+    qtbot.keyClicks(page.name, "Ann")
+    qtbot.keyClick(page.name, Qt.Key.Key_Delete)  # in the box, Delete edits the text
+    assert page.name.text() == "Ann" and library.scalar("SELECT count(*) FROM faces WHERE person_id = ?", [first]) == 7
+    qtbot.keyClick(page.name, Qt.Key.Key_Escape)  # drops the typing, stays
+    assert page.name.text() == "Anna" and window.stack.currentWidget() is page
+    assert library.scalar("SELECT name FROM people WHERE id = ?", [first]) == "Anna"
+    qtbot.keyClick(window.focusWidget(), Qt.Key.Key_Escape)
+    assert window.stack.currentWidget() is window.people_page and window.focusWidget() is window.people_page.view
+
+
 def test_who_is_this_takes_a_new_name_typed_and_enter(qtbot) -> None:
     from PySide6.QtWidgets import QDialog
 
