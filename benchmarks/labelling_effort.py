@@ -26,7 +26,7 @@ their XMP regions name) is a stranger the
 user does not know: never named, answered No when suggested, taken out of named people.  The
 shares are then over the faces of known people, and a stranger given a name counts as wrong.
 
-    python benchmarks/labelling_effort.py [--people 60] [--max-images 20] [--camera]
+    python benchmarks/labelling_effort.py [--people 60] [--max-images 20] [--camera] [--cluster-linkage L]
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -214,12 +215,12 @@ def next_action(library: Library, truth: dict[int, str], ask_groups: bool) -> st
     return None
 
 
-def run(source: Path, truth: dict[int, str], ask_groups: bool, limit: int) -> dict:
+def run(source: Path, truth: dict[int, str], ask_groups: bool, limit: int, linkage: float | None = None) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "lib.db"
         shutil.copy(source, path)
         with Library(path) as library:
-            cluster_library(library)
+            cluster_library(library, None if linkage is None else replace(DEFAULT_VERSION, cluster_linkage=linkage))
             tally = Tally(library, truth)
             total = sum(1 for name in truth.values() if known(name))
             named: set[str] = set()
@@ -265,6 +266,7 @@ def main() -> None:
     parser.add_argument("--max-images", type=int, default=20)
     parser.add_argument("--limit", type=int, default=2000, help="most actions")
     parser.add_argument("--camera", action="store_true", help="scan camera folders of real photos with group photos")
+    parser.add_argument("--cluster-linkage", type=float, help="group at this level instead of the version's")
     args = parser.parse_args()
     print(machine_line())
     rows = []
@@ -275,7 +277,7 @@ def main() -> None:
         build = build_camera_library if args.camera else build_library
         truth = build(source, args.people, args.max_images)
         print(f"library built in {time.monotonic() - started:.0f} s")
-        results = [(ask_groups, run(source, truth, ask_groups, args.limit)) for ask_groups in (False, True)]
+        results = [(ask_groups, run(source, truth, ask_groups, args.limit, args.cluster_linkage)) for ask_groups in (False, True)]
     for ask_groups, result in results:
         total, people = result["faces"], result["people"]
         right, wrong, left = result["after_names"]
