@@ -29,10 +29,12 @@ from lfw_identity_embeddings import cache_path
 
 from engine.evaluation.clusters import cluster_quality
 from engine.library.clustering import FREE, ClusteringProblem, cluster_faces
+from engine.library.preferences import STRICTNESS
 from engine.model_versions import DEFAULT_VERSION
 
 MIN_FACES = 3
-OURS = [0.40, 0.425, 0.45, DEFAULT_VERSION.cluster_linkage, 0.50, 0.55]  # average of squared distances
+# Average of squared distances; the first is the users' Strict setting.
+OURS = [DEFAULT_VERSION.cluster_linkage * STRICTNESS["strict"], 0.40, 0.425, 0.45, DEFAULT_VERSION.cluster_linkage, 0.50, 0.55]
 # Plain distances: dlib's face-clustering example uses 0.5 and face_recognition's tolerance is
 # 0.6; the sweep goes on until they lose as much precision as the app may.
 WHISPERS = [0.50, 0.55, 0.60, 0.65, 0.70]
