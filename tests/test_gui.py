@@ -1126,7 +1126,10 @@ def test_keys_a_photo_app_answers_to(window, library, qtbot) -> None:
     qtbot.keyClick(page.view, Qt.Key.Key_F2)
     assert window.focusWidget() is page.name and page.name.selectedText() == "Anna"
     qtbot.keyClicks(page.name, "Ann")
-    qtbot.keyClick(page.name, Qt.Key.Key_Delete)  # in the box, Delete edits the text
+    qtbot.keyClick(page.name, Qt.Key.Key_Delete)  # in the box, Delete and Backspace edit the text
+    qtbot.keyClick(page.name, Qt.Key.Key_Backspace)
+    assert page.name.text() == "An" and window.stack.currentWidget() is page
+    qtbot.keyClicks(page.name, "n")
     assert page.name.text() == "Ann" and library.scalar("SELECT count(*) FROM faces WHERE person_id = ?", [first]) == 7
     qtbot.keyClick(page.name, Qt.Key.Key_Escape)  # drops the typing, stays
     assert page.name.text() == "Anna" and window.stack.currentWidget() is page
