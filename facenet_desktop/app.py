@@ -13,7 +13,7 @@ import gc
 import logging
 import sys
 from concurrent.futures import Future
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QStandardPaths, Qt, QTimer, Signal, Slot
@@ -42,6 +42,7 @@ from engine.settings import session_environment
 from engine.jobs import Progress
 from engine.library import editing
 from engine.library.browse import (
+    group_size,
     parse_people_query,
     person_faces,
     photo_faces,
@@ -758,27 +759,45 @@ class MainWindow(QMainWindow):
             self.people_page.view.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def face_menu(self, face_id: int) -> None:
-        face = next((f for f in photo_faces(self.library, self.photo_page.photo_id) if f.id == face_id), None)
-        if face is None:
+        actions = self.face_actions(face_id)
+        if not actions:
             return
         menu = QMenu(self)
-        name_action = menu.addAction("Name / move to…")
-        confirm = menu.addAction(f"Yes, this is {face.person_name}") if face.person_name and face.assignment != Assignment.MANUAL else None
-        reject = menu.addAction("Not this person") if face.person_id is not None else None
-        no_face = menu.addAction("Not a face")
+        slots = {menu.addAction(text): slot for text, slot in actions}
         chosen = menu.exec(self.cursor().pos())
-        if chosen is None:
-            return
-        if chosen is name_action:
-            name = self._pick_person("Who is this?")
-            if name:
-                self.move_faces_to([face_id], name, then=self._reopen_photo)
-        elif chosen is confirm:
-            self._edit(editing.confirm_face, face_id, then=self._reopen_photo)
-        elif chosen is reject:
-            self._edit(editing.reject_face, face_id, then=self._reopen_photo)
-        elif chosen is no_face:
-            self.not_a_face([face_id])
+        if chosen is not None:
+            slots[chosen]()
+
+    def face_actions(self, face_id: int) -> list[tuple[str, Callable[[], None]]]:
+        """What a click on a box in the photo view offers, first what settles the most."""
+        face = next((f for f in photo_faces(self.library, self.photo_page.photo_id) if f.id == face_id), None)
+        if face is None:
+            return []
+        actions: list[tuple[str, Callable[[], None]]] = []
+        if face.person_id is not None and face.person_name is None:
+            # An unnamed group: naming it names every face in it, as in the people grid.
+            size = group_size(self.library, face.person_id)
+            if size > 1:
+                actions.append((f"Name this group of {counted(size, 'face')}…", lambda: self._name_group(face.person_id)))
+        actions.append(("Name / move only this face…" if actions else "Name / move to…", lambda: self._name_face(face_id)))
+        if face.person_name and face.assignment != Assignment.MANUAL:
+            actions.append((f"Yes, this is {face.person_name}",
+                            lambda: self._edit(editing.confirm_face, face_id, then=self._reopen_photo)))
+        if face.person_id is not None:
+            actions.append(("Not this person" if face.person_name else "Not in this group",
+                            lambda: self._edit(editing.reject_face, face_id, then=self._reopen_photo)))
+        actions.append(("Not a face", lambda: self.not_a_face([face_id])))
+        return actions
+
+    def _name_face(self, face_id: int) -> None:
+        name = self._pick_person("Who is this?")
+        if name:
+            self.move_faces_to([face_id], name, then=self._reopen_photo)
+
+    def _name_group(self, person_id: int) -> None:
+        name = self._pick_person("Who are these faces?")
+        if name:  # a name someone has already merges the group into them, as naming in the grid does
+            self._edit(editing.name_person, person_id, name, then=self._reopen_photo)
 
     def add_face(self, box: tuple) -> None:
         photo_id = self.photo_page.photo_id

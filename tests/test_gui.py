@@ -1138,6 +1138,38 @@ def test_keys_a_photo_app_answers_to(window, library, qtbot) -> None:
     assert window.stack.currentWidget() is window.people_page and window.focusWidget() is window.people_page.view
 
 
+def test_a_box_of_an_unnamed_group_offers_to_name_the_whole_group(window, library, qtbot, monkeypatch) -> None:
+    """Seen under Xvfb: naming an unnamed face from its photo named that face alone, and the
+    rest of its group waited for a question.  The box now offers the whole group first."""
+    from engine.library import editing
+
+    first, second, _ = person_ids_by_size(library)
+    face = library.query("SELECT id, photo_id FROM faces WHERE person_id = ? ORDER BY id LIMIT 1", [first])[0]
+    window.open_photo(face["photo_id"])
+    # The generated photos are not on disk: let the window say so before the edits speak.
+    qtbot.waitUntil(lambda: len(window.errors) == 1, timeout=HANG_CEILING_S * 1000)
+    texts = [text for text, _ in window.face_actions(face["id"])]
+    assert texts == ["Name this group of 8 faces…", "Name / move only this face…", "Not in this group", "Not a face"]
+    monkeypatch.setattr(app_module.MainWindow, "_pick_person", lambda self, title="": "Anna")
+    dict(window.face_actions(face["id"]))["Name this group of 8 faces…"]()
+    edited(qtbot, window)
+    assert library.scalar("SELECT count(*) FROM faces f JOIN people p ON p.id = f.person_id WHERE p.name = 'Anna'") == 8
+    assert editing.last_edit(library) == "Named a group of 8 faces Anna"  # what the status bar says
+    texts = [text for text, _ in window.face_actions(face["id"])]
+    assert texts[0] == "Name / move to…" and not any(text.startswith("Name this group") for text in texts)
+    other = library.query("SELECT id, photo_id FROM faces WHERE person_id = ? ORDER BY id LIMIT 1", [second])[0]
+    said = len(window.errors)
+    window.open_photo(other["photo_id"])
+    qtbot.waitUntil(lambda: len(window.errors) > said, timeout=HANG_CEILING_S * 1000)
+    dict(window.face_actions(other["id"]))["Name this group of 6 faces…"]()  # an existing name merges
+    edited(qtbot, window)
+    assert library.scalar("SELECT count(*) FROM faces f JOIN people p ON p.id = f.person_id WHERE p.name = 'Anna'") == 14
+    assert editing.last_edit(library) == "Merged a group of 6 faces into Anna"
+    window.undo()
+    edited(qtbot, window)
+    assert library.scalar("SELECT count(*) FROM faces WHERE person_id = ?", [second]) == 6
+
+
 def test_who_is_this_takes_a_new_name_typed_and_enter(qtbot) -> None:
     from PySide6.QtWidgets import QDialog
 

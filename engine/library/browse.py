@@ -109,6 +109,12 @@ def photo_faces(library: Library, photo_id: int) -> list[FaceTile]:
     return _tiles(library.query(f"SELECT {_FACE_COLUMNS} WHERE f.photo_id = ? ORDER BY f.x1", [photo_id]))
 
 
+def group_size(library: Library, person_id: int) -> int:
+    """The faces a person or group holds as its own (suggested faces are only asked about)."""
+    return int(library.scalar("SELECT count(*) FROM faces WHERE person_id = ? AND assignment != 'suggested'",
+                              [person_id]))
+
+
 def parse_people_query(text: str) -> list[str]:
     """"Anna and Ben", "Anna, Ben", "Anna & Ben" -> ["Anna", "Ben"]."""
     return [part.strip() for part in re.split(r"\s*(?:,|&|\+|\band\b)\s*", text.strip(), flags=re.IGNORECASE) if part.strip()]
