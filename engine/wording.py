@@ -11,3 +11,11 @@ def counted(count: int, singular: str, plural: str | None = None) -> str:
 def names_in_words(names: tuple[str, ...] | list[str], last_joiner: str = "and") -> str:
     names = list(names)
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" {last_joiner} " + names[-1]
+
+
+def library_in_words(photos: int, faces: int, people: int, named: int) -> str:
+    """The status bar's line when nothing else is going on: '125 photos, 246 faces, 24 people (6 named)'."""
+    if not photos and not faces:
+        return ""
+    named_words = f"{named:,} named" if named else "none named yet"
+    return f"{counted(photos, 'photo')}, {counted(faces, 'face')}, {counted(people, 'person', 'people')} ({named_words})"

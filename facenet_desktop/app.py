@@ -56,7 +56,7 @@ from engine.library.people import find_people, other_person_named, person_names
 from engine.library.preferences import load_preferences, save_preferences
 from engine.library.store import Library, LibraryError, LibraryUnavailable, default_db_path, needs_converting
 from engine.user_files import printable_path
-from engine.wording import counted, names_in_words
+from engine.wording import counted, library_in_words, names_in_words
 from facenet_desktop.dialogs import PersonPicker, SettingsDialog, TextDialog
 from facenet_desktop.models import FacesModel, PeopleModel, PhotosModel, SuggestionsModel
 from facenet_desktop.pages import (
@@ -224,6 +224,9 @@ class MainWindow(QMainWindow):
         self._update_job_actions()
 
     def _build_status(self) -> None:
+        # What the library holds, shown whenever no message is (a message hides it for a while).
+        self.library_summary = QLabel(self)
+        self.statusBar().addWidget(self.library_summary)
         self.progress_bar = QProgressBar(self)
         self.progress_bar.setMaximumWidth(240)
         self.progress_bar.hide()
@@ -359,6 +362,9 @@ class MainWindow(QMainWindow):
         self.undo_action.setEnabled(views["can_undo"])
         self.redo_action.setEnabled(views["can_redo"])
         self._faces_found = views["faces"]
+        shown = [p for p in views["people"] if not p.hidden]
+        self.library_summary.setText(library_in_words(views["photos"], views["faces"], len(shown),
+                                                      sum(1 for p in shown if p.name)))
         if "person" in views and views["person"][0] == self._shown_person():
             person_id, shown = views["person"]
             if shown is None:  # merged away or removed: back to the grid

@@ -7,6 +7,7 @@ from engine.library import editing
 from engine.library.browse import (
     UNSORTED,
     face_count,
+    photo_count,
     faces_by_id,
     first_unsorted_face,
     people_tiles,
@@ -32,6 +33,7 @@ def read_views(library: Library, group_questions: GroupQuestions | None, include
         "can_undo": editing.last_edit(library) is not None,
         "can_redo": editing.last_undone(library) is not None,
         "faces": face_count(library),
+        "photos": photo_count(library),
     }
     if group_questions is not None:
         asked = group_questions.get(library)

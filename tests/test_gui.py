@@ -1170,6 +1170,22 @@ def test_a_box_of_an_unnamed_group_offers_to_name_the_whole_group(window, librar
     assert library.scalar("SELECT count(*) FROM faces WHERE person_id = ?", [second]) == 6
 
 
+def test_the_idle_status_bar_says_what_the_library_holds(window, library, qtbot) -> None:
+    """Seen under Xvfb: once a scan's or an edit's message timed out the status bar was empty.
+    The fixture: 20 photos of one face each, grouped as 3 people; the 2 loose faces unsorted."""
+    summary = window.library_summary
+    assert summary.text() == "20 photos, 20 faces, 3 people (none named yet)"
+    first, second, _ = person_ids_by_size(library)
+    window.rename_person(first, "Anna")
+    edited(qtbot, window)
+    assert summary.text() == "20 photos, 20 faces, 3 people (1 named)"
+    window.statusBar().clearMessage()  # the edit's message with Undo hides it meanwhile
+    assert summary.isVisible()
+    window.hide_person(second, True)
+    edited(qtbot, window)
+    assert summary.text() == "20 photos, 20 faces, 2 people (1 named)"  # hidden people are not counted
+
+
 def test_who_is_this_takes_a_new_name_typed_and_enter(qtbot) -> None:
     from PySide6.QtWidgets import QDialog
 

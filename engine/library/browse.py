@@ -143,6 +143,11 @@ def face_count(library: Library) -> int:
     return int(library.scalar("SELECT count(*) FROM faces") or 0)
 
 
+def photo_count(library: Library) -> int:
+    """Photos analysed and still on disk (or on a drive that is not plugged in now)."""
+    return int(library.scalar("SELECT count(*) FROM photos WHERE status = 'done' AND missing_since IS NULL") or 0)
+
+
 def photo_file(library: Library, photo_id: int) -> tuple[str, int | None] | None:
     """Where a photo is and its width as analysed; None when it left the library."""
     row = library.db.execute("SELECT path, width FROM photos WHERE id = ?", [photo_id]).fetchone()
