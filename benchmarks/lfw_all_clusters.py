@@ -83,6 +83,9 @@ def dbscan(vectors: np.ndarray, level: float) -> np.ndarray:
 
 def main() -> None:
     print(machine_line())
+    if not cache_path(1).exists():
+        raise SystemExit(f"no embeddings of every LFW photo at {cache_path(1)}: "
+                         "run python benchmarks/lfw_identity_embeddings.py --min-images 1 first (about 9 minutes)")
     data = np.load(cache_path(1))
     names, vectors = data["names"], DEFAULT_VERSION.prepare(data["vectors"]).astype(np.float64)
     _, truth = np.unique(names, return_inverse=True)
