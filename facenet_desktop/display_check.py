@@ -61,9 +61,11 @@ def display_problem(environ: Mapping[str, str], plugin: Path | None = None) -> s
                 "(DISPLAY is not set). Start it from your desktop, or over SSH use `ssh -X`.\n"
                 "The `facenet` command works without a window.")
     plugin = plugin or _xcb_plugin()
-    missing = missing_x11_libraries(plugin)
+    if plugin is None or not plugin.exists():
+        return None  # not a PySide6 layout we know: let Qt speak for itself
+    error = _load_error(plugin)  # loaded once: Qt finds it loaded
+    missing = _missing_after(error)
     if not missing:
-        error = _load_error(plugin)
         if error is None:
             return None
         return ("FaceNet Desktop cannot open its window: the X11 plugin of its window toolkit (Qt)\n"
@@ -79,16 +81,17 @@ def display_problem(environ: Mapping[str, str], plugin: Path | None = None) -> s
             "Then start FaceNet Desktop again.")
 
 
-def missing_x11_libraries(plugin: Path | None) -> list[str]:
+def missing_x11_libraries(plugin: Path) -> list[str]:
     """The system libraries that keep Qt's X11 plugin from loading or Qt from using it;
-    empty when none is missing (the plugin may still fail for another reason: _load_error)."""
-    if plugin is None or not plugin.exists():
-        return []  # not a PySide6 layout we know: let Qt speak for itself
-    error = _load_error(plugin)
-    if error is None:  # Qt 6.5+ refuses to run without xcb-cursor even where the plugin loaded
+    empty when none is missing (the plugin may still fail for another reason)."""
+    return _missing_after(_load_error(plugin))
+
+
+def _missing_after(plugin_error: str | None) -> list[str]:
+    if plugin_error is None:  # Qt 6.5+ refuses to run without xcb-cursor even where the plugin loaded
         return [] if _loads("libxcb-cursor.so.0") else ["libxcb-cursor.so.0"]
     missing = [name for name in X11_LIBRARIES if not _loads(name)]
-    named = _MISSING_LIBRARY.search(error)
+    named = _MISSING_LIBRARY.search(plugin_error)
     if named and named.group(1) not in missing:
         missing.append(named.group(1))
     return missing
@@ -112,13 +115,12 @@ def tell_without_qt(message: str, environ: Mapping[str, str]) -> bool:
     return False
 
 
-def _loads(library: str | Path) -> bool:
+def _loads(library: str) -> bool:
     return _load_error(library) is None
 
 
-def _load_error(library: str | Path | None) -> str | None:
-    if library is None or (isinstance(library, Path) and not library.exists()):
-        return None
+def _load_error(library: str | Path) -> str | None:
+    """Why the dynamic loader refuses the library, or None when it loads."""
     try:
         ctypes.CDLL(str(library), mode=os.RTLD_LAZY | os.RTLD_LOCAL)
     except OSError as exc:

@@ -7,10 +7,10 @@ from engine.library import editing
 from engine.library.browse import (
     UNSORTED,
     face_count,
-    photo_count,
     faces_by_id,
     first_unsorted_face,
     people_tiles,
+    photo_count,
     person_faces,
     suggestions,
     unsorted_count,
