@@ -48,6 +48,16 @@ class LibraryUnavailable(LibraryError):
     back); the user can try again."""
 
 
+class NoLibrary(LibraryError):
+    """No library exists at the path given (no file, or an empty one) and the command only
+    reads or edits one: a typo in --db must not silently become a new, empty library."""
+
+
+class LibraryDamaged(LibraryUnavailable):
+    """The library file fails SQLite's checks (a page overwritten, a bad sector): writes are
+    refused so the damage cannot spread, and what can still be read can be exported."""
+
+
 class TrainingDataError(EngineError, ValueError):
     """The photos given for training cannot train a model (none found, too few people)."""
 

@@ -52,6 +52,7 @@ from engine.library.browse import (
 from engine.library.group_suggestions import GroupQuestions, GroupSuggestion, answer_group_suggestion
 from engine.library.folders import add_folder, library_folders, photos_in_folder, remove_folder
 from engine.library.missing import forget_missing, missing_photos
+from engine.library.model_registry import hold_candidate, remove_orphan_candidates
 from engine.library.people import find_people, other_person_named, person_names
 from engine.library.preferences import load_preferences, save_preferences
 from engine.library.store import Library, LibraryError, LibraryUnavailable, default_db_path, needs_converting
@@ -132,6 +133,9 @@ class MainWindow(QMainWindow):
                                 (LibraryError, EngineError, ValueError), self)
         self.refresh()
         self.refresh_in_background()  # the group questions: every group against every person
+        if self.library.read_only:  # a read-only disk: browse and export; every edit says it is refused
+            self.setWindowTitle(f"{WINDOW_TITLE} (read-only library)")
+            rescan_at_start = False
         if self.folders():
             self.show_section("People")
             if rescan_at_start:
@@ -877,7 +881,13 @@ class MainWindow(QMainWindow):
         self.finetune_dialog = dialog
         apply_button = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Apply)
         apply_button.clicked.connect(dialog.accept)
-        if dialog.exec():
+        held = hold_candidate(proposal.candidate) if proposal.candidate else None  # not an orphan while asked
+        try:
+            applied = dialog.exec()
+        finally:
+            if held is not None:
+                held.close()
+        if applied:
             self.apply_finetune(proposal)
         elif proposal.candidate:
             Path(proposal.candidate).unlink(missing_ok=True)  # declined: nothing of it stays
@@ -1026,6 +1036,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LibraryError as exc:
         QMessageBox.critical(None, WINDOW_TITLE, str(exc))
         return 1
+    try:
+        library.check_integrity()
+        remove_orphan_candidates(library)
+    except LibraryError as exc:  # damaged: the window would fail at every step
+        QMessageBox.critical(None, WINDOW_TITLE, str(exc))
+        return 1
+    except OSError:  # a read-only models folder: the orphans wait
+        logging.getLogger(__name__).info("unfinished model files not removed", exc_info=True)
     window = MainWindow(library)
     install_crash_dialog(lambda: window)
     window.show()

@@ -90,9 +90,12 @@ def missing_x11_libraries(plugin: Path) -> list[str]:
 def _missing_after(plugin_error: str | None) -> list[str]:
     if plugin_error is None:  # Qt 6.5+ refuses to run without xcb-cursor even where the plugin loaded
         return [] if _loads("libxcb-cursor.so.0") else ["libxcb-cursor.so.0"]
-    missing = [name for name in X11_LIBRARIES if not _loads(name)]
     named = _MISSING_LIBRARY.search(plugin_error)
-    if named and named.group(1) not in missing:
+    if named is None:  # damaged, not missing anything: whatever the system lacks is not why
+        return []
+    # The loader names the first library it misses: the others are found by trying each.
+    missing = [name for name in X11_LIBRARIES if not _loads(name)]
+    if named.group(1) not in missing:
         missing.append(named.group(1))
     return missing
 

@@ -82,8 +82,9 @@ def test_damaged_database_is_a_clear_error(tmp_path) -> None:
 
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(LibraryError, match="cannot open the library database"):
+    with pytest.raises(LibraryError, match="not a FaceNet Desktop library"):
         Library(bad)
+    assert bad.read_bytes() == b"this is not a database" * 100
 
 
 def test_the_log_is_a_rotating_file_in_the_data_folder_and_says_what_was_skipped(tmp_path) -> None:

@@ -3,8 +3,9 @@
 Hypothesis draws sequences of what a user does (name, merge, move, reject, confirm, hide,
 undo, redo) interleaved with what happens to their photos and library (files moved, copied,
 deleted, restored, a folder emptied, rescans, regroups with an edit landing mid-way, a model
-switch, a child process killed at a random moment).  After every step, everything the user
-said (and did not undo) still holds and SQLite's integrity check passes.
+switch, new photos scanned while a model switch runs to its end, a child process killed at a
+random moment).  After every step, everything the user said (and did not undo) still holds,
+every face has a vector in the active version, and SQLite's integrity check passes.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from engine.library import editing, grouping
 from engine.library.grouping import cluster_library
 from engine.library.labelled_faces import photo_faces_embedder
-from engine.library.model_registry import active_name, embed_missing, pipeline_for
+from engine.library.model_registry import MISSING_VECTORS_SQL, active_name, embed_missing, pipeline_for
 from engine.library.model_switch import switch_model
 from engine.library.scan import scan_folders
 from engine.library.store import Library, LibraryError
@@ -35,6 +36,7 @@ HANG_CEILING_S = 60  # only to catch a hung child, never a speed budget
 EXAMPLES = int(os.environ.get("LOST_LABELS_EXAMPLES", "200"))
 PEOPLE = {"Colin_Powell": 3, "Tony_Blair": 3, "Serena_Williams": 3, "Gerhard_Schroeder": 3}
 GROUP_PHOTOS = ["Angelina_Jolie/couple.jpg"]
+NEW_PHOTOS = {"Serena_Williams": 4, "Hugo_Chavez": 4}  # arrive during the run, scanned during a switch
 ACTIONS = ["name", "merge", "move", "reject", "confirm", "hide", "undo", "redo"]
 
 
@@ -137,10 +139,23 @@ def pristine(tmp_path_factory, faces_dir, pipeline) -> Path:
         library.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     shutil.copytree(photos, base / "saved_photos")
     shutil.copy2(base / "work" / "library.db", base / "saved.db")
+    (base / "new_photos").mkdir()
+    for person, count in NEW_PHOTOS.items():
+        for image in sorted((faces_dir / "lfw_deepfunneled" / person).glob("*.jpg"))[:count]:
+            shutil.copy2(image, base / "new_photos" / image.name)
     return base
 
 
-def test_no_sequence_of_edits_rescans_regroups_switches_and_kills_loses_a_label(pristine) -> None:
+@pytest.fixture(scope="module")
+def pipelines(pipeline, pristine) -> dict:
+    """Both built-in versions' pipelines, loaded once: new photos are analysed in the active
+    one while a switch embeds them in the other."""
+    with Library(pristine / "saved.db") as library:
+        other = next(name for name in MODEL_VERSIONS if name != pipeline.model_version.name)
+        return {pipeline.model_version.name: pipeline, other: pipeline_for(library, other)}
+
+
+def test_no_sequence_of_edits_rescans_regroups_switches_and_kills_loses_a_label(pristine, pipelines) -> None:
     work = pristine / "work"
 
     class LostLabels(RuleBasedStateMachine):
@@ -256,6 +271,39 @@ def test_no_sequence_of_edits_rescans_regroups_switches_and_kills_loses_a_label(
             switch_model(self.library, other, refuse)
             self.settled()
 
+        @rule(count=st.integers(1, 3), switch_after=st.integers(0, 3))
+        def scan_new_photos_during_a_switch(self, count: int, switch_after: int) -> None:
+            """`facenet scan` and `facenet model use` at once: the switch runs to its end in
+            another connection after `switch_after` of the scan's photos (before its first
+            commit, between two, or after its last)."""
+            arrivals = sorted((pristine / "new_photos").iterdir())
+            for source in arrivals[:count]:
+                target = self.root / "arrived" / source.name
+                if not target.exists():
+                    target.parent.mkdir(exist_ok=True)
+                    shutil.copy2(source, target)
+            active = active_name(self.library)
+            other = next(name for name in MODEL_VERSIONS if name != active)
+            path = self.library.path
+
+            class SwitchMidway:
+                model_version = pipelines[active].model_version
+
+                def analyze_many(self, paths):
+                    switched = False
+                    for number, item in enumerate(pipelines[active].analyze_many(paths)):
+                        if number == switch_after:
+                            switched = True
+                            with Library(path) as elsewhere:
+                                switch_model(elsewhere, other, photo_faces_embedder(pipelines[other]))
+                        yield item
+                    if not switched:
+                        with Library(path) as elsewhere:
+                            switch_model(elsewhere, other, photo_faces_embedder(pipelines[other]))
+
+            scan_folders(self.library, [self.root], SwitchMidway, batch_photos=1)
+            self.settled()
+
         @rule(steps=st.integers(0, 8))
         def child_killed(self, steps: int) -> None:
             """Killed after `steps` of its progress reports: before, during or after a write."""
@@ -275,6 +323,11 @@ def test_no_sequence_of_edits_rescans_regroups_switches_and_kills_loses_a_label(
         def database_is_sound(self) -> None:
             assert self.library.scalar("PRAGMA integrity_check") == "ok"
             assert self.library.scalar("PRAGMA foreign_key_check") is None
+
+        @invariant()
+        def every_face_has_a_vector_in_the_active_version(self) -> None:
+            for version in MODEL_VERSIONS:  # both, so a switch never needs embedding
+                assert self.library.query(MISSING_VECTORS_SQL, [version]) == [], version
 
     run_state_machine_as_test(LostLabels, settings=settings(
         max_examples=EXAMPLES, stateful_step_count=8, deadline=None,

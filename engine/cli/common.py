@@ -35,10 +35,21 @@ def add_json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def open_library(args: argparse.Namespace):  # noqa: ANN201 - the store loads only when a command needs it
+def open_library(args: argparse.Namespace, writes: bool = False, create: bool = False):  # noqa: ANN201 - the store loads only when a command needs it
+    """The library at --db.  Only `create` (a scan) makes a new one, and says so; a command
+    that `writes` first checks the file is undamaged (a damaged one refuses, in one line)."""
     from engine.library.store import Library
 
-    return Library(args.db)
+    library = Library(args.db, create=create)
+    if library.created:
+        print(f"Made a new library at {library.path}", file=sys.stderr)
+    if writes:
+        try:
+            library.check_integrity()
+        except BaseException:
+            library.close()
+            raise
+    return library
 
 
 def pipeline_factory(args: argparse.Namespace, library=None):  # noqa: ANN001, ANN201 - heavy imports kept lazy

@@ -12,7 +12,7 @@ from engine.errors import Cancelled
 from engine.cli.common import (
     EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, ProgressBar, add_json_option, cancel_on_ctrl_c, library_options, open_library, pipeline_factory,
 )
-from engine.wording import counted
+from engine.wording import counted, printable_text
 
 
 
@@ -24,7 +24,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print(f"error: not a folder: {', '.join(missing)}", file=sys.stderr)
         return EXIT_ERROR
     bar = ProgressBar(args.quiet)
-    with open_library(args) as library:
+    with open_library(args, writes=True, create=True) as library:
         try:
             summary, cancelled = scan_folders(library, args.folders, pipeline_factory(args, library), progress=bar,
                                               cancel=cancel_on_ctrl_c()), False
@@ -42,20 +42,24 @@ def cmd_scan(args: argparse.Namespace) -> int:
         "problems": [{"path": path, "reason": reason} for path, reason in summary.problems],
         "cancelled": cancelled, "seconds": round(summary.seconds, 2),
     }
+    skipped = [(path, reason) for path, reason in summary.problems if reason.startswith("skipped")]
+    unreadable = [(path, reason) for path, reason in summary.problems if not reason.startswith("skipped")]
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print(
             f"{counted(summary.files_seen, 'photo')}: {summary.analyzed} analysed ({counted(summary.faces_found, 'face')}), "
             f"{summary.unchanged} unchanged, {summary.moved} moved, {summary.duplicates} copies, "
-            f"{summary.missing} missing, {len(summary.problems)} could not be read, "
+            f"{summary.missing} missing, {len(unreadable)} could not be read, {len(skipped)} skipped, "
             f"{counted(summary.xmp_labels, 'face')} named from XMP; "
             f"recognised {report['recognised']}, suggested {report['suggested']} ({summary.seconds:.1f} s)"
         )
         for path, reason in summary.folder_errors:
-            print(f"  warning: {path}: {reason}", file=sys.stderr)
-        for path, reason in summary.problems:
-            print(f"  could not read {path}: {reason}", file=sys.stderr)
+            print(f"  warning: {printable_text(path)}: {printable_text(reason)}", file=sys.stderr)
+        for path, reason in skipped:
+            print(f"  {printable_text(path)}: {printable_text(reason)}", file=sys.stderr)
+        for path, reason in unreadable:
+            print(f"  could not read {printable_text(path)}: {printable_text(reason)}", file=sys.stderr)
         if summary.returned:
             print(f"  {summary.returned} missing photo(s) are back, with their faces and names", file=sys.stderr)
         if summary.missing:
@@ -69,7 +73,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def cmd_cluster(args: argparse.Namespace) -> int:
     from engine.library.grouping import cluster_library
 
-    with open_library(args) as library:
+    with open_library(args, writes=True) as library:
         summary = cluster_library(library, min_faces=args.min_faces)
     print(
         f"{counted(summary.faces, 'face')}: {counted(summary.people, 'person', 'people')} with automatic faces "
@@ -87,7 +91,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 def cmd_recognize(args: argparse.Namespace) -> int:
     from engine.library.grouping import recognize_faces
 
-    with open_library(args) as library:
+    with open_library(args, writes=True) as library:
         summary = recognize_faces(library, only_unassigned=not args.all)
     print(f"{counted(summary.considered, 'face')} considered: {summary.assigned} assigned, {summary.suggested} suggested")
     return EXIT_OK
@@ -103,16 +107,16 @@ def cmd_people(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"{'id':>6}  {'name':<30} {'faces':>6} {'photos':>6} {'suggested':>9}")
     for p in people:
-        name = p.name or "(unnamed)"
+        name = printable_text(p.name) if p.name else "(unnamed)"
         print(f"{p.id:>6}  {name + (' [hidden]' if p.hidden else ''):<30} {p.faces:>6} {p.photos:>6} {p.suggested:>9}")
     return EXIT_OK
 
 
 def _edit(args: argparse.Namespace, action) -> int:  # noqa: ANN001
-    with open_library(args) as library:
+    with open_library(args, writes=True) as library:
         message = action(library)
     if message:
-        print(message)
+        print(printable_text(message))
     return EXIT_OK
 
 
@@ -193,11 +197,11 @@ def cmd_suggestions(args: argparse.Namespace) -> int:
                 question = g.question(f"this group of {counted(g.group_faces, 'face')}")
             else:
                 question = f"{g.question()} ({counted(g.group_faces, 'face')} and {counted(g.other_faces, 'face')})"
-            print(f"{g.key:>10}  {question}")
+            print(f"{g.key:>10}  {printable_text(question)}")
     if found:
         print(f"{len(found)} {'face' if len(found) == 1 else 'faces'} to review (answer with: facenet answer FACE yes|no)")
         for f in found:
-            print(f"{f.id:>10}  is this {f.person_name}?  {printable_path(f.path)}")
+            print(f"{f.id:>10}  is this {printable_text(f.person_name)}?  {printable_text(f.path)}")
     return EXIT_OK
 
 
@@ -237,34 +241,52 @@ def cmd_redo(args: argparse.Namespace) -> int:
 
 def cmd_photos(args: argparse.Namespace) -> int:
     from engine.library.people import photos_with_people
-    from engine.user_files import printable_path
 
     with open_library(args) as library:
         for path in photos_with_people(library, args.person):
-            print(printable_path(path))
+            print(printable_text(path))
     return EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from engine.library.export import export_csv, export_json
+    from engine.library.export import export_csv, export_json, readable_face_records
 
+    output = Path(args.output) if args.output else None
+    if output is not None and output.is_dir():
+        print(f"error: {printable_text(output)} is a folder; give a file name to export to", file=sys.stderr)
+        return EXIT_ERROR
+    if output is not None and not output.parent.is_dir():
+        print(f"error: the folder {printable_text(output.parent)} does not exist; nothing was written", file=sys.stderr)
+        return EXIT_ERROR
     with open_library(args) as library:
-        text = export_json(library) if args.format == "json" else export_csv(library)
-    if args.output:
-        Path(args.output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-    else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        salvage = readable_face_records(library)
+        text = export_json(library, salvage) if args.format == "json" else export_csv(library, salvage)
+    text = text if text.endswith("\n") else text + "\n"
+    if salvage.lost:
+        print(f"warning: the library is damaged: up to {counted(salvage.lost, 'face')} could not be read; "
+              f"{counted(len(salvage.records), 'face')} exported", file=sys.stderr)
+    if output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    from engine.paths import atomic_write_bytes
+
+    try:  # a full disk leaves the previous export as it was, never half of a new one
+        atomic_write_bytes(output, text.encode("utf-8"))
+    except OSError as exc:
+        print(f"error: cannot write {printable_text(output)}: {exc.strerror or exc}; "
+              "any earlier export there is unchanged", file=sys.stderr)
+        return EXIT_ERROR
     return EXIT_OK
 
 
 def cmd_export_xmp(args: argparse.Namespace) -> int:
     from engine.library.export import export_xmp_sidecars
 
-    with open_library(args) as library:
+    with open_library(args, writes=True) as library:
         result = export_xmp_sidecars(library, include_automatic=args.include_automatic)
     print(f"wrote {len(result.written)} XMP sidecar file(s); no photo was modified")
     for sidecar, reason in result.left_alone:
-        print(f"  not changed: {sidecar}: {reason}", file=sys.stderr)
+        print(f"  not changed: {printable_text(sidecar)}: {printable_text(reason)}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -272,7 +294,7 @@ def cmd_missing(args: argparse.Namespace) -> int:
     from engine.library.missing import forget_missing, missing_photos
     from engine.user_files import printable_path
 
-    with open_library(args) as library:
+    with open_library(args, writes=args.forget) as library:
         photos = missing_photos(library, args.folder)
         if args.forget:
             forgotten = forget_missing(library, [p.id for p in photos])
@@ -283,7 +305,7 @@ def cmd_missing(args: argparse.Namespace) -> int:
                            "missing_since": p.missing_since} for p in photos], indent=2))
         return EXIT_OK
     for p in photos:
-        print(f"{printable_path(p.path)}  ({p.faces} face(s), {p.named} named; missing since {p.missing_since})")
+        print(f"{printable_text(p.path)}  ({p.faces} face(s), {p.named} named; missing since {p.missing_since})")
     print(f"{len(photos)} missing photo(s)" + (" (`--forget` removes them from the library)" if photos else ""))
     return EXIT_OK
 

@@ -18,6 +18,7 @@ from engine.cli.models import add_model_commands
 from engine.errors import Cancelled, EngineError, ImageLoadError, ModelFileError
 from engine.user_files import printable_path
 from engine.settings import DEFAULT_MIN_FACE_PX, VARIABLES
+from engine.wording import printable_text
 
 
 
@@ -196,13 +197,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return EXIT_INTERRUPTED
     except ImageLoadError as exc:
-        print(f"error: {printable_path(exc.path)}: {exc.reason}", file=sys.stderr)
+        print(f"error: {printable_text(exc.path)}: {printable_text(exc.reason)}", file=sys.stderr)
         return EXIT_ERROR
     except ModelFileError as exc:
-        print(f"error: model file problem: {exc}", file=sys.stderr)
+        print(f"error: model file problem: {printable_text(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except EngineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable_text(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -32,6 +32,7 @@ def _switch(library, name: str, args: argparse.Namespace, bar: ProgressBar) -> i
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     from engine.library.finetune_job import propose_finetune, save_finetuned
+    from engine.library.model_registry import remove_orphan_candidates
     from engine.training.finetune import FinetuneSettings
 
     chosen = {k: v for k, v in (
@@ -40,7 +41,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     chosen["train_anyway"] = args.train_anyway
     settings = FinetuneSettings(seed=args.seed, **chosen)
     bar = ProgressBar(args.quiet)
-    with open_library(args) as library:
+    with open_library(args, writes=True) as library:
+        remove_orphan_candidates(library)
         pipeline = pipeline_factory(args, library)()
         try:
             outcome = propose_finetune(library, pipeline, settings, bar, cancel_on_ctrl_c())
@@ -89,7 +91,7 @@ def cmd_model_list(args: argparse.Namespace) -> int:
 def cmd_model_use(args: argparse.Namespace) -> int:
     from engine.library.model_registry import version_named
 
-    with open_library(args) as library:
+    with open_library(args, writes=True) as library:
         version_named(library, args.version)  # a clear error for an unknown name
         return _switch(library, args.version, args, ProgressBar(args.quiet))
 

@@ -31,6 +31,22 @@ except ImportError:  # pragma: no cover - pillow-heif is a declared dependency
 
 # Refuse to decode more than this many pixels (a 30000x30000 header would need 2.7 GB).
 DEFAULT_MAX_PIXELS = 120_000_000
+# ... and more than this much memory at the peak of decoding: a 1.4 MB PNG of 10900 x 10900
+# 16-bit RGBA pixels passes the pixel cap but took 3.4 GB to become RGB.
+DEFAULT_MAX_DECODE_BYTES = 1 << 30
+
+
+def decode_peak_bytes(mode: str, pixels: int) -> int:
+    """Memory at the peak of turning an image of this Pillow mode into RGB: the decoded
+    image, the conversion's intermediates (alpha flattened onto a white background, high
+    bit depths through float64) and the RGB array."""
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or mode == "P":
+        per_pixel = 4 + 4 + 4 + 3 + 3  # decoded, background, composite, RGB image, array
+    elif mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        per_pixel = 4 + 8 + 1 + 3  # decoded, float64 values, grey, RGB
+    else:
+        per_pixel = max(1, len(mode)) + 3 + 3  # decoded, converted, array
+    return pixels * per_pixel
 
 PHOTO_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".heif", ".avif"}
@@ -94,6 +110,7 @@ def load_photo(
     max_side: int | None = None,
     max_output_pixels: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_DECODE_BYTES,
 ) -> LoadedPhoto:
     """Decode `path`.  With `max_side` / `max_output_pixels` the result is shrunk to fit
     (JPEGs are then decoded at reduced scale, which is several times faster); it is never
@@ -105,7 +122,7 @@ def load_photo(
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(reader) as image:
                 check_complete(path, reader, image, size)
-                return _decode(path, image, max_side, max_output_pixels, max_pixels)
+                return _decode(path, image, max_side, max_output_pixels, max_pixels, max_bytes)
     except ImageLoadError:
         raise
     except UnidentifiedImageError as exc:
@@ -128,7 +145,8 @@ def load_photo(
 
 
 def _decode(
-    path: Path, image: Image.Image, max_side: int | None, max_output_pixels: int | None, max_pixels: int
+    path: Path, image: Image.Image, max_side: int | None, max_output_pixels: int | None, max_pixels: int,
+    max_bytes: int,
 ) -> LoadedPhoto:
     image_format = image.format or "unknown"
     width, height = _displayed_size(image)
@@ -148,6 +166,12 @@ def _decode(
     if decoded_w * decoded_h > max_pixels:
         raise ImageLoadError(
             path, f"image is too large to decode safely ({decoded_w}x{decoded_h} pixels, limit {max_pixels})"
+        )
+    peak = decode_peak_bytes(image.mode, decoded_w * decoded_h)
+    if peak > max_bytes:
+        raise ImageLoadError(
+            path, f"image is too large to decode safely ({decoded_w}x{decoded_h} pixels in mode {image.mode} would "
+                  f"need about {peak / 1e9:.1f} GB of memory, limit {max_bytes / 1e9:.1f} GB)"
         )
     image.load()
     image = ImageOps.exif_transpose(image) or image

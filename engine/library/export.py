@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 from engine.library.assignments import THE_PERSONS, Assignment
 from engine.library.records import FaceRecord
+from engine.errors import LibraryDamaged
 from engine.library.store import Library
 from engine.library.xmp import NamedRegion, SidecarNotChanged, write_sidecar
 from engine.user_files import from_stored_path, printable_path
@@ -20,37 +21,81 @@ log = logging.getLogger(__name__)
 CSV_FIELDS = ["face_id", "photo", "x1", "y1", "x2", "y2", "score", "person_id", "person_name", "assignment", "distance"]
 
 
-def face_records(library: Library) -> Iterator[FaceRecord]:
-    cursor = library.db.execute(
-        """
-        SELECT f.id, ph.path, f.x1, f.y1, f.x2, f.y2, f.score, f.person_id, p.name, f.assignment, f.distance
-        FROM faces f JOIN photos ph ON ph.id = f.photo_id LEFT JOIN people p ON p.id = f.person_id
-        ORDER BY ph.path, f.id
-        """
+_RECORDS_SQL = """
+    SELECT f.id, ph.path, f.x1, f.y1, f.x2, f.y2, f.score, f.person_id, p.name, f.assignment, f.distance
+    FROM faces f JOIN photos ph ON ph.id = f.photo_id LEFT JOIN people p ON p.id = f.person_id
+    {where} ORDER BY ph.path, f.id
+"""
+SALVAGE_CHUNK = 256  # faces read at a time from a damaged library: a bad page costs only its chunk
+
+
+def _record(row: tuple) -> FaceRecord:
+    return FaceRecord(
+        face_id=row[0], photo=row[1], box=(row[2], row[3], row[4], row[5]), score=row[6],
+        person_id=row[7], person_name=row[8], assignment=row[9], distance=row[10],
     )
-    for row in cursor:
-        yield FaceRecord(
-            face_id=row[0], photo=row[1], box=(row[2], row[3], row[4], row[5]), score=row[6],
-            person_id=row[7], person_name=row[8], assignment=row[9], distance=row[10],
-        )
 
 
-def export_json(library: Library) -> str:
+def face_records(library: Library) -> Iterator[FaceRecord]:
+    for row in library.db.execute(_RECORDS_SQL.format(where="")):
+        yield _record(row)
+
+
+@dataclass
+class Salvage:
+    """Every face record that could be read; `lost` counts those behind damaged pages."""
+
+    records: list[FaceRecord]
+    lost: int = 0
+
+
+def readable_face_records(library: Library) -> Salvage:
+    """All records in one pass; in a damaged library, chunk by chunk of face ids, keeping
+    every chunk that reads (export is what a user can still save from a damaged file)."""
+    try:
+        return Salvage(list(face_records(library)))
+    except LibraryDamaged:
+        log.warning("the library is damaged: exporting what can still be read", exc_info=True)
+    records, lost = [], 0
+    last = int(library.scalar("SELECT max(id) FROM faces") or 0)
+    for start in range(0, last + 1, SALVAGE_CHUNK):
+        bounds = [start, start + SALVAGE_CHUNK - 1]
+        try:
+            records += [_record(r) for r in library.db.execute(
+                _RECORDS_SQL.format(where="WHERE f.id BETWEEN ? AND ?"), bounds).fetchall()]
+        except LibraryDamaged:
+            lost += SALVAGE_CHUNK
+    records.sort(key=lambda r: (r.photo, r.face_id))
+    return Salvage(records, lost)
+
+
+def export_json(library: Library, salvage: Salvage | None = None) -> str:
     records = []
-    for record in face_records(library):
+    for record in (salvage or readable_face_records(library)).records:
         item = asdict(record)
         item["box"] = [round(v, 2) for v in record.box]
         records.append(item)
     return json.dumps(records, indent=2, ensure_ascii=False)
 
 
-def export_csv(library: Library) -> str:
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet would run as a formula
+
+
+def csv_cell(value: object) -> object:
+    """A text cell a spreadsheet shows as text: one that starts like a formula
+    ("=HYPERLINK(...)" as a name) gets a leading apostrophe (CSV injection)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def export_csv(library: Library, salvage: Salvage | None = None) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_FIELDS)
-    for r in face_records(library):
-        writer.writerow([r.face_id, r.photo, *(f"{v:.2f}" for v in r.box), f"{r.score:.4f}", r.person_id,
-                         r.person_name, r.assignment, "" if r.distance is None else f"{r.distance:.4f}"])
+    for r in (salvage or readable_face_records(library)).records:
+        writer.writerow([r.face_id, csv_cell(r.photo), *(f"{v:.2f}" for v in r.box), f"{r.score:.4f}", r.person_id,
+                         csv_cell(r.person_name), r.assignment, "" if r.distance is None else f"{r.distance:.4f}"])
     return out.getvalue()
 
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from engine.jobs import CancelToken, ProgressCallback, no_progress
 from engine.library.labelled_faces import labelled_face_set
-from engine.library.model_registry import model_file, models_folder, register_model
+from engine.library.model_registry import CANDIDATE_SUFFIX, model_file, models_folder, register_model
 from engine.library.store import Library
 from engine.model_versions import ModelVersion
 from engine.training.acceptance import split_per_person
@@ -83,9 +83,6 @@ def propose_finetune(
                              rotations=parent.chip_rotations)
     name = f"finetuned-{time.strftime('%Y%m%d-%H%M%S')}"
     return FinetuneOutcome(tuned, config, report, recalibrated(parent, report, name), parent.name)
-
-
-CANDIDATE_SUFFIX = ".candidate.pt"
 
 
 def save_candidate(library: Library, outcome: FinetuneOutcome) -> Path:

@@ -10,6 +10,7 @@ merges and rejections live on face and person rows, which no switch changes.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,7 +21,10 @@ from engine.errors import ImageLoadError
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.library.store import Library, LibraryError, embedding_to_blob
 from engine.model_versions import DEFAULT_VERSION, MODEL_VERSIONS, ModelVersion
+from engine.paths import hold_lock, remove_if_unheld
 from engine.user_files import from_stored_path
+
+log = logging.getLogger(__name__)
 
 ACTIVE_KEY = "active_model"
 MODELS_FOLDER = "models"  # next to the database, so a library folder moves as a whole
@@ -105,6 +109,30 @@ def models_folder(library: Library) -> Path:
     return library.path.parent / MODELS_FOLDER
 
 
+CANDIDATE_SUFFIX = ".candidate.pt"  # a fine-tuned model the user has not accepted yet
+
+
+def hold_candidate(candidate: str | Path):  # noqa: ANN201 - an open file; closing it lets go
+    """Keep a candidate from remove_orphan_candidates while the user decides on it: the
+    returned file holds a shared lock until it is closed."""
+    handle = open(candidate, "rb")  # noqa: SIM115 - held open on purpose
+    hold_lock(handle.fileno(), shared=True)
+    return handle
+
+
+def remove_orphan_candidates(library: Library) -> int:
+    """Candidates and their temporaries that nobody holds: left by a fine-tune killed while
+    it saved, or by a window closed while it asked (22 MB each).  How many were removed."""
+    folder = models_folder(library)
+    if not folder.is_dir():
+        return 0
+    leftovers = [*folder.glob(f"*{CANDIDATE_SUFFIX}"), *folder.glob(f".*{CANDIDATE_SUFFIX}.*.tmp")]
+    removed = sum(remove_if_unheld(path) for path in leftovers)
+    if removed:
+        log.info("removed %d unfinished fine-tuned model file(s) from %s", removed, folder)
+    return removed
+
+
 def register_model(library: Library, version: ModelVersion, parent: str, file: Path, report: dict | None) -> None:
     relative = file.relative_to(library.path.parent).as_posix()
     with library.atomic() as db:
@@ -123,6 +151,12 @@ def list_models(library: Library) -> list[ModelRecord]:
         records.append(ModelRecord(row["name"], row["parent"], row["file"], row["created_at"], row["name"] == active,
                                    counts.get(row["name"], 0), json.loads(row["report"]) if row["report"] else None))
     return records
+
+
+MISSING_VECTORS_SQL = (
+    "SELECT f.id FROM faces f WHERE f.landmarks IS NOT NULL AND NOT EXISTS "
+    "(SELECT 1 FROM face_embeddings e WHERE e.face_id = f.id AND e.model_version = ?)"
+)
 
 
 def faces_to_embed(library: Library, name: str) -> list[dict]:
@@ -145,13 +179,18 @@ def embed_missing(
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
     batch_photos: int = 16,
+    unreadable_ids: set[int] | None = None,
 ) -> tuple[int, int, bool]:
     """Embed every face that lacks an embedding under `name` into `face_embeddings`,
-    committing every `batch_photos` photos.  Returns (embedded, unreadable, cancelled)."""
+    committing every `batch_photos` photos.  Returns (embedded, unreadable, cancelled).
+    Faces in `unreadable_ids` are not tried again; those whose photo cannot be read now
+    are added to it."""
     cancel = cancel or CancelToken()
+    skipped = unreadable_ids if unreadable_ids is not None else set()
     by_photo: dict[str, list[dict]] = {}
     for row in faces_to_embed(library, name):
-        by_photo.setdefault(from_stored_path(row["path"]), []).append(row)
+        if row["id"] not in skipped:
+            by_photo.setdefault(from_stored_path(row["path"]), []).append(row)
     embedded = unreadable = 0
     pending: list[tuple[int, str, bytes]] = []
 
@@ -170,6 +209,7 @@ def embed_missing(
             vectors = embed_photo_faces(path, rows)
         except ImageLoadError:
             unreadable += len(rows)
+            skipped.update(row["id"] for row in rows)
             continue
         pending += [(row["id"], name, embedding_to_blob(v)) for row, v in zip(rows, vectors, strict=True)]
         embedded += len(rows)

@@ -11,7 +11,9 @@ from engine.errors import Cancelled
 from engine.jobs import CancelToken, ProgressCallback, no_progress
 from engine.library.embeddings import faces_with_vectors
 from engine.library.grouping import cluster_library
-from engine.library.model_registry import ACTIVE_KEY, PhotoFacesEmbedder, SwitchSummary, embed_missing, version_named
+from engine.library.model_registry import (
+    ACTIVE_KEY, MISSING_VECTORS_SQL, PhotoFacesEmbedder, SwitchSummary, embed_missing, version_named,
+)
 from engine.library.store import Library
 
 def switch_model(
@@ -26,15 +28,25 @@ def switch_model(
     started = time.monotonic()
     version = version_named(library, name)
     reused = faces_with_vectors(library, name)
-    embedded, unreadable, cancelled = embed_missing(library, name, embed_photo_faces, progress, cancel)
-    if cancelled:
-        raise Cancelled(SwitchSummary(name, embedded, reused, unreadable, seconds=time.monotonic() - started))
-    with library.atomic() as db:
-        db.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", [ACTIVE_KEY, name])
+    unreadable_ids: set[int] = set()
+    embedded = 0
+    while True:
+        done, _, cancelled = embed_missing(library, name, embed_photo_faces, progress, cancel,
+                                           unreadable_ids=unreadable_ids)
+        embedded += done
+        if cancelled:
+            raise Cancelled(SwitchSummary(name, embedded, reused, len(unreadable_ids),
+                                          seconds=time.monotonic() - started))
+        # The swap and the last look for faces without a vector are one transaction: a scan
+        # committing meanwhile either comes before it (its faces are embedded in the next
+        # round) or after it (it then embeds in the new version itself).
+        with library.atomic() as db:
+            missing = {row[0] for row in db.execute(MISSING_VECTORS_SQL, [name]).fetchall()}
+            if missing <= unreadable_ids:
+                db.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", [ACTIVE_KEY, name])
+                break
     # faces whose photo could not be read: their labels stay; they wait for their vector
-    left_out = int(library.scalar(
-        "SELECT count(*) FROM faces f WHERE NOT EXISTS "
-        "(SELECT 1 FROM face_embeddings e WHERE e.face_id = f.id AND e.model_version = ?)", [name]) or 0)
+    left_out = len(unreadable_ids & missing)
     if regroup:
         cluster_library(library, version, progress=progress)
     return SwitchSummary(name, embedded, reused, left_out, seconds=time.monotonic() - started)

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from engine.library.records import PersonSummary
+from engine.wording import is_control_character
 from engine.library.store import Library, LibraryError
 from engine.user_files import from_stored_path
 
 
+MAX_NAME_CHARS = 100  # longer is no name (a 1 MB region name came from a damaged sidecar)
+
+
+def normal_name(name: str) -> str:
+    """A name as the library stores and compares it: NFC (the "José" typed on a Mac and on
+    Windows is one person), white space folded, no control or direction-override
+    characters (they would rewrite a terminal or reverse a line)."""
+    text = unicodedata.normalize("NFC", str(name))
+    text = "".join(ch for ch in text if ch in " \t\n\r" or not is_control_character(ch))
+    return " ".join(text.split())
+
+
 def clean_name(name: str) -> str:
-    cleaned = " ".join(name.split())
+    cleaned = normal_name(name)
     if not cleaned:
         raise LibraryError("a person's name cannot be empty")
+    if len(cleaned) > MAX_NAME_CHARS:
+        raise LibraryError(f"a person's name can have at most {MAX_NAME_CHARS} characters (this one has {len(cleaned):,})")
     return cleaned
 
 
@@ -25,7 +42,7 @@ def ensure_person(db, name: str) -> int:  # noqa: ANN001
 
 def resolve_person(library: Library, ref: str | int) -> int:
     """A person given by id ("12") or by name (any case)."""
-    text = str(ref).strip()
+    text = normal_name(str(ref))
     if text.isdigit():
         row = library.scalar("SELECT id FROM people WHERE id = ?", [int(text)])
         if row is not None:
@@ -99,7 +116,7 @@ def person_name_and_hidden(library: Library, person_id: int) -> tuple[str | None
 
 def other_person_named(library: Library, name: str, but: int) -> int | None:
     """Someone else already called `name` (any case): renaming to it means merging."""
-    cleaned = " ".join(name.split())  # as clean_name, but an empty name is the edit's to refuse
+    cleaned = normal_name(name)  # as clean_name, but an empty name is the edit's to refuse
     found = library.scalar("SELECT id FROM people WHERE name = ? COLLATE NOCASE AND id != ?", [cleaned, but])
     return None if found is None else int(found)
 

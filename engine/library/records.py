@@ -21,6 +21,7 @@ class ScanSummary:
     xmp_labels: int = 0  # faces named from XMP regions
     recognised: int = 0  # new faces assigned to named people
     suggested: int = 0  # new faces suggested for named people
+    embedded_late: int = 0  # faces given a vector in a version made active during the scan
     folder_errors: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     problems: list[tuple[str, str]] = field(default_factory=list)  # files not read: (printable path, reason)
     seconds: float = 0.0

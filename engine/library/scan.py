@@ -15,16 +15,19 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from engine.errors import ImageLoadError
+from engine.errors import ImageLoadError, LibraryUnavailable
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.library.faces import copy_faces, insert_faces, transfer_manual_labels
 from engine.library.grouping import recognize_faces
+from engine.library.labelled_faces import photo_faces_embedder
+from engine.library.model_registry import ACTIVE_KEY, MISSING_VECTORS_SQL, active_name, embed_missing, pipeline_for, version_named
 from engine.library.records import ScanSummary
 from engine.library.store import Library
 from engine.library.walk import walk_photos
 from engine.library.xmp_import import apply_xmp_labels
 from engine.faces.photo_metadata import read_metadata
 from engine.faces.pipeline import FacePipeline, PhotoFaces
+from engine.wording import counted
 from engine.user_files import from_stored_path, open_photo_file, printable_path, to_stored_path
 
 HASH_CHUNK = 1 << 20
@@ -64,6 +67,31 @@ def _under(path: str, folders: Iterable[str]) -> bool:
     return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
 
 
+def real_folder(library: Library, folder: str | Path) -> str:
+    """A library folder by its real path, so one folder reached through two paths (a link to
+    it) is one folder, each photo in it one photo.  A folder the library knew by a link's
+    path is renamed to its real path, with its photos, faces and names."""
+    given = os.path.abspath(os.path.expanduser(str(folder)))
+    real = os.path.realpath(given)
+    if real == given or not os.path.isdir(real):
+        return given
+    old, new = to_stored_path(given), to_stored_path(real)
+    with library.atomic() as db:
+        if db.execute("SELECT 1 FROM folders WHERE path = ?", [old]).fetchone() is None:
+            return real
+        db.execute("INSERT OR IGNORE INTO folders(path) VALUES (?)", [new])
+        new_id = db.execute("SELECT id FROM folders WHERE path = ?", [new]).fetchone()[0]
+        low, high = _range(given)
+        db.execute(
+            "UPDATE OR IGNORE photos SET path = ? || substr(path, ?), folder_id = ? WHERE path >= ? AND path < ?",
+            [new, len(old) + 1, new_id, low, high],
+        )
+        db.execute("UPDATE photos SET folder_id = ? WHERE folder_id = (SELECT id FROM folders WHERE path = ?)",
+                   [new_id, old])
+        db.execute("DELETE FROM folders WHERE path = ?", [old])
+    return real
+
+
 class _Scanner:
     def __init__(
         self,
@@ -85,6 +113,10 @@ class _Scanner:
         self.import_xmp = import_xmp
         self.summary = ScanSummary()
         self.followers: dict[int, list[int]] = {}
+        self.roots: list[str] = []  # every folder of this scan, as real paths
+        # The active version when the scan began (a new library's: the one its first faces get).
+        self.active_at_start: str | None = library.scalar("SELECT value FROM settings WHERE key = ?", [ACTIVE_KEY])
+        self.switched_meanwhile = False  # a model switch made another version active mid-scan
 
     @property
     def pipeline(self) -> FacePipeline:
@@ -146,13 +178,13 @@ class _Scanner:
         known = {  # every photo stored under this folder, by stored path
             row["path"]: row
             for row in self.library.query(
-                "SELECT id, path, size, mtime_ns, status, content_hash, missing_since FROM photos "
+                "SELECT id, path, size, mtime_ns, ctime_ns, status, content_hash, missing_since FROM photos "
                 "WHERE path >= ? AND path < ?",
                 _range(folder),
             )
         }
-        new_files, changed, returned = [], [], []
-        for found in walk_photos(folder, on_error, self.exclude, on_skip):
+        new_files, changed, returned, first_ctimes = [], [], [], []
+        for found in walk_photos(folder, on_error, self.exclude, on_skip, inside=self.roots):
             stored = to_stored_path(found.path)
             if stored in seen:
                 continue
@@ -163,16 +195,20 @@ class _Scanner:
             row = known.get(stored)
             if row is None:
                 new_files.append(found)
-            elif row["size"] == found.size and row["mtime_ns"] == found.mtime_ns:
+            elif (row["size"] == found.size and row["mtime_ns"] == found.mtime_ns
+                  and row["ctime_ns"] in (None, found.ctime_ns)):
+                if row["ctime_ns"] is None:  # a library from before change times were kept
+                    first_ctimes.append([found.ctime_ns, row["id"]])
                 if row["missing_since"] is not None:
                     returned.append(row["id"])
                 if row["status"] != "pending":
                     self.summary.unchanged += 1
             else:
                 changed.append((row, found))
-        if returned:  # back where it was, unchanged: its faces and names were never touched
+        if returned or first_ctimes:  # back where it was, unchanged: its faces and names were never touched
             with self.library.atomic() as db:
                 db.conn.executemany("UPDATE photos SET missing_since = NULL WHERE id = ?", [[i] for i in returned])
+                db.conn.executemany("UPDATE photos SET ctime_ns = ? WHERE id = ?", first_ctimes)
             self.summary.returned += len(returned)
         # Photos under unreadable or excluded folders are kept as they are (their labels stay).
         kept = unreadable + [to_stored_path(os.path.abspath(e)) for e in self.exclude]
@@ -185,17 +221,17 @@ class _Scanner:
             return
         if digest == row["content_hash"] and row["status"] == "done":  # touched, not edited
             db.execute(
-                "UPDATE photos SET size = ?, mtime_ns = ?, missing_since = NULL WHERE id = ?",
-                [found.size, found.mtime_ns, row["id"]],
+                "UPDATE photos SET size = ?, mtime_ns = ?, ctime_ns = ?, missing_since = NULL WHERE id = ?",
+                [found.size, found.mtime_ns, found.ctime_ns, row["id"]],
             )
             self.summary.unchanged += 1
             self.summary.returned += row["missing_since"] is not None
             return
         # Edited: analyse again; manual labels are carried over by likeness.
         db.execute(
-            "UPDATE photos SET size = ?, mtime_ns = ?, content_hash = ?, status = 'pending', error = NULL, "
-            "missing_since = NULL WHERE id = ?",
-            [found.size, found.mtime_ns, digest, row["id"]],
+            "UPDATE photos SET size = ?, mtime_ns = ?, ctime_ns = ?, content_hash = ?, status = 'pending', "
+            "error = NULL, missing_since = NULL WHERE id = ?",
+            [found.size, found.mtime_ns, found.ctime_ns, digest, row["id"]],
         )
 
     def _record_new(self, db, folder_id: int, found, vanished: dict) -> None:  # noqa: ANN001
@@ -211,8 +247,9 @@ class _Scanner:
             if old_path in vanished or not os.path.lexists(from_stored_path(old_path)):
                 vanished.pop(old_path, None)
                 db.execute(
-                    "UPDATE photos SET path = ?, folder_id = ?, size = ?, mtime_ns = ?, missing_since = NULL WHERE id = ?",
-                    [to_stored_path(found.path), folder_id, found.size, found.mtime_ns, row_id],
+                    "UPDATE photos SET path = ?, folder_id = ?, size = ?, mtime_ns = ?, ctime_ns = ?, "
+                    "missing_since = NULL WHERE id = ?",
+                    [to_stored_path(found.path), folder_id, found.size, found.mtime_ns, found.ctime_ns, row_id],
                 )
                 self.summary.moved += 1
                 return
@@ -232,9 +269,9 @@ class _Scanner:
         ).fetchone()
         status = "done" if copy_of else "pending"
         cursor = db.execute(
-            "INSERT INTO photos(path, folder_id, size, mtime_ns, content_hash, status, width, height, taken_at, scanned_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ? = 'done' THEN datetime('now') END)",
-            [to_stored_path(found.path), folder_id, found.size, found.mtime_ns, digest, status,
+            "INSERT INTO photos(path, folder_id, size, mtime_ns, ctime_ns, content_hash, status, width, height, taken_at, "
+            "scanned_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ? = 'done' THEN datetime('now') END)",
+            [to_stored_path(found.path), folder_id, found.size, found.mtime_ns, found.ctime_ns, digest, status,
              copy_of[1] if copy_of else None, copy_of[2] if copy_of else None, copy_of[3] if copy_of else None, status],
         )
         if copy_of:
@@ -312,6 +349,11 @@ class _Scanner:
             return
         version = self.pipeline.model_version
         with self.library.atomic() as db:
+            # A new library's first faces make their version the active one (written down:
+            # without it, the active version would follow whichever vectors come first).
+            if self.active_at_start is None:
+                self.active_at_start = version.name
+            db.execute("INSERT OR IGNORE INTO settings(key, value) VALUES (?, ?)", [ACTIVE_KEY, version.name])
             for photo_id, path, result in batch:
                 if isinstance(result, ImageLoadError):
                     if not os.path.lexists(path):  # vanished mid-scan: missing, never forgotten
@@ -349,10 +391,36 @@ class _Scanner:
                     [result.width, result.height, metadata.taken_at if metadata else None, photo_id],
                 )
                 if self.import_xmp and face_ids:
-                    self.summary.xmp_labels += apply_xmp_labels(db, path, metadata, result, face_ids)
+                    self.summary.xmp_labels += apply_xmp_labels(db, path, metadata, result, face_ids, self.roots)
                 self.summary.analyzed += 1
                 self._copy_to_followers(db, photo_id)
                 self.summary.faces_found += len(result.faces)
+        if not self.switched_meanwhile and active_name(self.library) != self.active_at_start:
+            # `facenet model use` finished while we analysed: this scan goes on in the version
+            # its models are (each vector stored under the version that made it) and embeds
+            # its faces in the active one at the end (embed_stragglers).
+            self.switched_meanwhile = True
+
+    def embed_stragglers(self) -> None:
+        """Faces without a vector in the active version get one: those this scan committed
+        under a version that a switch replaced meanwhile, and any a scan of an older version
+        of the app stranded that way.  Faces left out for an unreadable photo are tried again."""
+        active = active_name(self.library)
+        if self.library.scalar(f"SELECT count(*) FROM ({MISSING_VECTORS_SQL})", [active]) == 0:
+            return  # the usual case: no model is loaded for it
+        if self.pipeline.model_version.name != active and not self.switched_meanwhile:
+            return  # a scan with a chosen model (--model) embeds in that model only
+        pipeline = self.pipeline if self.pipeline.model_version.name == active else pipeline_for(self.library, active)
+        embedded, _, _ = embed_missing(self.library, active, photo_faces_embedder(pipeline), self.progress, self.cancel)
+        self.summary.embedded_late += embedded
+
+
+def stopped_scan_message(problem: str, summary: ScanSummary) -> str:
+    """'Nothing was changed' is true of the batch that failed, not of the scan: say what it kept."""
+    words = problem.removeprefix("Nothing was changed: ")
+    kept = (f"the {counted(summary.analyzed, 'photo')} analysed before that ({counted(summary.faces_found, 'face')}) "
+            "are saved" if summary.analyzed else "no photo had been analysed yet")
+    return f"The scan stopped: {words} The last batch was not saved; {kept}. Scan again to go on."
 
 
 def scan_folders(
@@ -371,17 +439,23 @@ def scan_folders(
     Cancelled with the summary so far (the photos analysed are committed; a rescan goes on)."""
     cancel = cancel or CancelToken()
     scanner = _Scanner(library, pipeline_factory, progress, cancel, import_xmp, batch_photos,
-                       [os.path.abspath(os.path.expanduser(str(e))) for e in exclude])
+                       [os.path.realpath(os.path.expanduser(str(e))) for e in exclude])
     started = time.monotonic()
-    roots = [os.path.abspath(os.path.expanduser(str(f))) for f in folders]
+    roots = [real_folder(library, f) for f in folders]
+    scanner.roots = roots
     scanner.summary.folders = roots
-    scanner.reconcile(roots)
-    scanner.analyze_pending(roots)
+    try:
+        scanner.reconcile(roots)
+        scanner.analyze_pending(roots)
+        if not cancel.cancelled:
+            scanner.embed_stragglers()
+    except LibraryUnavailable as exc:  # a full disk mid-way: what earlier batches saved stays
+        raise type(exc)(stopped_scan_message(str(exc), scanner.summary)) from exc
     scanner.report_unreadable(roots)
     scanner.summary.seconds = time.monotonic() - started
     cancel.stop_if_cancelled(scanner.summary)
     if recognize and scanner.summary.faces_found:
-        result = recognize_faces(library, scanner.pipeline.model_version)
+        result = recognize_faces(library, version_named(library, active_name(library)))
         scanner.summary.recognised, scanner.summary.suggested = result.assigned, result.suggested
     scanner.summary.seconds = time.monotonic() - started
     return scanner.summary

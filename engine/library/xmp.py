@@ -11,15 +11,20 @@ size instead, the area is taken as is.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import stat
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import EngineError
-from engine.paths import atomic_write_bytes
+from engine.paths import atomic_write_bytes, temporary_prefix
 from engine.faces.photo_metadata import PhotoMetadata
+from engine.library.walk import is_inside
+
+log = logging.getLogger(__name__)
 
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 MWG_RS = "http://www.metadataworkinggroup.com/schemas/regions/"
@@ -151,10 +156,18 @@ def sidecar_candidates(photo: str | Path) -> list[Path]:
     return [photo.with_name(photo.name + ".xmp"), photo.with_suffix(".xmp")]
 
 
-def read_face_regions(photo: str | Path, metadata: PhotoMetadata | None) -> list[NamedRegion]:
-    """Regions from the first sidecar that has any, else from the photo's own XMP."""
+def read_face_regions(photo: str | Path, metadata: PhotoMetadata | None,
+                      inside: Iterable[str] | None = None) -> list[NamedRegion]:
+    """Regions from the first sidecar that has any, else from the photo's own XMP.  A
+    sidecar that is a link is read only where it leads inside the folders `inside` (real
+    paths; default the photo's own folder): a link out of the photo folders is someone
+    else's file, not a label the user made here."""
+    allowed = [os.path.realpath(f) for f in inside] if inside is not None else [os.path.realpath(Path(photo).parent)]
     for sidecar in sidecar_candidates(photo):
         try:
+            if sidecar.is_symlink() and not is_inside(os.path.realpath(sidecar), allowed):
+                log.info("sidecar %s not read: a link out of the photo folders", sidecar)
+                continue
             if sidecar.is_file() and sidecar.stat().st_size <= MAX_XMP_BYTES:
                 regions = parse_face_regions(sidecar.read_bytes(), metadata)
                 if regions:
@@ -162,6 +175,20 @@ def read_face_regions(photo: str | Path, metadata: PhotoMetadata | None) -> list
         except OSError:
             continue
     return parse_face_regions(metadata.xmp, metadata) if metadata and metadata.xmp else []
+
+
+def sidecar_for_writing(photo: str | Path) -> Path:
+    """photo.ext.xmp, or photo.xmp where that name would be longer than the file system
+    allows (a 255-byte photo name): readers look for both."""
+    photo = Path(photo)
+    long_form = photo.with_name(photo.name + ".xmp")
+    try:
+        limit = os.pathconf(photo.parent, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        limit = 255
+    if len(os.fsencode(long_form.name)) <= limit:
+        return long_form
+    return photo.with_suffix(".xmp")
 
 
 def _q(namespace: str, name: str) -> str:
@@ -217,7 +244,7 @@ class SidecarNotChanged(EngineError):
 def remove_stale_temporaries(target: Path) -> int:
     """Temporary files of an earlier write of `target` that was killed mid-way."""
     removed = 0
-    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+    for stale in target.parent.glob(f"{glob.escape(temporary_prefix(target))}*.tmp"):
         try:
             stale.unlink()
             removed += 1
@@ -254,7 +281,9 @@ def write_sidecar(photo: str | Path, width: int, height: int, regions: list[Name
     """Write photo.ext.xmp (atomically).  An existing sidecar keeps everything except its
     face regions, which are replaced, and keeps its permissions; one we cannot merge into
     raises SidecarNotChanged and is left untouched.  The photo is never opened for writing."""
-    target = Path(str(photo) + ".xmp")
+    target = sidecar_for_writing(photo)
+    if target.is_symlink():
+        raise SidecarNotChanged(target, "it is a link to another file, which is not written through; left as it is")
     remove_stale_temporaries(target)
     new_regions = _regions_element(width, height, regions)
     if target.is_file():

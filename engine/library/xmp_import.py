@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
+from engine.errors import LibraryError
 from engine.library.people import ensure_person
 from engine.library.xmp import read_face_regions
 from engine.faces.photo_metadata import PhotoMetadata
 from engine.faces.pipeline import PhotoFaces
+from engine.user_files import printable_path
+
+log = logging.getLogger(__name__)
 
 MIN_OVERLAP = 0.3  # intersection over union of the region and the detected box
 
@@ -40,13 +46,20 @@ def match_regions(regions: list, photo: PhotoFaces) -> list[tuple[int, str]]:
     return sorted(matches)
 
 
-def apply_xmp_labels(db, path: str, metadata: PhotoMetadata | None, photo: PhotoFaces, face_ids: list[int]) -> int:  # noqa: ANN001
-    regions = read_face_regions(path, metadata)
+def apply_xmp_labels(db, path: str, metadata: PhotoMetadata | None, photo: PhotoFaces, face_ids: list[int],  # noqa: ANN001
+                     inside: list[str] | None = None) -> int:
+    """Hand labels from the face regions of the photo's sidecar or its own XMP; a sidecar
+    link is read only inside the folders `inside` (the scan's photo folders)."""
+    regions = read_face_regions(path, metadata, inside)
     if not regions:
         return 0
     labelled = 0
     for index, name in match_regions(regions, photo):
-        person_id = ensure_person(db, name)
+        try:
+            person_id = ensure_person(db, name)
+        except LibraryError as exc:  # an empty, endless or garbled name in someone's sidecar
+            log.info("face region in the sidecar of %s not imported: %s", printable_path(path), exc)
+            continue
         db.execute(
             "UPDATE faces SET person_id = ?, assignment = 'manual', distance = NULL, confirmed = 1, named_from = 'XMP' "  # a region named by hand
             "WHERE id = ? AND (assignment IS NULL OR assignment != 'manual')",
