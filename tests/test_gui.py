@@ -1319,3 +1319,31 @@ def test_opening_an_older_library_shows_a_notice_while_it_is_converted(qtbot, tm
     shown.clear()
     app_module.open_library_saying_so(old).close()  # converted now: no notice
     assert shown == []
+
+
+def test_a_read_only_library_opens_for_browsing_and_says_so_when_an_edit_is_refused(tmp_path, qtbot) -> None:
+    """A library on a read-only disk: the window opens it (before: no start at all), starts
+    no scan, says it is read-only in its title, and a rename is refused in plain words."""
+    from engine.library.folders import add_folder
+    from tests.test_trust_second_round import read_only, small_library
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    small_library(folder / "library.db")
+    with Library(folder / "library.db") as library:
+        add_folder(library, str(tmp_path))  # a folder, so a scan would start at once
+    with read_only(folder):
+        library = Library(folder / "library.db")
+        win = MainWindow(library, rescan_at_start=True)
+        qtbot.addWidget(win)
+        try:
+            assert library.read_only and "read-only" in win.windowTitle()
+            assert win.scan_job is None
+            person = library.scalar("SELECT id FROM people WHERE name = 'Person 0'")
+            win.rename_person(person, "Anna")
+            qtbot.waitUntil(lambda: bool(win.errors), timeout=HANG_CEILING_S * 1000)
+            assert "read-only" in win.errors[-1]
+            assert library.scalar("SELECT name FROM people WHERE id = ?", [person]) == "Person 0"
+        finally:
+            win.close()
+            library.close()

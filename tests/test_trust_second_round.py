@@ -541,3 +541,28 @@ def test_a_sidecar_of_a_255_byte_photo_name_is_written_as_photo_xmp_and_read_bac
     again = write_sidecar(photo, 100, 100, [NamedRegion("Ben", (0.1, 0.1, 0.5, 0.5))])  # merges, as any sidecar
     assert again == written and [r.name for r in read_face_regions(photo, None)] == ["Ben"]
 
+
+
+def test_export_of_a_damaged_library_saves_every_face_record_that_reads(tmp_path) -> None:
+    """A damaged page of the faces table costs its own faces only: every page is damaged in
+    turn (in a copy) until one holds faces, and the export keeps all the others."""
+    from engine.library.export import readable_face_records
+
+    original = tmp_path / "lib.db"
+    ids = small_library(original, people=30, per_person=10)
+    pages = sqlite3.connect(original).execute("PRAGMA page_count").fetchone()[0]
+    for page in range(3, pages):
+        copy = tmp_path / f"damaged-{page}.db"
+        shutil.copy(original, copy)
+        damage_one_page(copy, page)
+        try:
+            with Library(copy, create=False) as library:
+                salvage = readable_face_records(library)
+        except LibraryDamaged:
+            continue  # a page the whole library needs (its schema, the photos' index)
+        if 0 < len(salvage.records) < len(ids):
+            break
+    else:
+        pytest.fail("no page held only some of the faces")
+    assert salvage.lost is not None and len(salvage.records) + salvage.lost >= len(ids)
+    assert {r.face_id for r in salvage.records} < set(ids) and len(salvage.records) >= len(ids) // 2

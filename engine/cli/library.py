@@ -262,8 +262,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         salvage = readable_face_records(library)
         text = export_json(library, salvage) if args.format == "json" else export_csv(library, salvage)
     text = text if text.endswith("\n") else text + "\n"
-    if salvage.lost:
-        print(f"warning: the library is damaged: up to {counted(salvage.lost, 'face')} could not be read; "
+    if salvage.lost != 0:
+        lost = "some faces" if salvage.lost is None else f"up to {counted(salvage.lost, 'face')}"
+        print(f"warning: the library is damaged: {lost} could not be read; "
               f"{counted(len(salvage.records), 'face')} exported", file=sys.stderr)
     if output is None:
         sys.stdout.write(text)

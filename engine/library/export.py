@@ -26,7 +26,8 @@ _RECORDS_SQL = """
     FROM faces f JOIN photos ph ON ph.id = f.photo_id LEFT JOIN people p ON p.id = f.person_id
     {where} ORDER BY ph.path, f.id
 """
-SALVAGE_CHUNK = 256  # faces read at a time from a damaged library: a bad page costs only its chunk
+SALVAGE_LAST_ID = 5_000_000  # where the faces' largest id cannot be read: this many ids are tried
+SALVAGE_CHUNK = 256  # face ids read at a time from a damaged library; a chunk that fails, one by one
 
 
 def _record(row: tuple) -> FaceRecord:
@@ -46,25 +47,40 @@ class Salvage:
     """Every face record that could be read; `lost` counts those behind damaged pages."""
 
     records: list[FaceRecord]
-    lost: int = 0
+    lost: int | None = 0
 
 
 def readable_face_records(library: Library) -> Salvage:
-    """All records in one pass; in a damaged library, chunk by chunk of face ids, keeping
-    every chunk that reads (export is what a user can still save from a damaged file)."""
+    """All records in one pass; in a damaged library, chunk by chunk of face ids (a chunk
+    that fails, one face at a time), keeping every record that reads: export is what a user
+    can still save from a damaged file.  `lost` is None where even the ids cannot be told."""
     try:
         return Salvage(list(face_records(library)))
+    except LibraryDamaged as exc:
+        log.warning("exporting what can still be read: %s", exc.__cause__ or exc)
+    records: list[FaceRecord] = []
+    lost: int | None = 0
+    try:
+        last = int(library.scalar("SELECT max(id) FROM faces") or 0)
     except LibraryDamaged:
-        log.warning("the library is damaged: exporting what can still be read", exc_info=True)
-    records, lost = [], 0
-    last = int(library.scalar("SELECT max(id) FROM faces") or 0)
+        last, lost = SALVAGE_LAST_ID, None
+    sql = _RECORDS_SQL.format(where="WHERE f.id BETWEEN ? AND ?")
     for start in range(0, last + 1, SALVAGE_CHUNK):
-        bounds = [start, start + SALVAGE_CHUNK - 1]
         try:
-            records += [_record(r) for r in library.db.execute(
-                _RECORDS_SQL.format(where="WHERE f.id BETWEEN ? AND ?"), bounds).fetchall()]
+            records += [_record(r) for r in library.db.execute(sql, [start, start + SALVAGE_CHUNK - 1]).fetchall()]
+            continue
         except LibraryDamaged:
-            lost += SALVAGE_CHUNK
+            pass
+        failed = 0
+        for face_id in range(start, start + SALVAGE_CHUNK):  # the chunk one face at a time
+            try:
+                records += [_record(r) for r in library.db.execute(sql, [face_id, face_id]).fetchall()]
+            except LibraryDamaged:
+                failed += 1
+        if lost is not None:
+            lost += failed
+        elif failed == SALVAGE_CHUNK:
+            break  # the faces' index itself is gone beyond this point: nothing more can be found
     records.sort(key=lambda r: (r.photo, r.face_id))
     return Salvage(records, lost)
 

@@ -455,7 +455,9 @@ class Library:
             rows = [str(exc.__cause__ or exc)]
         if rows == ["ok"]:
             return
-        self.damage = "; ".join(rows)[:300]
+        found = [" ".join(line.split()) for row in rows for line in str(row).splitlines()
+                 if line.strip() and not line.startswith("***")]  # "*** in database main ***" is a heading
+        self.damage = "; ".join(found)[:300] or "it fails SQLite's check"
         copy = self._keep_damaged_copy()
         self.close()
         self.read_only = True
