@@ -26,7 +26,13 @@ their XMP regions name) is a stranger the
 user does not know: never named, answered No when suggested, taken out of named people.  The
 shares are then over the faces of known people, and a stranger given a name counts as wrong.
 
+With `--family` the libraries are family photo libraries from FIW (family_libraries.py: group
+photos of relatives, several seeds), and the user is the family user: one name per person,
+then every question the app asks answered truthfully, then the rest by hand; the table adds
+how many wrong faces the user had to hunt down person by person.
+
     python benchmarks/labelling_effort.py [--people 60] [--max-images 20] [--camera] [--cluster-linkage L]
+    python benchmarks/labelling_effort.py --family [--seeds 1 2 3] [--photos 300]
 """
 
 from __future__ import annotations
@@ -169,8 +175,9 @@ def name_of(library: Library, person: int) -> str | None:
     return library.scalar("SELECT name FROM people WHERE id = ?", [person])
 
 
-def next_action(library: Library, truth: dict[int, str], ask_groups: bool) -> str | None:
-    """Do the next thing the app offers; None when nothing is left to do."""
+def next_action(library: Library, truth: dict[int, str], ask_groups: bool) -> tuple[str, int] | None:
+    """Do the next thing the app offers: (what, how many faces the user picked by hand);
+    None when nothing is left to do."""
     if ask_groups:
         offered = questions.group_suggestions(library)
         if offered:
@@ -179,20 +186,20 @@ def next_action(library: Library, truth: dict[int, str], ask_groups: bool) -> st
             group, other = majority(group_faces[question.group], truth), majority(group_faces[question.other], truth)
             same = known(group) and group == other  # two groups of strangers are not known to be one person
             questions.answer_group_suggestion(library, question, same)
-            return "group question"
+            return "group question", 0
     for face in suggestions(library)[:1]:
         if truth[face.id] == face.person_name:  # a stranger is never anyone the user named
             editing.confirm_face(library, face.id)
         else:
             editing.reject_face(library, face.id)
-        return "face suggestion"
+        return "face suggestion", 0
     names = {r["name"] for r in library.query("SELECT name FROM people WHERE name IS NOT NULL")}
     owned = groups(library)
     unnamed = sorted((p for p in owned if name_of(library, p) is None and known(majority(owned[p], truth))),
                      key=lambda p: (-len(owned[p]), p))  # a group of strangers stays unnamed
     for person in unnamed:
         editing.name_person(library, person, majority(owned[person], truth))  # an existing name merges
-        return "name a group"
+        return "name a group", 0
     for person, faces in sorted(owned.items()):
         name = name_of(library, person)
         if name is None:
@@ -200,7 +207,7 @@ def next_action(library: Library, truth: dict[int, str], ask_groups: bool) -> st
         wrong = [f for f in faces if truth[f] != name]
         if wrong:
             editing.reject_faces(library, wrong)
-            return "not this person"
+            return "not this person", len(wrong)
     unsorted = [r["id"] for r in library.query("SELECT id FROM faces WHERE person_id IS NULL OR assignment = 'suggested'")]
     by_person: dict[str, list[int]] = {}
     for face in unsorted:
@@ -211,8 +218,27 @@ def next_action(library: Library, truth: dict[int, str], ask_groups: bool) -> st
             editing.move_faces(library, faces, person)
         else:
             editing.move_faces(library, faces, person, create=True)
-        return "move to"
+        return "move to", len(faces)
     return None
+
+
+def name_each_person_once(library: Library, truth: dict[int, str]) -> int:
+    """The user names each person once: the largest unnamed group whose majority is someone
+    not named yet gets that name.  How many names were given."""
+    named: set[str] = set()
+    first_names = 0
+    while True:
+        owned = groups(library)
+        candidates = [(len(f), p) for p, f in owned.items()
+                      if name_of(library, p) is None and known(majority(f, truth)) and majority(f, truth) not in named]
+        if not candidates:
+            return first_names
+        _, person = max(candidates)
+        name = majority(owned[person], truth)
+        editing.name_person(library, person, name)
+        recognize_faces(library)
+        named.add(name)
+        first_names += 1
 
 
 def run(source: Path, truth: dict[int, str], ask_groups: bool, limit: int, linkage: float | None = None) -> dict:
@@ -223,20 +249,7 @@ def run(source: Path, truth: dict[int, str], ask_groups: bool, limit: int, linka
             cluster_library(library, None if linkage is None else replace(DEFAULT_VERSION, cluster_linkage=linkage))
             tally = Tally(library, truth)
             total = sum(1 for name in truth.values() if known(name))
-            named: set[str] = set()
-            first_names = 0
-            while True:  # 1. one name per person
-                owned = groups(library)
-                candidates = [(len(f), p) for p, f in owned.items()
-                              if name_of(library, p) is None and known(majority(f, truth)) and majority(f, truth) not in named]
-                if not candidates:
-                    break
-                _, person = max(candidates)
-                name = majority(owned[person], truth)
-                editing.name_person(library, person, name)
-                recognize_faces(library)
-                named.add(name)
-                first_names += 1
+            first_names = name_each_person_once(library, truth)
             after_names = tally.counts()
             actions, kinds = first_names, Counter({"first names": first_names})
             reached: dict[float, int] = {}
@@ -248,16 +261,97 @@ def run(source: Path, truth: dict[int, str], ask_groups: bool, limit: int, linka
                         reached[goal] = actions
                 if len(reached) == 2:
                     break
-                kind = next_action(library, truth, ask_groups)
-                if kind is None:
+                done = next_action(library, truth, ask_groups)
+                if done is None:
                     break
                 recognize_faces(library)
                 actions += 1
-                kinds[kind] += 1
+                kinds[done[0]] += 1
             end = tally.counts()
             return {"faces": total, "people": len({n for n in truth.values() if known(n)}),
                     "strangers": len(truth) - total, "after_names": after_names, "reached": reached,
                     "end": end, "actions": actions, "kinds": kinds, "seconds": time.monotonic() - started}
+
+
+def answer_question(library: Library, truth: dict[int, str]) -> int | None:
+    """Answer the next question the app asks (a group question, else a face suggestion),
+    truthfully; its cost in actions (None when nothing is asked)."""
+    if next_question_kind(library) is None:
+        return None
+    next_action(library, truth, ask_groups=True)
+    return 1
+
+
+def next_question_kind(library: Library) -> str | None:
+    if questions.group_suggestions(library):
+        return "group question"
+    if suggestions(library)[:1]:
+        return "face suggestion"
+    return None
+
+
+def run_family(source: Path, truth: dict[int, str], limit: int) -> dict:
+    """The family user: one name per person, then every question the app asks, answered
+    truthfully; then, by hand, the rest (wrong faces hunted down person by person, unsorted
+    faces moved).  Actions as issue 35 counts them: a question or a page is one action plus
+    one per face the user changes, a name typed is one, and each face picked out by hand
+    (moved out of Unsorted, or found wrong in a person) is one."""
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "lib.db"
+        shutil.copy(source, path)
+        with Library(path) as library:
+            cluster_library(library)
+            tally = Tally(library, truth)
+            total = sum(1 for name in truth.values() if known(name))
+            people = len({n for n in truth.values() if known(n)})
+            actions = name_each_person_once(library, truth)
+            after_names = tally.counts()
+            asked = 0
+            while (cost := answer_question(library, truth)) is not None:
+                recognize_faces(library)
+                actions += cost
+                asked += 1
+            after_questions = tally.counts()
+            reached: int | None = actions if after_questions[0] >= 0.95 * total else None
+            hunted = 0
+            while actions < limit:
+                done = next_action(library, truth, ask_groups=True)
+                if done is None:
+                    break
+                kind, picked = done
+                hunted += picked if kind == "not this person" else 0
+                recognize_faces(library)
+                actions += 1 + picked  # each face picked out by hand is an action of its own
+                if reached is None and tally.counts()[0] >= 0.95 * total:
+                    reached = actions
+            return {"faces": total, "people": people, "after_names": after_names, "questions": asked,
+                    "after_questions": after_questions, "reached_95": reached, "hunted": hunted,
+                    "end": tally.counts(), "actions": actions}
+
+
+def family_table(seeds: list[int], photos: int, limit: int) -> None:
+    from family_libraries import family_library
+
+    rows = []
+    for seed in seeds:
+        source, truth, facts = family_library(seed, photos)
+        result = run_family(source, truth, limit)
+        total, people = result["faces"], result["people"]
+
+        def shares(counts: tuple[int, int, int], total: int = total) -> str:
+            right, wrong, left = counts
+            return f"{right / total:.1%} right, {wrong / total:.1%} wrong, {left / total:.1%} unnamed"
+
+        reached = result["reached_95"]
+        rows.append([
+            f"seed {seed}: {facts['photos']} photos ({facts['group_photos']} group), {total} faces, "
+            f"{people} people, {facts['families']} families",
+            shares(result["after_names"]), f"{result['questions']}", shares(result["after_questions"]),
+            "not reached" if reached is None else f"{reached} ({reached / people:.2f} per person)",
+            f"{result['hunted']}", f"{result['end'][0] / total:.1%} right, {result['end'][1]} wrong",
+        ])
+    print_table(["library", "after one name per person", "questions asked", "after answering them",
+                 "actions to 95% right", "wrong faces hunted by hand", "at the end"], rows)
 
 
 def main() -> None:
@@ -267,8 +361,14 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=2000, help="most actions")
     parser.add_argument("--camera", action="store_true", help="scan camera folders of real photos with group photos")
     parser.add_argument("--cluster-linkage", type=float, help="group at this level instead of the version's")
+    parser.add_argument("--family", action="store_true", help="family libraries from FIW (family_libraries.py)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="the family libraries")
+    parser.add_argument("--photos", type=int, default=300, help="photos per family library")
     args = parser.parse_args()
     print(machine_line())
+    if args.family:
+        family_table(args.seeds, args.photos, args.limit)
+        return
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         source = Path(scratch) / "scanned" / "lib.db"
