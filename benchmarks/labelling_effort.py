@@ -273,13 +273,29 @@ def run(source: Path, truth: dict[int, str], ask_groups: bool, limit: int, linka
                     "end": end, "actions": actions, "kinds": kinds, "seconds": time.monotonic() - started}
 
 
-def answer_question(library: Library, truth: dict[int, str]) -> int | None:
-    """Answer the next question the app asks (a group question, else a face suggestion),
-    truthfully; its cost in actions (None when nothing is asked)."""
-    if next_question_kind(library) is None:
+def answer_question(library: Library, truth: dict[int, str], pages: bool) -> int | None:
+    """Answer the next question the app asks (a group question, else a face suggestion, else
+    with `pages` a page of faces), truthfully; its cost in actions (None when nothing is asked)."""
+    if next_question_kind(library) is not None:
+        next_action(library, truth, ask_groups=True)
+        return 1
+    if not pages:
         return None
-    next_action(library, truth, ask_groups=True)
-    return 1
+    from engine.library.review_pages import review_pages
+
+    offered = review_pages(library)
+    if not offered:
+        return None
+    page = offered[0]
+    yes = [f.face_id for f in page.faces if truth[f.face_id] == page.person_name]
+    no = [f.face_id for f in page.faces if truth[f.face_id] != page.person_name]
+    have = {r["name"] for r in library.query("SELECT name FROM people WHERE name IS NOT NULL")}
+    # "It's someone else": the user types the name of someone the app does not know yet (a
+    # person it knows is offered the face on their own page once it is not this one).
+    named = {f: truth[f] for f in no if known(truth[f]) and truth[f] not in have}
+    changed = sum(f.ticked != (f.face_id in yes) for f in page.faces)
+    editing.answer_page(library, page.person_id, yes, no, named)
+    return 1 + changed + len(named)
 
 
 def next_question_kind(library: Library) -> str | None:
@@ -290,7 +306,7 @@ def next_question_kind(library: Library) -> str | None:
     return None
 
 
-def run_family(source: Path, truth: dict[int, str], limit: int) -> dict:
+def run_family(source: Path, truth: dict[int, str], limit: int, pages: bool) -> dict:
     """The family user: one name per person, then every question the app asks, answered
     truthfully; then, by hand, the rest (wrong faces hunted down person by person, unsorted
     faces moved).  Actions as issue 35 counts them: a question or a page is one action plus
@@ -307,12 +323,14 @@ def run_family(source: Path, truth: dict[int, str], limit: int) -> dict:
             actions = name_each_person_once(library, truth)
             after_names = tally.counts()
             asked = 0
-            while (cost := answer_question(library, truth)) is not None:
+            reached: int | None = actions if after_names[0] >= 0.95 * total else None
+            while (cost := answer_question(library, truth, pages)) is not None:
                 recognize_faces(library)
                 actions += cost
                 asked += 1
+                if reached is None and tally.counts()[0] >= 0.95 * total:
+                    reached = actions
             after_questions = tally.counts()
-            reached: int | None = actions if after_questions[0] >= 0.95 * total else None
             hunted = 0
             while actions < limit:
                 done = next_action(library, truth, ask_groups=True)
@@ -333,9 +351,9 @@ def family_table(seeds: list[int], photos: int, limit: int) -> None:
     from family_libraries import family_library
 
     rows = []
-    for seed in seeds:
+    for seed, pages in [(seed, pages) for seed in seeds for pages in (False, True)]:
         source, truth, facts = family_library(seed, photos)
-        result = run_family(source, truth, limit)
+        result = run_family(source, truth, limit, pages)
         total, people = result["faces"], result["people"]
 
         def shares(counts: tuple[int, int, int], total: int = total) -> str:
@@ -346,11 +364,12 @@ def family_table(seeds: list[int], photos: int, limit: int) -> None:
         rows.append([
             f"seed {seed}: {facts['photos']} photos ({facts['group_photos']} group), {total} faces, "
             f"{people} people, {facts['families']} families",
+            "with pages (More of / Is this really)" if pages else "questions only (before)",
             shares(result["after_names"]), f"{result['questions']}", shares(result["after_questions"]),
             "not reached" if reached is None else f"{reached} ({reached / people:.2f} per person)",
             f"{result['hunted']}", f"{result['end'][0] / total:.1%} right, {result['end'][1]} wrong",
         ])
-    print_table(["library", "after one name per person", "questions asked", "after answering them",
+    print_table(["library", "questions", "after one name per person", "questions asked", "after answering them",
                  "actions to 95% right", "wrong faces hunted by hand", "at the end"], rows)
 
 

@@ -53,6 +53,7 @@ from engine.library.group_suggestions import GroupQuestions, GroupSuggestion, an
 from engine.library.folders import add_folder, library_folders, photos_in_folder, remove_folder
 from engine.library.missing import forget_missing, missing_photos
 from engine.library.model_registry import hold_candidate, remove_orphan_candidates
+from facenet_desktop.review_panel import ReviewPanel
 from engine.library.people import find_people, other_person_named, person_names
 from engine.library.preferences import load_preferences, save_preferences
 from engine.library.store import Library, LibraryError, LibraryUnavailable, default_db_path, needs_converting
@@ -184,6 +185,10 @@ class MainWindow(QMainWindow):
         self.person_page.open_photo.connect(lambda photo: self.open_photo(photo, photos_in(self.faces_model.items)))
         self.suggestions_page.answer.connect(self.answer_suggestion)
         self.suggestions_page.answer_group.connect(self.answer_group_suggestion)
+        self.review_panel = ReviewPanel(self.thumbnails, self)
+        self.review_panel.answered.connect(self.answer_review_page)
+        self.review_panel.open_photo.connect(self.open_photo)
+        self.suggestions_page.attach_review(self.review_panel)
         self.photo_page.back.connect(self.go_back)
         self.photo_page.view.face_clicked.connect(self.face_menu)
         self.photo_page.view.box_drawn.connect(self.add_face)
@@ -342,6 +347,8 @@ class MainWindow(QMainWindow):
         return read_views(self.library, self._group_questions if groups else None, self._include_hidden, person_id)
 
     def _suggestions_title(self) -> str:
+        # Questions only: pages of faces are there whenever faces named with their group wait
+        # to be looked at, and a number that never reaches zero would nag.
         count = self.suggestions_model.rowCount() + len(self.suggestions_page.groups)
         return f"Suggestions ({count})" if count else "Suggestions"
 
@@ -354,6 +361,9 @@ class MainWindow(QMainWindow):
         self.people_model.keep_order = self.scan_job is not None  # tiles stay put while a scan adds faces
         self.people_model.set_people(views["people"], views["unsorted"], views["cover"])
         self.suggestions_model.set_items(views["suggestions"])
+        if "pages" in views:
+            self.review_panel.set_pages(*views["pages"])
+            self.suggestions_page._update_question()
         if "groups" in views:
             self.suggestions_page.set_groups(*views["groups"])
         else:  # until the next background read: the questions whose two sides are still there as they were
@@ -689,6 +699,14 @@ class MainWindow(QMainWindow):
         page.set_groups([g for g in page.groups if g.key != suggestion.key], page.group_tiles)
         self.sidebar.item(1).setText(self._suggestions_title())
         self._edit(answer_group_suggestion, suggestion, yes)
+
+    def answer_review_page(self, page, yes: list[int], no: list[int]) -> None:  # noqa: ANN001 - a ReviewPage
+        """The page leaves at once (the next page is shown while this answer is written)."""
+        panel = self.review_panel
+        panel.set_pages([p for p in panel.pages if p.key != page.key], panel.tiles)
+        self.suggestions_page._update_question()
+        self.sidebar.item(1).setText(self._suggestions_title())
+        self._edit(editing.answer_page, page.person_id, yes, no, then=self.refresh_in_background)
 
     def undo(self) -> None:
         self._step_through_edits(editing.undo, "Undone", "redo", "Nothing to undo.")

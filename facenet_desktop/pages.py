@@ -378,9 +378,20 @@ class SuggestionsPage(QWidget):
         layout.addWidget(self.group_label)
         layout.addWidget(self.group_view)
         layout.addWidget(self.view)
+        self.review: QWidget | None = None  # the pages of faces, once questions run out (attach_review)
         model.modelReset.connect(self._select_first)
         self.view.selectionModel().currentChanged.connect(lambda *_: self._update_question())
         self._update_question()
+
+    def attach_review(self, review: QWidget) -> None:
+        """The pages of faces ("More of NAME", "Is this really NAME?") shown once no group or
+        face question is left: questions never run dry while work is left."""
+        self.review = review
+        self.layout().addWidget(review)
+        self._update_question()
+
+    def has_review_page(self) -> bool:
+        return self.review is not None and self.review.current() is not None
 
     def set_groups(self, groups: list[GroupSuggestion], tiles: dict[int, FaceTile]) -> None:
         """New group questions; the one on screen stays if it is still asked, else the one
@@ -429,7 +440,7 @@ class SuggestionsPage(QWidget):
             self.group_label.setText("This group:")
             self.group_model.set_items([self.group_tiles[f] for f in group.group_sample if f in self.group_tiles])
         elif face is None:
-            self.question.setText(f"<h2>{self.EMPTY}</h2>")
+            self.question.setText("" if self.has_review_page() else f"<h2>{self.EMPTY}</h2>")
             self.reference_label.setText("")
             self.references.set_items([])
         else:
@@ -438,6 +449,11 @@ class SuggestionsPage(QWidget):
             self.reference_label.setText(f"Faces of {face.person_name}:")
             self.references.set_items(shown)
         asking = group is not None or face is not None
+        if self.review is not None:
+            self.review.setVisible(not asking and self.has_review_page())
+        for button in (self.yes, self.no, self.skip):
+            button.setVisible(asking or not self.has_review_page())
+        self.question.setVisible(asking or not self.has_review_page())
         for view in (self.reference_label, self.reference_view):
             view.setVisible(asking)  # the empty state is one sentence, no empty boxes
         for view in (self.group_label, self.group_view):

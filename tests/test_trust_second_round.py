@@ -82,7 +82,7 @@ def read_only(folder: Path):
         subprocess.run([mount, "-o", "remount,bind,ro", str(folder)], capture_output=True)
         yield
     finally:
-        subprocess.run(["umount", str(folder)], capture_output=True)
+        subprocess.run(["umount", "--lazy", str(folder)], capture_output=True)  # a thread may still hold a file
 
 
 def jpeg_copy(source: Path, target: Path) -> None:

@@ -1,6 +1,6 @@
 """Walk the app through its main flow and save a screenshot of each step: add a folder,
-scan, people grid, person view, photo view, suggestions and an answer with Undo, search, the
-fine-tune report.
+scan, people grid, person view, photo view, suggestions and an answer with Undo, the pages of
+faces ("Is this really NAME?", "More of NAME?"), search, the fine-tune report.
 
     xvfb-run -s "-screen 0 1280x860x24" python tests/tour.py --out shots
 
@@ -94,6 +94,27 @@ def shoot_finetune_report(window: MainWindow, out: Path) -> None:
         shoot(window, out, "9-finetune-refused")
 
 
+def shoot_review_pages(window: MainWindow, out: Path) -> None:
+    """Once the questions run out, the pages of faces: one of each kind ("Is this really
+    NAME?" and "More of NAME?").  The questions left are answered No here (kept apart), so
+    the pages come up; a user would answer them as they see fit."""
+    page = window.suggestions_page
+    for _ in range(40):
+        if page.current_group() is None and page.current() is None:
+            break
+        page.no.click()
+        wait_until(lambda: not window.edits_pending(), timeout_s=60)
+    window.refresh_in_background()
+    wait_until(lambda: not window.views_pending(), timeout_s=60)
+    panel = window.review_panel
+    for kind, name in (("really", "7c-is-this-really"), ("more", "7d-more-of")):
+        for _ in range(len(panel.pages)):
+            if panel.current() is not None and panel.current().kind == kind:
+                shoot(window, out, name)
+                break
+            panel.skip.click()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=Path("screenshots"))
@@ -142,6 +163,7 @@ def main() -> None:
     window.suggestions_page.yes.click()  # Yes to the question on screen: one edit, with Undo beside it
     wait_until(lambda: not window.edits_pending(), timeout_s=60)
     shoot(window, args.out, "7b-answered-with-undo")
+    shoot_review_pages(window, args.out)
     window.sidebar.setCurrentRow(2)
     first_name = library.scalar("SELECT name FROM people WHERE name IS NOT NULL ORDER BY id LIMIT 1")
     window.search(first_name)

@@ -148,13 +148,13 @@ def cmd_move(args: argparse.Namespace) -> int:
 
     # An unknown face changes nothing and creates nobody; a new name becomes a person in the
     # same edit (one undo).
-    return _edit(args, _described(lambda lib: editing.move_faces(lib, [args.face], args.to, create=True)))
+    return _edit(args, _described(lambda lib: editing.move_faces(lib, args.faces, args.to, create=True)))
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
     from engine.library import editing
 
-    return _edit(args, _described(lambda lib: editing.reject_face(lib, args.face)))
+    return _edit(args, _described(lambda lib: editing.reject_faces(lib, args.faces)))
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
@@ -170,13 +170,16 @@ def cmd_hide(args: argparse.Namespace) -> int:
 
 
 def cmd_suggestions(args: argparse.Namespace) -> int:
-    from engine.library.browse import suggestions
+    from engine.library.browse import faces_by_id, suggestions
     from engine.library.group_suggestions import group_suggestions
+    from engine.library.review_pages import review_pages
     from engine.user_files import printable_path
 
     with open_library(args) as library:
         groups = group_suggestions(library)
         found = suggestions(library)
+        pages = review_pages(library)
+        photo_of = faces_by_id(library, [f.face_id for page in pages for f in page.faces])
     if args.json:
         print(json.dumps({
             "groups": [{"id": g.key, "question": g.question(), "group_faces": g.group_faces, "person": g.other_name,
@@ -184,10 +187,15 @@ def cmd_suggestions(args: argparse.Namespace) -> int:
                        for g in groups],
             "faces": [{"face": f.id, "person": f.person_name, "person_id": f.person_id, "distance": f.distance,
                        "photo": printable_path(f.path)} for f in found],
+            "pages": [{"id": page.key, "question": page.question(), "person": page.person_name,
+                       "person_id": page.person_id, "examples": list(page.examples),
+                       "faces": [{"face": f.face_id, "ticked": f.ticked, "distance": round(f.distance, 4),
+                                  "photo": printable_path(photo_of[f.face_id].path)} for f in page.faces]}
+                      for page in pages],
         }, indent=2))
         return EXIT_OK
-    if not found and not groups:
-        print("Nothing to review: name a few more people to get suggestions.")
+    if not found and not groups and not pages:
+        print("Nothing to review: every face is named or too far from everyone named.")
         return EXIT_OK
     if groups:
         print(f"{len(groups)} {'group' if len(groups) == 1 else 'groups'} to review "
@@ -202,6 +210,12 @@ def cmd_suggestions(args: argparse.Namespace) -> int:
         print(f"{len(found)} {'face' if len(found) == 1 else 'faces'} to review (answer with: facenet answer FACE yes|no)")
         for f in found:
             print(f"{f.id:>10}  is this {printable_text(f.person_name)}?  {printable_text(f.path)}")
+    if pages:
+        print(f"{counted(len(pages), 'page')} of faces to review (* ticked: the app thinks so; answer with: "
+              "facenet answer PAGE yes, or --yes FACE... --no FACE...)")
+        for page in pages:
+            faces = " ".join(f"{f.face_id}{'*' if f.ticked else ''}" for f in page.faces)
+            print(f"{page.key:>10}  {printable_text(page.question())} {counted(len(page.faces), 'face')}: {faces}")
     return EXIT_OK
 
 
@@ -210,6 +224,11 @@ def cmd_answer(args: argparse.Namespace) -> int:
     from engine.library.group_suggestions import answer_group_suggestion, find_group_suggestion
     from engine.library.store import LibraryError
 
+    named = _names_given(args.name)
+    if args.id.startswith(("more:", "really:")):
+        return _edit(args, _described(lambda lib: _answer_page(lib, args, named)))
+    if args.answer is None:
+        raise LibraryError("say yes or no (a page takes --yes and --no instead)")
     yes = args.answer == "yes"
     if args.id.startswith("g"):
         def answer_group(library) -> None:  # noqa: ANN001
@@ -217,14 +236,55 @@ def cmd_answer(args: argparse.Namespace) -> int:
             if suggestion is None:
                 raise LibraryError(f"no group question {args.id} waits for an answer (see `facenet suggestions`)")
             answer_group_suggestion(library, suggestion, yes)
+            if not yes and args.name:  # "It's someone else": the group has a name after all
+                editing.name_person(library, suggestion.group, args.name[0].rpartition("=")[2])
 
         return _edit(args, _described(answer_group))
     if not args.id.isdigit():
-        raise LibraryError(f"{args.id!r} is neither a face number nor a group question like g12:7")
+        raise LibraryError(f"{args.id!r} is neither a face number, a group question like g12:7 nor a page like more:12")
     face = int(args.id)
     if yes:
         return _edit(args, _described(lambda lib: editing.confirm_face(lib, face)))
+    if args.name:  # "It's someone else": not them but this person, in one edit
+        def someone_else(library) -> None:  # noqa: ANN001
+            person = library.scalar("SELECT person_id FROM faces WHERE id = ?", [face])
+            if person is None:
+                raise LibraryError(f"face {face} is nobody's yet; use `facenet move {face} --to NAME`")
+            editing.answer_page(library, person, [], [face], {face: args.name[0].rpartition("=")[2]})
+
+        return _edit(args, _described(someone_else))
     return _edit(args, _described(lambda lib: editing.reject_face(lib, face)))
+
+
+def _names_given(items: list[str] | None) -> dict[int, str]:
+    """--name FACE=NAME ... -> {face: name} (a bare NAME is for a face or group question)."""
+    named = {}
+    for item in items or []:
+        face, _, name = item.partition("=")
+        if name and face.strip().isdigit():
+            named[int(face)] = name
+    return named
+
+
+def _answer_page(library, args: argparse.Namespace, named: dict[int, str]) -> None:  # noqa: ANN001
+    """A page as the app ticked it (`yes`), or with the faces the user says are (--yes) and
+    are not (--no) the person; faces not mentioned keep the app's tick."""
+    from engine.library import editing
+    from engine.library.review_pages import find_page
+    from engine.library.store import LibraryError
+
+    page = find_page(library, args.id)
+    if page is None:
+        raise LibraryError(f"no page {args.id} waits for an answer (see `facenet suggestions`)")
+    shown = {f.face_id for f in page.faces}
+    stray = (set(args.yes or []) | set(args.no or []) | set(named)) - shown
+    if stray:
+        raise LibraryError(f"face {min(stray)} is not on the page {args.id}")
+    if args.answer == "no":
+        yes: set[int] = set(args.yes or [])
+    else:
+        yes = (set(page.ticked) | set(args.yes or [])) - set(args.no or []) - set(named)
+    editing.answer_page(library, page.person_id, sorted(yes), sorted(shown - yes), named)
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
@@ -355,11 +415,11 @@ def add_library_commands(commands, detection_options, evaluate_targets) -> None:
     merge = add("merge", cmd_merge, "merge people into one")
     merge.add_argument("people", nargs="+", metavar="PERSON")
     merge.add_argument("--into", required=True, metavar="PERSON")
-    move = add("move", cmd_move, "this face is that person (creates a person for a new name)")
-    move.add_argument("face", type=int, metavar="FACE")
+    move = add("move", cmd_move, "these faces are that person (creates a person for a new name); one edit")
+    move.add_argument("faces", type=int, nargs="+", metavar="FACE")
     move.add_argument("--to", required=True, metavar="PERSON")
-    reject = add("reject", cmd_reject, "this face is not the person it is assigned to")
-    reject.add_argument("face", type=int, metavar="FACE")
+    reject = add("reject", cmd_reject, "these faces are not the people they are assigned to; one edit")
+    reject.add_argument("faces", type=int, nargs="+", metavar="FACE")
     confirm = add("confirm", cmd_confirm, "confirm an automatic or suggested assignment")
     confirm.add_argument("face", type=int, metavar="FACE")
     hide = add("hide", cmd_hide, "hide a person from the people list")
@@ -368,8 +428,14 @@ def add_library_commands(commands, detection_options, evaluate_targets) -> None:
     suggestions_parser = add("suggestions", cmd_suggestions, "faces that may be named people, for you to answer")
     add_json_option(suggestions_parser)
     answer = add("answer", cmd_answer, "answer a suggestion: yes (it is that person) or no (it is not)")
-    answer.add_argument("id", metavar="ID", help="a face number, or a group question such as g12:7")
-    answer.add_argument("answer", choices=["yes", "no"])
+    answer.add_argument("id", metavar="ID", help="a face number, a group question such as g12:7, or a page "
+                                                 "such as more:12 or really:12")
+    answer.add_argument("answer", choices=["yes", "no"], nargs="?",
+                        help="for a page: yes takes the app's ticks, no says none of its faces is the person")
+    answer.add_argument("--yes", type=int, nargs="+", metavar="FACE", help="faces of the page that are the person")
+    answer.add_argument("--no", type=int, nargs="+", metavar="FACE", help="faces of the page that are not")
+    answer.add_argument("--name", action="append", metavar="[FACE=]NAME",
+                        help="it's someone else: this name (for a page, FACE=NAME)")
     add("undo", cmd_undo, "undo the last edit")
     add("redo", cmd_redo, "make the last undone edit again")
     photos = add("photos", cmd_photos, "photos showing all the given people")

@@ -311,6 +311,50 @@ def confirm_face(library: Library, face_id: int) -> None:
     confirm_faces(library, [face_id])
 
 
+def answer_page(library: Library, person: str | int, yes: Iterable[int], no: Iterable[int] = (),
+                named: dict[int, str] | None = None) -> None:
+    """A page of faces answered about one person ("More of Anna?", "Is this really Anna?"), in
+    one edit: the faces ticked are the person's (confirmed); those unticked are not (remembered
+    for good: one of theirs goes back to Unsorted, or to the group it was named with); an
+    unticked face the user gave a name becomes that person's (a new name makes a person)."""
+    person_id = resolve_person(library, person)
+    named = {int(face): clean_name(name) for face, name in (named or {}).items()}
+    yes = list(dict.fromkeys(int(f) for f in yes))
+    no = [int(f) for f in dict.fromkeys(no) if int(f) not in yes]
+    faces = {f: _face(library, f) for f in [*yes, *no]}
+    with _Edit(library) as edit:
+        db = edit.db
+        edit.save_faces(list(faces))
+        for face_id in yes:
+            db.execute("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", [face_id, person_id])
+            db.execute("UPDATE faces SET person_id = ?, assignment = 'manual', distance = NULL, confirmed = 1, "
+                       "named_from = NULL, asked_from = NULL WHERE id = ?", [person_id, face_id])
+        given = 0
+        for face_id in no:
+            db.execute("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", [face_id, person_id])
+            if face_id in named:
+                row = db.execute("SELECT id FROM people WHERE name = ? COLLATE NOCASE", [named[face_id]]).fetchone()
+                other = int(row[0]) if row else int(db.execute("INSERT INTO people(name) VALUES (?)",
+                                                                [named[face_id]]).lastrowid)
+                if row is None:
+                    edit.created_person(other)
+                db.execute("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", [face_id, other])
+                db.execute("UPDATE faces SET person_id = ?, assignment = 'manual', distance = NULL, confirmed = 1, "
+                           "named_from = NULL, asked_from = NULL WHERE id = ?", [other, face_id])
+                given += 1
+            elif faces[face_id]["person_id"] == person_id:
+                db.execute("UPDATE faces SET person_id = asked_from, assignment = CASE WHEN asked_from IS NULL "
+                           "THEN NULL ELSE 'manual' END, distance = NULL, confirmed = 0, named_from = NULL, "
+                           "asked_from = NULL WHERE id = ?", [face_id])
+        who = _who(db, person_id)
+        parts = [f"{counted(len(yes), 'face')} {'is' if len(yes) == 1 else 'are'} {who}"] if yes else []
+        if no:
+            parts.append(f"{counted(len(no), 'face')} {'is' if len(no) == 1 else 'are'} not")
+        if given:
+            parts.append(f"{counted(given, 'face')} named otherwise")
+        edit.description = "Answered: " + ", ".join(parts) if parts else f"Answered a page about {who}"
+
+
 def not_same_person(library: Library, group: str | int, other: str | int) -> None:
     """The answer No to "Is this group NAME?" or "Same person?": every face of the group is
     rejected for the other person (and, when neither has a name, the other way round too),
