@@ -306,6 +306,26 @@ def next_question_kind(library: Library) -> str | None:
     return None
 
 
+def finetune_after_pages(source: Path, truth: dict[int, str]) -> list[str]:
+    """The family user answers every question and page, then presses "Fine-tune on my
+    labels": the labels are now the user's corrections (hard faces included), not only the
+    faces the model grouped right.  The fine-tune's report lines."""
+    from engine.faces.pipeline import FacePipeline
+    from engine.library.finetune_job import propose_finetune
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "lib.db"
+        shutil.copy(source, path)
+        with Library(path) as library:
+            cluster_library(library)
+            name_each_person_once(library, truth)
+            while answer_question(library, truth, pages=True) is not None:
+                recognize_faces(library)
+            started = time.monotonic()
+            report = propose_finetune(library, FacePipeline()).report
+            return [report.headline(), *report.lines(), f"({time.monotonic() - started:.0f} s)"]
+
+
 def run_family(source: Path, truth: dict[int, str], limit: int, pages: bool) -> dict:
     """The family user: one name per person, then every question the app asks, answered
     truthfully; then, by hand, the rest (wrong faces hunted down person by person, unsorted
@@ -347,7 +367,7 @@ def run_family(source: Path, truth: dict[int, str], limit: int, pages: bool) -> 
                     "end": tally.counts(), "actions": actions}
 
 
-def family_table(seeds: list[int], photos: int, limit: int) -> None:
+def family_table(seeds: list[int], photos: int, limit: int, finetune: bool = False) -> None:
     from family_libraries import family_library
 
     rows = []
@@ -369,6 +389,14 @@ def family_table(seeds: list[int], photos: int, limit: int) -> None:
             "not reached" if reached is None else f"{reached} ({reached / people:.2f} per person)",
             f"{result['hunted']}", f"{result['end'][0] / total:.1%} right, {result['end'][1]} wrong",
         ])
+    if finetune:
+        from family_libraries import family_library as built
+
+        for seed in seeds:
+            source, truth, _ = built(seed, photos)
+            print(f"\nseed {seed}: fine-tune on the labels after every question and page")
+            for line in finetune_after_pages(source, truth):
+                print(f"  {line}")
     print_table(["library", "questions", "after one name per person", "questions asked", "after answering them",
                  "actions to 95% right", "wrong faces hunted by hand", "at the end"], rows)
 
@@ -383,10 +411,11 @@ def main() -> None:
     parser.add_argument("--family", action="store_true", help="family libraries from FIW (family_libraries.py)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="the family libraries")
     parser.add_argument("--photos", type=int, default=300, help="photos per family library")
+    parser.add_argument("--finetune", action="store_true", help="with --family: fine-tune on the labels made")
     args = parser.parse_args()
     print(machine_line())
     if args.family:
-        family_table(args.seeds, args.photos, args.limit)
+        family_table(args.seeds, args.photos, args.limit, args.finetune)
         return
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
