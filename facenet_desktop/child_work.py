@@ -102,19 +102,17 @@ def apply_finetune(db: str, candidate: str, progress: ProgressCallback, cancel: 
     redo grouping and recognition so the new model shows its effect at once."""
     from engine.library.browse import suggestions
     from engine.library.finetune_job import register_candidate
-    from engine.library.grouping import cluster_library
     from engine.library.labelled_faces import photo_faces_embedder
     from engine.library.model_registry import pipeline_for
     from engine.library.model_switch import switch_model
-    from engine.library.preferences import clustering_version
     from engine.library.people import person_of_each_face
     from engine.library.store import Library
 
     with Library(db) as library:
         name = register_candidate(library, candidate)
         before = person_of_each_face(library)
+        # The switch groups once, at the user's strictness (it grouped twice, first at the wrong one).
         summary = switch_model(library, name, photo_faces_embedder(pipeline_for(library, name)), progress, cancel)
-        cluster_library(library, clustering_version(library), progress=progress, cancel=cancel)
         after = person_of_each_face(library)
         changed = sum(1 for face, person in after.items() if before.get(face) != person)
         return AppliedFinetune(summary.version, summary.embedded, changed, len(suggestions(library)))

@@ -171,3 +171,39 @@ def test_labels_survive_model_switches(tmp_path_factory, edits, more_edits) -> N
     for row in rejections:
         assert faces[row["face_id"]] != row["person_id"]
     library.close()
+
+
+class MovingEmbedder(RotatingEmbedder):
+    """RotatingEmbedder, but one face lands far from everyone under the new version."""
+
+    def __init__(self, base: dict[int, np.ndarray], far: int) -> None:
+        super().__init__(base)
+        self.far = far
+
+    def __call__(self, path: str, rows: list[dict]) -> np.ndarray:
+        vectors = super().__call__(path, rows)
+        for k, row in enumerate(rows):
+            if row["id"] == self.far:
+                vectors[k] = -vectors[k]  # the opposite side of the sphere: nobody's
+        return vectors
+
+
+def test_a_name_the_new_model_no_longer_supports_becomes_a_question_not_a_loss(tmp_path) -> None:
+    from engine.library import editing
+    from engine.library.grouping import recognize_faces
+
+    library, ids, base = make_library(tmp_path / "lib.db")
+    first = ids[:6]  # one person's faces
+    anna = editing.create_person(library, "Anna")
+    editing.move_faces(library, first[:4], anna)
+    editing.reject_faces(library, first[4:])  # out of the unnamed group they were left in: nobody's
+    recognize_faces(library)
+    automatic = [f for f in first[4:] if library.scalar("SELECT assignment FROM faces WHERE id = ?", [f]) == "auto"]
+    assert automatic, "the rest of Anna's faces are given to her automatically"
+    far = automatic[0]
+    editing.reject_faces(library, automatic[1:])  # the user said these are not Anna: not asked again
+    switch_model(library, "tuned-1", MovingEmbedder(base, far))
+    row = library.query("SELECT person_id, assignment FROM faces WHERE id = ?", [far])[0]
+    assert row == {"person_id": anna, "assignment": "suggested"}  # before: dropped to nobody, silently
+    assert all(library.scalar("SELECT person_id FROM faces WHERE id = ?", [f]) != anna for f in automatic[1:])
+    assert {library.scalar("SELECT person_id FROM faces WHERE id = ?", [f]) for f in first[:4]} == {anna}

@@ -14,6 +14,7 @@ from engine.library.grouping import cluster_library
 from engine.library.model_registry import (
     ACTIVE_KEY, MISSING_VECTORS_SQL, PhotoFacesEmbedder, SwitchSummary, embed_missing, version_named,
 )
+from engine.library.preferences import clustering_version
 from engine.library.store import Library
 
 def switch_model(
@@ -26,7 +27,7 @@ def switch_model(
 ) -> SwitchSummary:
     """Make `name` the active version: embed what is missing, swap, group again."""
     started = time.monotonic()
-    version = version_named(library, name)
+    version_named(library, name)  # a clear error for an unknown version, before any work
     reused = faces_with_vectors(library, name)
     unreadable_ids: set[int] = set()
     embedded = 0
@@ -48,5 +49,31 @@ def switch_model(
     # faces whose photo could not be read: their labels stay; they wait for their vector
     left_out = len(unreadable_ids & missing)
     if regroup:
-        cluster_library(library, version, progress=progress)
+        named_before = automatic_names(library)
+        cluster_library(library, clustering_version(library), progress=progress)  # at the user's strictness
+        keep_as_questions(library, named_before)
     return SwitchSummary(name, embedded, reused, left_out, seconds=time.monotonic() - started)
+
+
+def automatic_names(library: Library) -> dict[int, int]:
+    """face -> the named person the app gave it (not the user): what a new model may undo."""
+    return dict(library.db.execute(
+        "SELECT f.id, f.person_id FROM faces f JOIN people p ON p.id = f.person_id "
+        "WHERE f.assignment = 'auto' AND p.name IS NOT NULL").fetchall())
+
+
+def keep_as_questions(library: Library, named_before: dict[int, int]) -> int:
+    """A name the app gave that the new model no longer supports is never dropped silently:
+    a face it left with nobody becomes a question about its old person ("Is this Anna?"),
+    unless the user said it is not them.  How many became questions."""
+    if not named_before:
+        return 0
+    with library.atomic() as db:
+        asked = 0
+        for face_id, person_id in named_before.items():
+            asked += db.execute(
+                "UPDATE faces SET person_id = ?, assignment = 'suggested' WHERE id = ? AND person_id IS NULL "
+                "AND NOT EXISTS (SELECT 1 FROM rejections r WHERE r.face_id = faces.id AND r.person_id = ?) "
+                "AND EXISTS (SELECT 1 FROM people p WHERE p.id = ? AND p.name IS NOT NULL)",
+                [person_id, face_id, person_id, person_id]).rowcount
+    return asked
