@@ -53,6 +53,7 @@ from engine.library.group_suggestions import GroupQuestions, GroupSuggestion, an
 from engine.library.folders import add_folder, library_folders, photos_in_folder, remove_folder
 from engine.library.missing import forget_missing, missing_photos
 from engine.library.model_registry import hold_candidate, remove_orphan_candidates
+from engine.library.review_pages import ReviewPages
 from facenet_desktop.review_panel import ReviewPanel
 from engine.library.people import find_people, other_person_named, person_names
 from engine.library.preferences import load_preferences, save_preferences
@@ -111,6 +112,7 @@ class MainWindow(QMainWindow):
         self.faces_model = FacesModel(self.thumbnails, self)
         self.suggestions_model = SuggestionsModel(self.thumbnails, self)
         self._group_questions = GroupQuestions()  # read on the views thread only
+        self._review_pages = ReviewPages()  # likewise
         self.photos_model = PhotosModel(self.thumbnails, self)
         self._previous_page: QWidget | None = None
         self._build_pages()
@@ -344,7 +346,8 @@ class MainWindow(QMainWindow):
 
     def _read_views(self, person_id: int | None, groups: bool = True) -> dict:
         """Everything the views show (any thread); see views.read_views."""
-        return read_views(self.library, self._group_questions if groups else None, self._include_hidden, person_id)
+        return read_views(self.library, self._group_questions if groups else None, self._include_hidden, person_id,
+                          self._review_pages)
 
     def _suggestions_title(self) -> str:
         # Questions only: pages of faces are there whenever faces named with their group wait
@@ -917,7 +920,7 @@ class MainWindow(QMainWindow):
 
     def _finetune_applied(self, applied) -> None:  # noqa: ANN001 - child_work.AppliedFinetune
         self.statusBar().showMessage(
-            f"Now using your fine-tuned model: {counted(applied.changed_person, 'face')} changed person, "
+            f"Now using your fine-tuned model: {applied.changes}; "
             f"{counted(applied.suggestions, 'suggestion')} waiting for you.", 30000)
 
     # -- settings --------------------------------------------------------------------------------

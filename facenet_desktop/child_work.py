@@ -95,6 +95,7 @@ class AppliedFinetune:
     embedded: int  # faces embedded again
     changed_person: int  # faces whose person (or none) changed when grouping and recognition were redone
     suggestions: int  # suggestions now waiting for the user
+    changes: str = ""  # in words: "12 more faces named, 3 moved to Ben"
 
 
 def apply_finetune(db: str, candidate: str, progress: ProgressCallback, cancel: CancelToken) -> AppliedFinetune:
@@ -105,17 +106,19 @@ def apply_finetune(db: str, candidate: str, progress: ProgressCallback, cancel: 
     from engine.library.labelled_faces import photo_faces_embedder
     from engine.library.model_registry import pipeline_for
     from engine.library.model_switch import switch_model
+    from engine.library.changes import asked_faces, changes_in_words, named_faces
     from engine.library.people import person_of_each_face
     from engine.library.store import Library
 
     with Library(db) as library:
         name = register_candidate(library, candidate)
-        before = person_of_each_face(library)
+        before, asked_before = named_faces(library), asked_faces(library)
+        people_before = person_of_each_face(library)
         # The switch groups once, at the user's strictness (it grouped twice, first at the wrong one).
         summary = switch_model(library, name, photo_faces_embedder(pipeline_for(library, name)), progress, cancel)
-        after = person_of_each_face(library)
-        changed = sum(1 for face, person in after.items() if before.get(face) != person)
-        return AppliedFinetune(summary.version, summary.embedded, changed, len(suggestions(library)))
+        changed = sum(1 for face, person in person_of_each_face(library).items() if people_before.get(face) != person)
+        words = changes_in_words(before, named_faces(library), asked_before, asked_faces(library))
+        return AppliedFinetune(summary.version, summary.embedded, changed, len(suggestions(library)), words)
 
 
 REGROUP_DURING_SCAN_S = 20.0  # people appear while a scan runs: group again this often

@@ -17,14 +17,14 @@ from engine.library.browse import (
 )
 from engine.library.group_suggestions import GroupQuestions
 from engine.library.people import person_name_and_hidden
-from engine.library.review_pages import review_pages
+from engine.library.review_pages import ReviewPages
 from engine.library.store import Library
 
 REVIEW_PAGES_READ = 20  # pages read at a time: answering one reads again
 
 
 def read_views(library: Library, group_questions: GroupQuestions | None, include_hidden: bool,
-               person_id: int | None) -> dict:
+               person_id: int | None, review_questions: ReviewPages | None = None) -> dict:
     """The people grid, unsorted tile, suggestions, undo/redo state and the shown person.
     Without `group_questions` the group questions are not recomputed (they compare every
     group with every person: the background reads do it, never the refresh after an edit)."""
@@ -43,7 +43,7 @@ def read_views(library: Library, group_questions: GroupQuestions | None, include
         shown = [face for g in asked for face in (*g.group_sample, *g.other_sample)]
         views["groups"] = (asked, faces_by_id(library, shown))
         # Pages compare every unnamed face with every named one: background reads only, like the groups.
-        pages = review_pages(library)[:REVIEW_PAGES_READ]
+        pages = (review_questions or ReviewPages()).get(library)[:REVIEW_PAGES_READ]
         on_pages = [face for page in pages for face in (*page.examples, *(f.face_id for f in page.faces))]
         views["pages"] = (pages, faces_by_id(library, on_pages))
     if person_id is not None:

@@ -193,6 +193,7 @@ def test_applied_model_reembeds_real_photos_and_switches_back_exactly(lookalike_
         people_after = dict(library.db.execute("SELECT id, person_id FROM faces").fetchall())
         assert applied.changed_person == sum(people_before[f] != people_after[f] for f in people_after)
         assert applied.changed_person > 0  # the unlabelled faces, never recognised since the labels came, now are
+        assert "more face" in applied.changes and "named" in applied.changes, applied.changes
         assert applied.suggestions == len(suggestions(library))
         assert not candidate.exists() and register_candidate(library, candidate) == name  # again: a no-op
         assert active_name(library) == name

@@ -641,9 +641,9 @@ def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, l
     window._show_progress(Progress("fine-tuning", 120, 404, eta_seconds=180))
     assert window.statusBar().currentMessage() == "Learning your people: step 120 of 404, about 3 min left"
     # After applying: what grouping and recognition redone under the new model changed.
-    window._finetune_applied(child_work.AppliedFinetune("finetuned-test", 20, 3, 1))
+    window._finetune_applied(child_work.AppliedFinetune("finetuned-test", 20, 3, 1, "2 more faces named and 1 moved to Ben"))
     assert window.statusBar().currentMessage() == (
-        "Now using your fine-tuned model: 3 faces changed person, 1 suggestion waiting for you.")
+        "Now using your fine-tuned model: 2 more faces named and 1 moved to Ben; 1 suggestion waiting for you.")
 
 
 def test_edits_run_off_the_gui_thread_in_order_and_survive_closing(library, qtbot, monkeypatch) -> None:

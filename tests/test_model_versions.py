@@ -207,3 +207,17 @@ def test_a_name_the_new_model_no_longer_supports_becomes_a_question_not_a_loss(t
     assert row == {"person_id": anna, "assignment": "suggested"}  # before: dropped to nobody, silently
     assert all(library.scalar("SELECT person_id FROM faces WHERE id = ?", [f]) != anna for f in automatic[1:])
     assert {library.scalar("SELECT person_id FROM faces WHERE id = ?", [f]) for f in first[:4]} == {anna}
+
+
+
+def test_what_a_switch_changed_is_said_in_words() -> None:
+    from engine.library.changes import changes_in_words
+
+    before = {1: "Anna", 2: "Anna", 3: "Ben", 4: "Ben", 5: "Cleo"}
+    after = {1: "Anna", 2: "Ben", 3: "Ben", 6: "Anna", 7: "Cleo", 8: "Dan", 9: "Ben", 10: "Cleo"}
+    # 6-10 gained a name; 2 moved to Ben; 4 is now a question, 5 lost its name.
+    assert changes_in_words(before, after, set(), {4}) == (
+        "5 more faces named, 1 moved to Ben, 1 face now asked about and 1 face no longer named")
+    assert changes_in_words(before, before) == "no face changed name"
+    moved = changes_in_words({1: "A", 2: "A", 3: "A", 4: "A"}, {1: "B", 2: "B", 3: "C", 4: "D"})
+    assert moved == "2 moved to B, 1 moved to C and 1 to others"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -189,7 +190,7 @@ def cmd_suggestions(args: argparse.Namespace) -> int:
                        "photo": printable_path(f.path)} for f in found],
             "pages": [{"id": page.key, "question": page.question(), "person": page.person_name,
                        "person_id": page.person_id, "examples": list(page.examples),
-                       "faces": [{"face": f.face_id, "ticked": f.ticked, "distance": round(f.distance, 4),
+                       "faces": [{"face": f.face_id, "ticked": f.ticked, "distance": round(f.distance, 4) if math.isfinite(f.distance) else None,
                                   "photo": printable_path(photo_of[f.face_id].path)} for f in page.faces]}
                       for page in pages],
         }, indent=2))

@@ -12,10 +12,12 @@ from engine.wording import counted
 
 
 def _switch(library, name: str, args: argparse.Namespace, bar: ProgressBar) -> int:  # noqa: ANN001
+    from engine.library.changes import asked_faces, changes_in_words, named_faces
     from engine.library.labelled_faces import photo_faces_embedder
     from engine.library.model_registry import pipeline_for
     from engine.library.model_switch import switch_model
 
+    before, asked_before = named_faces(library), asked_faces(library)
     try:
         summary = switch_model(library, name, photo_faces_embedder(pipeline_for(library, name)), bar, cancel_on_ctrl_c())
     except Cancelled as stop:
@@ -26,7 +28,8 @@ def _switch(library, name: str, args: argparse.Namespace, bar: ProgressBar) -> i
     bar.close()
     print(f"now using {name}: {counted(summary.embedded, 'face')} embedded, {counted(summary.reused, 'embedding')} reused"
           + (f", {counted(summary.left_out, 'face')} left on their old version (photo unreadable)" if summary.left_out else "")
-          + f" ({summary.seconds:.1f} s); faces not labelled by hand grouped again")
+          + f" ({summary.seconds:.1f} s); faces not labelled by hand grouped again: "
+          + changes_in_words(before, named_faces(library), asked_before, asked_faces(library)))
     return EXIT_OK
 
 

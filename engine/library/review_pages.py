@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.library.assignments import Assignment
+from engine.library.group_suggestions import group_state
 from engine.library.model_registry import active_version
 from engine.library.store import Library, blob_to_embedding
 from engine.model_versions import ModelVersion
@@ -39,6 +40,7 @@ TICK_SHARE = 0.85  # a face is ticked when within this share of the threshold an
 TICK_MARGIN = 0.06  # this much nearer its person than anyone else
 SURE_PAGE = 2  # ticked faces that put a "More of" page before the doubts
 BLOCK = 2048
+BLOCK_ELEMENTS = 1 << 23  # distances computed at once (32 MB of float32)
 
 
 @dataclass(frozen=True)
@@ -112,19 +114,21 @@ def _distances(queries: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(d2, 0.0))
 
 
+def _rows_per_block(columns: int) -> int:
+    return max(1, min(BLOCK, BLOCK_ELEMENTS // max(1, columns)))
+
+
 def _nearest_per_person(queries: np.ndarray, refs: np.ndarray, ref_people: np.ndarray,
                         people: np.ndarray) -> np.ndarray:
-    """(queries, people): each query's distance to each person's nearest reference face."""
-    out = np.full((len(queries), len(people)), np.inf, dtype=np.float32)
-    column = {int(p): k for k, p in enumerate(people)}
-    columns = np.array([column[int(p)] for p in ref_people], dtype=np.int64)
-    for start in range(0, len(queries), BLOCK):
-        d = _distances(queries[start:start + BLOCK], refs)
-        block = out[start:start + BLOCK]
-        for k in range(len(people)):
-            mask = columns == k
-            if mask.any():
-                block[:, k] = d[:, mask].min(axis=1)
+    """(queries, people): each query's distance to each person's nearest reference face,
+    a block of queries at a time (bounded memory on 100,000 faces)."""
+    order = np.argsort(ref_people, kind="stable")
+    refs, ref_people = refs[order], ref_people[order]
+    starts = np.searchsorted(ref_people, people)  # `people` is sorted and each has references
+    out = np.empty((len(queries), len(people)), dtype=np.float32)
+    step = _rows_per_block(len(refs))
+    for start in range(0, len(queries), step):
+        out[start:start + step] = np.minimum.reduceat(_distances(queries[start:start + step], refs), starts, axis=1)
     return out
 
 
@@ -141,21 +145,22 @@ def more_pages(library: Library, version: ModelVersion | None = None) -> list[Re
     in_photo: dict[int, set[int]] = {}
     for photo, person in zip(faces.photo[is_ref].tolist(), faces.person[is_ref].tolist(), strict=True):
         in_photo.setdefault(photo, set()).add(person)
+    column = {int(person): k for k, person in enumerate(people)}
+    candidates = np.flatnonzero(is_candidate)
+    for row, index in enumerate(candidates):  # people it was said not to be, or who are in its photo
+        refused = faces.rejected.get(int(faces.ids[index]), set()) | in_photo.get(int(faces.photo[index]), set())
+        columns = [column[p] for p in refused if p in column]
+        if columns:
+            d[row, columns] = np.inf
+    best = np.argmin(d, axis=1)
+    nearest = d[np.arange(len(d)), best]
+    runner_up = np.partition(d, 1, axis=1)[:, 1] if d.shape[1] > 1 else np.full(len(d), np.inf)
+    with np.errstate(invalid="ignore"):  # nobody left to compare with: inf - inf, never ticked
+        ticked = (nearest <= TICK_SHARE * version.threshold) & (runner_up - nearest >= TICK_MARGIN)
     offered: dict[int, list[PageFace]] = {}
-    for row, index in enumerate(np.flatnonzero(is_candidate)):
-        face_id = int(faces.ids[index])
-        refused = faces.rejected.get(face_id, set()) | in_photo.get(int(faces.photo[index]), set())
-        order = np.argsort(d[row])
-        allowed = [k for k in order if int(people[k]) not in refused and np.isfinite(d[row, k])]
-        if not allowed:
-            continue
-        best = allowed[0]
-        nearest = float(d[row, best])
-        if nearest > version.threshold:
-            continue
-        runner_up = float(d[row, allowed[1]]) if len(allowed) > 1 else np.inf
-        ticked = nearest <= TICK_SHARE * version.threshold and runner_up - nearest >= TICK_MARGIN
-        offered.setdefault(int(people[best]), []).append(PageFace(face_id, nearest, ticked))
+    for row in np.flatnonzero(nearest <= version.threshold):
+        offered.setdefault(int(people[best[row]]), []).append(
+            PageFace(int(faces.ids[candidates[row]]), float(nearest[row]), bool(ticked[row])))
     pages = []
     for person, page_faces in offered.items():
         page_faces.sort(key=lambda f: f.distance)
@@ -178,35 +183,54 @@ def really_pages(library: Library, version: ModelVersion | None = None) -> list[
         return []
     refs = np.flatnonzero(own)
     queries = np.flatnonzero(doubtful)
-    d = _distances(faces.vectors[queries], faces.vectors[refs])
-    same_face = faces.ids[queries][:, None] == faces.ids[refs][None, :]
-    d[same_face] = np.inf
     ref_people = faces.person[refs]
+    query_people = faces.person[queries]
+    # Each face against its own person's faces: small matrices, one person at a time.
+    typical = np.full(len(queries), np.inf)
+    nearest_own = np.full(len(queries), np.inf)
+    for person in np.unique(query_people):
+        rows = np.flatnonzero(query_people == person)
+        mine = refs[ref_people == person]
+        d = _distances(faces.vectors[queries[rows]], faces.vectors[mine])
+        d[faces.ids[queries[rows]][:, None] == faces.ids[mine][None, :]] = np.inf  # not its own neighbour
+        d.sort(axis=1)
+        near = d[:, :TYPICAL_NEIGHBOURS]
+        finite = np.isfinite(near)
+        counts = finite.sum(axis=1)
+        typical[rows] = np.where(counts > 0, np.where(finite, near, 0).sum(axis=1) / np.maximum(counts, 1), np.inf)
+        nearest_own[rows] = near[:, 0] if near.shape[1] else np.inf
+    # ... and against everyone else's, a block at a time.
+    other_d = np.full(len(queries), np.inf)
+    other = np.full(len(queries), -1, dtype=np.int64)
+    step = _rows_per_block(len(refs))
+    for start in range(0, len(queries), step):
+        block = slice(start, start + step)
+        d = _distances(faces.vectors[queries[block]], faces.vectors[refs])
+        d[ref_people[None, :] == query_people[block][:, None]] = np.inf
+        for row, index in enumerate(queries[block]):  # people the user said it is not are no evidence
+            said_not = faces.rejected.get(int(faces.ids[index]))
+            if said_not:
+                d[row, np.isin(ref_people, list(said_not))] = np.inf
+        k = np.argmin(d, axis=1)
+        other_d[block] = d[np.arange(len(k)), k]
+        other[block] = np.where(np.isfinite(other_d[block]), ref_people[k], -1)
+    with np.errstate(invalid="ignore"):  # a face alone in its person and nobody else: inf - inf
+        doubts = nearest_own - other_d
     offered: dict[int, list[tuple[float, PageFace]]] = {}
     for row, index in enumerate(queries):
-        person = int(faces.person[index])
-        mine = ref_people == person
-        own_d = np.sort(d[row, mine])[:TYPICAL_NEIGHBOURS]
-        own_d = own_d[np.isfinite(own_d)]
-        typical = float(own_d.mean()) if len(own_d) else np.inf
-        rejected = faces.rejected.get(int(faces.ids[index]), set())
-        others = ~mine & ~np.isin(ref_people, list(rejected | {person}))
-        other_d, other = np.inf, None
-        if others.any():
-            k = int(np.argmin(np.where(others, d[row], np.inf)))
-            other_d, other = float(d[row, k]), int(ref_people[k])
-        nearest_own = float(own_d[0]) if len(own_d) else np.inf
-        doubt = nearest_own - other_d
-        far = nearest_own > REALLY_FAR * version.threshold
+        doubt = doubts[row]
+        far = nearest_own[row] > REALLY_FAR * version.threshold
         # Named with its group: nobody looked at it.  A group of two siblings named as one
         # is typical of itself, so every such face is asked about, the least typical first.
         group_named = faces.assignment[index] == Assignment.MANUAL.value
         if doubt < -REALLY_MARGIN and not far and not group_named:
             continue
-        ticked = doubt < -REALLY_MARGIN and not far
-        offered.setdefault(person, []).append(
-            (typical + doubt + (1.0 if doubt >= -REALLY_MARGIN or far else 0.0),
-             PageFace(int(faces.ids[index]), typical, ticked, other)))
+        ticked = bool(doubt < -REALLY_MARGIN and not far)
+        score = (typical[row] if np.isfinite(doubt) else np.inf) + (doubt if np.isfinite(doubt) else 0.0) \
+            + (1.0 if doubt >= -REALLY_MARGIN or far else 0.0)
+        offered.setdefault(int(query_people[row]), []).append(
+            (float(score), PageFace(int(faces.ids[index]), float(typical[row]), ticked,
+                                    int(other[row]) if other[row] >= 0 else None)))
     pages = []
     for person, scored in offered.items():
         scored.sort(key=lambda item: -item[0])
@@ -222,6 +246,23 @@ def _examples(faces: _Faces, person: int) -> tuple[int, ...]:
     confirmed = np.flatnonzero(mine & faces.confirmed)
     chosen = confirmed if len(confirmed) else np.flatnonzero(mine)
     return tuple(int(i) for i in faces.ids[chosen[:EXAMPLES]])
+
+
+class ReviewPages:
+    """The pages, recomputed only when the library's faces, names, rejections or
+    confirmations changed (a window asks every few seconds; 100,000 faces take seconds)."""
+
+    def __init__(self) -> None:
+        self._state: tuple | None = None
+        self._pages: list[ReviewPage] = []
+
+    def get(self, library: Library) -> list[ReviewPage]:
+        state = (group_state(library), tuple(library.db.execute(
+            "SELECT count(*), total(confirmed), total(id * confirmed) FROM faces").fetchone()))
+        if state != self._state:
+            self._pages = review_pages(library)
+            self._state = state
+        return list(self._pages)
 
 
 def review_pages(library: Library, version: ModelVersion | None = None) -> list[ReviewPage]:
