@@ -24,11 +24,16 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if missing:
         print(f"error: not a folder: {', '.join(missing)}", file=sys.stderr)
         return EXIT_ERROR
+    from engine.library.preferences import load_preferences
+
     bar = ProgressBar(args.quiet)
     with open_library(args, writes=True, create=True) as library:
+        prefs = load_preferences(library)  # the window's settings: one library, the same scan
+        if args.min_face is None:
+            args.min_face = float(prefs.min_face_px)
         try:
             summary, cancelled = scan_folders(library, args.folders, pipeline_factory(args, library), progress=bar,
-                                              cancel=cancel_on_ctrl_c()), False
+                                              cancel=cancel_on_ctrl_c(), exclude=prefs.excluded_folders), False
         except Cancelled as stop:
             summary, cancelled = stop.partial, True
         bar.close()
@@ -73,9 +78,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def cmd_cluster(args: argparse.Namespace) -> int:
     from engine.library.grouping import cluster_library
+    from engine.library.preferences import clustering_version
 
-    with open_library(args, writes=True) as library:
-        summary = cluster_library(library, min_faces=args.min_faces)
+    with open_library(args, writes=True) as library:  # at the strictness chosen in the window
+        summary = cluster_library(library, clustering_version(library), min_faces=args.min_faces)
     print(
         f"{counted(summary.faces, 'face')}: {counted(summary.people, 'person', 'people')} with automatic faces "
         f"({summary.new_people} new), "
@@ -403,6 +409,7 @@ def add_library_commands(commands, detection_options, evaluate_targets) -> None:
     add_json_option(scan)
     scan.add_argument("--quiet", action="store_true", help="no progress bar")
     detection_options(scan)
+    scan.set_defaults(min_face=None)  # the library's setting (Settings in the window) unless given
     cluster = add("cluster", cmd_cluster, "group the faces nobody labelled into people")
     cluster.add_argument("--min-faces", type=int, default=3, help="smaller groups stay unsorted (default 3)")
     recognize = add("recognize", cmd_recognize, "assign unassigned faces to named people (k-NN)")

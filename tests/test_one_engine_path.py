@@ -1,0 +1,78 @@
+"""The command line and the window make the same library: `facenet cluster` groups at the
+strictness chosen in the window, `facenet scan` leaves out the folders and faces the window's
+settings leave out (issue 36: one engine path, whatever the interface)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.library.grouping import cluster_library
+from engine.library.preferences import Preferences, clustering_version, save_preferences
+from engine.library.store import Library
+from tests.synthetic_library import fill_library
+
+REPO = Path(__file__).resolve().parent.parent
+HANG_CEILING = 300
+
+
+def facenet(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True, cwd=REPO,
+                          timeout=HANG_CEILING)
+
+
+def partition(library: Library) -> set[frozenset[int]]:
+    groups: dict[int, set[int]] = {}
+    for face, person in library.db.execute("SELECT id, person_id FROM faces WHERE person_id IS NOT NULL"):
+        groups.setdefault(person, set()).add(face)
+    return {frozenset(g) for g in groups.values()}
+
+
+def two_close_people() -> np.ndarray:
+    """Two people whose faces are 0.45 apart on average (squared): one at the normal level
+    (0.50), two when strict (0.40); each person's own faces 0.03 apart."""
+    rng = np.random.default_rng(5)
+    centre = rng.normal(size=128)
+    centre *= 2.0 / np.linalg.norm(centre)
+    step = rng.normal(size=128)
+    step *= np.sqrt(0.42) / np.linalg.norm(step)
+    noise = rng.normal(size=(8, 128)) * 0.01
+    return np.concatenate([centre + noise[:4], centre + step + noise[4:]]).astype(np.float32)
+
+
+def test_facenet_cluster_groups_at_the_strictness_chosen_in_the_window(tmp_path) -> None:
+    db = tmp_path / "lib.db"
+    with Library(db) as library:
+        fill_library(library, two_close_people())
+        save_preferences(library, Preferences(strictness="strict"))
+        version = clustering_version(library)
+    shutil.copy(db, tmp_path / "normal.db")
+    done = facenet("cluster", "--min-faces", "2", "--db", str(db))
+    assert done.returncode == 0, done.stderr
+    with Library(db) as library:
+        assert len(partition(library)) == 2  # before: one person, grouped at the normal level
+    with Library(tmp_path / "normal.db") as normal:  # the normal level does merge them: the setting matters
+        cluster_library(normal, replace(version, cluster_linkage=version.cluster_linkage / 0.8), min_faces=2)
+        assert len(partition(normal)) == 1
+
+
+@pytest.mark.slow
+def test_facenet_scan_leaves_out_the_folders_excluded_in_the_window(tmp_path, faces_dir) -> None:
+    photos = tmp_path / "Pictures"
+    for person in ("Colin_Powell", "Tony_Blair"):
+        (photos / person).mkdir(parents=True)
+        shutil.copy(sorted((faces_dir / "lfw_deepfunneled" / person).glob("*.jpg"))[0], photos / person)
+    db = tmp_path / "lib.db"
+    with Library(db) as library:
+        save_preferences(library, Preferences(excluded_folders=(str(photos / "Tony_Blair"),)))
+    done = facenet("scan", str(photos), "--db", str(db), "--quiet")
+    assert done.returncode == 0, done.stderr
+    with Library(db) as library:
+        scanned = [Path(r[0]).parent.name for r in library.db.execute("SELECT path FROM photos")]
+    assert scanned == ["Colin_Powell"]  # before: the excluded folder's photo too
