@@ -76,3 +76,30 @@ def test_facenet_scan_leaves_out_the_folders_excluded_in_the_window(tmp_path, fa
     with Library(db) as library:
         scanned = [Path(r[0]).parent.name for r in library.db.execute("SELECT path FROM photos")]
     assert scanned == ["Colin_Powell"]  # before: the excluded folder's photo too
+
+
+READ_AND_EDIT_COMMANDS = [
+    ["people"], ["suggestions"], ["photos", "--person", "Anna"], ["export"], ["missing"], ["undo"], ["redo"],
+    ["name", "Anna", "Anne"], ["confirm", "FACE"], ["reject", "FACE"], ["move", "FACE", "--to", "Ben"],
+    ["merge", "Ben", "--into", "Anna"], ["answer", "FACE", "yes"],
+]
+
+
+@pytest.mark.parametrize("command", READ_AND_EDIT_COMMANDS, ids=lambda c: c[0])
+def test_commands_that_only_read_or_edit_the_library_never_load_torch(tmp_path, command) -> None:
+    """Loading torch costs seconds of CPU (3.3 s measured for `facenet people`): a command
+    that only reads or edits the library must not pay it."""
+    from engine.library import editing
+    from tests.synthetic_library import identity_vectors
+
+    db = tmp_path / "lib.db"
+    with Library(db) as library:
+        ids = fill_library(library, identity_vectors(2, 3)[0])
+        editing.move_faces(library, ids[:3], "Anna", create=True)
+        editing.move_faces(library, ids[3:5], "Ben", create=True)
+    args = [ids[0] if word == "FACE" else word for word in command]
+    code = ("import sys; from engine.cli.main import main; code = main(sys.argv[1:]); "
+            "print('TORCH' if 'torch' in sys.modules else 'NO TORCH', code)")
+    done = subprocess.run([sys.executable, "-c", code, *map(str, args), "--db", str(db)], capture_output=True,
+                          text=True, cwd=REPO, timeout=HANG_CEILING)
+    assert done.stdout.strip().splitlines()[-1] == "NO TORCH 0", (done.stdout, done.stderr)

@@ -509,7 +509,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def add_training_commands(commands, detection_options) -> None:  # noqa: ANN001
-    from engine.training.models import ARCHITECTURES
+    from engine.training import ARCHITECTURES
 
     sub = commands.add_parser("train", help="train a face embedding with the triplet loss (FaceNet)")
     sub.add_argument("--data", required=True, type=Path, help="folder of person/images")

@@ -10,11 +10,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.dlib.resnet import load_dlib_resnet
+from engine.training import ARCHITECTURES  # noqa: F401 - the one list, also read without torch
 from engine.training.inception_facenet import InceptionFaceNet
 from engine.training.inception_resnet_v1 import INPUT_SIZE as IRV1_INPUT
 from engine.training.inception_resnet_v1 import InceptionResnetV1
-
-ARCHITECTURES = ("inception", "resnet", "inception-resnet-v1")
 
 
 @dataclass(frozen=True)
