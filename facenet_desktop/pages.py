@@ -431,7 +431,10 @@ class SuggestionsPage(QWidget):
         group, face = self.current_group(), self.current()
         if group is not None:
             asked = group.question()
-            self.question.setText(f"<h2>{asked}</h2>{counted(group.group_faces, 'face')} in this group; {self._waiting()}")
+            shown = sum(1 for f in group.group_sample if f in self.group_tiles)
+            size = (f"{counted(group.group_faces, 'face')} in this group" if shown >= group.group_faces
+                    else f"{shown} of the {group.group_faces:,} faces in this group")  # never more than it shows
+            self.question.setText(f"<h2>{asked}</h2>{size}; {self._waiting()}")
             if group.other_name is None:
                 self.reference_label.setText(f"The other group ({counted(group.other_faces, 'face')}):")
             else:

@@ -1381,3 +1381,20 @@ def test_pages_of_faces_come_when_the_questions_run_out_and_one_click_confirms_a
     edited(qtbot, window)
     assert library.scalar("SELECT person_id FROM faces WHERE id = ?", [wrong]) == first
     assert {library.scalar("SELECT confirmed FROM faces WHERE id = ?", [f]) for f in shown} == {0}
+
+
+def test_a_group_question_says_how_many_of_the_groups_faces_it_shows(window, library) -> None:
+    """'13 faces in this group' beside 6 of them read as if 7 were missing: it says '6 of the 13'."""
+    from engine.library.browse import faces_by_id
+    from engine.library.group_suggestions import GroupSuggestion
+
+    first, second, _ = person_ids_by_size(library)
+    group = [r[0] for r in library.db.execute("SELECT id FROM faces WHERE person_id = ? ORDER BY id", [second])]
+    other = [r[0] for r in library.db.execute("SELECT id FROM faces WHERE person_id = ? ORDER BY id", [first])]
+    question = GroupSuggestion(second, first, "Anna", 13, len(other), 0.4, tuple(group[:6]), tuple(other[:3]))
+    page = window.suggestions_page
+    page.set_groups([question], faces_by_id(library, [*group[:6], *other[:3]]))
+    assert "6 of the 13 faces in this group" in page.question.text()
+    whole = GroupSuggestion(second, first, "Anna", 6, len(other), 0.4, tuple(group[:6]), tuple(other[:3]))
+    page.set_groups([whole], faces_by_id(library, [*group[:6], *other[:3]]))
+    assert "6 faces in this group" in page.question.text() and " of the " not in page.question.text()

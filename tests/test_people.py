@@ -227,7 +227,7 @@ def test_redo_of_a_merge_that_moved_a_name(library) -> None:
     editing.merge_people(library, [ann], into=other)
     merged = table_state(library)
     editing.undo(library)
-    assert editing.redo(library) == "Merged Ann into an unnamed group"
+    assert editing.redo(library) == "Merged a group of 4 faces into Ann"  # the name Ann is what stays
     assert table_state(library) == merged
     assert library.query("SELECT id, name FROM people") == [{"id": other, "name": "Ann"}]
 
@@ -418,3 +418,15 @@ def test_a_face_thumbnail_never_shows_another_face_that_had_its_id(tmp_path, fac
         with Image.open(face_thumbnail(library, again, 64)) as new:
             new_pixels = np.asarray(new.convert("RGB"), dtype=np.float32)
         assert np.abs(new_pixels - old_pixels).mean() > 10  # another photo's face, not the cached one
+
+
+def test_merging_two_named_people_says_which_name_is_kept(library) -> None:
+    """Merging Anna into Frida kept one name silently (issue 36: "it kept Frida")."""
+    ids = fill_library(library, identity_vectors(people=3, per_person=3)[0])
+    editing.move_faces(library, ids[:3], "Anna", create=True)
+    editing.move_faces(library, ids[3:6], "Frida", create=True)
+    editing.merge_people(library, ["Anna"], into="Frida")
+    assert editing.last_edit(library) == "Merged Anna into Frida; the name Anna is no longer used"
+    assert library.scalar("SELECT count(*) FROM people WHERE name = 'Anna'") == 0
+    editing.undo(library)
+    assert library.scalar("SELECT count(*) FROM people WHERE name = 'Anna'") == 1

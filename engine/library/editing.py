@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from engine.library.assignments import THE_PERSONS, Assignment
 from engine.library.people import clean_name, resolve_person
 from engine.library.store import Library, LibraryError, ids_where
-from engine.wording import counted
+from engine.wording import counted, names_in_words
 
 MAX_UNDO = 200
 ROW_TABLES = ("folders", "photos")  # deleted whole by an edit and put back by its undo, in this order
@@ -223,8 +223,17 @@ def merge_people(library: Library, sources: list[str | int], into: str | int) ->
             what = _unnamed_group(edit.db, source_ids[0]) if names[0] == "an unnamed group" else names[0]
         else:
             what = counted(len(names), "group")
-        edit.description = f"Merged {what} into {_who(edit.db, target)}"
+        given = [n for n in (edit.db.execute("SELECT name FROM people WHERE id = ?", [p]).fetchone()[0]
+                             for p in [target, *source_ids]) if n]
+        target_words = _unnamed_group(edit.db, target) if _who(edit.db, target) == "an unnamed group" else None
         _merge_into(edit, source_ids, target)
+        kept = edit.db.execute("SELECT name FROM people WHERE id = ?", [target]).fetchone()[0]
+        if target_words and kept:  # an unnamed group took a name from what was merged into it
+            what = target_words
+        edit.description = f"Merged {what} into {kept or 'an unnamed group'}"
+        dropped = [n for n in given if n != kept]
+        if dropped:  # two names, one person: say which one stays (the merge is one Undo away)
+            edit.description += f"; the name {names_in_words(dropped)} is no longer used"
     return target
 
 
