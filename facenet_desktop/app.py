@@ -382,6 +382,8 @@ class MainWindow(QMainWindow):
         shown = [p for p in views["people"] if not p.hidden]
         self.library_summary.setText(library_in_words(views["photos"], views["faces"], len(shown),
                                                       sum(1 for p in shown if p.name)))
+        if self.stack.currentWidget() is self.empty_page and views["photos"]:
+            self.show_section("People")  # a folder came back (Undo of its removal): the welcome page goes
         if "person" in views and views["person"][0] == self._shown_person():
             person_id, shown = views["person"]
             if shown is None:  # merged away or removed: back to the grid

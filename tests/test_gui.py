@@ -1224,10 +1224,13 @@ def test_removing_a_folder_in_settings_asks_then_removes_its_photos_with_undo(wi
     assert library.scalar("SELECT count(*) FROM photos") == 0 and window.folders() == []
     assert window.statusBar().currentMessage() == f"Removed {folder} from the library (20 photos)."
     assert library.scalar("SELECT name FROM people WHERE id = ?", [first]) == "Anna"  # the people stay
+    window.show_section("People")
+    assert window.stack.currentWidget() is window.empty_page  # no folder: the welcome page
     window.edit_undo_button.click()
     edited(qtbot, window)
     assert library.scalar("SELECT count(*) FROM photos") == 20 and window.folders() == [folder]
     assert "Anna\n8 faces" in grid_texts(window)
+    assert window.stack.currentWidget() is window.people_page  # before: the welcome page stayed after Undo
 
 
 def test_the_photo_view_decodes_what_the_scan_indexes(faces_dir) -> None:
