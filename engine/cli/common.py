@@ -8,7 +8,10 @@ import signal
 import sys
 from pathlib import Path
 
+from collections.abc import Callable
+
 from engine.jobs import CancelToken, Progress
+from engine.wording import printable_text
 
 EXIT_OK, EXIT_ERROR = 0, 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT: stopped by Ctrl-C, what was done is kept
@@ -128,3 +131,23 @@ def cancel_on_ctrl_c() -> CancelToken:
 
     signal.signal(signal.SIGINT, handler)
     return token
+
+
+def run_edit(args: argparse.Namespace, action) -> int:  # noqa: ANN001
+    """Open the library for writing, run the edit, print what it said (names printed safely)."""
+    with open_library(args, writes=True) as library:
+        message = action(library)
+    if message:
+        print(printable_text(message))
+    return EXIT_OK
+
+
+def described(edit) -> Callable:  # noqa: ANN001
+    """Run an edit and answer with its description in plain words."""
+    from engine.library import editing
+
+    def action(library) -> str:  # noqa: ANN001
+        edit(library)
+        return editing.last_edit(library) or ""
+
+    return action

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from engine.errors import Cancelled
 from engine.cli.common import (
-    EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, ProgressBar, add_json_option, cancel_on_ctrl_c, library_options, open_library, pipeline_factory,
+    EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, ProgressBar, add_json_option, cancel_on_ctrl_c, described, library_options, open_library, pipeline_factory, run_edit,
 )
+from engine.cli.questions import add_question_commands
 from engine.wording import counted, printable_text
 
 
@@ -119,35 +118,16 @@ def cmd_people(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _edit(args: argparse.Namespace, action) -> int:  # noqa: ANN001
-    with open_library(args, writes=True) as library:
-        message = action(library)
-    if message:
-        print(printable_text(message))
-    return EXIT_OK
-
-
-def _described(edit) -> Callable:  # noqa: ANN001
-    """Run an edit and answer with its description in plain words."""
-    from engine.library import editing
-
-    def action(library) -> str:  # noqa: ANN001
-        edit(library)
-        return editing.last_edit(library) or ""
-
-    return action
-
-
 def cmd_name(args: argparse.Namespace) -> int:
     from engine.library import editing
 
-    return _edit(args, _described(lambda lib: editing.name_person(lib, args.person, args.name)))
+    return run_edit(args, described(lambda lib: editing.name_person(lib, args.person, args.name)))
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
     from engine.library import editing
 
-    return _edit(args, _described(lambda lib: editing.merge_people(lib, args.people, args.into)))
+    return run_edit(args, described(lambda lib: editing.merge_people(lib, args.people, args.into)))
 
 
 def cmd_move(args: argparse.Namespace) -> int:
@@ -155,155 +135,37 @@ def cmd_move(args: argparse.Namespace) -> int:
 
     # An unknown face changes nothing and creates nobody; a new name becomes a person in the
     # same edit (one undo).
-    return _edit(args, _described(lambda lib: editing.move_faces(lib, args.faces, args.to, create=True)))
+    return run_edit(args, described(lambda lib: editing.move_faces(lib, args.faces, args.to, create=True)))
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
     from engine.library import editing
 
-    return _edit(args, _described(lambda lib: editing.reject_faces(lib, args.faces)))
+    return run_edit(args, described(lambda lib: editing.reject_faces(lib, args.faces)))
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
     from engine.library import editing
 
-    return _edit(args, _described(lambda lib: editing.confirm_face(lib, args.face)))
+    return run_edit(args, described(lambda lib: editing.confirm_face(lib, args.face)))
 
 
 def cmd_hide(args: argparse.Namespace) -> int:
     from engine.library import editing
 
-    return _edit(args, _described(lambda lib: editing.hide_person(lib, args.person, not args.show)))
-
-
-def cmd_suggestions(args: argparse.Namespace) -> int:
-    from engine.library.browse import faces_by_id, suggestions
-    from engine.library.group_suggestions import group_suggestions
-    from engine.library.review_pages import review_pages
-    from engine.user_files import printable_path
-
-    with open_library(args) as library:
-        groups = group_suggestions(library)
-        found = suggestions(library)
-        pages = review_pages(library)
-        photo_of = faces_by_id(library, [f.face_id for page in pages for f in page.faces])
-    if args.json:
-        print(json.dumps({
-            "groups": [{"id": g.key, "question": g.question(), "group_faces": g.group_faces, "person": g.other_name,
-                        "other_faces": g.other_faces, "faces_settled": g.settles, "linkage": round(g.linkage, 4)}
-                       for g in groups],
-            "faces": [{"face": f.id, "person": f.person_name, "person_id": f.person_id, "distance": f.distance,
-                       "photo": printable_path(f.path)} for f in found],
-            "pages": [{"id": page.key, "question": page.question(), "person": page.person_name,
-                       "person_id": page.person_id, "examples": list(page.examples),
-                       "faces": [{"face": f.face_id, "ticked": f.ticked, "distance": round(f.distance, 4) if math.isfinite(f.distance) else None,
-                                  "photo": printable_path(photo_of[f.face_id].path)} for f in page.faces]}
-                      for page in pages],
-        }, indent=2))
-        return EXIT_OK
-    if not found and not groups and not pages:
-        print("Nothing to review: every face is named or too far from everyone named.")
-        return EXIT_OK
-    if groups:
-        print(f"{len(groups)} {'group' if len(groups) == 1 else 'groups'} to review "
-              "(answer with: facenet answer ID yes|no)")
-        for g in groups:
-            if g.other_name:
-                question = g.question(f"this group of {counted(g.group_faces, 'face')}")
-            else:
-                question = f"{g.question()} ({counted(g.group_faces, 'face')} and {counted(g.other_faces, 'face')})"
-            print(f"{g.key:>10}  {printable_text(question)}")
-    if found:
-        print(f"{len(found)} {'face' if len(found) == 1 else 'faces'} to review (answer with: facenet answer FACE yes|no)")
-        for f in found:
-            print(f"{f.id:>10}  is this {printable_text(f.person_name)}?  {printable_text(f.path)}")
-    if pages:
-        print(f"{counted(len(pages), 'page')} of faces to review (* ticked: the app thinks so; answer with: "
-              "facenet answer PAGE yes, or --yes FACE... --no FACE...)")
-        for page in pages:
-            faces = " ".join(f"{f.face_id}{'*' if f.ticked else ''}" for f in page.faces)
-            print(f"{page.key:>10}  {printable_text(page.question())} {counted(len(page.faces), 'face')}: {faces}")
-    return EXIT_OK
-
-
-def cmd_answer(args: argparse.Namespace) -> int:
-    from engine.library import editing
-    from engine.library.group_suggestions import answer_group_suggestion, find_group_suggestion
-    from engine.library.store import LibraryError
-
-    named = _names_given(args.name)
-    if args.id.startswith(("more:", "really:")):
-        return _edit(args, _described(lambda lib: _answer_page(lib, args, named)))
-    if args.answer is None:
-        raise LibraryError("say yes or no (a page takes --yes and --no instead)")
-    yes = args.answer == "yes"
-    if args.id.startswith("g"):
-        def answer_group(library) -> None:  # noqa: ANN001
-            suggestion = find_group_suggestion(library, args.id)
-            if suggestion is None:
-                raise LibraryError(f"no group question {args.id} waits for an answer (see `facenet suggestions`)")
-            answer_group_suggestion(library, suggestion, yes)
-            if not yes and args.name:  # "It's someone else": the group has a name after all
-                editing.name_person(library, suggestion.group, args.name[0].rpartition("=")[2])
-
-        return _edit(args, _described(answer_group))
-    if not args.id.isdigit():
-        raise LibraryError(f"{args.id!r} is neither a face number, a group question like g12:7 nor a page like more:12")
-    face = int(args.id)
-    if yes:
-        return _edit(args, _described(lambda lib: editing.confirm_face(lib, face)))
-    if args.name:  # "It's someone else": not them but this person, in one edit
-        def someone_else(library) -> None:  # noqa: ANN001
-            person = library.scalar("SELECT person_id FROM faces WHERE id = ?", [face])
-            if person is None:
-                raise LibraryError(f"face {face} is nobody's yet; use `facenet move {face} --to NAME`")
-            editing.answer_page(library, person, [], [face], {face: args.name[0].rpartition("=")[2]})
-
-        return _edit(args, _described(someone_else))
-    return _edit(args, _described(lambda lib: editing.reject_face(lib, face)))
-
-
-def _names_given(items: list[str] | None) -> dict[int, str]:
-    """--name FACE=NAME ... -> {face: name} (a bare NAME is for a face or group question)."""
-    named = {}
-    for item in items or []:
-        face, _, name = item.partition("=")
-        if name and face.strip().isdigit():
-            named[int(face)] = name
-    return named
-
-
-def _answer_page(library, args: argparse.Namespace, named: dict[int, str]) -> None:  # noqa: ANN001
-    """A page as the app ticked it (`yes`), or with the faces the user says are (--yes) and
-    are not (--no) the person; faces not mentioned keep the app's tick."""
-    from engine.library import editing
-    from engine.library.review_pages import find_page
-    from engine.library.store import LibraryError
-
-    page = find_page(library, args.id)
-    if page is None:
-        raise LibraryError(f"no page {args.id} waits for an answer (see `facenet suggestions`)")
-    shown = {f.face_id for f in page.faces}
-    stray = (set(args.yes or []) | set(args.no or []) | set(named)) - shown
-    if stray:
-        raise LibraryError(f"face {min(stray)} is not on the page {args.id}")
-    if args.answer == "no":
-        yes: set[int] = set(args.yes or [])
-    else:
-        yes = (set(page.ticked) | set(args.yes or [])) - set(args.no or []) - set(named)
-    editing.answer_page(library, page.person_id, sorted(yes), sorted(shown - yes), named)
+    return run_edit(args, described(lambda lib: editing.hide_person(lib, args.person, not args.show)))
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
     from engine.library import editing
 
-    return _edit(args, lambda lib: f"Undone: {done}" if (done := editing.undo(lib)) else "Nothing to undo")
+    return run_edit(args, lambda lib: f"Undone: {done}" if (done := editing.undo(lib)) else "Nothing to undo")
 
 
 def cmd_redo(args: argparse.Namespace) -> int:
     from engine.library import editing
 
-    return _edit(args, lambda lib: f"Redone: {done}" if (done := editing.redo(lib)) else "Nothing to redo")
+    return run_edit(args, lambda lib: f"Redone: {done}" if (done := editing.redo(lib)) else "Nothing to redo")
 
 
 def cmd_photos(args: argparse.Namespace) -> int:
@@ -433,17 +295,7 @@ def add_library_commands(commands, detection_options, evaluate_targets) -> None:
     hide = add("hide", cmd_hide, "hide a person from the people list")
     hide.add_argument("person", metavar="PERSON")
     hide.add_argument("--show", action="store_true", help="show a hidden person again")
-    suggestions_parser = add("suggestions", cmd_suggestions, "faces that may be named people, for you to answer")
-    add_json_option(suggestions_parser)
-    answer = add("answer", cmd_answer, "answer a suggestion: yes (it is that person) or no (it is not)")
-    answer.add_argument("id", metavar="ID", help="a face number, a group question such as g12:7, or a page "
-                                                 "such as more:12 or really:12")
-    answer.add_argument("answer", choices=["yes", "no"], nargs="?",
-                        help="for a page: yes takes the app's ticks, no says none of its faces is the person")
-    answer.add_argument("--yes", type=int, nargs="+", metavar="FACE", help="faces of the page that are the person")
-    answer.add_argument("--no", type=int, nargs="+", metavar="FACE", help="faces of the page that are not")
-    answer.add_argument("--name", action="append", metavar="[FACE=]NAME",
-                        help="it's someone else: this name (for a page, FACE=NAME)")
+    add_question_commands(add)
     add("undo", cmd_undo, "undo the last edit")
     add("redo", cmd_redo, "make the last undone edit again")
     photos = add("photos", cmd_photos, "photos showing all the given people")
@@ -464,73 +316,3 @@ def add_library_commands(commands, detection_options, evaluate_targets) -> None:
     clusters.add_argument("--quiet", action="store_true")
     detection_options(clusters)
     clusters.set_defaults(handler=cmd_eval_clusters)
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from engine.training.trainer import TrainConfig, train
-
-    config = TrainConfig(
-        data=str(args.data), out=str(args.out), arch=args.arch, input_size=args.input_size, width=args.width,
-        epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, people_per_batch=args.people_per_batch,
-        faces_per_person=args.faces_per_person, optimizer=args.optimizer,
-        lr=args.lr if args.lr is not None else (0.05 if args.optimizer == "adagrad" else 1e-3),
-        margin=args.margin, mining=args.mining, fallback=args.fallback, val_people=args.val_people,
-        augment=not args.no_augment, seed=args.seed, time_limit=args.time_limit,
-    )
-    bar = ProgressBar(args.quiet)
-
-    def on_epoch(h, network, arch) -> None:  # noqa: ANN001
-        if not args.quiet:
-            bar.write(f"epoch {h.epoch}: loss {h.loss:.4f}, active triplets {h.active_triplets:.2f}, "
-                      f"held-out accuracy {h.val_accuracy:.4f}")
-
-    try:
-        result, cancelled = train(config, pipeline_factory(args), progress=bar, cancel=cancel_on_ctrl_c(), on_epoch=on_epoch), False
-    except Cancelled as stop:
-        if stop.partial is None:  # stopped while the faces were being prepared
-            bar.close()
-            print("stopped before training began", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        result, cancelled = stop.partial, True
-    bar.close()
-    if result.resumed_from_epoch:
-        print(f"resumed after epoch {result.resumed_from_epoch} from {Path(args.out) / 'checkpoint.pt'}")
-    print(f"data: {result.train_summary['train']} for training, {result.train_summary['validation']} held out")
-    print(f"held-out verification accuracy before training: {result.initial_accuracy:.4f}")
-    for h in result.history:
-        print(f"epoch {h.epoch:3d}  loss {h.loss:.4f}  active triplets {h.active_triplets:.2f} ({h.triplets_per_batch:.0f}/batch)  "
-              f"held-out accuracy {h.val_accuracy:.4f}  VAL@FAR=1e-3 {h.val_at_far:.4f}  threshold {h.threshold:.3f}  ({h.seconds:.0f} s)")
-    if result.model_path:
-        print(f"best model (held-out accuracy {result.best_accuracy:.4f}): {result.model_path}")
-    if cancelled:
-        print("stopped; run the same command again to continue from the last completed epoch", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return EXIT_OK
-
-
-def add_training_commands(commands, detection_options) -> None:  # noqa: ANN001
-    from engine.training import ARCHITECTURES
-
-    sub = commands.add_parser("train", help="train a face embedding with the triplet loss (FaceNet)")
-    sub.add_argument("--data", required=True, type=Path, help="folder of person/images")
-    sub.add_argument("--out", required=True, type=Path, help="folder for checkpoints and the model file")
-    sub.add_argument("--arch", choices=ARCHITECTURES, default="inception")
-    sub.add_argument("--input-size", type=int, default=None, help="inception input side in px (default 96)")
-    sub.add_argument("--width", type=float, default=None, help="inception channel multiplier (default 0.5; NN2 = 1)")
-    sub.add_argument("--epochs", type=int, default=10)
-    sub.add_argument("--steps-per-epoch", type=int, default=50)
-    sub.add_argument("--people-per-batch", type=int, default=10)
-    sub.add_argument("--faces-per-person", type=int, default=4)
-    sub.add_argument("--optimizer", choices=("adam", "adagrad", "sgd"), default="adam")
-    sub.add_argument("--lr", type=float, default=None, help="default 1e-3 (adam, sgd) or 0.05 (adagrad, the paper's)")
-    sub.add_argument("--margin", type=float, default=0.2)
-    sub.add_argument("--mining", choices=("semi-hard", "batch-hard"), default="semi-hard")
-    sub.add_argument("--fallback", choices=("hardest", "skip"), default="hardest",
-                     help="a pair without a semi-hard negative takes its hardest one, or is skipped")
-    sub.add_argument("--val-people", type=int, default=10, help="identities held out for validation")
-    sub.add_argument("--no-augment", action="store_true")
-    sub.add_argument("--seed", type=int, default=0)
-    sub.add_argument("--time-limit", type=float, default=None, metavar="SECONDS")
-    sub.add_argument("--quiet", action="store_true")
-    detection_options(sub)
-    sub.set_defaults(handler=cmd_train)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from engine.logs import start_logging
 from engine.cli.common import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, add_json_option, add_model_option, pipeline_factory
-from engine.cli.library import add_library_commands, add_training_commands
+from engine.cli.library import add_library_commands
+from engine.cli.training import add_training_commands
 from engine.cli.models import add_model_commands
 from engine.errors import Cancelled, EngineError, ImageLoadError, ModelFileError
 from engine.user_files import printable_path

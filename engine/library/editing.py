@@ -3,7 +3,7 @@
 Every edit snapshots the rows it is about to change (faces' assignments, people, rejections)
 into the `edits` table in the same transaction as the change; `undo` restores the latest
 snapshot and keeps the rows as they were after the edit, so `redo` can put them back; a new
-edit clears what could be redone.  Edits that say "these faces are this person" make the
+edit clears what could be redone (the journal: edit_journal.py).  Edits that say "these faces are this person" make the
 faces 'manual', which is what clustering and recognition never override: labels survive
 re-scans and re-clustering.  A face the user looked at on its own (answered, moved, confirmed)
 is also `confirmed`; a face named with its group is not, and only such a face may later move
@@ -13,113 +13,14 @@ the window shows the description beside its Undo button.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from engine.library.assignments import THE_PERSONS, Assignment
+from engine.library.edit_journal import Edit, Snapshot
+from engine.library.edit_journal import last_edit, last_undone, redo, undo  # noqa: F401 - callers undo with the verbs
 from engine.library.people import clean_name, resolve_person
 from engine.library.store import Library, LibraryError, ids_where
 from engine.wording import counted, names_in_words
-
-MAX_UNDO = 200
-ROW_TABLES = ("folders", "photos")  # deleted whole by an edit and put back by its undo, in this order
-
-
-class _Snapshot:
-    def __init__(self, db) -> None:  # noqa: ANN001
-        self.db = db
-        self.faces: dict[int, list] = {}
-        self.people: dict[int, list | None] = {}
-        self.rejections: dict[int, list[int]] = {}
-        self.rows: dict[int, dict] = {}  # whole face rows, for faces the edit deletes
-        self.absent: list[int] = []  # faces that do not exist in this state
-        self.tables: dict[str, dict[int, dict]] = {}  # whole rows of deleted folders and photos
-        self.absent_rows: dict[str, list[int]] = {}  # folders and photos that do not exist in this state
-        self.description = ""
-
-    def save_faces(self, face_ids: Iterable[int]) -> None:
-        ids = [f for f in face_ids if f not in self.faces]
-        for chunk in range(0, len(ids), 500):
-            part = ids[chunk : chunk + 500]
-            marks = ",".join("?" * len(part))
-            for row in self.db.execute(
-                f"SELECT id, person_id, assignment, distance, confirmed, asked_from FROM faces WHERE id IN ({marks})", part
-            ).fetchall():
-                self.faces[row[0]] = list(row[1:])
-            for face_id, person_id in self.db.execute(
-                f"SELECT face_id, person_id FROM rejections WHERE face_id IN ({marks})", part
-            ).fetchall():
-                self.rejections.setdefault(face_id, []).append(person_id)
-            for face_id in part:
-                self.rejections.setdefault(face_id, [])
-
-    def save_rows(self, face_ids: Iterable[int]) -> None:
-        """Whole rows (embeddings under every version too), so a deleted face can come back."""
-        for face_id in face_ids:
-            cursor = self.db.execute("SELECT * FROM faces WHERE id = ?", [face_id])
-            row = cursor.fetchone()
-            if row is None or face_id in self.rows:
-                continue
-            names = [c[0] for c in cursor.description]
-            self.rows[face_id] = {
-                "face": {n: (v.hex() if isinstance(v, bytes) else v) for n, v in zip(names, row, strict=True)},
-                "embeddings": [[version, blob.hex()] for version, blob in self.db.execute(
-                    "SELECT model_version, embedding FROM face_embeddings WHERE face_id = ?", [face_id]).fetchall()],
-            }
-
-    def save_table_rows(self, table: str, row_ids: Iterable[int]) -> None:
-        """Whole rows of `folders` or `photos` (no blobs there), so a deleted one can come back."""
-        assert table in ROW_TABLES
-        saved = self.tables.setdefault(table, {})
-        for row_id in row_ids:
-            cursor = self.db.execute(f"SELECT * FROM {table} WHERE id = ?", [row_id])
-            row = cursor.fetchone()
-            if row is not None:
-                saved[row_id] = dict(zip((c[0] for c in cursor.description), row, strict=True))
-
-    def save_people(self, person_ids: Iterable[int]) -> None:
-        for person_id in person_ids:
-            if person_id in self.people:
-                continue
-            row = self.db.execute("SELECT name, hidden, cover_face_id FROM people WHERE id = ?", [person_id]).fetchone()
-            self.people[person_id] = list(row) if row else None
-
-    def created_person(self, person_id: int) -> None:
-        self.people.setdefault(person_id, None)
-
-    def to_json(self) -> str:
-        state = {"faces": self.faces, "people": self.people, "rejections": self.rejections}
-        if self.rows:
-            state["rows"] = self.rows
-        if self.absent:
-            state["absent"] = self.absent
-        if self.tables:
-            state["tables"] = self.tables
-        if self.absent_rows:
-            state["absent_rows"] = self.absent_rows
-        return json.dumps(state)
-
-
-class _Edit:
-    """`with _Edit(library) as edit:` snapshot, change, describe (edit.description), log: one
-    transaction."""
-
-    def __init__(self, library: Library) -> None:
-        self.library = library
-
-    def __enter__(self) -> _Snapshot:
-        self._transaction = self.library.atomic()
-        db = self._transaction.__enter__()
-        self.snapshot = _Snapshot(db)
-        return self.snapshot
-
-    def __exit__(self, exc_type, exc, tb) -> bool | None:  # noqa: ANN001
-        if exc_type is None:
-            db = self.snapshot.db
-            db.execute("INSERT INTO edits(description, snapshot) VALUES (?, ?)", [self.snapshot.description, self.snapshot.to_json()])
-            db.execute("DELETE FROM edits WHERE id <= (SELECT max(id) FROM edits) - ?", [MAX_UNDO])
-            db.execute("DELETE FROM redo")  # a new edit: what was undone can no longer be redone
-        return self._transaction.__exit__(exc_type, exc, tb)
 
 
 def _who(db, person_id: int | None) -> str:  # noqa: ANN001
@@ -167,7 +68,7 @@ def _assigned_face(library: Library, face_id: int, hint: str = "") -> dict:
     return face
 
 
-def _merge_into(edit: _Snapshot, sources: list[int], target: int) -> None:
+def _merge_into(edit: Snapshot, sources: list[int], target: int) -> None:
     db = edit.db
     edit.save_people([*sources, target])
     for source in sources:
@@ -195,7 +96,7 @@ def name_person(library: Library, person: str | int, name: str) -> int:
     faces become confirmed: the user looked at the group and named it."""
     person_id = resolve_person(library, person)
     name = clean_name(name)
-    with _Edit(library) as edit:
+    with Edit(library) as edit:
         db = edit.db
         before = db.execute("SELECT name FROM people WHERE id = ?", [person_id]).fetchone()[0]
         other = db.execute("SELECT id FROM people WHERE name = ? COLLATE NOCASE AND id != ?", [name, person_id]).fetchone()
@@ -217,7 +118,7 @@ def merge_people(library: Library, sources: list[str | int], into: str | int) ->
     source_ids = sorted({resolve_person(library, s) for s in sources} - {target})
     if not source_ids:
         raise LibraryError("nothing to merge: name at least one other person")
-    with _Edit(library) as edit:
+    with Edit(library) as edit:
         names = [_who(edit.db, s) for s in source_ids]
         if len(names) == 1:
             what = _unnamed_group(edit.db, source_ids[0]) if names[0] == "an unnamed group" else names[0]
@@ -239,7 +140,7 @@ def merge_people(library: Library, sources: list[str | int], into: str | int) ->
 
 def create_person(library: Library, name: str) -> int:
     name = clean_name(name)
-    with _Edit(library) as edit:
+    with Edit(library) as edit:
         edit.description = f"Added {name}"
         if edit.db.execute("SELECT 1 FROM people WHERE name = ? COLLATE NOCASE", [name]).fetchone():
             raise LibraryError(f"there is already a person called {name!r}")
@@ -258,7 +159,7 @@ def move_faces(library: Library, face_ids: Iterable[int], to: str | int, create:
         if not create or not isinstance(to, str) or to.strip().isdigit():
             raise
         person_id, to = None, clean_name(to)
-    with _Edit(library) as edit:
+    with Edit(library) as edit:
         if person_id is None:
             person_id = int(edit.db.execute("INSERT INTO people(name) VALUES (?)", [to]).lastrowid)
             edit.created_person(person_id)
@@ -282,7 +183,7 @@ def reject_faces(library: Library, face_ids: Iterable[int]) -> list[int]:
     """These faces are not the people they are assigned to; they never return to them.
     One edit; returns the people they left."""
     faces = [_assigned_face(library, face_id) for face_id in dict.fromkeys(face_ids)]
-    with _Edit(library) as edit:
+    with Edit(library) as edit:
         owner = _sole_person(edit.db, faces)
         source = f" from {owner}" if owner else ""
         back = {face["asked_from"] for face in faces}
@@ -306,7 +207,7 @@ def reject_face(library: Library, face_id: int) -> int:
 def confirm_faces(library: Library, face_ids: Iterable[int]) -> None:
     """Yes, these faces are the people they are assigned to."""
     faces = [_assigned_face(library, face_id, "; use move to name it") for face_id in dict.fromkeys(face_ids)]
-    with _Edit(library) as edit:
+    with Edit(library) as edit:
         owner = _sole_person(edit.db, faces)
         whose = f" as {owner}" if owner else ""
         edit.description = f"Confirmed {counted(len(faces), 'face')}{whose}"
@@ -331,7 +232,7 @@ def answer_page(library: Library, person: str | int, yes: Iterable[int], no: Ite
     yes = list(dict.fromkeys(int(f) for f in yes))
     no = [int(f) for f in dict.fromkeys(no) if int(f) not in yes]
     faces = {f: _face(library, f) for f in [*yes, *no]}
-    with _Edit(library) as edit:
+    with Edit(library) as edit:
         db = edit.db
         edit.save_faces(list(faces))
         for face_id in yes:
@@ -371,7 +272,7 @@ def not_same_person(library: Library, group: str | int, other: str | int) -> Non
     group_id, other_id = resolve_person(library, group), resolve_person(library, other)
     if group_id == other_id:
         raise LibraryError("a person is always the same person as themselves")
-    with _Edit(library) as edit:
+    with Edit(library) as edit:
         db = edit.db
         group_faces = _faces_of(db, group_id, THE_PERSONS)
         other_faces = _faces_of(db, other_id, THE_PERSONS)
@@ -393,7 +294,7 @@ def not_a_face(library: Library, face_ids: Iterable[int]) -> None:
     faces = [_face(library, face_id) for face_id in dict.fromkeys(face_ids)]
     if not faces:
         raise LibraryError("no face chosen")
-    with _Edit(library) as edit:
+    with Edit(library) as edit:
         db = edit.db
         ids = [face["id"] for face in faces]
         edit.description = ("Removed a box that is not a face" if len(ids) == 1
@@ -412,7 +313,7 @@ def remove_folder(library: Library, stored_path: str, shown_as: str) -> int:
     folder = library.scalar("SELECT id FROM folders WHERE path = ?", [stored_path])
     if folder is None:
         raise LibraryError(f"{shown_as} is not one of the library's folders")
-    with _Edit(library) as edit:
+    with Edit(library) as edit:
         db = edit.db
         photos = [r[0] for r in db.execute("SELECT id FROM photos WHERE folder_id = ?", [folder]).fetchall()]
         faces = ids_where(db, "SELECT id FROM faces WHERE photo_id IN ({})", photos)
@@ -429,7 +330,7 @@ def remove_folder(library: Library, stored_path: str, shown_as: str) -> int:
 
 def hide_person(library: Library, person: str | int, hidden: bool = True) -> None:
     person_id = resolve_person(library, person)
-    with _Edit(library) as edit:
+    with Edit(library) as edit:
         edit.description = f"{'Hid' if hidden else 'Showed'} {_who(edit.db, person_id)}"
         edit.save_people([person_id])
         edit.db.execute("UPDATE people SET hidden = ? WHERE id = ?", [int(hidden), person_id])
@@ -441,181 +342,7 @@ def set_cover(library: Library, person: str | int, face_id: int) -> None:
     face = _face(library, face_id)
     if face["person_id"] != person_id:
         raise LibraryError(f"face {face_id} is not one of person {person_id}'s faces")
-    with _Edit(library) as edit:
+    with Edit(library) as edit:
         edit.description = f"Chose a new cover face for {_who(edit.db, person_id)}"
         edit.save_people([person_id])
         edit.db.execute("UPDATE people SET cover_face_id = ? WHERE id = ?", [face_id, person_id])
-
-
-def last_edit(library: Library) -> str | None:
-    return library.scalar("SELECT description FROM edits ORDER BY id DESC LIMIT 1")
-
-
-def last_undone(library: Library) -> str | None:
-    """The edit that `redo` would make again."""
-    return library.scalar("SELECT description FROM redo ORDER BY id DESC LIMIT 1")
-
-
-def undo(library: Library) -> str | None:
-    """Undo the latest edit; returns its description, or None when there is nothing to undo."""
-    with library.atomic() as db:
-        row = db.execute("SELECT id, description, snapshot FROM edits ORDER BY id DESC LIMIT 1").fetchone()
-        if row is None:
-            return None
-        edit_id, description, snapshot = row
-        before = json.loads(snapshot)
-        after = _capture(db, before)
-        _restore(db, before)
-        db.execute("DELETE FROM edits WHERE id = ?", [edit_id])
-        db.execute("INSERT INTO redo(description, snapshot, undone) VALUES (?, ?, ?)", [description, after, snapshot])
-        return description
-
-
-def redo(library: Library) -> str | None:
-    """Make the latest undone edit again; its description, or None when there is none."""
-    with library.atomic() as db:
-        row = db.execute("SELECT id, description, snapshot, undone FROM redo ORDER BY id DESC LIMIT 1").fetchone()
-        if row is None:
-            return None
-        redo_id, description, snapshot, undone = row
-        # A person the edit had created was deleted by the undo; if a regroup has since made a
-        # new person with the same number, redoing would rename and refill that one.
-        created = [int(p) for p, saved in json.loads(undone)["people"].items() if saved is None]
-        if not any(db.execute("SELECT 1 FROM people WHERE id = ?", [p]).fetchone() for p in created):
-            after = json.loads(snapshot)
-            before = _capture(db, after)
-            _restore(db, after)
-            db.execute("DELETE FROM redo WHERE id = ?", [redo_id])
-            db.execute("INSERT INTO edits(description, snapshot) VALUES (?, ?)", [description, before])
-            return description
-        db.execute("DELETE FROM redo")
-    raise LibraryError(f"Cannot redo \"{description}\": the groups have changed since it was undone")
-
-
-def _capture(db, state: dict) -> str:  # noqa: ANN001
-    """The current rows of everything `state` speaks about, in its form."""
-    snapshot = _Snapshot(db)
-    snapshot.save_faces(int(face_id) for face_id in state["faces"])
-    snapshot.save_faces(int(face_id) for face_id in state["rejections"])
-    snapshot.save_people(int(person_id) for person_id in state["people"])
-    # Faces deleted by the edit (or by its undo): whole rows where they exist now, else absent.
-    deleted = [int(face_id) for face_id in (*state.get("rows", {}), *state.get("absent", []))]
-    exists = {face_id for face_id in deleted if db.execute("SELECT 1 FROM faces WHERE id = ?", [face_id]).fetchone()}
-    snapshot.save_rows(face_id for face_id in deleted if face_id in exists)
-    snapshot.absent = [face_id for face_id in deleted if face_id not in exists]
-    for table in ROW_TABLES:
-        ids = [int(i) for i in (*state.get("tables", {}).get(table, {}), *state.get("absent_rows", {}).get(table, []))]
-        present = {i for i in ids if db.execute(f"SELECT 1 FROM {table} WHERE id = ?", [i]).fetchone()}
-        snapshot.save_table_rows(table, [i for i in ids if i in present])
-        if len(present) < len(ids):
-            snapshot.absent_rows[table] = [i for i in ids if i not in present]
-    return snapshot.to_json()
-
-
-def _restore(db, state: dict) -> None:  # noqa: ANN001
-    """Put the rows of a snapshot back: people first (faces point to them), recreating deleted
-    ones; then faces and rejections; then delete the people the snapshot says did not exist."""
-    people = {int(k): v for k, v in state["people"].items()}
-    for person_id, saved in people.items():
-        if saved is None:  # deleted below; its name must be free first (a redone merge gives it to another)
-            db.execute("UPDATE people SET name = NULL WHERE id = ?", [person_id])
-            continue
-        exists = db.execute("SELECT 1 FROM people WHERE id = ?", [person_id]).fetchone()
-        if exists:
-            db.execute("UPDATE people SET name = NULL WHERE id = ?", [person_id])
-        else:
-            db.execute("INSERT INTO people(id, name) VALUES (?, NULL)", [person_id])
-    for person_id, saved in people.items():
-        if saved is not None:
-            name, hidden, cover = saved
-            db.execute(
-                "UPDATE people SET name = ?, hidden = ?, cover_face_id = (SELECT id FROM faces WHERE id = ?) WHERE id = ?",
-                [name, hidden, cover, person_id],
-            )
-    for table in ROW_TABLES:
-        _put_back_table_rows(db, table, state.get("tables", {}).get(table, {}))
-    taken = _put_back_rows(db, state.get("rows", {}))
-    for person_id, saved in people.items():  # a cover that was one of the faces put back
-        if saved is not None and saved[2] is not None and int(saved[2]) in {int(f) for f in state.get("rows", {})}:
-            db.execute("UPDATE people SET cover_face_id = (SELECT id FROM faces WHERE id = ?) WHERE id = ?",
-                       [saved[2], person_id])
-    for face_id, saved in state["faces"].items():
-        if int(face_id) in taken:
-            continue
-        person_id, assignment, distance = saved[:3]
-        confirmed = saved[3] if len(saved) > 3 else None  # older snapshots: the flag stays as it is
-        asked_from = saved[4] if len(saved) > 4 else None
-        if person_id is not None and not db.execute("SELECT 1 FROM people WHERE id = ?", [person_id]).fetchone():
-            person_id, assignment, distance, confirmed = None, None, None, 0
-        if asked_from is not None and not db.execute("SELECT 1 FROM people WHERE id = ?", [asked_from]).fetchone():
-            asked_from = None
-        db.execute(
-            "UPDATE faces SET person_id = ?, assignment = ?, distance = ?, confirmed = coalesce(?, confirmed), "
-            "asked_from = ? WHERE id = ?",
-            [person_id, assignment, distance, confirmed, asked_from, int(face_id)],
-        )
-    for face_id, person_ids in state["rejections"].items():
-        if int(face_id) in taken:
-            continue
-        db.execute("DELETE FROM rejections WHERE face_id = ?", [int(face_id)])
-        for person_id in person_ids:
-            db.execute(
-                "INSERT OR IGNORE INTO rejections(face_id, person_id) SELECT ?, ? "
-                "WHERE EXISTS (SELECT 1 FROM faces WHERE id = ?) AND EXISTS (SELECT 1 FROM people WHERE id = ?)",
-                [int(face_id), person_id, int(face_id), person_id],
-            )
-    for person_id, saved in people.items():
-        if saved is None:
-            db.execute("UPDATE faces SET person_id = NULL, assignment = NULL, distance = NULL, confirmed = 0 WHERE person_id = ?",
-                       [person_id])
-            db.execute("DELETE FROM people WHERE id = ?", [person_id])
-    for face_id in state.get("absent", []):
-        db.execute("DELETE FROM faces WHERE id = ?", [int(face_id)])
-    for table in reversed(ROW_TABLES):  # photos before their folder
-        for row_id in state.get("absent_rows", {}).get(table, []):
-            db.execute(f"DELETE FROM {table} WHERE id = ?", [int(row_id)])
-
-
-def _put_back_table_rows(db, table: str, rows: dict) -> None:  # noqa: ANN001
-    """Insert deleted folders or photos again with their ids, unless the id or the path is
-    taken meanwhile (then the row stays out: nothing is overwritten)."""
-    known = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-    for row_id, saved in rows.items():
-        if db.execute(f"SELECT 1 FROM {table} WHERE id = ? OR path = ?", [int(row_id), saved["path"]]).fetchone():
-            continue
-        columns = [column for column in saved if column in known]  # names from our own schema only
-        values = [saved[c] for c in columns]
-        if table == "photos" and saved.get("folder_id") is not None and not db.execute(
-                "SELECT 1 FROM folders WHERE id = ?", [saved["folder_id"]]).fetchone():
-            values[columns.index("folder_id")] = None
-        db.execute(f"INSERT INTO {table}({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", values)
-
-
-def _put_back_rows(db, rows: dict) -> set[int]:  # noqa: ANN001
-    """Insert deleted faces again, with the same ids; returns the ids another face has taken
-    since (SQLite reuses the top id): those stay as they are and nothing is restored on them."""
-    taken = set()
-    known = {row[1] for row in db.execute("PRAGMA table_info(faces)")}
-    for face_id, saved in rows.items():
-        face = dict(saved["face"])
-        current = db.execute("SELECT photo_id, x1, y1, x2, y2 FROM faces WHERE id = ?", [int(face_id)]).fetchone()
-        if current is not None:
-            if tuple(current) != (face["photo_id"], face["x1"], face["y1"], face["x2"], face["y2"]):
-                taken.add(int(face_id))
-            continue
-        if not db.execute("SELECT 1 FROM photos WHERE id = ?", [face["photo_id"]]).fetchone():
-            taken.add(int(face_id))  # its photo left the library meanwhile
-            continue
-        if face["person_id"] is not None and not db.execute("SELECT 1 FROM people WHERE id = ?", [face["person_id"]]).fetchone():
-            face.update(person_id=None, assignment=None, distance=None, confirmed=0)
-        if face["landmarks"] is not None:
-            face["landmarks"] = bytes.fromhex(face["landmarks"])
-        vectors = [(version, blob) for version, blob in saved["embeddings"]]
-        if face.get("embedding") and face.get("model_version"):  # saved before vectors left the face rows (m009)
-            vectors.append((face["model_version"], face["embedding"]))
-        columns = [column for column in face if column in known]  # names from our own schema only
-        db.execute(f"INSERT INTO faces({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                   [face[c] for c in columns])
-        db.conn.executemany("INSERT OR IGNORE INTO face_embeddings(face_id, model_version, embedding) VALUES (?, ?, ?)",
-                            [(int(face_id), version, bytes.fromhex(blob)) for version, blob in vectors])
-    return taken

@@ -23,7 +23,8 @@ from engine.library.labelled_faces import photo_faces_embedder
 from engine.library.model_registry import ACTIVE_KEY, MISSING_VECTORS_SQL, active_name, embed_missing, pipeline_for, version_named
 from engine.library.records import ScanSummary
 from engine.library.store import Library
-from engine.library.walk import walk_photos
+from engine.library.folder_paths import folder_row, real_folder, stored_range
+from engine.library.walk import is_inside, walk_photos
 from engine.library.xmp_import import apply_xmp_labels
 from engine.faces.photo_metadata import read_metadata
 from engine.faces.pipeline import FacePipeline, PhotoFaces
@@ -48,48 +49,6 @@ def content_hash(path: str) -> str:
     if read > size:
         raise ImageLoadError(path, "skipped: the file changed while it was read (still being copied?)")
     return digest.hexdigest()
-
-
-def _folder_id(library: Library, folder: str) -> int:
-    stored = to_stored_path(folder)
-    with library.atomic() as db:
-        db.execute("INSERT OR IGNORE INTO folders(path) VALUES (?)", [stored])
-        return int(db.execute("SELECT id FROM folders WHERE path = ?", [stored]).fetchone()[0])
-
-
-def _range(folder: str) -> list[str]:
-    """[low, high) of the stored paths of the files under `folder` (a range scan on the path index)."""
-    prefix = to_stored_path(folder.rstrip(os.sep) + os.sep)
-    return [prefix, prefix[:-1] + chr(ord(os.sep) + 1)]
-
-
-def _under(path: str, folders: Iterable[str]) -> bool:
-    return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
-
-
-def real_folder(library: Library, folder: str | Path) -> str:
-    """A library folder by its real path, so one folder reached through two paths (a link to
-    it) is one folder, each photo in it one photo.  A folder the library knew by a link's
-    path is renamed to its real path, with its photos, faces and names."""
-    given = os.path.abspath(os.path.expanduser(str(folder)))
-    real = os.path.realpath(given)
-    if real == given or not os.path.isdir(real):
-        return given
-    old, new = to_stored_path(given), to_stored_path(real)
-    with library.atomic() as db:
-        if db.execute("SELECT 1 FROM folders WHERE path = ?", [old]).fetchone() is None:
-            return real
-        db.execute("INSERT OR IGNORE INTO folders(path) VALUES (?)", [new])
-        new_id = db.execute("SELECT id FROM folders WHERE path = ?", [new]).fetchone()[0]
-        low, high = _range(given)
-        db.execute(
-            "UPDATE OR IGNORE photos SET path = ? || substr(path, ?), folder_id = ? WHERE path >= ? AND path < ?",
-            [new, len(old) + 1, new_id, low, high],
-        )
-        db.execute("UPDATE photos SET folder_id = ? WHERE folder_id = (SELECT id FROM folders WHERE path = ?)",
-                   [new_id, old])
-        db.execute("DELETE FROM folders WHERE path = ?", [old])
-    return real
 
 
 class _Scanner:
@@ -133,7 +92,7 @@ class _Scanner:
         for root in roots:
             if self.cancel.cancelled:
                 return
-            folder_id = _folder_id(self.library, root)
+            folder_id = folder_row(self.library, root)
             found_new, found_changed, found_vanished = self._walk(root, seen)
             new_files += [(folder_id, f) for f in found_new]
             changed += found_changed
@@ -180,7 +139,7 @@ class _Scanner:
             for row in self.library.query(
                 "SELECT id, path, size, mtime_ns, ctime_ns, status, content_hash, missing_since FROM photos "
                 "WHERE path >= ? AND path < ?",
-                _range(folder),
+                stored_range(folder),
             )
         }
         new_files, changed, returned, first_ctimes = [], [], [], []
@@ -212,7 +171,7 @@ class _Scanner:
             self.summary.returned += len(returned)
         # Photos under unreadable or excluded folders are kept as they are (their labels stay).
         kept = unreadable + [to_stored_path(os.path.abspath(e)) for e in self.exclude]
-        vanished = {path: row for path, row in known.items() if path not in seen and not _under(path, kept)}
+        vanished = {path: row for path, row in known.items() if path not in seen and not is_inside(path, kept)}
         return new_files, changed, vanished
 
     def _record_changed(self, db, row: dict, found) -> None:  # noqa: ANN001
@@ -283,7 +242,7 @@ class _Scanner:
         ranges, params = [], []
         for folder in folders:
             ranges.append("(path >= ? AND path < ?)")
-            params += _range(folder)
+            params += stored_range(folder)
         pending = self.library.query(
             f"SELECT id, path, content_hash FROM photos WHERE status = 'pending' AND missing_since IS NULL "
             f"AND ({' OR '.join(ranges)}) ORDER BY path",
@@ -326,7 +285,7 @@ class _Scanner:
             for row in self.library.query(
                 "SELECT path, error FROM photos WHERE status = 'error' AND missing_since IS NULL "
                 "AND path >= ? AND path < ? ORDER BY path",
-                _range(root),
+                stored_range(root),
             ):
                 path = printable_path(from_stored_path(row["path"]))
                 if path not in listed:
