@@ -53,6 +53,7 @@ from engine.library.group_suggestions import GroupQuestions, GroupSuggestion, an
 from engine.library.folders import add_folder, library_folders, photos_in_folder, remove_folder
 from engine.library.missing import forget_missing, missing_photos
 from engine.library.model_registry import hold_candidate, remove_orphan_candidates
+from engine.library.finetune_offer import FinetuneOffers
 from engine.library.review_pages import ReviewPages
 from facenet_desktop.review_panel import ReviewPanel
 from engine.library.people import find_people, other_person_named, person_names
@@ -113,6 +114,7 @@ class MainWindow(QMainWindow):
         self.suggestions_model = SuggestionsModel(self.thumbnails, self)
         self._group_questions = GroupQuestions()  # read on the views thread only
         self._review_pages = ReviewPages()  # likewise
+        self._finetune_offers = FinetuneOffers()  # likewise
         self.photos_model = PhotosModel(self.thumbnails, self)
         self._previous_page: QWidget | None = None
         self._build_pages()
@@ -186,6 +188,7 @@ class MainWindow(QMainWindow):
         self.person_page.hide_person.connect(self.hide_person)
         self.person_page.open_photo.connect(lambda photo: self.open_photo(photo, photos_in(self.faces_model.items)))
         self.suggestions_page.answer.connect(self.answer_suggestion)
+        self.suggestions_page.learn.connect(self.start_finetune)
         self.suggestions_page.answer_group.connect(self.answer_group_suggestion)
         self.review_panel = ReviewPanel(self.thumbnails, self)
         self.review_panel.answered.connect(self.answer_review_page)
@@ -220,7 +223,7 @@ class MainWindow(QMainWindow):
         self.cancel_action = self._action("Cancel", self.cancel_job)
         self.undo_action = self._action("Undo", self.undo, QKeySequence.StandardKey.Undo)
         self.redo_action = self._action("Redo", self.redo, "Ctrl+Shift+Z")
-        self.finetune_action = self._action("Fine-tune on my labels", self.start_finetune)
+        self.finetune_action = self._action("Learn from your corrections", self.start_finetune)
         self.settings_action = self._action("Settings", self.open_settings)
         self.search_action = self._action("Search", lambda: self.show_section("Search"), QKeySequence.StandardKey.Find)
         toolbar = QToolBar("Main", self)
@@ -347,7 +350,7 @@ class MainWindow(QMainWindow):
     def _read_views(self, person_id: int | None, groups: bool = True) -> dict:
         """Everything the views show (any thread); see views.read_views."""
         return read_views(self.library, self._group_questions if groups else None, self._include_hidden, person_id,
-                          self._review_pages)
+                          self._review_pages, self._finetune_offers)
 
     def _suggestions_title(self) -> str:
         # Questions only: pages of faces are there whenever faces named with their group wait
@@ -367,6 +370,9 @@ class MainWindow(QMainWindow):
         if "pages" in views:
             self.review_panel.set_pages(*views["pages"])
             self.suggestions_page._update_question()
+        if "finetune_offer" in views:
+            offer = views["finetune_offer"]
+            self.suggestions_page.set_offer(None if offer is None else offer.sentence())
         if "groups" in views:
             self.suggestions_page.set_groups(*views["groups"])
         else:  # until the next background read: the questions whose two sides are still there as they were
@@ -551,7 +557,8 @@ class MainWindow(QMainWindow):
         self._update_job_actions()
 
     def _cancellable_job(self) -> Job | None:
-        """The scan, or else a fine-tune still measuring: both stop without changing anything."""
+        """The scan, or else a fine-tune training, measuring or re-embedding: each stops without
+        changing anything the user sees (faces embedded so far are kept for the next try)."""
         if self.scan_job is not None:
             return self.scan_job
         return self.finetune_job if self.finetune_job in self._running_jobs() else None
@@ -618,7 +625,7 @@ class MainWindow(QMainWindow):
             self.progress_bar.setRange(0, 0)
         text = f"{progress.phase.capitalize()}: {progress.done}" + (f" of {progress.total}" if progress.total else "")
         if progress.phase == "fine-tuning":
-            text = f"Learning your people: step {progress.done} of {progress.total}"
+            text = f"Learning your people: {FINETUNE_STAGES.get(progress.item, f'step {progress.done - 1} of {progress.total - 4}')}"
         if progress.phase == "analyzing":
             # The count the views last read (every 2 s during a scan): progress reports come
             # many times a second, and the GUI thread must not wait on the scan's database.
@@ -634,11 +641,12 @@ class MainWindow(QMainWindow):
         running = self._running_jobs() if running is None else running
         scanning = self.scan_job is not None
         self.pause_action.setEnabled(scanning)
-        self.cancel_action.setEnabled(scanning or (self.finetune_job is not None and self.finetune_job in running))
+        self.cancel_action.setEnabled(self._cancellable_job() is not None)
         self.pause_action.setText("Resume" if scanning and self.scan_job.paused else "Pause")
         self.rescan_action.setEnabled(not scanning)
         # Recognition after an edit is quick and safe beside a fine-tune: it never greys the button.
         self.finetune_action.setEnabled(not [job for job in running if job.name != "recognition"])
+        self.suggestions_page.learn_button.setEnabled(self.finetune_action.isEnabled())
 
     # -- edits -------------------------------------------------------------------------------
     def rename_person(self, person_id: int, name: str) -> None:
@@ -891,16 +899,19 @@ class MainWindow(QMainWindow):
         work = ChildProcess(ChildCall(child_work.propose_finetune, (str(self.library.path),)),
                             "fine-tune").run
         self.finetune_job = self._start_job("fine-tune", work, self._finetune_measured)
+        self._update_job_actions()  # Cancel works from the start (it stayed grey while this was unset)
 
     def _finetune_measured(self, proposal) -> None:  # noqa: ANN001 - child_work.FinetuneProposal
         report = "\n".join(proposal.report_lines)
+        said = f"{proposal.headline}\n\n{proposal.counts}" if proposal.counts else proposal.headline
         if not proposal.accepted:
-            self.finetune_dialog = TextDialog("Fine-tune on my labels", proposal.headline, report, self)
+            self.finetune_dialog = TextDialog("Learn from your corrections", said, report, self, details_shown=False)
             self.finetune_dialog.exec()
             return
-        dialog = TextDialog("Fine-tune on my labels", f"{proposal.headline} Every face is embedded again; your names "
-                            "and labels stay.", report, self,
-                            QDialogButtonBox.StandardButton.Apply | QDialogButtonBox.StandardButton.Cancel)
+        dialog = TextDialog("Learn from your corrections", f"{said}\n\nEvery face is embedded again; your names and "
+                            "labels stay, and Undo switches back.", report, self,
+                            QDialogButtonBox.StandardButton.Apply | QDialogButtonBox.StandardButton.Cancel,
+                            details_shown=False)
         self.finetune_dialog = dialog
         apply_button = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Apply)
         apply_button.clicked.connect(dialog.accept)
@@ -918,12 +929,13 @@ class MainWindow(QMainWindow):
     def apply_finetune(self, proposal) -> None:  # noqa: ANN001 - child_work.FinetuneProposal
         work = ChildProcess(ChildCall(child_work.apply_finetune,
                                       (str(self.library.path), proposal.candidate)), "re-embedding").run
-        self._start_job("re-embedding", work, self._finetune_applied)
+        self.finetune_job = self._start_job("re-embedding", work, self._finetune_applied)
+        self._update_job_actions()
 
     def _finetune_applied(self, applied) -> None:  # noqa: ANN001 - child_work.AppliedFinetune
-        self.statusBar().showMessage(
-            f"Now using your fine-tuned model: {applied.changes}; "
-            f"{counted(applied.suggestions, 'suggestion')} waiting for you.", 30000)
+        # The switch is an edit of its own: Undo puts the previous model and its groups back.
+        self._say_edit(f"Now using your fine-tuned model: {applied.changes}; "
+                       f"{counted(applied.suggestions, 'suggestion')} waiting for you.", self.edit_undo_button)
 
     # -- settings --------------------------------------------------------------------------------
     def open_settings(self) -> None:
@@ -1008,6 +1020,15 @@ RECOGNITION_DELAY_MS = 300  # edits in quick succession (a run of Y answers) sha
 CANCELLED_MESSAGES = {
     "scan": "Scan cancelled. The photos analysed so far are kept; the rest wait for the next scan.",
     "fine-tune": "Fine-tune cancelled; nothing was changed.",
+    "re-embedding": "Stopped before switching: your current model stays. The faces embedded so far are kept for next time.",
+}
+# What a fine-tune is doing, by its progress report's item (training steps are counted).
+FINETUNE_STAGES = {
+    "preparing features": "getting your faces ready",
+    "measuring the current model": "measuring your current model",
+    "measuring the new model": "measuring the new model",
+    "done": "done",
+    "done: nothing to train for": "done",
 }
 
 

@@ -69,6 +69,7 @@ class FinetuneProposal:
     headline: str  # one plain sentence first, the figures below it
     report_lines: tuple[str, ...]
     candidate: str | None  # the saved model file, only when accepted
+    counts: str = ""  # the headline's mistakes counted in plain words (FinetuneReport.plain_counts)
 
 
 def propose_finetune(db: str, progress: ProgressCallback, cancel: CancelToken) -> FinetuneProposal:
@@ -84,7 +85,7 @@ def propose_finetune(db: str, progress: ProgressCallback, cancel: CancelToken) -
         accepted = bool(outcome.report.accepted)
         candidate = str(save_candidate(library, outcome)) if accepted else None
         return FinetuneProposal(outcome.version.name, accepted, outcome.report.headline(), tuple(outcome.report.lines()),
-                                candidate)
+                                candidate, outcome.report.plain_counts())
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,8 @@ def apply_finetune(db: str, candidate: str, progress: ProgressCallback, cancel: 
         before, asked_before = named_faces(library), asked_faces(library)
         people_before = person_of_each_face(library)
         # The switch groups once, at the user's strictness (it grouped twice, first at the wrong one).
-        summary = switch_model(library, name, photo_faces_embedder(pipeline_for(library, name)), progress, cancel)
+        summary = switch_model(library, name, photo_faces_embedder(pipeline_for(library, name)), progress, cancel,
+                               description="Switched to your fine-tuned model")
         changed = sum(1 for face, person in person_of_each_face(library).items() if people_before.get(face) != person)
         words = changes_in_words(before, named_faces(library), asked_before, asked_faces(library))
         return AppliedFinetune(summary.version, summary.embedded, changed, len(suggestions(library)), words)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -145,10 +146,12 @@ class SettingsDialog(QDialog):
 
 
 class TextDialog(QDialog):
-    """A message with details (fine-tune report, crash)."""
+    """A message with details (fine-tune report, crash): the message is what a person reads;
+    the figures wait behind "Show details"."""
 
     def __init__(self, title: str, message: str, details: str, parent: QWidget | None = None,
-                 buttons: QDialogButtonBox.StandardButton = QDialogButtonBox.StandardButton.Close) -> None:
+                 buttons: QDialogButtonBox.StandardButton = QDialogButtonBox.StandardButton.Close,
+                 details_shown: bool = True) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         self.resize(640, 420)
@@ -157,6 +160,11 @@ class TextDialog(QDialog):
         label.setWordWrap(True)
         self.details = QPlainTextEdit(details, self)
         self.details.setReadOnly(True)
+        self.details.setVisible(False)
+        self.details_button = QToolButton(self)
+        self.details_button.setText("Show details")
+        self.details_button.setCheckable(True)
+        self.details_button.toggled.connect(self._show_details)
         box = QDialogButtonBox(buttons, self)
         box.accepted.connect(self.accept)
         box.rejected.connect(self.reject)
@@ -165,5 +173,12 @@ class TextDialog(QDialog):
                 button.clicked.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(label)
-        layout.addWidget(self.details)
+        layout.addWidget(self.details_button)
+        layout.addWidget(self.details, 1)
+        layout.addStretch(0)
         layout.addWidget(box)
+        self.details_button.setChecked(details_shown)
+
+    def _show_details(self, shown: bool) -> None:
+        self.details.setVisible(shown)
+        self.details_button.setText("Hide details" if shown else "Show details")

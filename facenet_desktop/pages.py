@@ -327,6 +327,7 @@ class SuggestionsPage(QWidget):
 
     answer = Signal(int, bool)  # face id, yes
     answer_group = Signal(object, bool)  # GroupSuggestion, yes
+    learn = Signal()  # "Learn from your corrections"
     EMPTY = "Nothing to review: name a few more people to get suggestions."
 
     def __init__(self, model: SuggestionsModel, references: FacesModel,
@@ -370,7 +371,17 @@ class SuggestionsPage(QWidget):
         for button in (self.yes, self.no, self.skip):
             buttons.addWidget(button)
         buttons.addStretch()
+        # The offer to learn from the user's corrections, above the questions while it stands.
+        self.offer = QLabel(self)
+        self.offer.setWordWrap(True)
+        self.learn_button = QPushButton("Learn from your corrections", self)
+        self.learn_button.clicked.connect(self.learn.emit)
+        offer_row = QHBoxLayout()
+        offer_row.addWidget(self.offer, 1)
+        offer_row.addWidget(self.learn_button)
+        self.set_offer(None)
         layout = QVBoxLayout(self)
+        layout.addLayout(offer_row)
         layout.addWidget(self.question)
         layout.addLayout(buttons)
         layout.addWidget(self.reference_label)
@@ -382,6 +393,11 @@ class SuggestionsPage(QWidget):
         model.modelReset.connect(self._select_first)
         self.view.selectionModel().currentChanged.connect(lambda *_: self._update_question())
         self._update_question()
+
+    def set_offer(self, sentence: str | None) -> None:
+        self.offer.setText(sentence or "")
+        self.offer.setVisible(bool(sentence))
+        self.learn_button.setVisible(bool(sentence))
 
     def attach_review(self, review: QWidget) -> None:
         """The pages of faces ("More of NAME", "Is this really NAME?") shown once no group or

@@ -15,6 +15,7 @@ from engine.library.browse import (
     suggestions,
     unsorted_count,
 )
+from engine.library.finetune_offer import FinetuneOffers
 from engine.library.group_suggestions import GroupQuestions
 from engine.library.people import person_name_and_hidden
 from engine.library.review_pages import ReviewPages
@@ -24,7 +25,8 @@ REVIEW_PAGES_READ = 20  # pages read at a time: answering one reads again
 
 
 def read_views(library: Library, group_questions: GroupQuestions | None, include_hidden: bool,
-               person_id: int | None, review_questions: ReviewPages | None = None) -> dict:
+               person_id: int | None, review_questions: ReviewPages | None = None,
+               finetune_offers: FinetuneOffers | None = None) -> dict:
     """The people grid, unsorted tile, suggestions, undo/redo state and the shown person.
     Without `group_questions` the group questions are not recomputed (they compare every
     group with every person: the background reads do it, never the refresh after an edit)."""
@@ -46,6 +48,7 @@ def read_views(library: Library, group_questions: GroupQuestions | None, include
         pages = (review_questions or ReviewPages()).get(library)[:REVIEW_PAGES_READ]
         on_pages = [face for page in pages for face in (*page.examples, *(f.face_id for f in page.faces))]
         views["pages"] = (pages, faces_by_id(library, on_pages))
+        views["finetune_offer"] = (finetune_offers or FinetuneOffers()).get(library)
     if person_id is not None:
         views["person"] = (person_id, person_view(library, person_id))
     return views

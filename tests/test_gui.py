@@ -593,9 +593,9 @@ def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, l
     edited(qtbot, window)
     with library.atomic() as db:
         db.execute("UPDATE faces SET landmarks = ?", [bytes(40)])  # generated faces had none
-    # 4 wrong pairs and 1 wrong face before, 2 and 0 after: too few to pass the rule, so the
+    # 3 wrong pairs and 1 wrong face before, 1 and 0 after: too few to pass the rule, so the
     # window is shown a verdict that accepted (the dialogs are what this tests).
-    before, after = HeldOutErrors(0.10, 0.20, 40, 5, (0, 1, 2, 3), (0,)), HeldOutErrors(0.05, 0.0, 40, 5, (0, 1))
+    before, after = HeldOutErrors(0.10, 0.20, 40, 5, (0, 1, 2), (0,)), HeldOutErrors(0.05, 0.0, 40, 5, (0,))
     report = FinetuneReport(before, after, Verdict(True, "better", Change(3, 0), Change(1, 0)), 2, 9, 5,
                             10, 1.0, 0.8, 0.8, {})
     candidate = tmp_path / "finetuned-test.candidate.pt"
@@ -614,14 +614,17 @@ def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, l
     monkeypatch.setattr(child_work, "propose_finetune", lambda db, progress, cancel: proposals[-1])
     shown, applied, answers = [], [], [1]
     headlines = []
+    details_open = []
     monkeypatch.setattr(dialogs.TextDialog, "exec", lambda self: headlines.append(self.message.text())
+                        or details_open.append(self.details_button.isChecked())
                         or shown.append(self.details.toPlainText()) or answers[-1])
     monkeypatch.setattr(app_module.MainWindow, "apply_finetune", lambda self, o: applied.append(o))
     window.start_finetune()
     qtbot.waitUntil(lambda: bool(applied) or len(window.errors) > 1, timeout=20000)
     assert len(window.errors) == 1, window.errors
     assert "verification error: 10.00% before, 5.00% after" in shown[0]
-    # One plain sentence first (4 + 1 mistakes before, 2 + 0 after), the figures below it.
+    assert details_open[0] is False  # the figures and tests wait behind "Show details"
+    # One plain sentence first (3 + 1 mistakes before, 1 + 0 after), the figures below it.
     assert headlines[0].startswith("Better on your faces: 3 fewer mistakes on 5 faces you named that it had not seen. Apply?")
     assert applied == proposals and candidate.exists()
     # Accepted by the routine but declined by the user: nothing applied, the candidate removed.
@@ -637,13 +640,18 @@ def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, l
     qtbot.waitUntil(lambda: len(shown) == 3, timeout=10000)
     assert "too few mistakes to tell" in shown[2] and len(applied) == 1
     assert headlines[2].startswith("Too few mistakes on the faces you named to tell whether it is better; nothing was changed.")
-    # What the status bar says while it learns.
-    window._show_progress(Progress("fine-tuning", 120, 404, eta_seconds=180))
-    assert window.statusBar().currentMessage() == "Learning your people: step 120 of 404, about 3 min left"
+    # What the status bar says while it learns, stage by stage (500 steps: 504 reports).
+    window._show_progress(Progress("fine-tuning", 1, 504, "measuring the current model"))
+    assert window.statusBar().currentMessage() == "Learning your people: measuring your current model"
+    window._show_progress(Progress("fine-tuning", 122, 504, "loss 0.0312 active 0.40", eta_seconds=180))
+    assert window.statusBar().currentMessage() == "Learning your people: step 121 of 500, about 3 min left"
+    window._show_progress(Progress("reading your named faces", 30, 120, "/photos/a.jpg", eta_seconds=20))
+    assert window.statusBar().currentMessage() == "Reading your named faces: 30 of 120, about 20 s left"
     # After applying: what grouping and recognition redone under the new model changed.
     window._finetune_applied(child_work.AppliedFinetune("finetuned-test", 20, 3, 1, "2 more faces named and 1 moved to Ben"))
     assert window.statusBar().currentMessage() == (
         "Now using your fine-tuned model: 2 more faces named and 1 moved to Ben; 1 suggestion waiting for you.")
+    assert not window.edit_undo_button.isHidden()  # one Undo switches back (tests/test_model_versions.py)
 
 
 def test_edits_run_off_the_gui_thread_in_order_and_survive_closing(library, qtbot, monkeypatch) -> None:
@@ -1401,3 +1409,71 @@ def test_a_group_question_says_how_many_of_the_groups_faces_it_shows(window, lib
     whole = GroupSuggestion(second, first, "Anna", 6, len(other), 0.4, tuple(group[:6]), tuple(other[:3]))
     page.set_groups([whole], faces_by_id(library, [*group[:6], *other[:3]]))
     assert "6 faces in this group" in page.question.text() and " of the " not in page.question.text()
+
+
+def test_the_offer_to_learn_from_corrections_shows_above_the_questions(tmp_path, qtbot, monkeypatch) -> None:
+    """Sixty faces of two people the model cannot tell apart, each moved by hand: the app
+    offers to learn from those corrections (engine rule: tests/test_finetune_offer.py), and
+    the button starts the fine-tune."""
+    from test_finetune_offer import twins_library
+
+    library, _, _ = twins_library(tmp_path / "lib.db", twins_apart=False)
+    started = []
+    monkeypatch.setattr(MainWindow, "start_finetune", lambda self: started.append(True))
+    win = MainWindow(library, rescan_at_start=False)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        page = win.suggestions_page
+        qtbot.waitUntil(lambda: not page.offer.isHidden(), timeout=HANG_CEILING_S * 1000)
+        assert page.offer.text().startswith("You have corrected 60 faces, and the model would still name")
+        page.learn_button.click()
+        assert started == [True]
+        assert win.finetune_action.text() == "Learn from your corrections"
+    finally:
+        win.close()
+        library.close()
+
+
+@pytest.mark.parametrize("stage", ["fine-tune", "re-embedding"])
+def test_cancel_works_while_learning_and_while_applying(window, qtbot, monkeypatch, stage) -> None:
+    """Training and measuring, and embedding every face again, are stages of the fine-tune:
+    Cancel is enabled from the start of each (it stayed grey through a 27-minute fine-tune),
+    the status bar shows the time left, and cancelling says nothing changed (the engine side:
+    a cancelled fine-tune or switch changes nothing, test_finetune_real.py and
+    test_model_versions.py)."""
+    from engine.errors import Cancelled
+    from engine.library import labelled_faces
+    from facenet_desktop import app as app_module
+    from facenet_desktop import child_work
+
+    class InThread:
+        def __init__(self, call, what) -> None:  # noqa: ANN001
+            self.call = call
+
+        def run(self, progress, cancel):  # noqa: ANN001, ANN202
+            return self.call.function(*self.call.args, progress=progress, cancel=cancel)
+
+    def working_until_cancelled(*args, progress, cancel):  # noqa: ANN001, ANN002, ANN202
+        if stage == "fine-tune":
+            progress(Progress("fine-tuning", 12, 504, "loss 0.03 active 0.4", eta_seconds=120))
+        else:
+            progress(Progress("re-embedding faces", 1, 10, "a.jpg", eta_seconds=120))
+        cancel.wait(HANG_CEILING_S)
+        raise Cancelled(None)
+
+    monkeypatch.setattr(app_module, "ChildProcess", InThread)
+    monkeypatch.setattr(labelled_faces, "check_enough_labels", lambda rows: None)
+    if stage == "fine-tune":
+        monkeypatch.setattr(child_work, "propose_finetune", working_until_cancelled)
+        window.start_finetune()
+        said = "Fine-tune cancelled; nothing was changed."
+    else:
+        monkeypatch.setattr(child_work, "apply_finetune", working_until_cancelled)
+        window.apply_finetune(child_work.FinetuneProposal("finetuned-x", True, "Better.", (), "/nowhere.candidate.pt"))
+        said = "Stopped before switching: your current model stays."
+    assert window.cancel_action.isEnabled()
+    qtbot.waitUntil(lambda: "about 2 min left" in window.statusBar().currentMessage(), timeout=HANG_CEILING_S * 1000)
+    window.cancel_action.trigger()
+    qtbot.waitUntil(lambda: window.statusBar().currentMessage().startswith(said), timeout=HANG_CEILING_S * 1000)
+    assert not window.cancel_action.isEnabled()

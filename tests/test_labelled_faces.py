@@ -136,17 +136,20 @@ def test_sign_test_against_hand_computed_binomial_tails() -> None:
 
 
 def test_training_is_skipped_only_when_no_result_could_pass_the_rule() -> None:
-    """Fixing every mistake of one kind is a sign test of n fixes and no breaks: p = 1/2^n,
-    at most 0.05 from n = 5.  With 4 wrong pairs and 4 wrong faces nothing could pass."""
+    """Fixing every mistake is a sign test of n fixes and no breaks: p = 1/2^n, at most 0.05
+    from n = 5 mistakes in all (pairs, faces and faces known not to be someone together)."""
     from engine.training.acceptance import HeldOutErrors, could_show_improvement
 
-    def errors(pairs: int, faces: int) -> HeldOutErrors:
-        return HeldOutErrors(0.0, 0.0, 100, 50, tuple(range(pairs)), tuple(range(faces)))
+    def errors(pairs: int, faces: int, negatives: int = 0) -> HeldOutErrors:
+        return HeldOutErrors(0.0, 0.0, 100, 50, tuple(range(pairs)), tuple(range(faces)), (), 20,
+                             tuple(range(negatives)))
 
     assert not could_show_improvement(errors(0, 0))
-    assert not could_show_improvement(errors(4, 4))
+    assert not could_show_improvement(errors(2, 2))
+    assert not could_show_improvement(errors(0, 0, 4))
     assert could_show_improvement(errors(5, 0))
     assert could_show_improvement(errors(0, 5))
+    assert could_show_improvement(errors(2, 2, 1))
     assert 0.5**4 > 0.05 >= 0.5**5  # the hand-computed edge
 
 
@@ -173,9 +176,13 @@ def test_the_acceptance_rule_in_each_branch() -> None:
     verdict = flips(set(range(6)) | {50}, {50, 60, 61}, set(range(5)), set(range(5)))
     assert not verdict.accepted and verdict.reason == "not sure"
     assert verdict.label_more == ("ann", "bob", "cy")  # the people in the current model's mistakes
-    # Too few mistakes to ever tell: 4 wrong pairs and 3 wrong faces, all fixed (p >= 1/16).
+    # Too few mistakes to ever tell: 2 wrong pairs and 2 wrong faces, all fixed (p = 1/16).
+    verdict = flips(set(range(2)), set(), set(range(2)), set())
+    assert not verdict.accepted and verdict.reason == "too few mistakes" and verdict.mistakes_before == 4
+    # Neither measure beyond chance on its own (4 of 4 pairs, p = 1/16; 3 of 3 faces, p = 1/8),
+    # but 7 fixes and no break in all: p = 1/128, accepted.
     verdict = flips(set(range(4)), set(), set(range(3)), set())
-    assert not verdict.accepted and verdict.reason == "too few mistakes" and verdict.mistakes_before == 7
+    assert verdict.accepted and not verdict.verification.better and not verdict.recognition.better
     # No mistakes at all: the least-labelled people are named.
     from engine.training.acceptance import HeldOutErrors as H
 
@@ -186,6 +193,17 @@ def test_the_acceptance_rule_in_each_branch() -> None:
     assert flips(set(range(8)), set(range(2, 10)), set(), set()).reason == "worse"
     assert flips(set(range(8)), set(range(8)), set(), set()).reason == "worse"
     assert flips(set(range(3)), set(range(3)), {1}, {1}).reason == "too few mistakes"
+    # Faces the user said are not someone: a third measure, pooled with the others (the
+    # numbers of one family library: 2 + 3 + 5 fixed, 1 broken: p = 12/2048).
+    base = [HeldOutErrors(0.0, 0.0, 100, 20, tuple(range(4)), tuple(range(5)), (), 59, tuple(range(27))),
+            HeldOutErrors(0.0, 0.0, 100, 20, (2, 3), (3, 4), (), 59, tuple(range(5, 27)) + (40,))]
+    verdict = judge(*base)
+    assert (verdict.verification.fixed, verdict.recognition.fixed, verdict.negatives.fixed, verdict.negatives.broken) == (
+        2, 3, 5, 1)
+    assert verdict.accepted and "faces known not to be someone: 5 fixed, 1 broken" in verdict.explanation()
+    worse = HeldOutErrors(0.0, 0.0, 100, 20, (), (), (), 59, tuple(range(27)) + (40, 41, 42, 43, 44, 45))
+    # Every pair and face fixed, but 6 more faces taken for someone they are not: refused.
+    assert judge(base[0], worse).reason == "worse"
     # Breaking more than fixing on pairs, even with faces better beyond chance: refused.
     verdict = flips(set(range(3)), set(range(10, 14)), set(range(6)), set())
     assert verdict.recognition.better and not verdict.accepted and verdict.reason == "worse"

@@ -11,7 +11,7 @@ from engine.cli.common import EXIT_INTERRUPTED, EXIT_OK, ProgressBar, add_json_o
 from engine.wording import counted
 
 
-def _switch(library, name: str, args: argparse.Namespace, bar: ProgressBar) -> int:  # noqa: ANN001
+def _switch(library, name: str, args: argparse.Namespace, bar: ProgressBar, description: str | None = None) -> int:  # noqa: ANN001
     from engine.library.changes import asked_faces, changes_in_words, named_faces
     from engine.library.labelled_faces import photo_faces_embedder
     from engine.library.model_registry import pipeline_for
@@ -19,7 +19,8 @@ def _switch(library, name: str, args: argparse.Namespace, bar: ProgressBar) -> i
 
     before, asked_before = named_faces(library), asked_faces(library)
     try:
-        summary = switch_model(library, name, photo_faces_embedder(pipeline_for(library, name)), bar, cancel_on_ctrl_c())
+        summary = switch_model(library, name, photo_faces_embedder(pipeline_for(library, name)), bar, cancel_on_ctrl_c(),
+                               description=description)
     except Cancelled as stop:
         bar.close()
         print(f"stopped after embedding {counted(stop.partial.embedded, 'face')}; nothing changed in the library. "
@@ -29,7 +30,8 @@ def _switch(library, name: str, args: argparse.Namespace, bar: ProgressBar) -> i
     print(f"now using {name}: {counted(summary.embedded, 'face')} embedded, {counted(summary.reused, 'embedding')} reused"
           + (f", {counted(summary.left_out, 'face')} left on their old version (photo unreadable)" if summary.left_out else "")
           + f" ({summary.seconds:.1f} s); faces not labelled by hand grouped again: "
-          + changes_in_words(before, named_faces(library), asked_before, asked_faces(library)))
+          + changes_in_words(before, named_faces(library), asked_before, asked_faces(library))
+          + ". `facenet undo` switches back.")
     return EXIT_OK
 
 
@@ -58,7 +60,9 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(report.to_dict(), indent=2))
         else:
-            print("\n".join(report.lines()))
+            print(report.headline())
+            print(report.plain_counts())
+            print("details:\n  " + "\n  ".join(report.lines()))
         if not report.accepted:
             return EXIT_OK
         if args.dry_run:
@@ -71,7 +75,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
                 return EXIT_OK
         path = save_finetuned(library, outcome)
         print(f"saved {outcome.version.name} ({path})")
-        return _switch(library, outcome.version.name, args, ProgressBar(args.quiet))
+        return _switch(library, outcome.version.name, args, ProgressBar(args.quiet), "Switched to your fine-tuned model")
 
 
 def cmd_model_list(args: argparse.Namespace) -> int:

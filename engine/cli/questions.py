@@ -14,6 +14,7 @@ from engine.wording import counted, printable_text
 
 def cmd_suggestions(args: argparse.Namespace) -> int:
     from engine.library.browse import faces_by_id, suggestions
+    from engine.library.finetune_offer import finetune_offer
     from engine.library.group_suggestions import group_suggestions
     from engine.library.review_pages import review_pages
     from engine.user_files import printable_path
@@ -23,6 +24,7 @@ def cmd_suggestions(args: argparse.Namespace) -> int:
         found = suggestions(library)
         pages = review_pages(library)
         photo_of = faces_by_id(library, [f.face_id for page in pages for f in page.faces])
+        offer = finetune_offer(library)
     if args.json:
         print(json.dumps({
             "groups": [{"id": g.key, "question": g.question(), "group_faces": g.group_faces, "person": g.other_name,
@@ -35,8 +37,13 @@ def cmd_suggestions(args: argparse.Namespace) -> int:
                        "faces": [{"face": f.face_id, "ticked": f.ticked, "distance": round(f.distance, 4) if math.isfinite(f.distance) else None,
                                   "photo": printable_path(photo_of[f.face_id].path)} for f in page.faces]}
                       for page in pages],
+            "learn_from_corrections": None if offer is None else {
+                "corrected_faces": offer.new_corrections, "still_wrong": offer.still_wrong, "say": offer.sentence(),
+                "command": "facenet finetune"},
         }, indent=2))
         return EXIT_OK
+    if offer is not None:
+        print(f"Learn from your corrections: {offer.sentence()} Run: facenet finetune")
     if not found and not groups and not pages:
         print("Nothing to review: every face is named or too far from everyone named.")
         return EXIT_OK

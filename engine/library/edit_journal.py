@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from engine.library.model_registry import ACTIVE_KEY, MISSING_VECTORS_SQL
 from engine.library.store import Library, LibraryError
+from engine.model_versions import DEFAULT_VERSION
 
 MAX_UNDO = 200
 ROW_TABLES = ("folders", "photos")  # deleted whole by an edit and put back by its undo, in this order
@@ -25,6 +27,7 @@ class Snapshot:
         self.absent: list[int] = []  # faces that do not exist in this state
         self.tables: dict[str, dict[int, dict]] = {}  # whole rows of deleted folders and photos
         self.absent_rows: dict[str, list[int]] = {}  # folders and photos that do not exist in this state
+        self.active_model: str | None = None  # the model version in use, for an edit that switches it
         self.description = ""
 
     def save_faces(self, face_ids: Iterable[int]) -> None:
@@ -67,6 +70,9 @@ class Snapshot:
             if row is not None:
                 saved[row_id] = dict(zip((c[0] for c in cursor.description), row, strict=True))
 
+    def save_active_model(self) -> None:
+        self.active_model = _active_model(self.db)
+
     def save_people(self, person_ids: Iterable[int]) -> None:
         for person_id in person_ids:
             if person_id in self.people:
@@ -87,6 +93,8 @@ class Snapshot:
             state["tables"] = self.tables
         if self.absent_rows:
             state["absent_rows"] = self.absent_rows
+        if self.active_model is not None:
+            state["active_model"] = self.active_model
         return json.dumps(state)
 
 
@@ -110,6 +118,15 @@ class Edit:
             db.execute("DELETE FROM edits WHERE id <= (SELECT max(id) FROM edits) - ?", [MAX_UNDO])
             db.execute("DELETE FROM redo")  # a new edit: what was undone can no longer be redone
         return self._transaction.__exit__(exc_type, exc, tb)
+
+
+def _active_model(db) -> str:  # noqa: ANN001
+    """model_registry.active_name, inside an edit's transaction."""
+    for sql in ("SELECT value FROM settings WHERE key = ?", "SELECT model_version FROM face_embeddings LIMIT 1"):
+        row = db.execute(sql, [ACTIVE_KEY] if "?" in sql else []).fetchone()
+        if row is not None and row[0]:
+            return row[0]
+    return DEFAULT_VERSION.name
 
 
 def last_edit(library: Library) -> str | None:
@@ -163,6 +180,8 @@ def _capture(db, state: dict) -> str:  # noqa: ANN001
     snapshot.save_faces(int(face_id) for face_id in state["faces"])
     snapshot.save_faces(int(face_id) for face_id in state["rejections"])
     snapshot.save_people(int(person_id) for person_id in state["people"])
+    if "active_model" in state:
+        snapshot.save_active_model()
     # Faces deleted by the edit (or by its undo): whole rows where they exist now, else absent.
     deleted = [int(face_id) for face_id in (*state.get("rows", {}), *state.get("absent", []))]
     exists = {face_id for face_id in deleted if db.execute("SELECT 1 FROM faces WHERE id = ?", [face_id]).fetchone()}
@@ -179,7 +198,15 @@ def _capture(db, state: dict) -> str:  # noqa: ANN001
 
 def _restore(db, state: dict) -> None:  # noqa: ANN001
     """Put the rows of a snapshot back: people first (faces point to them), recreating deleted
-    ones; then faces and rejections; then delete the people the snapshot says did not exist."""
+    ones; then faces and rejections; then delete the people the snapshot says did not exist.
+    A model switch's snapshot also puts the model back, if every face has a vector in it."""
+    if "active_model" in state:
+        name = state["active_model"]
+        lacking = len(db.execute(MISSING_VECTORS_SQL, [name]).fetchall())
+        if lacking:
+            raise LibraryError(f"Cannot switch back to the model {name} by undoing: {lacking} faces found since have "
+                               f"no embedding from it. Choose it again to embed them (facenet model use {name}).")
+        db.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", [ACTIVE_KEY, name])
     people = {int(k): v for k, v in state["people"].items()}
     for person_id, saved in people.items():
         if saved is None:  # deleted below; its name must be free first (a redone merge gives it to another)

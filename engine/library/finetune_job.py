@@ -11,7 +11,8 @@ from pathlib import Path
 from torch import nn
 
 from engine.jobs import CancelToken, ProgressCallback, no_progress
-from engine.library.labelled_faces import labelled_face_set
+from engine.library.finetune_offer import note_finetune_tried
+from engine.library.labelled_faces import training_faces
 from engine.library.model_registry import CANDIDATE_SUFFIX, model_file, models_folder, register_model
 from engine.library.store import Library
 from engine.model_versions import ModelVersion
@@ -74,13 +75,17 @@ def propose_finetune(
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
 ) -> FinetuneOutcome:
-    """Train and measure; writes nothing (so a cancel, which raises Cancelled, leaves nothing)."""
+    """Train and measure.  Writes only, once done, that the model tried to learn now (the
+    offer to learn waits for new corrections); a cancel, which raises Cancelled, leaves nothing."""
     parent = pipeline.model_version
-    faces = labelled_face_set(library, pipeline)
+    faces, negatives = training_faces(library, pipeline, seed=settings.seed, progress=progress, cancel=cancel)
     train, held_out = split_per_person(faces, settings.held_out_share, settings.seed)
     network, config = starting_network(library, parent.name)
+    train_negatives, held_negatives = negatives.split(settings.held_out_share, settings.seed)
     tuned, report = finetune(network, config, train, held_out, settings, progress, cancel,
-                             rotations=parent.chip_rotations)
+                             rotations=parent.chip_rotations, negatives=train_negatives,
+                             held_out_negatives=held_negatives)
+    note_finetune_tried(library)
     name = f"finetuned-{time.strftime('%Y%m%d-%H%M%S')}"
     return FinetuneOutcome(tuned, config, report, recalibrated(parent, report, name), parent.name)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -193,6 +194,7 @@ def embed_missing(
             by_photo.setdefault(from_stored_path(row["path"]), []).append(row)
     embedded = unreadable = 0
     pending: list[tuple[int, str, bytes]] = []
+    started = time.monotonic()
 
     def commit() -> None:
         with library.atomic() as db:
@@ -215,6 +217,7 @@ def embed_missing(
         embedded += len(rows)
         if done % batch_photos == 0:
             commit()
-        progress(Progress("re-embedding faces", done, len(by_photo), path))
+        per_photo = (time.monotonic() - started) / done
+        progress(Progress("re-embedding faces", done, len(by_photo), path, eta_seconds=per_photo * (len(by_photo) - done)))
     commit()
     return embedded, unreadable, False

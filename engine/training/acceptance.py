@@ -7,9 +7,10 @@ The rule (`judge`): accepted when the new model is better with evidence and wors
 nothing.  Both models answer the same held-out questions, so each pair (and each face) it
 got wrong before and right after is a fix, the other way round a break, and only those
 flips speak: an exact one-sided sign test on them says whether the fixes outnumber the
-breaks beyond chance (p <= ALPHA).  One of the two measures must improve so; neither may
-get worse: a model that breaks more faces (or pairs) than it fixes is never accepted,
-however the other measure moved.  When the current model makes so few mistakes on the
+breaks beyond chance (p <= ALPHA).  One measure, or the flips of all of them together, must
+improve so; none may get worse: a model that breaks more faces (or pairs) than it fixes is
+never accepted, however the other measures moved.  A third measure joins where the user
+said faces are not someone: held-out such faces that the vote names as that person.  When the current model makes so few mistakes on the
 held-out faces that no result could pass the test (fewer than 5: 1/2^5 = 0.031), the
 verdict says so and names the people to label more.
 """
@@ -45,11 +46,15 @@ class HeldOutErrors:
     # both models), and who was involved in each mistake: (the person, who they were taken for).
     wrong_pairs: tuple[int, ...] = ()
     wrong_queries: tuple[int, ...] = ()
-    confusions: tuple[tuple[str, str], ...] = ()
+    confusions: tuple[tuple[str, ...], ...] = ()
+    # Held-out faces known not to be some people (KnownNegatives): each named by the same
+    # vote, wrong when it names someone the face is known not to be.
+    negative_queries: int = 0
+    wrong_negatives: tuple[int, ...] = ()
 
     @property
     def mistakes(self) -> int:
-        return len(self.wrong_pairs) + len(self.wrong_queries)
+        return len(self.wrong_pairs) + len(self.wrong_queries) + len(self.wrong_negatives)
 
 
 def sign_test(fixed: int, broken: int) -> float:
@@ -89,12 +94,15 @@ class Verdict:
     recognition: Change
     label_more: tuple[str, ...] = field(default=())  # people whose faces would tell more
     mistakes_before: int = 0  # the current model's wrong pairs and faces
+    negatives: Change = Change(0, 0)  # faces known not to be someone, named as them
 
     def explanation(self) -> str:
         """Why, in plain words (a line of the report)."""
-        v, r = self.verification, self.recognition
+        v, r, n = self.verification, self.recognition, self.negatives
         flips = (f"pairs: {v.fixed} fixed, {v.broken} broken (p = {v.p_value:.3f}); "
                  f"faces: {r.fixed} fixed, {r.broken} broken (p = {r.p_value:.3f})")
+        if n.fixed or n.broken:
+            flips += f"; faces known not to be someone: {n.fixed} fixed, {n.broken} broken (p = {n.p_value:.3f})"
         people = f"; label more faces of {names_in_words(self.label_more)}" if self.label_more else ""
         if self.reason == "better":
             return f"better beyond chance and worse on nothing ({flips}): it can be applied"
@@ -115,13 +123,15 @@ def judge(before: HeldOutErrors, after: HeldOutErrors, faces_per_person: dict[st
     each person, to name the least-labelled people when the mistakes name nobody."""
     verification = _change(before.wrong_pairs, after.wrong_pairs)
     recognition = _change(before.wrong_queries, after.wrong_queries)
+    negatives = _change(before.wrong_negatives, after.wrong_negatives)
+    measures = (verification, recognition, negatives)
     label_more = _label_more(before, faces_per_person or {}, people_to_name)
-    if (verification.better or recognition.better) and not (verification.worse or recognition.worse):
-        return Verdict(True, "better", verification, recognition, (), before.mistakes)
-    fixed, broken = verification.fixed + recognition.fixed, verification.broken + recognition.broken
+    fixed, broken = sum(m.fixed for m in measures), sum(m.broken for m in measures)
+    if (any(m.better for m in measures) or Change(fixed, broken).better) and not any(m.worse for m in measures):
+        return Verdict(True, "better", verification, recognition, (), before.mistakes, negatives)
     if before.mistakes == 0:
         reason = "no mistakes"
-    elif verification.worse or recognition.worse or fixed < broken:
+    elif any(m.worse for m in measures) or fixed < broken:
         reason = "worse"
     elif not could_show_improvement(before):
         reason = "too few mistakes"
@@ -129,13 +139,14 @@ def judge(before: HeldOutErrors, after: HeldOutErrors, faces_per_person: dict[st
         reason = "worse"  # not better: as many broken as fixed, or nothing changed
     else:
         reason = "not sure"
-    return Verdict(False, reason, verification, recognition, label_more if reason != "worse" else (), before.mistakes)
+    return Verdict(False, reason, verification, recognition, label_more if reason != "worse" else (), before.mistakes,
+                   negatives)
 
 
 def could_show_improvement(before: HeldOutErrors) -> bool:
-    """Whether any new model could pass the rule: only if fixing every mistake of one kind
-    would be beyond chance (at least 5 of them).  Otherwise the verdict is known before training."""
-    return sign_test(len(before.wrong_pairs), 0) <= ALPHA or sign_test(len(before.wrong_queries), 0) <= ALPHA
+    """Whether any new model could pass the rule: only if fixing every mistake would be beyond
+    chance (at least 5 of them).  Otherwise the verdict is known before training."""
+    return sign_test(before.mistakes, 0) <= ALPHA
 
 
 def _change(before: tuple[int, ...], after: tuple[int, ...]) -> Change:
@@ -153,13 +164,19 @@ def _label_more(before: HeldOutErrors, faces_per_person: dict[str, int], count: 
 
 def split_per_person(faces: FaceSet, held_out_share: float = 0.3, seed: int = 0) -> tuple[FaceSet, FaceSet]:
     """Each person's faces split: about `held_out_share` held out (at least one), the rest
-    for training; both parts keep every person."""
+    for training; both parts keep every person.  The share is taken apart from the faces the
+    user corrected and from the others, so the held-out faces hold their share of the
+    corrections: the faces where the model needed asking, where a better model can show."""
     rng = np.random.default_rng(seed)
+    corrected = faces.correction_mask()
     held = np.zeros(len(faces.labels), dtype=bool)
     for person in np.unique(faces.labels):
         members = np.flatnonzero(faces.labels == person)
-        take = max(1, int(round(len(members) * held_out_share)))
-        held[rng.choice(members, size=min(take, len(members) - 1), replace=False)] = True
+        take = min(max(1, int(round(len(members) * held_out_share))), len(members) - 1)
+        fixes, others = members[corrected[members]], members[~corrected[members]]
+        from_fixes = min(len(fixes), int(round(take * len(fixes) / len(members))))
+        held[rng.choice(fixes, size=from_fixes, replace=False)] = True
+        held[rng.choice(others, size=min(take - from_fixes, len(others)), replace=False)] = True
     return faces.subset(~held), faces.subset(held)
 
 
@@ -168,9 +185,11 @@ def held_out_errors(embed: Embed, train: FaceSet, held_out: FaceSet, seed: int =
 
 
 def errors_from_vectors(
-    queries: np.ndarray, references: np.ndarray, train: FaceSet, held_out: FaceSet, seed: int = 0
+    queries: np.ndarray, references: np.ndarray, train: FaceSet, held_out: FaceSet, seed: int = 0,
+    negatives: np.ndarray | None = None, not_people: list[frozenset[str]] | None = None,
 ) -> HeldOutErrors:
-    """`queries` embed the held-out faces, `references` the training faces."""
+    """`queries` embed the held-out faces, `references` the training faces; `negatives` the
+    held-out faces known not to be `not_people` (names)."""
     i, j = validation_pairs(held_out.labels, seed)
     distances = np.linalg.norm(queries[i] - queries[j], axis=1)
     same = held_out.labels[i] == held_out.labels[j]
@@ -182,8 +201,14 @@ def errors_from_vectors(
     wrong_queries = [q for q, name in enumerate(voted) if name != query_names[q]]
     confusions = [(held_out.names[held_out.labels[i[k]]], held_out.names[held_out.labels[j[k]]]) for k in wrong_pairs]
     confusions += [(query_names[q], voted[q]) for q in wrong_queries]
+    wrong_negatives: list[int] = []
+    if negatives is not None and len(negatives):
+        named = nearest_vote(negatives, references, train)
+        wrong_negatives = [k for k, name in enumerate(named) if name in not_people[k]]
+        confusions += [(named[k],) for k in wrong_negatives]
     return HeldOutErrors(float(verification), len(wrong_queries) / max(len(queries), 1), int(len(i)), int(len(queries)),
-                         tuple(int(k) for k in wrong_pairs), tuple(wrong_queries), tuple(confusions))
+                         tuple(int(k) for k in wrong_pairs), tuple(wrong_queries), tuple(confusions),
+                         0 if negatives is None else len(negatives), tuple(wrong_negatives))
 
 
 def misrecognised(

@@ -28,6 +28,9 @@ class FaceSet:
     paths: list[str]
     fallbacks: int  # images where no face was found (the whole image was used, resized)
     face_ids: list[int] | None = None  # library face of each chip, when built from a library
+    # Faces the user looked at one by one (answered, moved, ticked, confirmed): where the
+    # model needed asking, so where a better model shows.  None: not known (a folder set).
+    corrections: np.ndarray | None = None
 
     def subset(self, mask: np.ndarray) -> FaceSet:
         keep = np.flatnonzero(mask)
@@ -35,7 +38,47 @@ class FaceSet:
         remap = {old: new for new, old in enumerate(used.tolist())}
         return FaceSet(self.chips[keep], np.array([remap[v] for v in self.labels[keep].tolist()], dtype=np.int64),
                        [self.names[i] for i in used.tolist()], [self.paths[i] for i in keep.tolist()], self.fallbacks,
-                       None if self.face_ids is None else [self.face_ids[i] for i in keep.tolist()])
+                       None if self.face_ids is None else [self.face_ids[i] for i in keep.tolist()],
+                       None if self.corrections is None else self.corrections[keep])
+
+    def correction_mask(self) -> np.ndarray:
+        return np.zeros(len(self.labels), dtype=bool) if self.corrections is None else self.corrections
+
+
+@dataclass
+class KnownNegatives:
+    """Faces known not to be certain people, without a name of their own: a face the user
+    said is "not Anna" (typically a sibling or a parent), or an unnamed face in a photo with
+    Anna (one photo's faces are different people).  In training each is a negative only for
+    the people it is known not to be."""
+
+    chips: np.ndarray  # (M, 150, 150, 3) uint8
+    not_people: list[frozenset[str]]  # the names each face is known not to be
+    face_ids: list[int]
+    rejected: np.ndarray | None = None  # which the user rejected (the others share a photo with them)
+
+    def __len__(self) -> int:
+        return len(self.not_people)
+
+    def subset(self, keep: np.ndarray) -> KnownNegatives:
+        index = np.flatnonzero(keep)
+        return KnownNegatives(self.chips[index], [self.not_people[k] for k in index.tolist()],
+                              [self.face_ids[k] for k in index.tolist()],
+                              None if self.rejected is None else self.rejected[index])
+
+    def split(self, held_out_share: float, seed: int = 0) -> tuple[KnownNegatives, KnownNegatives]:
+        """(to train with, held out to judge by): a random `held_out_share` of the rejected
+        faces held out.  Faces that only share a photo with someone train but never judge:
+        many are strangers, whom the app would not name at all, so a vote naming them
+        would not be a mistake the user sees."""
+        rejected = np.zeros(len(self), dtype=bool) if self.rejected is None else self.rejected
+        held = rejected & (np.random.default_rng([seed, 1]).random(len(self)) < held_out_share)
+        return self.subset(~held), self.subset(held)
+
+    def for_people(self, names: list[str]) -> list[frozenset[int]]:
+        """`not_people` as label numbers of a FaceSet whose people are `names`."""
+        index = {name: i for i, name in enumerate(names)}
+        return [frozenset(index[n] for n in nots if n in index) for nots in self.not_people]
 
     def summary(self) -> dict:
         return {"faces": int(len(self.labels)), "people": len(self.names), "no_face_fallbacks": int(self.fallbacks)}
@@ -146,7 +189,8 @@ class IdentityBatches:
     """P people x K faces per batch (people with fewer than K faces are sampled with
     repetition), the batch layout that makes in-batch triplet mining possible."""
 
-    def __init__(self, labels: np.ndarray, people: int, per_person: int, seed: int = 0) -> None:
+    def __init__(self, labels: np.ndarray, people: int, per_person: int, seed: int = 0,
+                 weights: np.ndarray | None = None) -> None:
         self.by_person = [np.flatnonzero(labels == p) for p in range(int(labels.max()) + 1)]
         self.by_person = [faces for faces in self.by_person if len(faces) >= 2]
         if len(self.by_person) < 2:
@@ -154,6 +198,9 @@ class IdentityBatches:
         self.people = min(people, len(self.by_person))
         self.per_person = per_person
         self.rng = np.random.default_rng(seed)
+        # How often each face is drawn within its person (None: evenly, as without weights).
+        self.chances = [None if weights is None or np.ptp(weights[faces]) == 0 else weights[faces] / weights[faces].sum()
+                        for faces in self.by_person]
 
     def choose_people(self) -> np.ndarray:
         return self.rng.choice(len(self.by_person), size=self.people, replace=False)
@@ -161,8 +208,9 @@ class IdentityBatches:
     def next_batch(self) -> np.ndarray:
         batch = []
         for person in self.choose_people().tolist():
-            faces = self.by_person[person]
-            batch.append(self.rng.choice(faces, size=self.per_person, replace=len(faces) < self.per_person))
+            faces, chances = self.by_person[person], self.chances[person]
+            replace = len(faces) < self.per_person or (chances is not None and np.count_nonzero(chances) < self.per_person)
+            batch.append(self.rng.choice(faces, size=self.per_person, replace=replace, p=chances))
         return np.concatenate(batch)
 
 
@@ -172,8 +220,9 @@ class LookalikeBatches(IdentityBatches):
     the negatives that matter for this user (siblings rather than strangers), which random
     people rarely put in the same batch once there are dozens of them."""
 
-    def __init__(self, labels: np.ndarray, vectors: np.ndarray, people: int, per_person: int, seed: int = 0) -> None:
-        super().__init__(labels, people, per_person, seed)
+    def __init__(self, labels: np.ndarray, vectors: np.ndarray, people: int, per_person: int, seed: int = 0,
+                 weights: np.ndarray | None = None) -> None:
+        super().__init__(labels, people, per_person, seed, weights)
         centres = np.stack([vectors[faces].mean(axis=0) for faces in self.by_person])
         distances = ((centres[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
         np.fill_diagonal(distances, -1.0)  # each person first in their own row

@@ -24,7 +24,7 @@ from engine.evaluation.verification import verification_report
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.training.acceptance import HeldOutErrors, Verdict, could_show_improvement, errors_from_vectors, judge
 from engine.wording import names_in_words
-from engine.training.data import FaceSet, IdentityBatches, LookalikeBatches
+from engine.training.data import FaceSet, IdentityBatches, KnownNegatives, LookalikeBatches
 from engine.training.models import ArchConfig, chips_to_input, set_trainable
 from engine.training.trainer import validation_pairs
 from engine.training.triplet import DEFAULT_MARGIN, mine_semi_hard, triplet_loss
@@ -66,6 +66,12 @@ class FinetuneSettings:
     # after measuring the current model (seconds, where training takes minutes).  True trains
     # anyway, to see what training does (the result is refused all the same).
     train_anyway: bool = False
+    # Faces the user corrected one by one are drawn this many times more often than faces
+    # named with their group: they are where the model was unsure.
+    correction_weight: float = 3.0
+    # Known negatives (data.KnownNegatives) added to each batch: faces known not to be one of
+    # the batch's people, at most this many.
+    negatives_per_batch: int = 12
 
 
 @dataclass
@@ -81,6 +87,11 @@ class FinetuneReport:
     threshold_before: float  # best-accuracy verification threshold on the held-out pairs
     threshold_after: float
     settings: dict
+    # Held-out faces the user corrected one by one, and how many of them each model names wrong.
+    corrections_held_out: int = 0
+    corrections_wrong_before: int = 0
+    corrections_wrong_after: int = 0
+    known_negatives: int = 0
 
     @property
     def accepted(self) -> bool:
@@ -100,8 +111,11 @@ class FinetuneReport:
         more = f" Label more faces of {names_in_words(self.verdict.label_more)}." if self.verdict.label_more else ""
         reason = self.verdict.reason
         if self.accepted:
+            faces, what = self.held_out_faces, "you named"
+            if self.before.negative_queries:
+                faces, what = faces + self.before.negative_queries, "you named or corrected"
             return (f"Better on your faces: {fewer} fewer {'mistake' if fewer == 1 else 'mistakes'} on "
-                    f"{self.held_out_faces} faces you named that it had not seen. Apply?")
+                    f"{faces} faces {what} that it had not seen. Apply?")
         if reason == "no mistakes":
             return "Your current model already makes no mistake on the faces you named; nothing was changed."
         if reason == "too few mistakes":
@@ -109,6 +123,23 @@ class FinetuneReport:
         if reason == "not sure":
             return f"Perhaps better on your faces, but that could be chance; nothing was changed.{more}"
         return "Not better on your faces; nothing was changed."
+
+    def plain_counts(self) -> str:
+        """The headline's mistakes, counted the way a person reads them (the details give the
+        same counts with their rates and tests)."""
+        b, a = self.before, self.after
+        names = f"Naming {self.held_out_faces} faces: {len(b.wrong_queries)} wrong"
+        pairs = f"telling two faces apart ({b.pairs:,} comparisons): {len(b.wrong_pairs)} wrong"
+        if self.steps == 0:
+            return f"{names}; {pairs}."
+        said = f"{names} before, {len(a.wrong_queries)} after; {pairs} before, {len(a.wrong_pairs)} after."
+        if b.negative_queries:
+            said += (f" Of {b.negative_queries} faces you said are not someone (or that share a photo with them), "
+                     f"{len(b.wrong_negatives)} were taken for them before, {len(a.wrong_negatives)} after.")
+        if self.corrections_held_out:
+            said += (f" Of the {self.corrections_held_out} faces you corrected, {self.corrections_wrong_before} were named "
+                     f"wrong before, {self.corrections_wrong_after} after.")
+        return said
 
     def lines(self) -> list[str]:
         b, a = self.before, self.after
@@ -123,8 +154,16 @@ class FinetuneReport:
         return [
             f"{self.people} people: {self.train_faces} faces trained on, {self.held_out_faces} held out "
             f"({b.pairs} verification pairs, {b.queries} recognition queries); {self.steps} steps in {self.seconds:.0f} s",
-            f"verification error: {b.verification_error:.2%} before, {a.verification_error:.2%} after",
-            f"recognition error:  {b.recognition_error:.2%} before, {a.recognition_error:.2%} after",
+            f"verification error: {b.verification_error:.2%} before, {a.verification_error:.2%} after "
+            f"({len(b.wrong_pairs)} and {len(a.wrong_pairs)} of {b.pairs} pairs wrong)",
+            f"recognition error:  {b.recognition_error:.2%} before, {a.recognition_error:.2%} after "
+            f"({len(b.wrong_queries)} and {len(a.wrong_queries)} of {b.queries} faces wrong)",
+            *([f"faces known not to be someone, held out: {len(b.wrong_negatives)} and {len(a.wrong_negatives)} of "
+               f"{b.negative_queries} taken for them"] if b.negative_queries else []),
+            *([f"faces you corrected, held out: {self.corrections_wrong_before} of {self.corrections_held_out} named wrong "
+               f"before, {self.corrections_wrong_after} after"] if self.corrections_held_out else []),
+            *([f"trained with {self.known_negatives} faces known not to be someone (your rejections, and the other "
+               "faces of their photos)"] if self.known_negatives else []),
             self.verdict.explanation(),
         ]
 
@@ -198,6 +237,45 @@ def held_out_threshold(vectors: np.ndarray, labels: np.ndarray, seed: int = 0) -
     return float(verification_report(distances, labels[i] == labels[j], folds).threshold_mean)
 
 
+class NegativeFeed:
+    """Known negatives for the batches: for the people in a batch, up to
+    `negatives_per_batch` faces known not to be one of them, each with a label of its own
+    and a negative only for the people it is known not to be."""
+
+    def __init__(self, split: SplitNetwork, negatives: KnownNegatives, names: list[str],
+                 rotations: tuple[float, ...], settings: FinetuneSettings) -> None:
+        self.split, self.limit = split, settings.negatives_per_batch
+        self.not_people = negatives.for_people(names)
+        self.features = trunk_features(split, negatives.chips, rotations)
+        self.of_person: dict[int, list[int]] = {}
+        for k, nots in enumerate(self.not_people):
+            for person in nots:
+                self.of_person.setdefault(person, []).append(k)
+        self.current: torch.Tensor | None = None
+
+    def measure_current(self) -> None:
+        """The current model's view vectors: the drift penalty's targets."""
+        self.split.network.eval()
+        with torch.inference_mode():
+            self.current = torch.stack([self.split.head(self.features[:, v]) for v in range(self.features.shape[1])], dim=1)
+
+    def extend(self, features: torch.Tensor, targets: torch.Tensor, labels: torch.Tensor,
+               generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        people = set(labels.tolist())
+        candidates = sorted({k for person in people for k in self.of_person.get(person, ())})
+        if not candidates or self.limit <= 0:
+            return features, targets, labels, None
+        order = torch.randperm(len(candidates), generator=generator)[: self.limit]
+        chosen = torch.tensor(candidates)[order]
+        view = torch.randint(0, self.features.shape[1], (len(chosen),), generator=generator)
+        own_labels = -1 - torch.arange(len(chosen))
+        allowed = torch.ones(len(labels) + len(chosen), len(labels) + len(chosen), dtype=torch.bool)
+        for column, k in enumerate(chosen.tolist()):
+            allowed[: len(labels), len(labels) + column] = torch.tensor([p in self.not_people[k] for p in labels.tolist()])
+        return (torch.cat([features, self.features[chosen, view]]), torch.cat([targets, self.current[chosen, view]]),
+                torch.cat([labels, own_labels]), allowed)
+
+
 def finetune(
     network: nn.Module,
     config: ArchConfig,
@@ -207,11 +285,15 @@ def finetune(
     progress: ProgressCallback = no_progress,
     cancel: CancelToken | None = None,
     rotations: tuple[float, ...] = (),
+    negatives: KnownNegatives | None = None,
+    held_out_negatives: KnownNegatives | None = None,
 ) -> tuple[nn.Module, FinetuneReport]:
     """Train a copy of `network` on `train`; compare it with `network` itself on `held_out`.
     Raises Cancelled when cancelled.  `rotations`: the parent version's extra views; both models are
     measured with them (the current one then gives exactly what the app stores for it), and
-    the new one trains on a random view of each face per step."""
+    the new one trains on a random view of each face per step.  `negatives`: faces known not
+    to be some of the people, each a negative only for those (KnownNegatives);
+    `held_out_negatives`: more of them, to judge by (named as someone they are not: a mistake)."""
     cancel = cancel or CancelToken()
     started = time.monotonic()
     torch.manual_seed(settings.seed)
@@ -222,6 +304,10 @@ def finetune(
     progress(Progress("fine-tuning", 0, total, "preparing features"))
     train_features = trunk_features(split, train.chips, rotations)
     held_features = trunk_features(split, held_out.chips, rotations)
+    extra = NegativeFeed(split, negatives, train.names, rotations, settings) if negatives is not None and len(negatives) else None
+    judged = held_out_negatives if held_out_negatives is not None and len(held_out_negatives) else None
+    judged_features = trunk_features(split, judged.chips, rotations) if judged is not None else None
+    not_people = judged.not_people if judged is not None else None
     cancel.stop_if_cancelled()
     progress(Progress("fine-tuning", 1, total, "measuring the current model"))
     # The frozen trunk is shared, so the current model's embeddings cost only its head; they
@@ -231,7 +317,11 @@ def finetune(
     with torch.inference_mode():
         current = torch.stack([split.head(train_features[:, v]) for v in range(train_features.shape[1])], dim=1)
     before_train = combine_views(current.numpy().transpose(1, 0, 2))
-    before = errors_from_vectors(before_vectors, before_train, train, held_out, settings.seed)
+    before = errors_from_vectors(before_vectors, before_train, train, held_out, settings.seed,
+                                 None if judged is None else views_average(split, judged_features), not_people)
+    corrected = set(np.flatnonzero(held_out.correction_mask()).tolist())
+    if extra is not None:
+        extra.measure_current()
     cancel.stop_if_cancelled()
     threshold_before = held_out_threshold(before_vectors, held_out.labels, settings.seed)
 
@@ -250,6 +340,10 @@ def finetune(
             threshold_before=threshold_before,
             threshold_after=threshold_after,
             settings=asdict(settings),
+            corrections_held_out=len(corrected),
+            corrections_wrong_before=len(corrected & set(before.wrong_queries)),
+            corrections_wrong_after=len(corrected & set(after.wrong_queries)),
+            known_negatives=0 if negatives is None else len(negatives),
         )
         progress(Progress("fine-tuning", total, total, message))
         return network, report
@@ -259,10 +353,12 @@ def finetune(
         # of training whose result would be refused whatever it is.
         return finished(before, threshold_before, 0, "done: nothing to train for")
     optimizer = torch.optim.Adam(parameters, lr=settings.lr)
+    weights = 1.0 + settings.correction_weight * train.correction_mask()
     if settings.batches == "lookalike":
-        batches = LookalikeBatches(train.labels, before_train, settings.people_per_batch, settings.faces_per_person, settings.seed)
+        batches = LookalikeBatches(train.labels, before_train, settings.people_per_batch, settings.faces_per_person,
+                                   settings.seed, weights)
     else:
-        batches = IdentityBatches(train.labels, settings.people_per_batch, settings.faces_per_person, settings.seed)
+        batches = IdentityBatches(train.labels, settings.people_per_batch, settings.faces_per_person, settings.seed, weights)
     generator = torch.Generator().manual_seed(settings.seed)
     labels_all = torch.from_numpy(train.labels)
     training_started = time.monotonic()
@@ -271,11 +367,14 @@ def finetune(
         network.train()
         index = torch.from_numpy(batches.next_batch())
         view = torch.randint(0, train_features.shape[1], (len(index),), generator=generator)
-        embeddings = split.head(train_features[index, view])
-        triplets = mine_semi_hard(embeddings.detach(), labels_all[index], settings.margin, settings.fallback, generator)
+        features, targets, labels, allowed = train_features[index, view], current[index, view], labels_all[index], None
+        if extra is not None:
+            features, targets, labels, allowed = extra.extend(features, targets, labels, generator)
+        embeddings = split.head(features)
+        triplets = mine_semi_hard(embeddings.detach(), labels, settings.margin, settings.fallback, generator, allowed)
         loss, active = triplet_loss(embeddings, triplets, settings.margin)
         if settings.drift_penalty:
-            loss = loss + settings.drift_penalty * (embeddings - current[index, view]).pow(2).sum(dim=1).mean()
+            loss = loss + settings.drift_penalty * (embeddings - targets).pow(2).sum(dim=1).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -286,5 +385,6 @@ def finetune(
     progress(Progress("fine-tuning", settings.steps + 2, total, "measuring the new model"))
     held_vectors = views_average(split, held_features)
     train_vectors = views_average(split, train_features)
-    after = errors_from_vectors(held_vectors, train_vectors, train, held_out, settings.seed)
+    after = errors_from_vectors(held_vectors, train_vectors, train, held_out, settings.seed,
+                                None if judged is None else views_average(split, judged_features), not_people)
     return finished(after, held_out_threshold(held_vectors, held_out.labels, settings.seed), settings.steps, "done")

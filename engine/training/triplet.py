@@ -45,11 +45,14 @@ def mine_semi_hard(
     margin: float = DEFAULT_MARGIN,
     fallback: str = "hardest",
     generator: torch.Generator | None = None,
+    known_negatives: torch.Tensor | None = None,
 ) -> Triplets:
     """Every anchor-positive pair, each with a negative drawn at random among the semi-hard
     ones: d(a,p) < d(a,n) < d(a,p) + margin.  A pair without one takes its hardest negative
     (`fallback="hardest"`) or is dropped (`"skip"`); a pair without any negative in the
-    batch is always dropped."""
+    batch is always dropped.  `known_negatives` (B, B): which faces may be each anchor's
+    negative, for faces with no name of their own that are known not to be some people
+    (give them labels of their own); by default every face of another label."""
     if fallback not in ("hardest", "skip"):
         raise ValueError(f"unknown fallback {fallback!r}")
     d2 = squared_distances(embeddings.detach().float())
@@ -61,7 +64,7 @@ def mine_semi_hard(
         return _empty()
     d_ap = d2[anchor, positive][:, None]  # (P, 1)
     d_an = d2[anchor]  # (P, B)
-    negative_ok = ~same[anchor]
+    negative_ok = ~same[anchor] if known_negatives is None else known_negatives[anchor] & ~same[anchor]
     semi_hard = negative_ok & (d_an > d_ap) & (d_an < d_ap + margin)
     has_semi = semi_hard.any(dim=1)
     # Uniform choice among the candidates: the argmax of iid uniform scores on them.
