@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import signal
 import sys
 from concurrent.futures import Future
 from collections.abc import Callable, Sequence
@@ -54,6 +55,8 @@ from engine.library.folders import add_folder, library_folders, photos_in_folder
 from engine.library.missing import forget_missing, missing_photos
 from engine.library.model_registry import hold_candidate, remove_orphan_candidates
 from engine.library.finetune_offer import FinetuneOffers
+from engine.library.timeline import folder_tree, photo_taken, timeline
+from facenet_desktop.timeline_page import TimelineModel, TimelinePage
 from engine.library.review_pages import ReviewPages
 from facenet_desktop.review_panel import ReviewPanel
 from engine.library.people import find_people, other_person_named, person_names
@@ -85,7 +88,7 @@ from facenet_desktop.views import person_view, read_views
 from facenet_desktop.workers import EditOutcome, EditRunner, Job, JobRunner
 
 WINDOW_TITLE = "FaceNet Desktop"
-SECTIONS = ("People", "Suggestions", "Search")
+SECTIONS = ("People", "Suggestions", "Search", "All photos")
 
 
 def default_pictures_folder() -> str:
@@ -108,6 +111,8 @@ class MainWindow(QMainWindow):
         self._recognition_job: Job | None = None
         self.errors: list[str] = []  # every message shown, newest last (tests read it)
         self.recognitions = 0  # recognition passes after edits that finished (tests wait on it)
+        self.timeline_reads = 0  # All photos views shown (tests wait on it)
+        self._scan_again = False  # a rescan asked for while a scan ran: it follows that scan
         self.thumbnails = ThumbnailLoader(self.library, parent=self)
         self.people_model = PeopleModel(self.thumbnails, self)
         self.faces_model = FacesModel(self.thumbnails, self)
@@ -169,9 +174,14 @@ class MainWindow(QMainWindow):
                                                 self.group_faces_model, self)
         self.photo_page = PhotoPage(self)
         self.search_page = SearchPage(self.photos_model, self)
+        self.timeline_model = TimelineModel(self.thumbnails, self)
+        self.timeline_page = TimelinePage(self.timeline_model, self)
         for page in (self.empty_page, self.people_page, self.person_page, self.suggestions_page, self.photo_page,
-                     self.search_page):
+                     self.search_page, self.timeline_page):
             self.stack.addWidget(page)
+        self.timeline_page.open_photo.connect(lambda photo: self.open_photo(photo, self.timeline_page.photo_ids()))
+        self.timeline_page.folder_chosen.connect(lambda _folder: self.read_timeline())
+        self.timeline_page.order_chosen.connect(lambda _newest: self.read_timeline())
         self.empty_page.add_folder.connect(self.add_folder)
         self.people_page.open_person.connect(self.open_person)
         self.people_page.merge_requested.connect(self.merge_people)
@@ -440,7 +450,10 @@ class MainWindow(QMainWindow):
         if not self.folders() and name == "People":
             self.stack.setCurrentWidget(self.empty_page)
             return
-        page = {"People": self.people_page, "Suggestions": self.suggestions_page, "Search": self.search_page}[name]
+        page = {"People": self.people_page, "Suggestions": self.suggestions_page, "Search": self.search_page,
+                "All photos": self.timeline_page}[name]
+        if page is self.timeline_page:
+            self.read_timeline()
         self.stack.setCurrentWidget(page)
         if self.sidebar.currentRow() != SECTIONS.index(name):  # the sidebar shows where we are
             self.sidebar.blockSignals(True)
@@ -448,6 +461,23 @@ class MainWindow(QMainWindow):
             self.sidebar.blockSignals(False)
         if page is self.search_page:  # who opens Search types next, wherever the focus was
             self.search_page.query.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def read_timeline(self) -> None:
+        """Every photo by date, read on the views thread (100,000 photos must not hold this one)."""
+        folder, newest = self.timeline_page.folder, self.timeline_page.newest_first
+        library = self.library
+
+        def read() -> tuple:
+            return timeline(library, folder, newest), folder_tree(library)
+
+        def arrived(result, error) -> None:  # noqa: ANN001
+            if error is not None:
+                self.statusBar().showMessage(f"Could not read the photos: {error}", 5000)
+            elif result is not None and (folder, newest) == (self.timeline_page.folder, self.timeline_page.newest_first):
+                self.timeline_page.show_photos(*result)
+                self.timeline_reads += 1
+
+        self._reader.submit(read, arrived)
 
     def open_person(self, person_id: int) -> None:
         self._show_person(person_id)
@@ -481,7 +511,12 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("No photo folder yet: add one to scan it.", 8000)
             return
         if self.scan_job is not None:
+            # Folders or settings changed meanwhile: the running scan took its folders at its
+            # start, so another scan follows it (a folder added now was saved with 0 photos).
+            self._scan_again = True
+            self.statusBar().showMessage("A scan is running: the changes are scanned as soon as it is done.", 10000)
             return
+        self._scan_again = False
         prefs = load_preferences(self.library)
         process = ScanProcess(ScanRequest(str(self.library.path), tuple(folders), float(prefs.min_face_px),
                                           tuple(prefs.excluded_folders)))
@@ -595,6 +630,8 @@ class MainWindow(QMainWindow):
         if job is self.scan_job:
             self.scan_job = None
             self.refresh_timer.stop()
+            if self._scan_again and not job.cancelled and not self._closing:
+                QTimer.singleShot(0, self.rescan)
         if job is self.finetune_job:
             self.finetune_job = None
         if job is self._recognition_job:
@@ -761,6 +798,7 @@ class MainWindow(QMainWindow):
             self._previous_page = self.stack.currentWidget()
         self.photo_page.photo_id = photo_id
         self.photo_page.title.setText(printable_path(path))
+        self.photo_page.set_file(path, photo_taken(self.library, photo_id))
         self.stack.setCurrentWidget(self.photo_page)
         self.photo_page.view.setFocus(Qt.FocusReason.OtherFocusReason)  # arrows and Esc work at once
         self._pending_photo = photo_id
@@ -1040,6 +1078,20 @@ def format_duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def close_on_termination(window: MainWindow) -> None:
+    """SIGTERM or SIGHUP (a logout, `kill`) close the window as its close button does: jobs
+    stop, children end, the library is closed.  Python runs signal handlers only between Qt
+    events, so a timer keeps events coming."""
+    def close(_signum: int, _frame: object) -> None:
+        QTimer.singleShot(0, window.close)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, close)
+    wake = QTimer(window)
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
+
+
 def create_app(argv: Sequence[str]) -> QApplication:
     app = QApplication.instance() or QApplication(list(argv))
     app.setApplicationName("facenet-desktop")
@@ -1090,6 +1142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(__name__).info("unfinished model files not removed", exc_info=True)
     window = MainWindow(library)
     install_crash_dialog(lambda: window)
+    close_on_termination(window)
     window.show()
     return app.exec()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSortFilterProxyModel, QStringListModel, Qt
+from PySide6.QtCore import QEvent, QStringListModel, Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -26,28 +26,31 @@ from engine.library.preferences import STRICTNESS, Preferences
 
 
 class PersonPicker(QDialog):
-    """Pick a named person, or type a new name, with a search box.  Enter takes the name typed
-    (a known name in any case is that person), or the person chosen in the list."""
+    """Pick a person with a search box.  Typing filters the list and highlights its first
+    match; Up and Down move the highlight; Enter takes the highlighted row.  A new person is
+    a row of its own ("New person: …"), highlighted only when nobody matches what was typed,
+    so partial text never becomes a new person by accident (typing "mad" meant "Madonna")."""
+
+    NEW = "New person: "
 
     def __init__(self, names: list[str], parent: QWidget | None = None, title: str = "Move to…") -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         self.search = QLineEdit(self)
-        self.search.setPlaceholderText("Search or type a new name")
+        self.search.setPlaceholderText("Search, or type a new name")
         self.known = {name.casefold(): name for name in names}
-        self.names = QStringListModel(sorted(names, key=str.casefold), self)
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.names)
-        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.all_names = sorted(names, key=str.casefold)
+        self.rows = QStringListModel(self.all_names, self)
         self.list = QListView(self)
-        self.list.setModel(self.proxy)
+        self.list.setModel(self.rows)
         self.hint = QLabel(self)
         self.search.textChanged.connect(self._typed)
-        self.search.returnPressed.connect(self.accept)
-        self.list.doubleClicked.connect(self.accept)
+        self.search.returnPressed.connect(self._enter)
+        self.search.installEventFilter(self)
+        self.list.doubleClicked.connect(self._enter)
         self.list.clicked.connect(lambda _: self._show_hint())
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
-        buttons.accepted.connect(self.accept)
+        buttons.accepted.connect(self._enter)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.search)
@@ -57,9 +60,29 @@ class PersonPicker(QDialog):
         self._show_hint()
 
     def _typed(self, text: str) -> None:
-        self.proxy.setFilterFixedString(text)
-        self.list.setCurrentIndex(self.proxy.index(-1, -1))  # typing means the text, until a name is picked
+        typed = " ".join(text.split())
+        matches = [n for n in self.all_names if typed.casefold() in n.casefold()]
+        exact = typed.casefold() in self.known
+        rows = matches + ([f"{self.NEW}{typed}"] if typed and not exact else [])
+        self.rows.setStringList(rows)
+        if typed and rows:  # the first match (a known name typed in full first of all), else the new person
+            first = next((i for i, n in enumerate(rows) if n.casefold() == typed.casefold()), 0)
+            self.list.setCurrentIndex(self.rows.index(first, 0))
         self._show_hint()
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: ANN001, N802 - Qt's name
+        if watched is self.search and event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Down,
+                                                                                                Qt.Key.Key_Up):
+            row = self.list.currentIndex().row() + (1 if event.key() == Qt.Key.Key_Down else -1)
+            if 0 <= row < self.rows.rowCount():
+                self.list.setCurrentIndex(self.rows.index(row, 0))
+                self._show_hint()
+            return True
+        return super().eventFilter(watched, event)
+
+    def _enter(self) -> None:
+        if self.chosen() is not None:
+            self.accept()
 
     def _show_hint(self) -> None:
         chosen = self.chosen()
@@ -71,11 +94,12 @@ class PersonPicker(QDialog):
             self.hint.setText(f"Enter: a new person, {chosen}")
 
     def chosen(self) -> str | None:
+        """The highlighted person, or the new name on the "New person" row."""
         index = self.list.currentIndex()
-        if index.isValid():
-            return index.data()
-        text = " ".join(self.search.text().split())
-        return self.known.get(text.casefold(), text) or None
+        if not index.isValid():
+            return None
+        text = index.data()
+        return text[len(self.NEW):] if text.startswith(self.NEW) else text
 
 
 class SettingsDialog(QDialog):
@@ -178,7 +202,12 @@ class TextDialog(QDialog):
         layout.addStretch(0)
         layout.addWidget(box)
         self.details_button.setChecked(details_shown)
+        self._show_details(details_shown)
 
     def _show_details(self, shown: bool) -> None:
         self.details.setVisible(shown)
         self.details_button.setText("Hide details" if shown else "Show details")
+        if shown:
+            self.resize(max(self.width(), 640), max(self.height(), 420))
+        else:
+            self.resize(640, self.minimumSizeHint().height())  # no empty space where the details were

@@ -93,8 +93,27 @@ class _Channels:
     running_event: object
 
 
+PARENT_CHECK_S = 1.0
+
+
+def end_with_parent(parent: int | None = None) -> None:
+    """In a child: end this process once the window's process is gone, however it ended
+    (SIGTERM and SIGKILL give it no chance to stop its children; two were left running).
+    A daemon thread watches for the parent to change; what the child committed stays."""
+    parent = parent if parent is not None else os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_S)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
 def _child_main(channels: _Channels, nice: int, background: bool, idle_s: float) -> None:
     """Every child: run the calls that come, one at a time, until None or `idle_s` without one."""
+    end_with_parent()
     _be_nice(nice, background)
     while True:
         try:

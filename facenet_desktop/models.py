@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QApplication
 
 from engine.library.assignments import Assignment
 from engine.library.browse import UNSORTED, FaceTile, PersonTile
+from engine.library.timeline import date_in_words
 from engine.wording import counted
 from facenet_desktop.thumbnails import ThumbnailLoader, photo_key
 
@@ -163,13 +164,13 @@ class SuggestionsModel(_ThumbnailListModel):
 
 
 class PhotosModel(_ThumbnailListModel):
-    """Search results: one item per photo, shown whole."""
+    """Search results: one item per photo, shown whole, with when it was taken."""
 
     def face_of(self, item: FaceTile) -> int | None:
         return photo_key(item.photo_id)
 
     def text_of(self, item: FaceTile) -> str:
-        return item.path.rsplit("/", 1)[-1]
+        return date_in_words(item.taken).split(",")[0] if item.taken else item.path.rsplit("/", 1)[-1]
 
     def tooltip_of(self, item: FaceTile) -> str:
-        return item.path
+        return f"{item.path}\n{date_in_words(item.taken)}" if item.taken else item.path

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, QSortFilterProxyModel, QStringListModel, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QKeySequence, QPen, QPixmap, QShortcut
+from PySide6.QtCore import QPoint, QPointF, QRectF, QSize, QSortFilterProxyModel, QStringListModel, Qt, QUrl, Signal
+from PySide6.QtGui import QBrush, QColor, QDesktopServices, QGuiApplication, QKeySequence, QPen, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from engine.library.assignments import Assignment
 from engine.library.browse import UNSORTED, FaceTile
 from engine.library.group_suggestions import GroupSuggestion
+from engine.user_files import printable_path
 from engine.wording import counted
 from facenet_desktop.models import (
     ID_ROLE,
@@ -189,6 +190,10 @@ class PeoplePage(QWidget):
         return menu
 
 
+# A person page's orders: None keeps the library's (faces you named first); True: newest first.
+FACE_ORDERS = {"Named by you first": None, "Newest first": True, "Oldest first": False}
+
+
 class PersonPage(QWidget):
     rename = Signal(int, str)
     reject_faces = Signal(list)
@@ -212,6 +217,11 @@ class PersonPage(QWidget):
         self.name.setPlaceholderText("Unnamed — type a name and press Enter")
         self.name.returnPressed.connect(self._rename)
         self.count = QLabel(self)
+        self.faces: list[FaceTile] = []
+        self.order = QComboBox(self)
+        self.order.addItems(list(FACE_ORDERS))
+        self.order.setToolTip("Show the faces named by you first, or by when their photo was taken")
+        self.order.currentTextChanged.connect(lambda _text: self.model.set_items(self._ordered(self.faces)))
         self.view = grid_view(self, text_lines=0)
         self.view.setModel(model)
         self.view.activated.connect(lambda index: self.open_photo.emit(index.data(RECORD_ROLE).photo_id))
@@ -242,6 +252,7 @@ class PersonPage(QWidget):
         for button in (self.not_this, self.move_to, self.cover, self.hide_button):
             actions.addWidget(button)
         actions.addStretch()
+        actions.addWidget(self.order)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(actions)
@@ -259,7 +270,12 @@ class PersonPage(QWidget):
             button.setEnabled(not unsorted)
         self.hide_button.setText("Show person again" if hidden else "Hide person")
         self.count.setText(counted(len(faces), "face") + (" (hidden)" if hidden else ""))
-        self.model.set_items(faces)
+        self.faces = list(faces)
+        self.model.set_items(self._ordered(self.faces))
+
+    def _ordered(self, faces: list[FaceTile]) -> list[FaceTile]:
+        order = FACE_ORDERS[self.order.currentText()]
+        return faces if order is None else sorted(faces, key=lambda f: (f.taken or "", f.id), reverse=order)
 
     def _escape(self) -> None:
         if self.name.hasFocus() and self.name.isModified():
@@ -674,6 +690,15 @@ class PhotoPage(QWidget):
         self.next_button.clicked.connect(lambda: self.step.emit(1))
         self.title = QLabel(self)
         self.position = QLabel(self)
+        self.path = ""
+        self.taken = QLabel(self)
+        self.open_folder_button = QPushButton("Open folder", self)
+        self.open_folder_button.setToolTip("Show this photo's folder in the file manager")
+        self.open_folder_button.clicked.connect(self.open_folder)
+        self.copy_path_button = QPushButton("Copy path", self)
+        self.copy_path_button.setToolTip("Copy where this photo is, to paste it elsewhere")
+        self.copy_path_button.clicked.connect(self.copy_path)
+        self.told = QLabel(self)
         self.hint = QLabel("Click a face to name or move it; drag a box around a face the scan missed; "
                            "Ctrl+wheel or + and - zoom.", self)
         self.legend = QLabel(LEGEND, self)
@@ -689,11 +714,33 @@ class PhotoPage(QWidget):
         top.addWidget(self.next_button)
         top.addWidget(self.title, 1)
         top.addWidget(self.position)
+        about = QHBoxLayout()
+        about.addWidget(self.taken)
+        about.addWidget(self.told, 1)
+        about.addWidget(self.open_folder_button)
+        about.addWidget(self.copy_path_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addLayout(about)
         layout.addWidget(self.hint)
         layout.addWidget(self.view)
         layout.addWidget(self.legend)
+
+    def set_file(self, path: str, taken: str | None) -> None:
+        """The photo's file and when it was taken, for the line under the title."""
+        self.path = path
+        self.taken.setText(taken or "")
+        self.told.setText("")
+
+    def open_folder(self) -> None:
+        folder = str(Path(self.path).parent)
+        opened = QDesktopServices.openUrl(QUrl.fromLocalFile(folder))
+        self.told.setText(f"Opened {printable_path(folder)}" if opened else
+                          f"No file manager answered; the folder is {printable_path(folder)}")
+
+    def copy_path(self) -> None:
+        QGuiApplication.clipboard().setText(printable_path(self.path))
+        self.told.setText("Path copied")
 
     def set_position(self, index: int | None, total: int) -> None:
         """Where this photo is in the list it was opened from ("3 of 12"), if any."""

@@ -27,7 +27,7 @@ from PySide6.QtGui import QColor, QPixmap
 
 from engine.library.store import Library
 from engine.library.thumbnails import ThumbnailSource, cut, face_source, photo_source
-from facenet_desktop.engine_process import context
+from facenet_desktop.engine_process import context, end_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,8 @@ class ThumbnailLoader(QObject):
     def _running_cutter(self) -> ProcessPoolExecutor:
         with self._cutter_lock:
             if self._cutter is None:
-                self._cutter = ProcessPoolExecutor(max_workers=CUTTING_PROCESSES, mp_context=context())
+                self._cutter = ProcessPoolExecutor(max_workers=CUTTING_PROCESSES, mp_context=context(),
+                                                   initializer=end_with_parent)
             return self._cutter
 
     def _deliver(self) -> None:

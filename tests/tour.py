@@ -1,6 +1,7 @@
 """Walk the app through its main flow and save a screenshot of each step: add a folder,
 scan, people grid, person view, photo view, suggestions and an answer with Undo, the pages of
-faces ("Is this really NAME?", "More of NAME?"), search, the fine-tune report.
+faces ("Is this really NAME?", "More of NAME?"), search, All photos and a photo with no face
+opened from it, the fine-tune report.
 
     xvfb-run -s "-screen 0 1280x860x24" python tests/tour.py --out shots
 
@@ -46,6 +47,10 @@ def link_photos(faces: Path, target: Path, per_person: int = 8) -> None:
         for image in sorted(person.iterdir()):
             if image.suffix.lower() in (".jpg", ".jpeg", ".png"):
                 (folder / image.name).symlink_to(image)
+    nobody = target / "holidays"  # photos with no face: All photos is where they are found
+    nobody.mkdir(parents=True, exist_ok=True)
+    for image in sorted((faces / "negatives" / "animals").glob("*.jpg"))[:4]:
+        (nobody / image.name).symlink_to(image)
 
 
 def wait(ms: int) -> None:
@@ -115,6 +120,20 @@ def shoot_review_pages(window: MainWindow, out: Path) -> None:
             panel.skip.click()
 
 
+def shoot_all_photos(window: MainWindow, out: Path) -> None:
+    """All photos by date with months and folders, then a photo with no face opened from it."""
+    reads = window.timeline_reads
+    window.show_section("All photos")
+    wait_until(lambda: window.timeline_reads > reads, timeout_s=60)
+    shoot(window, out, "8b-all-photos")
+    page = window.timeline_page
+    faceless = next((row for row, photo in enumerate(page.model.items) if not photo.faces), None)
+    if faceless is not None:
+        page.view.activated.emit(page.model.index(faceless, 0))
+        shoot(window, out, "8c-photo-with-no-face")
+        window.go_back()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=Path("screenshots"))
@@ -168,6 +187,7 @@ def main() -> None:
     first_name = library.scalar("SELECT name FROM people WHERE name IS NOT NULL ORDER BY id LIMIT 1")
     window.search(first_name)
     shoot(window, args.out, "8-search")
+    shoot_all_photos(window, args.out)
     shoot_finetune_report(window, args.out)
     window.close()
     library.close()

@@ -34,6 +34,7 @@ class FaceTile:
     distance: float | None
     confirmed: bool = False  # looked at on its own by the user, not only named with its group
     named_from: str | None = None  # 'XMP': named in another app, read from the photo's metadata
+    taken: str | None = None  # when the photo was taken (ISO, local): the camera's date, else the file's time
 
 
 def people_tiles(library: Library, include_hidden: bool = False) -> list[PersonTile]:
@@ -54,9 +55,12 @@ def people_tiles(library: Library, include_hidden: bool = False) -> list[PersonT
             for r in rows]
 
 
-_FACE_COLUMNS = """
+# When a photo (alias ph) was taken: its camera date, else its file's time as local time.
+TAKEN_SQL = "coalesce(ph.taken_at, strftime('%Y-%m-%dT%H:%M:%S', ph.mtime_ns / 1000000000, 'unixepoch', 'localtime'))"
+
+_FACE_COLUMNS = f"""
     f.id, f.photo_id, ph.path, f.x1, f.y1, f.x2, f.y2, f.person_id, p.name, f.assignment, f.distance, f.confirmed,
-    f.named_from
+    f.named_from, {TAKEN_SQL} AS taken
     FROM faces f JOIN photos ph ON ph.id = f.photo_id LEFT JOIN people p ON p.id = f.person_id
 """
 
@@ -67,7 +71,8 @@ _ON_DISK = "ph.missing_since IS NULL"
 
 def _tiles(rows: list[dict]) -> list[FaceTile]:
     return [FaceTile(r["id"], r["photo_id"], from_stored_path(r["path"]), (r["x1"], r["y1"], r["x2"], r["y2"]), r["person_id"],
-                     r["name"], r["assignment"], r["distance"], bool(r["confirmed"]), r["named_from"]) for r in rows]
+                     r["name"], r["assignment"], r["distance"], bool(r["confirmed"]), r["named_from"], r.get("taken"))
+            for r in rows]
 
 
 def person_faces(library: Library, person_id: int, limit: int = -1) -> list[FaceTile]:
