@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QStandardPaths, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QSettings, QStandardPaths, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QIcon, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
@@ -39,10 +39,12 @@ from PySide6.QtWidgets import (
 from engine.library.assignments import Assignment
 from engine.errors import EngineError
 from engine.logs import start_logging
+from engine.paths import data_dir
 from engine.settings import session_environment
 from engine.jobs import Progress
 from engine.library import editing
 from engine.library.browse import (
+    face_count,
     group_size,
     parse_people_query,
     person_faces,
@@ -105,7 +107,7 @@ class MainWindow(QMainWindow):
         self.resize(1200, 800)
         self.library = library or Library()
         self.jobs = JobRunner(self)
-        self.engine_host = EngineHost("add face", nice=10)  # quick engine calls (a face drawn by hand)
+        self.engine_host = EngineHost("engine helper", nice=10)  # quick engine calls: recognition, a face drawn by hand
         self.scan_job: Job | None = None
         self.finetune_job: Job | None = None
         self._recognition_job: Job | None = None
@@ -135,6 +137,7 @@ class MainWindow(QMainWindow):
         self._read_again = False
         self._closing = False
         self._faces_found = 0
+        self._faces_before_scan = 0
         self._photo_decoder = Delivery("photo", self)
         self._pending_photo: int | None = None  # the photo whose decoding is under way
         self._photo_sequence: list[int] = []
@@ -335,7 +338,7 @@ class MainWindow(QMainWindow):
         if self._recognition_job is not None:
             self._recognise_again = True  # the running pass may have read the library before the edit
             return
-        work = self.engine_host.job(child_work.recognise, str(self.library.path))
+        work = self.engine_host.job(child_work.recognise, str(self.library.path), what="recognition")
         self._recognition_job = self._start_job("recognition", work, self._recognised)
 
     def _recognised(self, placed: int) -> None:
@@ -517,6 +520,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("A scan is running: the changes are scanned as soon as it is done.", 10000)
             return
         self._scan_again = False
+        self._faces_before_scan = face_count(self.library)  # the status bar counts this scan's faces
         prefs = load_preferences(self.library)
         process = ScanProcess(ScanRequest(str(self.library.path), tuple(folders), float(prefs.min_face_px),
                                           tuple(prefs.excluded_folders)))
@@ -666,7 +670,8 @@ class MainWindow(QMainWindow):
         if progress.phase == "analyzing":
             # The count the views last read (every 2 s during a scan): progress reports come
             # many times a second, and the GUI thread must not wait on the scan's database.
-            text += f" photos, {counted(self._faces_found, 'face')} found"
+            found = max(0, self._faces_found - self._faces_before_scan)
+            text += f" photos, {counted(found, 'face')} found"
         if progress.eta_seconds is not None:
             text += f", about {format_duration(progress.eta_seconds)} left"
         if self.scan_job is not None and self.scan_job.paused:
@@ -885,7 +890,7 @@ class MainWindow(QMainWindow):
         # In a child process: loading torch and the models in this one froze the window
         # for 0.7 s (measured).  The host child stays up, so only the first face waits for them.
         work = self.engine_host.job(child_work.add_face, str(library.path), photo_id,
-                                    tuple(map(float, box)))
+                                    tuple(map(float, box)), what="adding the face you drew")
 
         def added(face_id: int) -> None:
             self.thumbnails.forget()
@@ -893,6 +898,7 @@ class MainWindow(QMainWindow):
             if self.photo_page.photo_id == photo_id:
                 self.open_photo(photo_id)
 
+        self.statusBar().showMessage("Finding the face you drew… (a few seconds the first time)")
         self._start_job("add face", work, added)
 
     # -- search --------------------------------------------------------------------------------
@@ -920,6 +926,7 @@ class MainWindow(QMainWindow):
         self.photos_model.set_items(found)
         said = f"{counted(len(found), 'photo')} with {' and '.join(page.chip_names())}" if person_ids else ""
         problem = "; ".join(problems or [])
+        page.problem_shown = bool(problem)
         page.result.setText(". ".join(part for part in (said, problem[:1].upper() + problem[1:]) if part) + "."
                             if said or problem else "")
 
@@ -970,7 +977,7 @@ class MainWindow(QMainWindow):
         self.finetune_job = self._start_job("re-embedding", work, self._finetune_applied)
         self._update_job_actions()
 
-    def _finetune_applied(self, applied) -> None:  # noqa: ANN001 - child_work.AppliedFinetune
+    def _finetune_applied(self, applied) -> None:  # noqa: ANN001 - engine.library.tasks.AppliedModel
         # The switch is an edit of its own: Undo puts the previous model and its groups back.
         self._say_edit(f"Now using your fine-tuned model: {applied.changes}; "
                        f"{counted(applied.suggestions, 'suggestion')} waiting for you.", self.edit_undo_button)
@@ -1012,7 +1019,17 @@ class MainWindow(QMainWindow):
         if answer == QMessageBox.StandardButton.Yes:
             self._edit(remove_folder, folder, then=lambda: self.show_section("People"))
 
+    def remember_geometry(self, path: Path) -> None:
+        """Open where and as large as it was last closed (a QSettings file at `path`)."""
+        self._geometry_file = path
+        saved = QSettings(str(path), QSettings.Format.IniFormat).value("window/geometry")
+        if saved is not None:
+            self.restoreGeometry(saved)
+
     def closeEvent(self, event) -> None:  # noqa: ANN001, N802
+        if getattr(self, "_geometry_file", None) is not None:
+            QSettings(str(self._geometry_file), QSettings.Format.IniFormat).setValue("window/geometry",
+                                                                                    self.saveGeometry())
         self._closing = True  # jobs ending now must not start reads
         self._recognition_timer.stop()
         self.edits.close()  # the edits asked for are made; their views are not shown any more
@@ -1143,6 +1160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = MainWindow(library)
     install_crash_dialog(lambda: window)
     close_on_termination(window)
+    window.remember_geometry(data_dir() / "window.ini")
     window.show()
     return app.exec()
 

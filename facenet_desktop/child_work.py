@@ -4,10 +4,9 @@ time: the window imports this module too."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
-from engine.jobs import CancelToken, Progress, ProgressCallback
+from engine.jobs import CancelToken, ProgressCallback
 
 
 _pipelines: dict[tuple[str, str], object] = {}  # in a long-lived engine host: models load once
@@ -35,12 +34,11 @@ def add_face(db: str, photo_id: int, box: tuple[float, float, float, float], pro
 
 def regroup(db: str, progress: ProgressCallback, cancel: CancelToken) -> None:
     """Group the faces again at the library's clustering level (after a strictness change)."""
-    from engine.library.grouping import cluster_library
-    from engine.library.preferences import clustering_version
     from engine.library.store import Library
+    from engine.library.tasks import regroup as regroup_library
 
     with Library(db) as library:
-        cluster_library(library, clustering_version(library), progress=progress, cancel=cancel)
+        regroup_library(library, progress, cancel)
 
 
 _RECOGNITION_MEMORY: dict = {}  # library path -> RecognitionMemory; this host process lives as long as the window
@@ -88,39 +86,14 @@ def propose_finetune(db: str, progress: ProgressCallback, cancel: CancelToken) -
                                 candidate, outcome.report.plain_counts())
 
 
-@dataclass(frozen=True)
-class AppliedFinetune:
-    """What applying a fine-tuned model changed (plain data for the window)."""
-
-    version: str
-    embedded: int  # faces embedded again
-    changed_person: int  # faces whose person (or none) changed when grouping and recognition were redone
-    suggestions: int  # suggestions now waiting for the user
-    changes: str = ""  # in words: "12 more faces named, 3 moved to Ben"
-
-
-def apply_finetune(db: str, candidate: str, progress: ProgressCallback, cancel: CancelToken) -> AppliedFinetune:
-    """Register the candidate and switch the library to it (every face embedded again), then
-    redo grouping and recognition so the new model shows its effect at once."""
-    from engine.library.browse import suggestions
-    from engine.library.finetune_job import register_candidate
-    from engine.library.labelled_faces import photo_faces_embedder
-    from engine.library.model_registry import pipeline_for
-    from engine.library.model_switch import switch_model
-    from engine.library.changes import asked_faces, changes_in_words, named_faces
-    from engine.library.people import person_of_each_face
+def apply_finetune(db: str, candidate: str, progress: ProgressCallback, cancel: CancelToken):  # noqa: ANN201
+    """Register the candidate and switch the library to it (engine.library.tasks.apply_finetuned:
+    the steps `facenet finetune` runs too); an AppliedModel."""
     from engine.library.store import Library
+    from engine.library.tasks import apply_finetuned
 
     with Library(db) as library:
-        name = register_candidate(library, candidate)
-        before, asked_before = named_faces(library), asked_faces(library)
-        people_before = person_of_each_face(library)
-        # The switch groups once, at the user's strictness (it grouped twice, first at the wrong one).
-        summary = switch_model(library, name, photo_faces_embedder(pipeline_for(library, name)), progress, cancel,
-                               description="Switched to your fine-tuned model")
-        changed = sum(1 for face, person in person_of_each_face(library).items() if people_before.get(face) != person)
-        words = changes_in_words(before, named_faces(library), asked_before, asked_faces(library))
-        return AppliedFinetune(summary.version, summary.embedded, changed, len(suggestions(library)), words)
+        return apply_finetuned(library, candidate, progress, cancel)
 
 
 REGROUP_DURING_SCAN_S = 20.0  # people appear while a scan runs: group again this often
@@ -136,32 +109,14 @@ class ScanRequest:
 
 
 def run_scan(request: ScanRequest, progress: ProgressCallback, cancel: CancelToken):  # noqa: ANN201 - ScanSummary
-    """The child's work: scan, regrouping during the scan, then group everything."""
-    from engine.library.grouping import cluster_library
-    from engine.library.model_registry import pipeline_for
-    from engine.library.preferences import clustering_version
-    from engine.library.scan import scan_folders
-    from engine.library.store import Library
+    """The child's work: scan, regrouping during the scan, then group everything (the steps
+    `facenet scan` runs too: engine.library.tasks.scan_and_group)."""
     from engine.faces.pipeline import DetectionSettings
+    from engine.library.model_registry import pipeline_for
+    from engine.library.store import Library
+    from engine.library.tasks import scan_and_group
 
     settings = DetectionSettings(min_face_px=request.min_face_px)
     with Library(request.db) as library:
-        last_grouping, grouping_cost = [time.monotonic()], [0.0]
-
-        def report(step: Progress) -> None:
-            progress(step)
-            # Group again now and then, but never spend more than a quarter of the time on it
-            # (grouping 100k faces takes about 40 s).
-            waited = time.monotonic() - last_grouping[0]
-            if waited > max(request.regroup_every_s, 3 * grouping_cost[0]) and not cancel.cancelled:
-                started = time.monotonic()
-                cluster_library(library, clustering_version(library))
-                grouping_cost[0] = time.monotonic() - started
-                last_grouping[0] = time.monotonic()
-
-        summary = scan_folders(library, request.folders, lambda: pipeline_for(library, settings=settings), report,
-                               cancel, exclude=request.excluded)
-        if not cancel.cancelled:
-            progress(Progress("grouping faces", 0, 1))
-            cluster_library(library, clustering_version(library))
-    return summary
+        return scan_and_group(library, request.folders, lambda: pipeline_for(library, settings=settings), progress,
+                              cancel, request.excluded, request.regroup_every_s)

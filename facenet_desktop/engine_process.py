@@ -212,9 +212,12 @@ class EngineHost:
         self._process = None
         self._last_used = 0.0
 
-    def job(self, function: Callable[..., object], *args: object):  # noqa: ANN201 - a Job function
-        """A Job function that runs `function(*args, progress=, cancel=)` in the host."""
+    def job(self, function: Callable[..., object], *args: object, what: str | None = None):  # noqa: ANN201 - a Job function
+        """A Job function that runs `function(*args, progress=, cancel=)` in the host; `what`
+        names the work in its errors (the host runs several kinds: a recognition crash was
+        reported as a failure to add a face)."""
         call = ChildCall(function, tuple(args))
+        what = what or function.__name__.replace("_", " ")
 
         def run(progress: ProgressCallback, cancel: CancelToken):  # noqa: ANN202
             with self._lock:
@@ -223,7 +226,7 @@ class EngineHost:
                 self._channels.running_event.set()
                 self._channels.calls.put(call)
                 try:
-                    return _relay(self.what, self._process, self._channels, progress, cancel)
+                    return _relay(what, self._process, self._channels, progress, cancel)
                 finally:
                     self._last_used = time.monotonic()
         return run

@@ -120,9 +120,9 @@ class PeopleModel(_ThumbnailListModel):
     def text_of(self, item: PersonTile) -> str:
         if item.id == UNSORTED:
             return f"Unsorted faces\n{counted(item.faces, 'face')}"
-        hidden = " (hidden)" if item.hidden else ""
-        name = self.fit(item.name or "Unnamed", hidden)
-        return f"{name}{hidden}\n{counted(item.faces, 'face')}"
+        # "hidden" goes on the count's line: beside the name it cut names short ("Ian Malc… (hidden)").
+        name = self.fit(item.name or "Unnamed", "")
+        return f"{name}\n{counted(item.faces, 'face')}{', hidden' if item.hidden else ''}"
 
     def fit(self, name: str, suffix: str) -> str:
         """A long name elided to one line of the tile, so the count below it always shows."""

@@ -769,6 +769,8 @@ class SearchPage(QWidget):
         self.completer.setFilterMode(Qt.MatchFlag.MatchContains)
         self.query.setCompleter(self.completer)
         self.query.returnPressed.connect(lambda: self.find.emit(self.query.text()))
+        self.problem_shown = False  # the result line says what a name typed could not find
+        self.query.textChanged.connect(self._typed)
         self.chips = QHBoxLayout()
         self.chips.addStretch()
         self.result = QLabel(self)
@@ -780,6 +782,11 @@ class SearchPage(QWidget):
         layout.addLayout(self.chips)
         layout.addWidget(self.result)
         layout.addWidget(self.view)
+
+    def _typed(self, text: str) -> None:
+        """A cleared box takes its complaint with it ("could be …" stayed after clearing)."""
+        if not text.strip() and self.problem_shown:
+            self.search_people.emit([p for p, _ in self.chosen])
 
     def set_names(self, names: list[str]) -> None:
         if names != self.names.stringList():

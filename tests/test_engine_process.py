@@ -121,3 +121,12 @@ def test_a_background_child_progresses_while_other_programs_hold_every_core() ->
         for hog in hogs:
             hog.kill()
             hog.wait()
+
+
+def test_an_error_names_the_work_that_failed_not_the_host(host) -> None:
+    """The host runs recognition and faces drawn by hand alike: a recognition crash was
+    reported as a failure to add a face."""
+    with pytest.raises(RuntimeError, match=r"^the recognition failed:"):
+        host.job(host_calls.fail, "broken on purpose", what="recognition")(lambda p: None, CancelToken())
+    with pytest.raises(RuntimeError, match=r"^the fail failed:"):  # unnamed: the function's name
+        _call(host, "fail", "broken on purpose")

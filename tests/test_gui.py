@@ -340,6 +340,9 @@ def test_search_photos_with_several_people(window, library, qtbot) -> None:
     window.search("Anna")  # two people: nothing added, the page says who
     assert page.chip_names() == ["Anna Smith", "Ben"]
     assert page.result.text() == "1 photo with Anna Smith and Ben. “Anna” could be Anna Lee or Anna Smith: pick one from the list."
+    page.query.setText("Anna")
+    page.query.clear()  # the complaint goes with the text it was about
+    assert page.result.text() == "1 photo with Anna Smith and Ben."
     window.search("Nobody and Zed")
     assert "Nobody is called “Nobody”; nobody is called “Zed”." in page.result.text()
     assert window.errors == []  # no dialogs
@@ -648,7 +651,9 @@ def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, l
     window._show_progress(Progress("reading your named faces", 30, 120, "/photos/a.jpg", eta_seconds=20))
     assert window.statusBar().currentMessage() == "Reading your named faces: 30 of 120, about 20 s left"
     # After applying: what grouping and recognition redone under the new model changed.
-    window._finetune_applied(child_work.AppliedFinetune("finetuned-test", 20, 3, 1, "2 more faces named and 1 moved to Ben"))
+    from engine.library.tasks import AppliedModel
+
+    window._finetune_applied(AppliedModel("finetuned-test", 20, 3, 1, "2 more faces named and 1 moved to Ben"))
     assert window.statusBar().currentMessage() == (
         "Now using your fine-tuned model: 2 more faces named and 1 moved to Ben; 1 suggestion waiting for you.")
     assert not window.edit_undo_button.isHidden()  # one Undo switches back (tests/test_model_versions.py)
@@ -786,7 +791,10 @@ def test_scan_progress_shows_the_face_count_without_reading_the_library(window, 
     monkeypatch.setattr(library, "scalar", no_reads)
     monkeypatch.setattr(library, "query", no_reads)
     window._show_progress(Progress("analyzing", 3, 10, "a.jpg", eta_seconds=12))
-    assert window.statusBar().currentMessage() == f"Analyzing: 3 of 10 photos, {total} faces found, about 12 s left"
+    # The faces this scan found, not the library's total (it read "1 of 40 photos, 439 faces found").
+    window._faces_before_scan = total - 2
+    window._show_progress(Progress("analyzing", 3, 10, "a.jpg", eta_seconds=12))
+    assert window.statusBar().currentMessage() == "Analyzing: 3 of 10 photos, 2 faces found, about 12 s left"
 
 
 def test_face_names_stay_inside_the_photo(qtbot) -> None:
@@ -986,7 +994,13 @@ def test_hidden_people_can_be_shown_and_unhidden(window, library, qtbot) -> None
     edited(qtbot, window)
     assert all(not t.startswith("Anna") for t in grid_texts(window))
     window.people_page.show_hidden.setChecked(True)
-    assert "Anna (hidden)\n8 faces" in grid_texts(window)
+    assert "Anna\n8 faces, hidden" in grid_texts(window)
+    # A long name keeps its room: "(hidden)" beside it cut it short ("Ian Malc… (hidden)").
+    model = window.people_model
+    long_tile = next(t for t in model.items if t.id == first)
+    from dataclasses import replace as replaced
+
+    assert model.text_of(replaced(long_tile, name="Ian Malcolm")) == "Ian Malcolm\n8 faces, hidden"
     assert window.statusBar().currentMessage() == "Showing 1 hidden person: open one to show them again."
     window.open_person(first)
     page = window.person_page
@@ -1522,3 +1536,41 @@ def test_a_folder_added_while_a_scan_runs_is_scanned_next(window, qtbot, monkeyp
     release.set()
     qtbot.waitUntil(lambda: bool(SecondScan.requests), timeout=HANG_CEILING_S * 1000)
     assert str(added) in SecondScan.requests[0].folders
+
+
+def test_the_window_opens_as_large_as_it_was_closed(library, qtbot, tmp_path) -> None:
+    settings = tmp_path / "window.ini"
+    first = MainWindow(library, rescan_at_start=False)
+    qtbot.addWidget(first)
+    first.remember_geometry(settings)
+    first.resize(733, 517)  # within the offscreen screen (800 x 600)
+    first.show()
+    first.close()
+    second = MainWindow(library, rescan_at_start=False)
+    qtbot.addWidget(second)
+    second.remember_geometry(settings)
+    try:
+        assert (second.width(), second.height()) == (733, 517)
+    finally:
+        second.close()
+
+
+def test_drawing_a_face_says_it_is_being_found_at_once(window, qtbot, monkeypatch) -> None:
+    """Between the box drawn and the face appearing (3-5 s the first time) nothing was said."""
+    release = threading.Event()
+
+    def finding(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202 - the engine host's job
+        def run(progress, cancel):  # noqa: ANN001, ANN202
+            release.wait(HANG_CEILING_S)
+            return 1
+        return run
+
+    monkeypatch.setattr(window.engine_host, "job", finding)
+    window.photo_page.photo_id = 1
+    window.add_face((10.0, 10.0, 50.0, 50.0))
+    try:
+        assert window.statusBar().currentMessage().startswith("Finding the face you drew")
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: not window.statusBar().currentMessage().startswith("Finding"),
+                    timeout=HANG_CEILING_S * 1000)  # then what came of it (here: the photo is not on disk)

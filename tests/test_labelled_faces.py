@@ -246,3 +246,25 @@ def test_the_report_leads_with_one_plain_sentence() -> None:
     assert headline(seven_and_three, errors(5, 2)).startswith("Perhaps better on your faces, but that could be chance")
     perfect = errors(0, 0)
     assert headline(perfect, perfect).startswith("Your current model already makes no mistake")
+
+
+def test_the_headline_the_counts_and_the_details_agree() -> None:
+    """The window read "13 fewer mistakes on 133 faces" above "recognition error 4.51% before,
+    4.51% after": the sentence a person reads now counts each kind of mistake, and the
+    details give the same counts.  Hand-made: 40 pairs, 10 faces, 5 rejected faces held out."""
+    from engine.training.acceptance import HeldOutErrors, judge
+    from engine.training.finetune import FinetuneReport
+
+    before = HeldOutErrors(0.15, 0.1, 40, 10, (0, 1, 2, 3, 4, 5), (0,), (), 5, (0, 1))
+    after = HeldOutErrors(0.025, 0.0, 40, 10, (0,), (), (), 5, (1,))
+    report = FinetuneReport(before, after, judge(before, after), 4, 30, 10, 500, 60.0, 0.6, 0.6, {},
+                            corrections_held_out=4, corrections_wrong_before=1, corrections_wrong_after=0)
+    assert report.headline().startswith("Better on your faces: 7 fewer mistakes on 15 faces you named or corrected")
+    assert report.plain_counts() == (
+        "Naming 10 faces: 1 wrong before, 0 after; telling two faces apart (40 comparisons): 6 wrong before, 1 after. "
+        "Of 5 faces you said are not someone, 2 were taken for them before, 1 after. "
+        "Of the 4 faces you corrected, 1 was named wrong before, 0 after.")
+    lines = "\n".join(report.lines())
+    assert "(6 and 1 of 40 pairs wrong)" in lines and "(1 and 0 of 10 faces wrong)" in lines
+    assert "held out: 2 and 1 of 5 taken for them" in lines
+    assert "p = " not in report.headline() + report.plain_counts()  # the tests stay in the details

@@ -103,3 +103,21 @@ def test_commands_that_only_read_or_edit_the_library_never_load_torch(tmp_path, 
     done = subprocess.run([sys.executable, "-c", code, *map(str, args), "--db", str(db)], capture_output=True,
                           text=True, cwd=REPO, timeout=HANG_CEILING)
     assert done.stdout.strip().splitlines()[-1] == "NO TORCH 0", (done.stdout, done.stderr)
+
+
+@pytest.mark.slow
+def test_facenet_scan_groups_the_faces_as_the_window_does(tmp_path, faces_dir) -> None:
+    """The window's scan groups everything at its end (engine.library.tasks.scan_and_group);
+    `facenet scan` left the faces ungrouped, so the two made different people."""
+    photos = tmp_path / "Pictures"
+    (photos / "Colin_Powell").mkdir(parents=True)
+    for image in sorted((faces_dir / "lfw_deepfunneled" / "Colin_Powell").glob("*.jpg"))[:4]:
+        shutil.copy(image, photos / "Colin_Powell")
+    db = tmp_path / "lib.db"
+    done = facenet("scan", str(photos), "--db", str(db))
+    assert done.returncode == 0, done.stderr
+    with Library(db) as library:
+        people = library.scalar("SELECT count(*) FROM people")
+        grouped = library.scalar("SELECT count(*) FROM faces WHERE person_id IS NOT NULL")
+    assert people >= 1 and grouped >= 3  # the four portraits of one man: one person
+    assert f"grouped into {people} {'person' if people == 1 else 'people'}" in done.stdout

@@ -17,7 +17,7 @@ from engine.wording import counted, printable_text
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from engine.library.scan import scan_folders
+    from engine.library.tasks import scan_and_group
 
     missing = [f for f in args.folders if not Path(f).is_dir()]
     if missing:
@@ -30,12 +30,13 @@ def cmd_scan(args: argparse.Namespace) -> int:
         prefs = load_preferences(library)  # the window's settings: one library, the same scan
         if args.min_face is None:
             args.min_face = float(prefs.min_face_px)
-        try:
-            summary, cancelled = scan_folders(library, args.folders, pipeline_factory(args, library), progress=bar,
-                                              cancel=cancel_on_ctrl_c(), exclude=prefs.excluded_folders), False
+        try:  # the window's steps (engine.library.tasks): scan, then group at the user's strictness
+            summary, cancelled = scan_and_group(library, args.folders, pipeline_factory(args, library), bar,
+                                                cancel_on_ctrl_c(), exclude=prefs.excluded_folders), False
         except Cancelled as stop:
             summary, cancelled = stop.partial, True
         bar.close()
+        people = library.scalar("SELECT count(*) FROM people")
     report = {
         "files": summary.files_seen, "unchanged": summary.unchanged, "analyzed": summary.analyzed,
         "faces_found": summary.faces_found, "failed": summary.failed, "moved": summary.moved,
@@ -45,7 +46,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         "missing": summary.missing, "returned": summary.returned,
         "folder_errors": summary.folder_errors,
         "problems": [{"path": path, "reason": reason} for path, reason in summary.problems],
-        "cancelled": cancelled, "seconds": round(summary.seconds, 2),
+        "cancelled": cancelled, "seconds": round(summary.seconds, 2), "people": people,
     }
     skipped = [(path, reason) for path, reason in summary.problems if reason.startswith("skipped")]
     unreadable = [(path, reason) for path, reason in summary.problems if not reason.startswith("skipped")]
@@ -58,6 +59,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             f"{summary.missing} missing, {len(unreadable)} could not be read, {len(skipped)} skipped, "
             f"{counted(summary.xmp_labels, 'face')} named from XMP; "
             f"recognised {report['recognised']}, suggested {report['suggested']} ({summary.seconds:.1f} s)"
+            + ("" if cancelled else f"; grouped into {counted(people, 'person', 'people')}")
         )
         for path, reason in summary.folder_errors:
             print(f"  warning: {printable_text(path)}: {printable_text(reason)}", file=sys.stderr)
@@ -76,11 +78,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
-    from engine.library.grouping import cluster_library
-    from engine.library.preferences import clustering_version
+    from engine.library.tasks import regroup
 
     with open_library(args, writes=True) as library:  # at the strictness chosen in the window
-        summary = cluster_library(library, clustering_version(library), min_faces=args.min_faces)
+        summary = regroup(library, min_faces=args.min_faces)
     print(
         f"{counted(summary.faces, 'face')}: {counted(summary.people, 'person', 'people')} with automatic faces "
         f"({summary.new_people} new), "

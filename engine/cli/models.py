@@ -12,25 +12,19 @@ from engine.wording import counted
 
 
 def _switch(library, name: str, args: argparse.Namespace, bar: ProgressBar, description: str | None = None) -> int:  # noqa: ANN001
-    from engine.library.changes import asked_faces, changes_in_words, named_faces
-    from engine.library.labelled_faces import photo_faces_embedder
-    from engine.library.model_registry import pipeline_for
-    from engine.library.model_switch import switch_model
+    from engine.library.tasks import apply_model
 
-    before, asked_before = named_faces(library), asked_faces(library)
-    try:
-        summary = switch_model(library, name, photo_faces_embedder(pipeline_for(library, name)), bar, cancel_on_ctrl_c(),
-                               description=description)
+    try:  # the window's steps (engine.library.tasks)
+        applied = apply_model(library, name, bar, cancel_on_ctrl_c(), description)
     except Cancelled as stop:
         bar.close()
         print(f"stopped after embedding {counted(stop.partial.embedded, 'face')}; nothing changed in the library. "
               f"Run `facenet model use {name}` to continue.", file=sys.stderr)
         return EXIT_INTERRUPTED
     bar.close()
-    print(f"now using {name}: {counted(summary.embedded, 'face')} embedded, {counted(summary.reused, 'embedding')} reused"
-          + (f", {counted(summary.left_out, 'face')} left on their old version (photo unreadable)" if summary.left_out else "")
-          + f" ({summary.seconds:.1f} s); faces not labelled by hand grouped again: "
-          + changes_in_words(before, named_faces(library), asked_before, asked_faces(library))
+    print(f"now using {name}: {counted(applied.embedded, 'face')} embedded, {counted(applied.reused, 'embedding')} reused"
+          + (f", {counted(applied.left_out, 'face')} left on their old version (photo unreadable)" if applied.left_out else "")
+          + f" ({applied.seconds:.1f} s); faces not labelled by hand grouped again: {applied.changes}"
           + ". `facenet undo` switches back.")
     return EXIT_OK
 
@@ -75,7 +69,9 @@ def cmd_finetune(args: argparse.Namespace) -> int:
                 return EXIT_OK
         path = save_finetuned(library, outcome)
         print(f"saved {outcome.version.name} ({path})")
-        return _switch(library, outcome.version.name, args, ProgressBar(args.quiet), "Switched to your fine-tuned model")
+        from engine.library.tasks import SWITCHED_TO_FINETUNED
+
+        return _switch(library, outcome.version.name, args, ProgressBar(args.quiet), SWITCHED_TO_FINETUNED)
 
 
 def cmd_model_list(args: argparse.Namespace) -> int:

@@ -134,11 +134,11 @@ class FinetuneReport:
             return f"{names}; {pairs}."
         said = f"{names} before, {len(a.wrong_queries)} after; {pairs} before, {len(a.wrong_pairs)} after."
         if b.negative_queries:
-            said += (f" Of {b.negative_queries} faces you said are not someone (or that share a photo with them), "
-                     f"{len(b.wrong_negatives)} were taken for them before, {len(a.wrong_negatives)} after.")
+            said += (f" Of {b.negative_queries} faces you said are not someone, {len(b.wrong_negatives)} "
+                     f"{_were(len(b.wrong_negatives))} taken for them before, {len(a.wrong_negatives)} after.")
         if self.corrections_held_out:
-            said += (f" Of the {self.corrections_held_out} faces you corrected, {self.corrections_wrong_before} were named "
-                     f"wrong before, {self.corrections_wrong_after} after.")
+            said += (f" Of the {self.corrections_held_out} faces you corrected, {self.corrections_wrong_before} "
+                     f"{_were(self.corrections_wrong_before)} named wrong before, {self.corrections_wrong_after} after.")
         return said
 
     def lines(self) -> list[str]:
@@ -163,9 +163,13 @@ class FinetuneReport:
             *([f"faces you corrected, held out: {self.corrections_wrong_before} of {self.corrections_held_out} named wrong "
                f"before, {self.corrections_wrong_after} after"] if self.corrections_held_out else []),
             *([f"trained with {self.known_negatives} faces known not to be someone (your rejections, and the other "
-               "faces of their photos)"] if self.known_negatives else []),
+               "faces of their photos); only rejections are held out to judge by"] if self.known_negatives else []),
             self.verdict.explanation(),
         ]
+
+
+def _were(count: int) -> str:
+    return "was" if count == 1 else "were"
 
 
 class SplitNetwork:
