@@ -503,9 +503,17 @@ class MainWindow(QMainWindow):
         if not Path(folder).is_dir():
             self.report_error(f"{folder} is not a folder that can be read")
             return
-        add_folder(self.library, folder)
-        self.show_section("People")
-        self.rescan()
+        library = self.library
+
+        def work() -> tuple[str, None]:  # on the edits thread: a scan may hold the write lock
+            add_folder(library, folder)
+            return f"Added {printable_path(folder)}; scanning it.", None
+
+        def then() -> None:
+            self.show_section("People")
+            self.rescan()
+
+        self._submit_edit(work, then)
 
     def rescan(self) -> None:
         folders = self.folders()
@@ -568,11 +576,14 @@ class MainWindow(QMainWindow):
         forget.clicked.connect(dialog.accept)
         self.missing_dialog = dialog
         if dialog.exec():
-            forgotten = forget_missing(self.library, [p.id for p in photos])
+            library, ids = self.library, [p.id for p in photos]
+
+            def work() -> tuple[str, None]:  # on the edits thread, like every write
+                forgotten = forget_missing(library, ids)
+                return f"Forgot {counted(forgotten, 'photo')} missing from disk; people and names stay.", None
+
             self.missing_button.hide()
-            self.statusBar().showMessage(f"Forgot {counted(forgotten, 'photo')} missing from disk; people and names stay.",
-                                         10000)
-            self.refresh()
+            self._submit_edit(work, self.refresh)
 
     def show_unreadable_photos(self) -> None:
         lines = "\n".join(f"{path}\n    {reason}" for path, reason in self.unreadable_photos)
@@ -989,12 +1000,22 @@ class MainWindow(QMainWindow):
         if not dialog.exec():
             return
         new = dialog.preferences()
-        save_preferences(self.library, new)
         before = self.folders()
         added = [f for f in dialog.folder_list() if f not in before]
-        for folder in added:
-            add_folder(self.library, folder)
         removed = [f for f in before if f not in dialog.folder_list()]
+        library = self.library
+
+        def work() -> tuple[str, None]:  # on the edits thread: a regroup may hold the write lock for seconds
+            save_preferences(library, new)
+            for folder in added:
+                add_folder(library, folder)
+            return "Settings saved" + (f"; added {', '.join(map(printable_path, added))}" if added else "") + ".", None
+
+        self._submit_edit(work, lambda: self._settings_saved(prefs, new, added, removed))
+
+    def _settings_saved(self, prefs, new, added: list[str], removed: list[str]) -> None:  # noqa: ANN001 - Preferences
+        """What the settings' change asks for once it is saved: folders removed (after asking),
+        a regroup at the new strictness, or a scan of what changed."""
         if removed and self.scan_job is not None:
             # The scan would put the folder's photos back (without their names), and then Undo
             # could not restore them: the folder stays until the scan is done.

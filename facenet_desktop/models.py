@@ -19,7 +19,7 @@ RECORD_ROLE = Qt.ItemDataRole.UserRole + 2
 Index = QModelIndex | QPersistentModelIndex
 
 
-class _ThumbnailListModel(QAbstractListModel):
+class ThumbnailListModel(QAbstractListModel):
     """Items with a face thumbnail; subclasses say what each item shows."""
 
     def __init__(self, thumbnails: ThumbnailLoader, parent=None) -> None:  # noqa: ANN001
@@ -82,7 +82,7 @@ PEOPLE_ORDERS = {  # what the sort box offers -> (key over PersonTile, newest fi
 }
 
 
-class PeopleModel(_ThumbnailListModel):
+class PeopleModel(ThumbnailListModel):
     """The people grid: an "Unsorted faces" entry, then people in the chosen order.  While
     `keep_order` is set (a scan is adding faces) the tiles already shown keep their places and
     new people come after them, so nothing jumps under the user's pointer."""
@@ -137,7 +137,7 @@ class PeopleModel(_ThumbnailListModel):
         return f"{item.name or 'Unnamed'}{' (hidden)' if item.hidden else ''}, {counted(item.faces, 'face')}"
 
 
-class FacesModel(_ThumbnailListModel):
+class FacesModel(ThumbnailListModel):
     def face_of(self, item: FaceTile) -> int | None:
         return item.id
 
@@ -152,7 +152,7 @@ class FacesModel(_ThumbnailListModel):
         return f"{item.path}\n{item.person_name or 'Unnamed'} ({how})"
 
 
-class SuggestionsModel(_ThumbnailListModel):
+class SuggestionsModel(ThumbnailListModel):
     def face_of(self, item: FaceTile) -> int | None:
         return item.id
 
@@ -163,7 +163,7 @@ class SuggestionsModel(_ThumbnailListModel):
         return f"Is this {item.person_name}?\n{item.path}"
 
 
-class PhotosModel(_ThumbnailListModel):
+class PhotosModel(ThumbnailListModel):
     """Search results: one item per photo, shown whole, with when it was taken."""
 
     def face_of(self, item: FaceTile) -> int | None:

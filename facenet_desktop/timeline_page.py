@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from engine.library.timeline import Month, TimelinePhoto, date_in_words, months
 from engine.user_files import printable_path
 from engine.wording import counted
-from facenet_desktop.models import RECORD_ROLE, _ThumbnailListModel
+from facenet_desktop.models import RECORD_ROLE, ThumbnailListModel
 from facenet_desktop.pages import grid_view
 from facenet_desktop.thumbnails import photo_key
 
@@ -27,7 +27,7 @@ FILTER_ROLE = Qt.ItemDataRole.UserRole + 10  # a tree item's folder (or None: ev
 MONTH_ROLE = Qt.ItemDataRole.UserRole + 11  # a tree item's month key
 
 
-class TimelineModel(_ThumbnailListModel):
+class TimelineModel(ThumbnailListModel):
     def face_of(self, item: TimelinePhoto) -> int | None:
         return photo_key(item.photo_id)
 

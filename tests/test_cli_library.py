@@ -71,8 +71,9 @@ def test_suggestions_and_answers_in_the_terminal(tmp_path, faces_dir, capsys) ->
     for source in sorted((faces_dir / "lfw_deepfunneled" / "Colin_Powell").glob("*.jpg"))[:5]:
         shutil.copy(source, photos / source.name)
     db = str(tmp_path / "lib.db")
-    assert run(capsys, "scan", str(photos), "--quiet", "--db", db)[0] == 0
+    assert run(capsys, "scan", str(photos), "--quiet", "--no-group", "--db", db)[0] == 0
     assert run(capsys, "suggestions", "--db", db)[1].startswith("Nothing to review")
+    assert json.loads(run(capsys, "people", "--json", "--db", db)[1]) == []  # --no-group: nobody grouped yet
     records = json.loads(run(capsys, "export", "--db", db)[1])
     first = min((r for r in records if r["photo"].endswith("_0001.jpg")), key=lambda r: -(r["box"][2] - r["box"][0]))
     code, out = run(capsys, "move", str(first["face_id"]), "--to", "Colin", "--db", db)

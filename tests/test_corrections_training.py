@@ -181,3 +181,66 @@ def test_known_negatives_split_into_disjoint_parts_and_only_rejections_judge() -
     assert sorted(train.face_ids + held.face_ids) == list(range(100, 150))
     assert 2 <= len(held) <= 15 and len(train.chips) == len(train.not_people) == len(train)
     assert held.rejected.all() and all((f - 100) % 2 == 0 for f in held.face_ids)
+
+
+def _report_with_impostors(before: np.ndarray, after: np.ndarray, labels: np.ndarray):  # noqa: ANN202
+    from engine.training.finetune import FinetuneReport, impostor_distances
+
+    report = FinetuneReport(None, None, None, 0, 0, len(labels), 0, 0.0, 0.6, 0.6, {})  # type: ignore[arg-type]
+    report.impostors_before = impostor_distances(before, labels)
+    report.impostors_after = impostor_distances(after, labels)
+    return report
+
+
+def _share_below(vectors: np.ndarray, labels: np.ndarray, level: float) -> float:
+    """Brute force: the share of pairs of different people closer than `level`."""
+    pairs = [(i, j) for i in range(len(labels)) for j in range(i + 1, len(labels)) if labels[i] != labels[j]]
+    return float(np.mean([np.linalg.norm(vectors[i] - vectors[j]) < level for i, j in pairs]))
+
+
+def test_a_spread_out_fine_tuned_space_keeps_its_strangers_apart_at_its_new_levels() -> None:
+    """A fine-tune that spreads the whole space by 1.3 asks at levels 1.3 times as far (the
+    linkages, on squared distances, 1.69 times), and a bent space at the level where the same
+    share of strangers falls, by brute force; the levels that name or group without asking
+    never loosen."""
+    from engine.library.finetune_job import recalibrated
+    from engine.model_versions import ModelVersion
+
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(40), 4)
+    centres = rng.normal(size=(40, 8)) * 0.3
+    before = centres[labels] + rng.normal(size=(len(labels), 8)) * 0.1
+    parent = ModelVersion(name="base", architecture="resnet", embedding_size=8, l2_normalize=False, threshold=0.6,
+                          calibration="", cluster_linkage=0.36, auto_assign_distance=0.5, suggest_distance=0.55,
+                          group_suggest_linkage=0.3)
+    spread = recalibrated(parent, _report_with_impostors(before, 1.3 * before, labels), "tuned")
+    assert spread.threshold == pytest.approx(0.6 * 1.3, rel=1e-6)
+    assert spread.suggest_distance == pytest.approx(0.55 * 1.3, rel=1e-6)
+    assert spread.group_suggest_linkage == pytest.approx(0.3 * 1.69, rel=1e-6)
+    assert spread.auto_assign_distance == 0.5 and spread.cluster_linkage == pytest.approx(0.36)  # never looser
+
+    bent = before * (1 + np.linalg.norm(before, axis=1, keepdims=True))  # farther out, spread more
+    version = recalibrated(parent, _report_with_impostors(before, bent, labels), "tuned")
+    share = _share_below(before, labels, parent.threshold)
+    assert 0.002 < share < 0.5  # within the shares measured, so the match is by interpolation
+    assert _share_below(bent, labels, version.threshold) == pytest.approx(share, abs=0.01)
+
+    shrunk = recalibrated(parent, _report_with_impostors(before, 0.8 * before, labels), "tuned")
+    assert shrunk.auto_assign_distance == pytest.approx(0.5 * 0.8, rel=1e-6)  # stricter follows the space
+    assert shrunk.threshold == pytest.approx(0.6 * 0.8, rel=1e-6)
+
+
+def test_without_enough_strangers_held_out_the_levels_follow_the_threshold_and_never_loosen() -> None:
+    from engine.library.finetune_job import recalibrated
+    from engine.model_versions import ModelVersion
+    from engine.training.finetune import FinetuneReport, impostor_distances
+
+    labels = np.array([0, 0, 1, 1])
+    assert impostor_distances(np.eye(4), labels) == []  # 4 pairs of strangers: too few to say
+    parent = ModelVersion(name="base", architecture="resnet", embedding_size=4, l2_normalize=False, threshold=0.6,
+                          calibration="", cluster_linkage=0.36, auto_assign_distance=0.5, suggest_distance=0.55,
+                          group_suggest_linkage=0.3)
+    looser = FinetuneReport(None, None, None, 0, 0, 4, 0, 0.0, 0.6, 0.9, {})  # type: ignore[arg-type]
+    assert recalibrated(parent, looser, "tuned").threshold == 0.6
+    stricter = FinetuneReport(None, None, None, 0, 0, 4, 0, 0.0, 0.6, 0.48, {})  # type: ignore[arg-type]
+    assert recalibrated(parent, stricter, "tuned").suggest_distance == pytest.approx(0.55 * 0.8)

@@ -33,6 +33,7 @@ def test_scan_name_merge_and_add_a_face(qtbot, tmp_path, faces_dir, monkeypatch)
     assert window.windowTitle() == WINDOW_TITLE
     assert window.stack.currentWidget() is window.empty_page
     window.add_folder(str(photos))
+    qtbot.waitUntil(lambda: not window.edits_pending(), timeout=60_000)  # the folder is saved off the GUI thread
     assert window.scan_job is not None
     qtbot.waitUntil(lambda: window.scan_job is None, timeout=240_000)
     qtbot.waitUntil(lambda: not window.views_pending(), timeout=10_000)  # read off the GUI thread

@@ -299,3 +299,22 @@ def test_a_library_made_by_an_older_version_is_known_before_it_is_opened(tmp_pat
     assert not needs_converting(tmp_path / "new.db")  # a new library has nothing to convert
     (tmp_path / "garbage.db").write_bytes(b"not a database")
     assert not needs_converting(tmp_path / "garbage.db")  # opening it will say what is wrong
+
+
+def test_queries_over_many_ids_run_in_chunks_and_match_one_query(tmp_path) -> None:
+    """More ids than one statement may carry (SQLite allows 32,766 parameters): chunked, with
+    parameters before the list, the answers equal one plain query's."""
+    from engine.library.store import changed_in_chunks, ids_where, in_chunks
+
+    db = sqlite3.connect(tmp_path / "t.db")
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, kind TEXT)")
+    db.executemany("INSERT INTO t VALUES (?, ?)", [(i, "even" if i % 2 == 0 else "odd") for i in range(1, 40_001)])
+    wanted = list(range(5, 40_001, 3))  # 13,333 ids: over the limit in one statement only if unchunked
+    expected = [r[0] for r in db.execute("SELECT id FROM t WHERE kind = 'even' AND id % 3 = 2 AND id >= 5 ORDER BY id")]
+    found = sorted(row[0] for cursor in in_chunks(db, "SELECT id FROM t WHERE kind = ? AND id IN ({})", wanted,
+                                                  before=["even"], chunk=1000) for row in cursor)
+    assert found == expected
+    assert sorted(ids_where(db, "SELECT id FROM t WHERE id IN ({})", wanted + [99_999], chunk=7)) == wanted
+    assert changed_in_chunks(db, "DELETE FROM t WHERE kind = 'odd' AND id IN ({})", wanted) == len(
+        [i for i in wanted if i % 2 == 1])
+    assert db.execute("SELECT count(*) FROM t").fetchone()[0] == 40_000 - len([i for i in wanted if i % 2 == 1])

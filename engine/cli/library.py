@@ -32,7 +32,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
             args.min_face = float(prefs.min_face_px)
         try:  # the window's steps (engine.library.tasks): scan, then group at the user's strictness
             summary, cancelled = scan_and_group(library, args.folders, pipeline_factory(args, library), bar,
-                                                cancel_on_ctrl_c(), exclude=prefs.excluded_folders), False
+                                                cancel_on_ctrl_c(), exclude=prefs.excluded_folders,
+                                                group=not args.no_group), False
         except Cancelled as stop:
             summary, cancelled = stop.partial, True
         bar.close()
@@ -59,7 +60,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             f"{summary.missing} missing, {len(unreadable)} could not be read, {len(skipped)} skipped, "
             f"{counted(summary.xmp_labels, 'face')} named from XMP; "
             f"recognised {report['recognised']}, suggested {report['suggested']} ({summary.seconds:.1f} s)"
-            + ("" if cancelled else f"; grouped into {counted(people, 'person', 'people')}")
+            + ("" if cancelled or args.no_group else f"; grouped into {counted(people, 'person', 'people')}")
         )
         for path, reason in summary.folder_errors:
             print(f"  warning: {printable_text(path)}: {printable_text(reason)}", file=sys.stderr)
@@ -271,6 +272,7 @@ def add_library_commands(commands, detection_options, evaluate_targets) -> None:
     scan.add_argument("folders", nargs="+", metavar="FOLDER")
     add_json_option(scan)
     scan.add_argument("--quiet", action="store_true", help="no progress bar")
+    scan.add_argument("--no-group", action="store_true", help="only scan; 'facenet cluster' groups the faces later")
     detection_options(scan)
     scan.set_defaults(min_face=None)  # the library's setting (Settings in the window) unless given
     cluster = add("cluster", cmd_cluster, "group the faces nobody labelled into people")

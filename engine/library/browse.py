@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from engine.library.store import Library
+from engine.library.store import Library, in_chunks
 from engine.user_files import from_stored_path
 UNSORTED = -1  # the person id the GUI uses for "Unsorted faces"
 
@@ -102,10 +102,9 @@ def suggestions(library: Library) -> list[FaceTile]:
 def faces_by_id(library: Library, face_ids: list[int]) -> dict[int, FaceTile]:
     """These faces (those still in the library), by id."""
     out: dict[int, FaceTile] = {}
-    ids = list(dict.fromkeys(face_ids))
-    for start in range(0, len(ids), 500):
-        part = ids[start : start + 500]
-        rows = library.query(f"SELECT {_FACE_COLUMNS} WHERE f.id IN ({','.join('?' * len(part))})", part)
+    for cursor in in_chunks(library.db, f"SELECT {_FACE_COLUMNS} WHERE f.id IN ({{}})", list(dict.fromkeys(face_ids))):
+        names = [c[0] for c in cursor.description or ()]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         out.update((tile.id, tile) for tile in _tiles(rows))
     return out
 

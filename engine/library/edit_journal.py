@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable
 
 from engine.library.model_registry import ACTIVE_KEY, MISSING_VECTORS_SQL
-from engine.library.store import Library, LibraryError
+from engine.library.store import Library, LibraryError, in_chunks
 from engine.model_versions import DEFAULT_VERSION
 
 MAX_UNDO = 200
@@ -32,19 +32,15 @@ class Snapshot:
 
     def save_faces(self, face_ids: Iterable[int]) -> None:
         ids = [f for f in face_ids if f not in self.faces]
-        for chunk in range(0, len(ids), 500):
-            part = ids[chunk : chunk + 500]
-            marks = ",".join("?" * len(part))
-            for row in self.db.execute(
-                f"SELECT id, person_id, assignment, distance, confirmed, asked_from FROM faces WHERE id IN ({marks})", part
-            ).fetchall():
+        rows = "SELECT id, person_id, assignment, distance, confirmed, asked_from FROM faces WHERE id IN ({})"
+        for cursor in in_chunks(self.db, rows, ids):
+            for row in cursor.fetchall():
                 self.faces[row[0]] = list(row[1:])
-            for face_id, person_id in self.db.execute(
-                f"SELECT face_id, person_id FROM rejections WHERE face_id IN ({marks})", part
-            ).fetchall():
+        for cursor in in_chunks(self.db, "SELECT face_id, person_id FROM rejections WHERE face_id IN ({})", ids):
+            for face_id, person_id in cursor.fetchall():
                 self.rejections.setdefault(face_id, []).append(person_id)
-            for face_id in part:
-                self.rejections.setdefault(face_id, [])
+        for face_id in ids:
+            self.rejections.setdefault(face_id, [])
 
     def save_rows(self, face_ids: Iterable[int]) -> None:
         """Whole rows (embeddings under every version too), so a deleted face can come back."""

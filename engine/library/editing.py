@@ -19,7 +19,7 @@ from engine.library.assignments import THE_PERSONS, Assignment
 from engine.library.edit_journal import Edit, Snapshot
 from engine.library.edit_journal import last_edit, last_undone, redo, undo  # noqa: F401 - callers undo with the verbs
 from engine.library.people import clean_name, resolve_person
-from engine.library.store import Library, LibraryError, ids_where
+from engine.library.store import Library, LibraryError, changed_in_chunks, ids_where
 from engine.wording import counted, names_in_words
 
 
@@ -301,9 +301,8 @@ def not_a_face(library: Library, face_ids: Iterable[int]) -> None:
                             else f"Removed {len(ids):,} boxes that are not faces")
         edit.save_faces(ids)
         edit.save_rows(ids)
-        marks = ",".join("?" * len(ids))
-        edit.save_people(r[0] for r in db.execute(f"SELECT id FROM people WHERE cover_face_id IN ({marks})", ids))
-        db.execute(f"DELETE FROM faces WHERE id IN ({marks})", ids)
+        edit.save_people(ids_where(db, "SELECT id FROM people WHERE cover_face_id IN ({})", ids))
+        changed_in_chunks(db, "DELETE FROM faces WHERE id IN ({})", ids)
 
 
 def remove_folder(library: Library, stored_path: str, shown_as: str) -> int:

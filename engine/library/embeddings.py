@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from engine.library.store import Library, blob_to_embedding, embedding_to_blob
+from engine.library.store import Library, blob_to_embedding, embedding_to_blob, in_chunks
 
 # Joins a face `f` to its vector `e` under the version bound to this placeholder.
 WITH_VECTOR = "JOIN face_embeddings e ON e.face_id = f.id AND e.model_version = ?"
@@ -34,13 +34,9 @@ def copy_vectors(db, source_face: int, target_face: int) -> None:  # noqa: ANN00
 def vectors_of(library: Library, face_ids: list[int], version: str) -> dict[int, np.ndarray]:
     """The stored vectors of these faces under `version` (faces without one are left out)."""
     found: dict[int, np.ndarray] = {}
-    for start in range(0, len(face_ids), 500):
-        part = [int(f) for f in face_ids[start : start + 500]]
-        rows = library.db.execute(
-            f"SELECT face_id, embedding FROM face_embeddings WHERE model_version = ? AND face_id IN ({','.join('?' * len(part))})",
-            [version, *part],
-        ).fetchall()
-        found.update((face_id, blob_to_embedding(blob)) for face_id, blob in rows)
+    sql = "SELECT face_id, embedding FROM face_embeddings WHERE model_version = ? AND face_id IN ({})"
+    for cursor in in_chunks(library.db, sql, face_ids, before=[version]):
+        found.update((face_id, blob_to_embedding(blob)) for face_id, blob in cursor.fetchall())
     return found
 
 

@@ -8,6 +8,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
 from torch import nn
 
 from engine.jobs import CancelToken, ProgressCallback, no_progress
@@ -17,16 +18,21 @@ from engine.library.model_registry import CANDIDATE_SUFFIX, model_file, models_f
 from engine.library.store import Library
 from engine.model_versions import ModelVersion
 from engine.training.acceptance import split_per_person
-from engine.training.finetune import FinetuneReport, FinetuneSettings, finetune
+from engine.training.finetune import IMPOSTOR_SHARES, FinetuneReport, FinetuneSettings, finetune
 from engine.training.model_file import load_model_file, save_model_file
 from engine.training.models import ArchConfig, build_network, default_config
 
 DEFAULT_SETTINGS = FinetuneSettings()  # frozen: one shared default is safe
 
-# A fine-tuned version's thresholds follow the held-out threshold's change, but never
-# loosen: a wrong merge is worse than a split.
-MAX_THRESHOLD_RATIO = 1.0
-MIN_THRESHOLD_RATIO = 0.5
+# A fine-tuned version's levels sit where the same share of held-out pairs of different
+# people falls below them as below the parent's, within these bounds of the parent's.  A
+# fine-tune often spreads the whole space, so the parent's levels would ask about fewer
+# faces.  The levels that only ask (pages, suggestions, group questions) follow the spread;
+# those that name or group without asking never loosen: the held-out people are the ones
+# trained on, whose strangers spread more than anyone else's, and a wrong merge is worse
+# than a split.
+MAX_LEVEL_RATIO = 1.5
+MIN_LEVEL_RATIO = 0.5
 
 
 @dataclass
@@ -47,24 +53,43 @@ def starting_network(library: Library, name: str) -> tuple[nn.Module, ArchConfig
     return loaded.network, loaded.config
 
 
-def recalibrated(parent: ModelVersion, report: FinetuneReport, name: str) -> ModelVersion:
+def level_ratio(level: float, report: FinetuneReport) -> float:
+    """How much further the new model's level lies than the parent's `level`: where the same
+    share of held-out different-person pairs is closer than it.  Without those shares (too
+    few faces held out), the change of the best-accuracy threshold, never looser."""
+    before, after = report.impostors_before, report.impostors_after
+    if len(before) == len(after) == len(IMPOSTOR_SHARES) and min(before) > 0:
+        share = float(np.interp(level, before, IMPOSTOR_SHARES))  # clamped to the shares measured
+        ratio = float(np.interp(share, IMPOSTOR_SHARES, after) / np.interp(share, IMPOSTOR_SHARES, before))
+        return min(MAX_LEVEL_RATIO, max(MIN_LEVEL_RATIO, ratio))
     ratio = report.threshold_after / report.threshold_before if report.threshold_before > 0 else 1.0
-    ratio = min(MAX_THRESHOLD_RATIO, max(MIN_THRESHOLD_RATIO, ratio))
+    return min(1.0, max(MIN_LEVEL_RATIO, ratio))
+
+
+def recalibrated(parent: ModelVersion, report: FinetuneReport, name: str) -> ModelVersion:
+    def moved(level: float, looser: bool = True) -> float:
+        ratio = level_ratio(level, report)
+        return level * (ratio if looser else min(1.0, ratio))
+
+    def moved_squared(level: float, looser: bool = True) -> float:  # linkages are on squared distances
+        return moved(level**0.5, looser) ** 2
+
     return replace(
         parent,
         name=name,
         architecture=f"{parent.architecture}+finetuned",
-        threshold=parent.threshold * ratio,
+        threshold=moved(parent.threshold),
         calibration=(
-            f"{parent.name}'s levels x {ratio:.3f}, the change of the best-accuracy threshold on "
-            f"{report.before.pairs} held-out pairs of the user's labelled faces (capped at 1: never looser)"
+            f"{parent.name}'s levels moved to where the same share of {report.held_out_faces} held-out faces' "
+            f"different-person pairs lies below them (x {level_ratio(parent.threshold, report):.3f} at the "
+            f"threshold); the automatic naming and grouping levels never looser"
         ),
         flip_average=True,
         chip_rotations=parent.chip_rotations,  # the views the fine-tune measured it with
-        cluster_linkage=parent.cluster_linkage * ratio**2,
-        auto_assign_distance=parent.auto_assign_distance * ratio,
-        suggest_distance=parent.suggest_distance * ratio,
-        group_suggest_linkage=parent.group_suggest_linkage * ratio**2,
+        cluster_linkage=moved_squared(parent.cluster_linkage, looser=False),
+        auto_assign_distance=moved(parent.auto_assign_distance, looser=False),
+        suggest_distance=moved(parent.suggest_distance),
+        group_suggest_linkage=moved_squared(parent.group_suggest_linkage),
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from engine.library.store import Library
+from engine.library.store import Library, changed_in_chunks
 from engine.user_files import from_stored_path, to_stored_path
 
 
@@ -45,12 +45,5 @@ def missing_count(library: Library) -> int:
 
 def forget_missing(library: Library, photo_ids: list[int]) -> int:
     """Remove these photos (only those still missing) and their faces; people and names stay."""
-    forgotten = 0
     with library.atomic() as db:
-        for start in range(0, len(photo_ids), 500):
-            part = photo_ids[start : start + 500]
-            marks = ",".join("?" * len(part))
-            forgotten += db.execute(
-                f"DELETE FROM photos WHERE missing_since IS NOT NULL AND id IN ({marks})", part
-            ).rowcount
-    return forgotten
+        return changed_in_chunks(db, "DELETE FROM photos WHERE missing_since IS NOT NULL AND id IN ({})", photo_ids)

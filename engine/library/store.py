@@ -12,7 +12,7 @@ import os
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -212,13 +212,25 @@ def default_db_path() -> Path:
     return current_settings().database or data_dir() / DB_FILENAME
 
 
-def ids_where(db, sql: str, ids: list[int], chunk: int = 500) -> list[int]:  # noqa: ANN001 - a sqlite-utils Database
-    """Run `sql` (its `{}` is the IN list) over `ids` a chunk at a time; the ids it returns."""
-    out = []
+def in_chunks(db, sql: str, ids: Sequence[int], before: Sequence = (),  # noqa: ANN001 - a sqlite-utils Database
+              chunk: int = 500) -> Iterator[sqlite3.Cursor]:
+    """Run `sql` (its `{}` is the IN list, after the parameters `before`) over `ids` a chunk at
+    a time, within SQLite's limit on parameters; each chunk's cursor."""
+    ids = [int(i) for i in ids]
     for start in range(0, len(ids), chunk):
         part = ids[start : start + chunk]
-        out += [r[0] for r in db.execute(sql.format(",".join("?" * len(part))), part).fetchall()]
-    return out
+        yield db.execute(sql.format(",".join("?" * len(part))), [*before, *part])
+
+
+def changed_in_chunks(db, sql: str, ids: Sequence[int]) -> int:  # noqa: ANN001 - a sqlite-utils Database
+    """Run a changing `sql` (UPDATE, DELETE; its `{}` is the IN list) over `ids` in chunks;
+    the rows changed."""
+    return sum(cursor.rowcount for cursor in in_chunks(db, sql, ids))
+
+
+def ids_where(db, sql: str, ids: Sequence[int], chunk: int = 500) -> list[int]:  # noqa: ANN001 - a sqlite-utils Database
+    """Run `sql` (its `{}` is the IN list) over `ids` a chunk at a time; the ids it returns."""
+    return [row[0] for cursor in in_chunks(db, sql, ids, chunk=chunk) for row in cursor.fetchall()]
 
 
 def embedding_to_blob(vector: np.ndarray) -> bytes:

@@ -28,10 +28,12 @@ def scan_and_group(
     cancel: CancelToken | None = None,
     exclude: Iterable[str | Path] = (),
     regroup_every_s: float | None = None,
+    group: bool = True,
 ) -> ScanSummary:
     """Scan, then group everything at the user's strictness.  With `regroup_every_s` people
     also appear while the scan runs (the window), never taking more than a quarter of the
-    time (grouping 100k faces takes about 40 s).  Cancelled: raises Cancelled, ungrouped."""
+    time (grouping 100k faces takes about 40 s).  `group=False` only scans (a later regroup
+    groups).  Cancelled: raises Cancelled, ungrouped."""
     from engine.library.scan import scan_folders
 
     cancel = cancel or CancelToken()
@@ -49,7 +51,7 @@ def scan_and_group(
             last_grouping[0] = time.monotonic()
 
     summary = scan_folders(library, folders, make_pipeline, report, cancel, exclude=exclude)
-    if not cancel.cancelled:
+    if group and not cancel.cancelled:
         progress(Progress("grouping faces", 0, 1))
         cluster_library(library, clustering_version(library))
     return summary

@@ -44,6 +44,9 @@ class FaceSet:
     def correction_mask(self) -> np.ndarray:
         return np.zeros(len(self.labels), dtype=bool) if self.corrections is None else self.corrections
 
+    def summary(self) -> dict:
+        return {"faces": int(len(self.labels)), "people": len(self.names), "no_face_fallbacks": int(self.fallbacks)}
+
 
 @dataclass
 class KnownNegatives:
@@ -79,9 +82,6 @@ class KnownNegatives:
         """`not_people` as label numbers of a FaceSet whose people are `names`."""
         index = {name: i for i, name in enumerate(names)}
         return [frozenset(index[n] for n in nots if n in index) for nots in self.not_people]
-
-    def summary(self) -> dict:
-        return {"faces": int(len(self.labels)), "people": len(self.names), "no_face_fallbacks": int(self.fallbacks)}
 
 
 def list_images(root: Path) -> list[tuple[str, Path]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -92,6 +92,10 @@ class FinetuneReport:
     corrections_wrong_before: int = 0
     corrections_wrong_after: int = 0
     known_negatives: int = 0
+    # Distances below which IMPOSTOR_SHARES of the held-out different-person pairs lie, for
+    # each model: the new model's levels are set where the same share of strangers falls.
+    impostors_before: list[float] = field(default_factory=list)
+    impostors_after: list[float] = field(default_factory=list)
 
     @property
     def accepted(self) -> bool:
@@ -234,6 +238,27 @@ def _faces_per_person(*parts: FaceSet) -> dict[str, int]:
     return counts
 
 
+# Shares of different-person pairs; the smallest still holds about 20 pairs among 150 faces.
+IMPOSTOR_SHARES = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+MAX_IMPOSTOR_FACES = 2000  # enough pairs for the shares; the distance matrix stays small
+
+
+def impostor_distances(vectors: np.ndarray, labels: np.ndarray, seed: int = 0) -> list[float]:
+    """The distance below which each of IMPOSTOR_SHARES of the pairs of different people lie.
+    Empty when there are too few such pairs to say."""
+    if len(labels) > MAX_IMPOSTOR_FACES:
+        keep = np.sort(np.random.default_rng([seed, 2]).choice(len(labels), MAX_IMPOSTOR_FACES, replace=False))
+        vectors, labels = vectors[keep], labels[keep]
+    vectors = vectors.astype(np.float64)
+    squared = (vectors**2).sum(axis=1)
+    distances = np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2 * vectors @ vectors.T, 0.0))
+    upper = np.triu(np.ones(distances.shape, dtype=bool), 1) & (labels[:, None] != labels[None, :])
+    different = distances[upper]
+    if len(different) * IMPOSTOR_SHARES[0] < 10:
+        return []
+    return np.quantile(different, IMPOSTOR_SHARES).tolist()
+
+
 def held_out_threshold(vectors: np.ndarray, labels: np.ndarray, seed: int = 0) -> float:
     i, j = validation_pairs(labels, seed)
     distances = np.linalg.norm(vectors[i] - vectors[j], axis=1)
@@ -328,8 +353,10 @@ def finetune(
         extra.measure_current()
     cancel.stop_if_cancelled()
     threshold_before = held_out_threshold(before_vectors, held_out.labels, settings.seed)
+    impostors_before = impostor_distances(before_vectors, held_out.labels, settings.seed)
 
-    def finished(after: HeldOutErrors, threshold_after: float, steps: int, message: str) -> tuple[nn.Module, FinetuneReport]:
+    def finished(after: HeldOutErrors, threshold_after: float, steps: int, message: str,
+                 impostors_after: list[float] = impostors_before) -> tuple[nn.Module, FinetuneReport]:
         for p in network.parameters():
             p.requires_grad_(True)
         report = FinetuneReport(
@@ -348,6 +375,8 @@ def finetune(
             corrections_wrong_before=len(corrected & set(before.wrong_queries)),
             corrections_wrong_after=len(corrected & set(after.wrong_queries)),
             known_negatives=0 if negatives is None else len(negatives),
+            impostors_before=impostors_before,
+            impostors_after=impostors_after,
         )
         progress(Progress("fine-tuning", total, total, message))
         return network, report
@@ -391,4 +420,5 @@ def finetune(
     train_vectors = views_average(split, train_features)
     after = errors_from_vectors(held_vectors, train_vectors, train, held_out, settings.seed,
                                 None if judged is None else views_average(split, judged_features), not_people)
-    return finished(after, held_out_threshold(held_vectors, held_out.labels, settings.seed), settings.steps, "done")
+    return finished(after, held_out_threshold(held_vectors, held_out.labels, settings.seed), settings.steps, "done",
+                    impostor_distances(held_vectors, held_out.labels, settings.seed))
