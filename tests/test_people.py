@@ -339,7 +339,8 @@ def test_not_a_face_removes_the_box_and_undo_brings_back_everything_said_about_i
         editing.not_a_face(library, [ids[1], ids[5]])
         assert editing.last_edit(library) == "Removed 2 boxes that are not faces"
         assert library.scalar("SELECT count(*) FROM faces WHERE id IN (?, ?)", [ids[1], ids[5]]) == 0
-        assert library.scalar("SELECT cover_face_id FROM people WHERE id = ?", [anna]) is None
+        cover = library.scalar("SELECT cover_face_id FROM people WHERE id = ?", [anna])
+        assert cover in (ids[0], ids[2], ids[3])  # another of her faces at once, not a deleted box
         assert editing.undo(library) == "Removed 2 boxes that are not faces"
         assert library.query("SELECT * FROM faces ORDER BY id") == before  # every column
         assert library.query("SELECT * FROM face_embeddings ORDER BY face_id, model_version") == vectors_before  # every version
@@ -430,3 +431,23 @@ def test_merging_two_named_people_says_which_name_is_kept(library) -> None:
     assert library.scalar("SELECT count(*) FROM people WHERE name = 'Anna'") == 0
     editing.undo(library)
     assert library.scalar("SELECT count(*) FROM people WHERE name = 'Anna'") == 1
+
+
+def test_an_edit_gives_people_a_cover_at_once_and_undo_brings_the_chosen_one_back(library) -> None:
+    """A person made by "Move to…" had no cover (a grey tile) until the next recognition pass;
+    a person whose chosen cover moved away showed a face that is no longer theirs."""
+    vectors, _ = identity_vectors(people=2, per_person=4)
+    ids = fill_library(library, vectors)
+    cluster_library(library)
+    anna = people_of(library, [ids[0]])[0]
+    editing.name_person(library, anna, "Anna")
+    editing.set_cover(library, anna, ids[1])
+    before = table_state(library)
+    editing.move_faces(library, [ids[1], ids[2]], "Ben", create=True)
+    ben = library.scalar("SELECT id FROM people WHERE name = 'Ben'")
+    covers = dict(library.db.execute("SELECT id, cover_face_id FROM people").fetchall())
+    assert covers[ben] in (ids[1], ids[2])  # before any recognition or regroup
+    assert covers[anna] in (ids[0], ids[3])  # her chosen cover is Ben's face now: another of hers
+    editing.undo(library)
+    assert table_state(library) == before
+    assert library.scalar("SELECT cover_face_id FROM people WHERE id = ?", [anna]) == ids[1]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from engine.library.covers import refresh_covers, stale_covers
 from engine.library.model_registry import ACTIVE_KEY, MISSING_VECTORS_SQL
 from engine.library.store import Library, LibraryError, in_chunks
 from engine.model_versions import DEFAULT_VERSION
@@ -110,6 +111,10 @@ class Edit:
     def __exit__(self, exc_type, exc, tb) -> bool | None:  # noqa: ANN001
         if exc_type is None:
             db = self.snapshot.db
+            stale = stale_covers(db)
+            if stale:  # a cover the user chose comes back with Undo
+                self.snapshot.save_people(stale)
+                refresh_covers(db)
             db.execute("INSERT INTO edits(description, snapshot) VALUES (?, ?)", [self.snapshot.description, self.snapshot.to_json()])
             db.execute("DELETE FROM edits WHERE id <= (SELECT max(id) FROM edits) - ?", [MAX_UNDO])
             db.execute("DELETE FROM redo")  # a new edit: what was undone can no longer be redone

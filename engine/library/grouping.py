@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.library.clustering import FREE, ClusteringProblem, cluster_faces
+from engine.library.covers import refresh_covers
 from engine.library.doubtful_labels import DoubtfulLabel, doubtful_labels
 from engine.library.recognition import recognise
 from engine.library.recognition_memory import RecognitionMemory
@@ -213,7 +214,7 @@ def _cluster_once(
         questioned = _ask_about_doubtful(db, faces, doubtful)
         _drop_empty_automatic_people(db)
         recognition = recognize_faces(library, version, only_unassigned=True)
-        _refresh_covers(db)
+        refresh_covers(db)
     progress(Progress("grouping faces", 2, 2))
     unsorted = library.scalar(f"SELECT count(*) FROM faces f {WITH_VECTOR} WHERE f.person_id IS NULL", [version.name])
     people = library.scalar("SELECT count(DISTINCT person_id) FROM faces WHERE assignment = 'auto'")
@@ -264,20 +265,6 @@ def _drop_empty_automatic_people(db) -> None:  # noqa: ANN001
     db.execute(
         "DELETE FROM people WHERE name IS NULL AND hidden = 0 AND NOT EXISTS (SELECT 1 FROM faces f WHERE f.person_id = people.id) "
         "AND NOT EXISTS (SELECT 1 FROM rejections r WHERE r.person_id = people.id)"
-    )
-
-
-def _refresh_covers(db) -> None:  # noqa: ANN001
-    """Each person's cover: kept while it still shows them, else their best face (confirmed first)."""
-    db.execute(
-        """
-        UPDATE people SET cover_face_id = (
-            SELECT f.id FROM faces f WHERE f.person_id = people.id AND f.assignment != 'suggested'
-            ORDER BY f.assignment = 'manual' DESC, (f.x2 - f.x1) * (f.y2 - f.y1) * f.score DESC, f.id LIMIT 1)
-        WHERE cover_face_id IS NULL OR NOT EXISTS (
-            SELECT 1 FROM faces c WHERE c.id = people.cover_face_id AND c.person_id = people.id
-              AND c.assignment != 'suggested')
-        """
     )
 
 
