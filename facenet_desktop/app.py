@@ -28,8 +28,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
     QSplitter,
     QStackedWidget,
     QToolBar,
@@ -79,6 +77,7 @@ from facenet_desktop.pages import (
 )
 from facenet_desktop.resources import icon_path
 from facenet_desktop.engine_process import ChildCall, ChildProcess, EngineHost
+from facenet_desktop.status_line import StatusLine
 from facenet_desktop.scan_process import ScanProcess, ScanRequest
 from facenet_desktop.thumbnails import ThumbnailLoader
 from facenet_desktop import child_work
@@ -190,7 +189,7 @@ class MainWindow(QMainWindow):
         self.people_page.merge_requested.connect(self.merge_people)
         self.people_page.set_hidden.connect(self.hide_person)
         self.people_page.show_hidden_changed.connect(self._show_hidden_people)
-        self.people_page.told.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.people_page.told.connect(lambda text: self.status_line.say(text, 8000))
         self.person_page.back.connect(self._back_to_people)
         self.person_page.rename.connect(self.rename_person)
         self.person_page.reject_faces.connect(self.reject_faces)
@@ -251,24 +250,15 @@ class MainWindow(QMainWindow):
         self._update_job_actions()
 
     def _build_status(self) -> None:
-        # What the library holds, shown whenever no message is (a message hides it for a while).
-        self.library_summary = QLabel(self)
-        self.statusBar().addWidget(self.library_summary)
-        self.progress_bar = QProgressBar(self)
-        self.progress_bar.setMaximumWidth(240)
-        self.progress_bar.hide()
-        self.statusBar().addPermanentWidget(self.progress_bar)
+        self.status_line = StatusLine(self, undo=self.undo, redo=self.redo)
+        self.setStatusBar(self.status_line)
+        self.library_summary = self.status_line.library_summary  # shown whenever no message is
+        self.progress_bar = self.status_line.progress_bar
+        self.edit_undo_button, self.edit_redo_button = self.status_line.undo_button, self.status_line.redo_button
         self.unreadable_photos: list[tuple[str, str]] = []
-        self.unreadable_button = self._status_button("Which photos, and why", self.show_unreadable_photos)
-        self.missing_button = self._status_button("Photos gone from disk: their names are kept", self.show_missing_photos)
-        # "Moved 3 faces to Unsorted.  [Undo]": the button belongs to the message beside it.
-        self.edit_undo_button = self._status_button("Undo this edit (Ctrl+Z)", self.undo)
-        self.edit_undo_button.setText("Undo")
-        self.edit_redo_button = self._status_button("Make this edit again (Ctrl+Shift+Z)", self.redo)
-        self.edit_redo_button.setText("Redo")
-        self._edit_message = ""
-        self.statusBar().messageChanged.connect(self._edit_message_changed)
-        self._progress_text = ""  # the status bar's last progress line, to clear when its job ends
+        self.unreadable_button = self.status_line.add_button("Which photos, and why", self.show_unreadable_photos)
+        self.missing_button = self.status_line.add_button("Photos gone from disk: their names are kept",
+                                                          self.show_missing_photos)
         # Naming pays off at once: after the user's edits settle, recognition runs again in the
         # engine host (no torch needed, but 100k faces of k-NN must not hold this thread).
         self._recognition_timer = QTimer(self, singleShot=True, interval=RECOGNITION_DELAY_MS)
@@ -276,20 +266,10 @@ class MainWindow(QMainWindow):
         self._recognise_again = False
         self._last_progress: Progress | None = None
 
-    def _status_button(self, tooltip: str, action) -> QPushButton:  # noqa: ANN001
-        """A flat button at the right of the status bar, shown when there is something to see."""
-        button = QPushButton(self)
-        button.setFlat(True)
-        button.setToolTip(tooltip)
-        button.clicked.connect(action)
-        button.hide()
-        self.statusBar().addPermanentWidget(button)
-        return button
-
     # -- the one error route ---------------------------------------------------------------
     def report_error(self, message: str, details: str = "") -> None:
         self.errors.append(message)
-        self.statusBar().showMessage(message, 10000)
+        self.status_line.say(message, 10000)
         box = QMessageBox(QMessageBox.Icon.Warning, WINDOW_TITLE, message, QMessageBox.StandardButton.Ok, self)
         if details:
             box.setDetailedText(details)
@@ -321,8 +301,7 @@ class MainWindow(QMainWindow):
         elif outcome.crashed:
             self.report_error("That change could not be made; your library is safe.", outcome.crashed)
         else:
-            button = {"undo": self.edit_undo_button, "redo": self.edit_redo_button}.get(outcome.button)
-            self._say_edit(outcome.message, button)
+            self.status_line.say_edit(outcome.message, outcome.button)
             self._recognition_timer.start()
         if outcome.views is not None and not self._closing:
             self._views_generation += 1
@@ -343,18 +322,6 @@ class MainWindow(QMainWindow):
 
     def _recognised(self, placed: int) -> None:
         self.recognitions += 1  # the views refresh when the job is done (_job_done)
-
-    def _say_edit(self, message: str, button: QPushButton | None) -> None:
-        self._edit_message = message
-        self.edit_undo_button.setVisible(button is self.edit_undo_button)
-        self.edit_redo_button.setVisible(button is self.edit_redo_button)
-        self.statusBar().showMessage(message, 15000)
-
-    def _edit_message_changed(self, message: str) -> None:
-        if message != self._edit_message:  # replaced or timed out: the button goes with it
-            self._edit_message = ""
-            self.edit_undo_button.hide()
-            self.edit_redo_button.hide()
 
     # -- reading the library ---------------------------------------------------------------
     def folders(self) -> list[str]:
@@ -440,7 +407,7 @@ class MainWindow(QMainWindow):
             if not self.errors or self.errors[-1] != str(error):  # once, not at every 2-s refresh
                 self.report_error(str(error))
         elif error is not None:  # a failed read shows up on the next one
-            self.statusBar().showMessage(f"Could not read the library: {error}", 5000)
+            self.status_line.say(f"Could not read the library: {error}", 5000)
         if views is not None:
             if self._pending_generation == self._views_generation and not self.edits_pending():
                 self._apply_views(views)
@@ -475,7 +442,7 @@ class MainWindow(QMainWindow):
 
         def arrived(result, error) -> None:  # noqa: ANN001
             if error is not None:
-                self.statusBar().showMessage(f"Could not read the photos: {error}", 5000)
+                self.status_line.say(f"Could not read the photos: {error}", 5000)
             elif result is not None and (folder, newest) == (self.timeline_page.folder, self.timeline_page.newest_first):
                 self.timeline_page.show_photos(*result)
                 self.timeline_reads += 1
@@ -519,13 +486,13 @@ class MainWindow(QMainWindow):
         folders = self.folders()
         if not folders:  # nothing to scan yet: the page that adds a folder
             self.stack.setCurrentWidget(self.empty_page)
-            self.statusBar().showMessage("No photo folder yet: add one to scan it.", 8000)
+            self.status_line.say("No photo folder yet: add one to scan it.", 8000)
             return
         if self.scan_job is not None:
             # Folders or settings changed meanwhile: the running scan took its folders at its
             # start, so another scan follows it (a folder added now was saved with 0 photos).
             self._scan_again = True
-            self.statusBar().showMessage("A scan is running: the changes are scanned as soon as it is done.", 10000)
+            self.status_line.say("A scan is running: the changes are scanned as soon as it is done.", 10000)
             return
         self._scan_again = False
         self._faces_before_scan = face_count(self.library)  # the status bar counts this scan's faces
@@ -543,7 +510,7 @@ class MainWindow(QMainWindow):
         # in a 100k-face library: benchmarks/recognition_after_edit.py).
         self._recognition_timer.start()
         unreadable = len(summary.problems)
-        self.statusBar().showMessage(
+        self.status_line.say(
             f"Scan done: {counted(summary.analyzed, 'photo')} analysed, {counted(summary.faces_found, 'face')} found, "
             f"{summary.unchanged:,} unchanged"
             + (f", {counted(summary.missing, 'photo')} missing from disk (names kept)" if summary.missing else "")
@@ -603,7 +570,7 @@ class MainWindow(QMainWindow):
         if self._last_progress is not None:  # say it now: no report comes while paused
             self._show_progress(self._last_progress)
         else:
-            self.statusBar().showMessage("Paused." if self.scan_job.paused else "")
+            self.status_line.say("Paused." if self.scan_job.paused else "", None)
         self._update_job_actions()
 
     def _cancellable_job(self) -> Job | None:
@@ -618,9 +585,9 @@ class MainWindow(QMainWindow):
         if job is None:
             return
         job.cancel()
-        self._progress_text = ""
-        self.statusBar().showMessage("Stopping the scan after the current photo…" if job is self.scan_job
-                                     else f"Stopping the {job.name}…")
+        self.status_line.progress_stopped()
+        self.status_line.say("Stopping the scan after the current photo…" if job is self.scan_job
+                             else f"Stopping the {job.name}…", None)
 
     def _start_job(self, name: str, function, on_success, on_pause=None) -> Job:  # noqa: ANN001
         job = Job(name, function)
@@ -654,27 +621,15 @@ class MainWindow(QMainWindow):
             if self._recognise_again:
                 self._recognise_again = False
                 self._recognition_timer.start()
-        if job.cancelled:
-            self.statusBar().showMessage(CANCELLED_MESSAGES.get(job.name, f"Cancelled the {job.name}; nothing was changed."),
-                                         15000)
-        elif self.statusBar().currentMessage() == self._progress_text:
-            self.statusBar().clearMessage()  # "Fine-tuning: 404 of 404" is not true any more
-        self._progress_text = ""
         self._last_progress = None
         others = [j for j in self._running_jobs() if j is not job]
-        if not others:
-            self.progress_bar.hide()
+        cancelled = CANCELLED_MESSAGES.get(job.name, f"Cancelled the {job.name}; nothing was changed.")
+        self.status_line.progress_ended(cancelled if job.cancelled else None, any_left=bool(others))
         self._update_job_actions(others)
         self.refresh_in_background()
 
     def _show_progress(self, progress: Progress) -> None:
         self._last_progress = progress
-        self.progress_bar.show()
-        if progress.total:
-            self.progress_bar.setRange(0, progress.total)
-            self.progress_bar.setValue(progress.done)
-        else:
-            self.progress_bar.setRange(0, 0)
         text = f"{progress.phase.capitalize()}: {progress.done}" + (f" of {progress.total}" if progress.total else "")
         if progress.phase == "fine-tuning":
             text = f"Learning your people: {FINETUNE_STAGES.get(progress.item, f'step {progress.done - 1} of {progress.total - 4}')}"
@@ -687,8 +642,7 @@ class MainWindow(QMainWindow):
             text += f", about {format_duration(progress.eta_seconds)} left"
         if self.scan_job is not None and self.scan_job.paused:
             text = f"Paused. {text}"
-        self._progress_text = text
-        self.statusBar().showMessage(text)
+        self.status_line.show_progress(text, progress.done, progress.total)
 
     def _update_job_actions(self, running: list[Job] | None = None) -> None:
         running = self._running_jobs() if running is None else running
@@ -750,8 +704,8 @@ class MainWindow(QMainWindow):
         self.refresh()
         if shown:
             hidden = sum(1 for p in self.people_model.items if p.hidden)
-            self.statusBar().showMessage(f"Showing {counted(hidden, 'hidden person', 'hidden people')}: open one to show them again."
-                                         if hidden else "Nobody is hidden.", 8000)
+            self.status_line.say(f"Showing {counted(hidden, 'hidden person', 'hidden people')}: open one to show them again."
+                                 if hidden else "Nobody is hidden.", 8000)
 
     def answer_suggestion(self, face_id: int, yes: bool) -> None:
         """The answered face leaves the page at once, so the next Y or N is about the next
@@ -905,11 +859,11 @@ class MainWindow(QMainWindow):
 
         def added(face_id: int) -> None:
             self.thumbnails.forget()
-            self.statusBar().showMessage("Face added; click it to name it.", 5000)
+            self.status_line.say("Face added; click it to name it.", 5000)
             if self.photo_page.photo_id == photo_id:
                 self.open_photo(photo_id)
 
-        self.statusBar().showMessage("Finding the face you drew… (a few seconds the first time)")
+        self.status_line.say("Finding the face you drew… (a few seconds the first time)", None)
         self._start_job("add face", work, added)
 
     # -- search --------------------------------------------------------------------------------
@@ -990,8 +944,8 @@ class MainWindow(QMainWindow):
 
     def _finetune_applied(self, applied) -> None:  # noqa: ANN001 - engine.library.tasks.AppliedModel
         # The switch is an edit of its own: Undo puts the previous model and its groups back.
-        self._say_edit(f"Now using your fine-tuned model: {applied.changes}; "
-                       f"{counted(applied.suggestions, 'suggestion')} waiting for you.", self.edit_undo_button)
+        self.status_line.say_edit(f"Now using your fine-tuned model: {applied.changes}; "
+                                  f"{counted(applied.suggestions, 'suggestion')} waiting for you.", "undo")
 
     # -- settings --------------------------------------------------------------------------------
     def open_settings(self) -> None:

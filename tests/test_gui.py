@@ -1601,3 +1601,28 @@ def test_drawing_a_face_says_it_is_being_found_at_once(window, qtbot, monkeypatc
         release.set()
     qtbot.waitUntil(lambda: not window.statusBar().currentMessage().startswith("Finding"),
                     timeout=HANG_CEILING_S * 1000)  # then what came of it (here: the photo is not on disk)
+
+
+def test_the_status_line_keeps_each_button_and_bar_with_its_own_message(qtbot) -> None:
+    from facenet_desktop.status_line import StatusLine
+
+    undone = []
+    line = StatusLine(undo=lambda: undone.append(1))
+    qtbot.addWidget(line)
+    line.show()
+    line.say_edit("Moved 3 faces to Unsorted.", "undo")
+    assert line.undo_button.isVisible() and not line.redo_button.isVisible()
+    line.undo_button.click()
+    assert undone == [1]
+    line.say("Face added; click it to name it.")  # another message: the Undo beside the old one goes
+    assert not line.undo_button.isVisible() and line.currentMessage() == "Face added; click it to name it."
+    line.show_progress("Analyzing: 3 of 9 photos", 3, 9)
+    assert line.progress_bar.isVisible() and line.progress_bar.maximum() == 9
+    line.progress_ended(any_left=True)  # its line goes; another job still runs, so the bar stays
+    assert line.currentMessage() == "" and line.progress_bar.isVisible()
+    line.show_progress("Grouping faces: 0", 0, None)
+    line.say_edit("Named Anna.", "redo")  # said since: a job ending must not clear it
+    line.progress_ended()
+    assert line.currentMessage() == "Named Anna." and line.redo_button.isVisible() and line.progress_bar.isHidden()
+    line.progress_ended("Scan cancelled.")
+    assert line.currentMessage() == "Scan cancelled." and not line.redo_button.isVisible()
