@@ -53,7 +53,7 @@ from engine.library.browse import (
 from engine.library.group_suggestions import GroupQuestions, GroupSuggestion, answer_group_suggestion
 from engine.library.folders import add_folder, library_folders, photos_in_folder, remove_folder
 from engine.library.missing import forget_missing, missing_photos
-from engine.library.model_registry import hold_candidate, remove_orphan_candidates
+from engine.library.model_registry import remove_orphan_candidates
 from engine.library.finetune_offer import FinetuneOffers
 from engine.library.timeline import folder_tree, photo_taken, timeline
 from facenet_desktop.timeline_page import TimelineModel, TimelinePage
@@ -77,6 +77,7 @@ from facenet_desktop.pages import (
 )
 from facenet_desktop.resources import icon_path
 from facenet_desktop.engine_process import ChildCall, ChildProcess, EngineHost
+from facenet_desktop.finetune_flow import FinetuneFlow
 from facenet_desktop.status_line import StatusLine
 from facenet_desktop.scan_process import ScanProcess, ScanRequest
 from facenet_desktop.thumbnails import ThumbnailLoader
@@ -109,6 +110,7 @@ class MainWindow(QMainWindow):
         self.engine_host = EngineHost("engine helper", nice=10)  # quick engine calls: recognition, a face drawn by hand
         self.scan_job: Job | None = None
         self.finetune_job: Job | None = None
+        self.finetune = FinetuneFlow(self)
         self._recognition_job: Job | None = None
         self.errors: list[str] = []  # every message shown, newest last (tests read it)
         self.recognitions = 0  # recognition passes after edits that finished (tests wait on it)
@@ -247,7 +249,7 @@ class MainWindow(QMainWindow):
         self.addAction(self.undo_action)
         self.addAction(self.redo_action)
         self.addAction(self.search_action)
-        self._update_job_actions()
+        self.update_job_actions()
 
     def _build_status(self) -> None:
         self.status_line = StatusLine(self, undo=self.undo, redo=self.redo)
@@ -318,7 +320,7 @@ class MainWindow(QMainWindow):
             self._recognise_again = True  # the running pass may have read the library before the edit
             return
         work = self.engine_host.job(child_work.recognise, str(self.library.path), what="recognition")
-        self._recognition_job = self._start_job("recognition", work, self._recognised)
+        self._recognition_job = self.start_job("recognition", work, self._recognised)
 
     def _recognised(self, placed: int) -> None:
         self.recognitions += 1  # the views refresh when the job is done (_job_done)
@@ -499,8 +501,8 @@ class MainWindow(QMainWindow):
         prefs = load_preferences(self.library)
         process = ScanProcess(ScanRequest(str(self.library.path), tuple(folders), float(prefs.min_face_px),
                                           tuple(prefs.excluded_folders)))
-        self.scan_job = self._start_job("scan", process.run, self._scan_finished, process.set_paused)
-        self._update_job_actions()
+        self.scan_job = self.start_job("scan", process.run, self._scan_finished, process.set_paused)
+        self.update_job_actions()
         self.refresh_timer.start()
 
     def _scan_finished(self, summary) -> None:  # noqa: ANN001
@@ -571,7 +573,7 @@ class MainWindow(QMainWindow):
             self._show_progress(self._last_progress)
         else:
             self.status_line.say("Paused." if self.scan_job.paused else "", None)
-        self._update_job_actions()
+        self.update_job_actions()
 
     def _cancellable_job(self) -> Job | None:
         """The scan, or else a fine-tune training, measuring or re-embedding: each stops without
@@ -589,7 +591,7 @@ class MainWindow(QMainWindow):
         self.status_line.say("Stopping the scan after the current photo…" if job is self.scan_job
                              else f"Stopping the {job.name}…", None)
 
-    def _start_job(self, name: str, function, on_success, on_pause=None) -> Job:  # noqa: ANN001
+    def start_job(self, name: str, function, on_success, on_pause=None) -> Job:  # noqa: ANN001
         job = Job(name, function)
         if on_pause is not None:
             job.pause_listeners.append(on_pause)
@@ -601,7 +603,7 @@ class MainWindow(QMainWindow):
         job.failed.connect(listener.failed)
         job.done.connect(listener.done)
         self.jobs.start(job)
-        self._update_job_actions()
+        self.update_job_actions()
         return job
 
     def _running_jobs(self) -> list[Job]:
@@ -625,7 +627,7 @@ class MainWindow(QMainWindow):
         others = [j for j in self._running_jobs() if j is not job]
         cancelled = CANCELLED_MESSAGES.get(job.name, f"Cancelled the {job.name}; nothing was changed.")
         self.status_line.progress_ended(cancelled if job.cancelled else None, any_left=bool(others))
-        self._update_job_actions(others)
+        self.update_job_actions(others)
         self.refresh_in_background()
 
     def _show_progress(self, progress: Progress) -> None:
@@ -644,7 +646,7 @@ class MainWindow(QMainWindow):
             text = f"Paused. {text}"
         self.status_line.show_progress(text, progress.done, progress.total)
 
-    def _update_job_actions(self, running: list[Job] | None = None) -> None:
+    def update_job_actions(self, running: list[Job] | None = None) -> None:
         running = self._running_jobs() if running is None else running
         scanning = self.scan_job is not None
         self.pause_action.setEnabled(scanning)
@@ -864,7 +866,7 @@ class MainWindow(QMainWindow):
                 self.open_photo(photo_id)
 
         self.status_line.say("Finding the face you drew… (a few seconds the first time)", None)
-        self._start_job("add face", work, added)
+        self.start_job("add face", work, added)
 
     # -- search --------------------------------------------------------------------------------
     def search(self, text: str) -> None:
@@ -895,57 +897,12 @@ class MainWindow(QMainWindow):
         page.result.setText(". ".join(part for part in (said, problem[:1].upper() + problem[1:]) if part) + "."
                             if said or problem else "")
 
-    # -- fine-tune -----------------------------------------------------------------------------
+    # -- fine-tune (facenet_desktop/finetune_flow.py) ---------------------------------------------
     def start_finetune(self) -> None:
-        from engine.library.labelled_faces import check_enough_labels, labelled_face_rows
-        from engine.library.model_registry import active_name
-
-        try:
-            check_enough_labels(labelled_face_rows(self.library, active_name(self.library)))
-        except LibraryError as exc:
-            self.report_error(str(exc))
-            return
-        # Fine-tuning and re-embedding load torch: in child processes, like scans.
-        work = ChildProcess(ChildCall(child_work.propose_finetune, (str(self.library.path),)),
-                            "fine-tune").run
-        self.finetune_job = self._start_job("fine-tune", work, self._finetune_measured)
-        self._update_job_actions()  # Cancel works from the start (it stayed grey while this was unset)
-
-    def _finetune_measured(self, proposal) -> None:  # noqa: ANN001 - child_work.FinetuneProposal
-        report = "\n".join(proposal.report_lines)
-        said = f"{proposal.headline}\n\n{proposal.counts}" if proposal.counts else proposal.headline
-        if not proposal.accepted:
-            self.finetune_dialog = TextDialog("Learn from your corrections", said, report, self, details_shown=False)
-            self.finetune_dialog.exec()
-            return
-        dialog = TextDialog("Learn from your corrections", f"{said}\n\nEvery face is embedded again; your names and "
-                            "labels stay, and Undo switches back.", report, self,
-                            QDialogButtonBox.StandardButton.Apply | QDialogButtonBox.StandardButton.Cancel,
-                            details_shown=False)
-        self.finetune_dialog = dialog
-        apply_button = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Apply)
-        apply_button.clicked.connect(dialog.accept)
-        held = hold_candidate(proposal.candidate) if proposal.candidate else None  # not an orphan while asked
-        try:
-            applied = dialog.exec()
-        finally:
-            if held is not None:
-                held.close()
-        if applied:
-            self.apply_finetune(proposal)
-        elif proposal.candidate:
-            Path(proposal.candidate).unlink(missing_ok=True)  # declined: nothing of it stays
+        self.finetune.start()
 
     def apply_finetune(self, proposal) -> None:  # noqa: ANN001 - child_work.FinetuneProposal
-        work = ChildProcess(ChildCall(child_work.apply_finetune,
-                                      (str(self.library.path), proposal.candidate)), "re-embedding").run
-        self.finetune_job = self._start_job("re-embedding", work, self._finetune_applied)
-        self._update_job_actions()
-
-    def _finetune_applied(self, applied) -> None:  # noqa: ANN001 - engine.library.tasks.AppliedModel
-        # The switch is an edit of its own: Undo puts the previous model and its groups back.
-        self.status_line.say_edit(f"Now using your fine-tuned model: {applied.changes}; "
-                                  f"{counted(applied.suggestions, 'suggestion')} waiting for you.", "undo")
+        self.finetune.apply(proposal)
 
     # -- settings --------------------------------------------------------------------------------
     def open_settings(self) -> None:
@@ -980,7 +937,7 @@ class MainWindow(QMainWindow):
         if new.strictness != prefs.strictness and self.scan_job is None:
             work = ChildProcess(ChildCall(child_work.regroup, (str(self.library.path),), background=True),
                                 "grouping").run
-            self._start_job("grouping", work, lambda s: None)
+            self.start_job("grouping", work, lambda s: None)
         elif added or new.excluded_folders != prefs.excluded_folders or new.min_face_px != prefs.min_face_px:
             self.rescan()
 

@@ -180,7 +180,7 @@ def test_the_status_bar_says_paused_cancelled_and_done_never_a_stale_progress(wi
         return None
 
     bar = window.statusBar()
-    window.scan_job = window._start_job("scan", scan, window._scan_finished)
+    window.scan_job = window.start_job("scan", scan, window._scan_finished)
     qtbot.waitUntil(lambda: bar.currentMessage().startswith("Analyzing: 3 of 9 photos"), timeout=60_000)
     window.toggle_pause()
     assert bar.currentMessage().startswith("Paused. Analyzing: 3 of 9")  # at once: no report comes while paused
@@ -196,7 +196,7 @@ def test_the_status_bar_says_paused_cancelled_and_done_never_a_stale_progress(wi
         progress(Progress("fine-tuning", 404, 404))
         return None
 
-    job = window._start_job("fine-tune", finetune, lambda result: None)
+    job = window.start_job("fine-tune", finetune, lambda result: None)
     qtbot.waitUntil(lambda: job not in window.jobs.running(), timeout=60_000)
     qtbot.waitUntil(lambda: window.progress_bar.isHidden(), timeout=60_000)
     assert "404" not in bar.currentMessage()
@@ -608,7 +608,7 @@ def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, l
 
     from engine.training.acceptance import Change, HeldOutErrors, Verdict, judge
     from engine.training.finetune import FinetuneReport
-    from facenet_desktop import child_work, dialogs
+    from facenet_desktop import child_work, dialogs, finetune_flow
 
     window.start_finetune()
     assert window.errors[-1] == ("Fine-tuning learns from the people you named: it needs at least 2 people with 5 or "
@@ -637,7 +637,7 @@ def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, l
         def run(self, progress, cancel):  # noqa: ANN001, ANN202
             return self.call.function(*self.call.args, progress=progress, cancel=cancel)
 
-    monkeypatch.setattr(app_module, "ChildProcess", InThread)
+    monkeypatch.setattr(finetune_flow, "ChildProcess", InThread)
     monkeypatch.setattr(child_work, "propose_finetune", lambda db, progress, cancel: proposals[-1])
     shown, applied, answers = [], [], [1]
     headlines = []
@@ -645,7 +645,7 @@ def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, l
     monkeypatch.setattr(dialogs.TextDialog, "exec", lambda self: headlines.append(self.message.text())
                         or details_open.append(self.details_button.isChecked())
                         or shown.append(self.details.toPlainText()) or answers[-1])
-    monkeypatch.setattr(app_module.MainWindow, "apply_finetune", lambda self, o: applied.append(o))
+    monkeypatch.setattr(finetune_flow.FinetuneFlow, "apply", lambda self, o: applied.append(o))
     window.start_finetune()
     qtbot.waitUntil(lambda: bool(applied) or len(window.errors) > 1, timeout=20000)
     assert len(window.errors) == 1, window.errors
@@ -677,7 +677,7 @@ def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, l
     # After applying: what grouping and recognition redone under the new model changed.
     from engine.library.tasks import AppliedModel
 
-    window._finetune_applied(AppliedModel("finetuned-test", 20, 3, 1, "2 more faces named and 1 moved to Ben"))
+    window.finetune.applied(AppliedModel("finetuned-test", 20, 3, 1, "2 more faces named and 1 moved to Ben"))
     assert window.statusBar().currentMessage() == (
         "Now using your fine-tuned model: 2 more faces named and 1 moved to Ben; 1 suggestion waiting for you.")
     assert not window.edit_undo_button.isHidden()  # one Undo switches back (tests/test_model_versions.py)
@@ -1492,8 +1492,7 @@ def test_cancel_works_while_learning_and_while_applying(window, qtbot, monkeypat
     test_model_versions.py)."""
     from engine.errors import Cancelled
     from engine.library import labelled_faces
-    from facenet_desktop import app as app_module
-    from facenet_desktop import child_work
+    from facenet_desktop import child_work, finetune_flow
 
     class InThread:
         def __init__(self, call, what) -> None:  # noqa: ANN001
@@ -1510,7 +1509,7 @@ def test_cancel_works_while_learning_and_while_applying(window, qtbot, monkeypat
         cancel.wait(HANG_CEILING_S)
         raise Cancelled(None)
 
-    monkeypatch.setattr(app_module, "ChildProcess", InThread)
+    monkeypatch.setattr(finetune_flow, "ChildProcess", InThread)
     monkeypatch.setattr(labelled_faces, "check_enough_labels", lambda rows: None)
     if stage == "fine-tune":
         monkeypatch.setattr(child_work, "propose_finetune", working_until_cancelled)
@@ -1552,7 +1551,7 @@ def test_a_folder_added_while_a_scan_runs_is_scanned_next(window, qtbot, monkeyp
 
     monkeypatch.setattr(app_module, "ScanProcess", SecondScan)
     monkeypatch.setattr(window, "_scan_finished", lambda summary: None)
-    window.scan_job = window._start_job("scan", first_scan, window._scan_finished)
+    window.scan_job = window.start_job("scan", first_scan, window._scan_finished)
     added = tmp_path / "Added later"
     added.mkdir()
     monkeypatch.setattr(dialogs.SettingsDialog, "exec", lambda self: (self.folders.addItem(str(added)), True)[-1])
