@@ -82,6 +82,7 @@ READ_AND_EDIT_COMMANDS = [
     ["people"], ["suggestions"], ["photos", "--person", "Anna"], ["export"], ["missing"], ["undo"], ["redo"],
     ["name", "Anna", "Anne"], ["confirm", "FACE"], ["reject", "FACE"], ["move", "FACE", "--to", "Ben"],
     ["merge", "Ben", "--into", "Anna"], ["answer", "FACE", "yes"],
+    ["cluster"], ["recognize"],  # a small library's grouping needs no torch (a large one's top-k may)
 ]
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 EXACT_LIMIT = 20_000
 QUERY_BLOCK = 1024
@@ -47,6 +46,8 @@ def _top_k(d2: np.ndarray, query_ids: np.ndarray, point_ids: np.ndarray, k: int,
     counts = inside.sum(axis=1)
     crowded = counts > k
     if crowded.any():
+        import torch  # only for crowded rows: grouping a small library never waits 2 s for it
+
         rows = np.flatnonzero(crowded)
         sub = torch.from_numpy(np.where(inside[rows], d2[rows], np.inf).astype(np.float32))
         keep = torch.topk(sub, k, dim=1, largest=False, sorted=False).indices.numpy()  # threaded
