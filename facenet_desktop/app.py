@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, QStandardPaths, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QIcon, QImage, QKeySequence, QPixmap
+from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDialogButtonBox,
@@ -26,15 +26,12 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QMainWindow,
-    QMenu,
     QMessageBox,
     QSplitter,
     QStackedWidget,
     QToolBar,
-    QWidget,
 )
 
-from engine.library.assignments import Assignment
 from engine.errors import EngineError
 from engine.logs import start_logging
 from engine.paths import data_dir
@@ -43,11 +40,8 @@ from engine.jobs import Progress
 from engine.library import editing
 from engine.library.browse import (
     face_count,
-    group_size,
     parse_people_query,
     person_faces,
-    photo_faces,
-    photo_file,
     search_photos,
 )
 from engine.library.group_suggestions import GroupQuestions, GroupSuggestion, answer_group_suggestion
@@ -55,7 +49,7 @@ from engine.library.folders import add_folder, library_folders, photos_in_folder
 from engine.library.missing import forget_missing, missing_photos
 from engine.library.model_registry import remove_orphan_candidates
 from engine.library.finetune_offer import FinetuneOffers
-from engine.library.timeline import folder_tree, photo_taken, timeline
+from engine.library.timeline import folder_tree, timeline
 from facenet_desktop.timeline_page import TimelineModel, TimelinePage
 from engine.library.review_pages import ReviewPages
 from facenet_desktop.review_panel import ReviewPanel
@@ -78,6 +72,7 @@ from facenet_desktop.pages import (
 from facenet_desktop.resources import icon_path
 from facenet_desktop.engine_process import ChildCall, ChildProcess, EngineHost
 from facenet_desktop.finetune_flow import FinetuneFlow
+from facenet_desktop.photo_viewer import PhotoViewer
 from facenet_desktop.status_line import StatusLine
 from facenet_desktop.scan_process import ScanProcess, ScanRequest
 from facenet_desktop.thumbnails import ThumbnailLoader
@@ -85,7 +80,6 @@ from facenet_desktop import child_work
 from facenet_desktop.background import Delivery
 from facenet_desktop.crash import install_crash_dialog
 from facenet_desktop.display_check import display_problem, tell_without_qt
-from facenet_desktop.photo_loading import decode_for_display
 from facenet_desktop.views import person_view, read_views
 from facenet_desktop.workers import EditOutcome, EditRunner, Job, JobRunner
 
@@ -124,7 +118,6 @@ class MainWindow(QMainWindow):
         self._review_pages = ReviewPages()  # likewise
         self._finetune_offers = FinetuneOffers()  # likewise
         self.photos_model = PhotosModel(self.thumbnails, self)
-        self._previous_page: QWidget | None = None
         self._build_pages()
         self._build_actions()
         self._build_status()
@@ -139,9 +132,6 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._faces_found = 0
         self._faces_before_scan = 0
-        self._photo_decoder = Delivery("photo", self)
-        self._pending_photo: int | None = None  # the photo whose decoding is under way
-        self._photo_sequence: list[int] = []
         self._include_hidden = False  # the grid's "Show hidden people", read by the worker threads' reads
         self.edits = EditRunner(lambda person: self._read_views(person, groups=False), self._show_edit,
                                 (LibraryError, EngineError, ValueError), self)
@@ -177,6 +167,7 @@ class MainWindow(QMainWindow):
                                                 lambda person: person_faces(self.library, person, REFERENCE_FACES),
                                                 self.group_faces_model, self)
         self.photo_page = PhotoPage(self)
+        self.photo_viewer = PhotoViewer(self)
         self.search_page = SearchPage(self.photos_model, self)
         self.timeline_model = TimelineModel(self.thumbnails, self)
         self.timeline_page = TimelinePage(self.timeline_model, self)
@@ -209,12 +200,12 @@ class MainWindow(QMainWindow):
         self.review_panel.open_photo.connect(self.open_photo)
         self.suggestions_page.attach_review(self.review_panel)
         self.photo_page.back.connect(self.go_back)
-        self.photo_page.view.face_clicked.connect(self.face_menu)
-        self.photo_page.view.box_drawn.connect(self.add_face)
+        self.photo_page.view.face_clicked.connect(self.photo_viewer.face_menu)
+        self.photo_page.view.box_drawn.connect(self.photo_viewer.add_face)
         self.search_page.find.connect(self.search)
         self.search_page.search_people.connect(self.search_people)
         self.search_page.open_photo.connect(lambda photo: self.open_photo(photo, photos_in(self.photos_model.items)))
-        self.photo_page.step.connect(self.step_photo)
+        self.photo_page.step.connect(self.photo_viewer.step)
         splitter = QSplitter(self)
         splitter.addWidget(self.sidebar)
         splitter.addWidget(self.stack)
@@ -278,7 +269,7 @@ class MainWindow(QMainWindow):
         box.setModal(False)
         box.show()
 
-    def _edit(self, function, *args: object, then=None) -> None:  # noqa: ANN001
+    def edit(self, function, *args: object, then=None) -> None:  # noqa: ANN001
         """Make one edit on the edits thread and say what it did, with Undo; a refused edit
         becomes a message, never a crash.  `then` runs here once the edit is shown."""
         library = self.library
@@ -665,41 +656,41 @@ class MainWindow(QMainWindow):
             if answer != QMessageBox.StandardButton.Yes:
                 self._show_person(person_id)
                 return
-        self._edit(editing.name_person, person_id, name, then=None if other is None else lambda: self.open_person(other))
+        self.edit(editing.name_person, person_id, name, then=None if other is None else lambda: self.open_person(other))
 
     def merge_people(self, ids: list[int]) -> None:
         into, *sources = ids
-        self._edit(editing.merge_people, sources, into)
+        self.edit(editing.merge_people, sources, into)
 
     def reject_faces(self, face_ids: list[int]) -> None:
-        self._edit(editing.reject_faces, face_ids)
+        self.edit(editing.reject_faces, face_ids)
 
-    def _pick_person(self, title: str = "Move to…") -> str | None:
+    def pick_person(self, title: str = "Move to…") -> str | None:
         names = person_names(self.library)
         picker = PersonPicker(names, self, title)
         return picker.chosen() if picker.exec() else None
 
     def move_faces(self, face_ids: list[int]) -> None:
-        name = self._pick_person()
+        name = self.pick_person()
         if name:
             self.move_faces_to(face_ids, name)
 
     def move_faces_to(self, face_ids: list[int], name: str, then=None) -> None:  # noqa: ANN001
-        self._edit(editing.move_faces, face_ids, name, True, then=then)
+        self.edit(editing.move_faces, face_ids, name, True, then=then)
 
     def set_cover(self, person_id: int, face_id: int) -> None:
-        self._edit(editing.set_cover, person_id, face_id)
+        self.edit(editing.set_cover, person_id, face_id)
 
     def hide_person(self, person_id: int, hidden: bool = True) -> None:
-        self._edit(editing.hide_person, person_id, hidden,
+        self.edit(editing.hide_person, person_id, hidden,
                    then=(lambda: self.show_section("People")) if hidden else None)
 
     def not_a_face(self, face_ids: list[int]) -> None:
         """False detections leave the library (Undo brings them back)."""
-        self._edit(editing.not_a_face, face_ids, then=self._reopen_photo)
+        self.edit(editing.not_a_face, face_ids, then=self.photo_viewer.reopen)
 
     def confirm_faces(self, face_ids: list[int]) -> None:
-        self._edit(editing.confirm_faces, face_ids)
+        self.edit(editing.confirm_faces, face_ids)
 
     def _show_hidden_people(self, shown: bool) -> None:
         self._include_hidden = shown
@@ -714,13 +705,13 @@ class MainWindow(QMainWindow):
         face even while this answer is still being written."""
         self.suggestions_model.set_items([f for f in self.suggestions_model.items if f.id != face_id])
         self.sidebar.item(1).setText(self._suggestions_title())
-        self._edit(editing.confirm_face if yes else editing.reject_face, face_id)
+        self.edit(editing.confirm_face if yes else editing.reject_face, face_id)
 
     def answer_group_suggestion(self, suggestion: GroupSuggestion, yes: bool) -> None:
         page = self.suggestions_page
         page.set_groups([g for g in page.groups if g.key != suggestion.key], page.group_tiles)
         self.sidebar.item(1).setText(self._suggestions_title())
-        self._edit(answer_group_suggestion, suggestion, yes)
+        self.edit(answer_group_suggestion, suggestion, yes)
 
     def answer_review_page(self, page, yes: list[int], no: list[int]) -> None:  # noqa: ANN001 - a ReviewPage
         """The page leaves at once (the next page is shown while this answer is written)."""
@@ -728,7 +719,7 @@ class MainWindow(QMainWindow):
         panel.set_pages([p for p in panel.pages if p.key != page.key], panel.tiles)
         self.suggestions_page._update_question()
         self.sidebar.item(1).setText(self._suggestions_title())
-        self._edit(editing.answer_page, page.person_id, yes, no, then=self.refresh_in_background)
+        self.edit(editing.answer_page, page.person_id, yes, no, then=self.refresh_in_background)
 
     def undo(self) -> None:
         self._step_through_edits(editing.undo, "Undone", "redo", "Nothing to undo.")
@@ -743,130 +734,28 @@ class MainWindow(QMainWindow):
             done = step(library)
             return (f"{done_word}: {done}.", button) if done else (nothing, None)
 
-        self._submit_edit(work, self._reopen_photo)
+        self._submit_edit(work, self.photo_viewer.reopen)
 
-    def _reopen_photo(self) -> None:
-        """Undo and redo may change the faces of the photo on screen."""
-        if self.stack.currentWidget() is self.photo_page and self.photo_page.photo_id is not None:
-            self.open_photo(self.photo_page.photo_id)
-
-    # -- photo view -------------------------------------------------------------------------
+    # -- photo view (facenet_desktop/photo_viewer.py) ----------------------------------------------
     def open_photo(self, photo_id: int, sequence: list[int] | None = None) -> None:
-        """Show the photo page now and the photo when decoded: decoding a camera photo on
-        this thread took 105-134 ms for 1 MB of JPEG (measured), longer for WebP or HEIC.
-        `sequence`: the photos it was opened among (a person's, a search's): the arrow keys
-        go through them."""
-        found = photo_file(self.library, photo_id)
-        if found is None:
-            return
-        if sequence is not None:
-            self._photo_sequence = list(sequence)
-        elif photo_id not in self._photo_sequence:
-            self._photo_sequence = [photo_id]
-        self.photo_page.set_position(self._photo_sequence.index(photo_id) if photo_id in self._photo_sequence else None,
-                                     len(self._photo_sequence))
-        path, width = found[0], found[1] or 1
-        if self.stack.currentWidget() is not self.photo_page:
-            self._previous_page = self.stack.currentWidget()
-        self.photo_page.photo_id = photo_id
-        self.photo_page.title.setText(printable_path(path))
-        self.photo_page.set_file(path, photo_taken(self.library, photo_id))
-        self.stack.setCurrentWidget(self.photo_page)
-        self.photo_page.view.setFocus(Qt.FocusReason.OtherFocusReason)  # arrows and Esc work at once
-        self._pending_photo = photo_id
-        self._photo_decoder.submit(lambda: decode_for_display(path),
-                                   lambda decoded, _error: self._show_decoded_photo(photo_id, width, decoded))
-
-    def _show_decoded_photo(self, photo_id: int, width: int, decoded: tuple[QImage | None, str] | None) -> None:
-        if self._pending_photo == photo_id:
-            self._pending_photo = None
-        if self.photo_page.photo_id != photo_id:
-            return  # another photo was asked for meanwhile
-        image, error = decoded if decoded is not None else (None, "it could not be decoded")
-        if image is None:
-            self.report_error(f"Cannot show {self.photo_page.title.text()}: {error}")
-            return
-        self.photo_page.view.show_photo(QPixmap.fromImage(image), image.width() / width, photo_faces(self.library, photo_id))
-        self.photo_shown.emit(photo_id)
+        self.photo_viewer.open(photo_id, sequence)
 
     def step_photo(self, delta: int) -> None:
-        current = self.photo_page.photo_id
-        if current not in self._photo_sequence:
-            return
-        position = self._photo_sequence.index(current) + delta
-        if 0 <= position < len(self._photo_sequence):
-            self.open_photo(self._photo_sequence[position])
+        self.photo_viewer.step(delta)
 
     def go_back(self) -> None:
-        page = self._previous_page or self.people_page
-        self.stack.setCurrentWidget(page)
-        if hasattr(page, "view"):
-            page.view.setFocus(Qt.FocusReason.OtherFocusReason)  # the keys go on working there
-        self.refresh()
+        self.photo_viewer.go_back()
 
     def _back_to_people(self) -> None:
         self.show_section("People")
         if self.stack.currentWidget() is self.people_page:
             self.people_page.view.setFocus(Qt.FocusReason.OtherFocusReason)
 
-    def face_menu(self, face_id: int) -> None:
-        actions = self.face_actions(face_id)
-        if not actions:
-            return
-        menu = QMenu(self)
-        slots = {menu.addAction(text): slot for text, slot in actions}
-        chosen = menu.exec(self.cursor().pos())
-        if chosen is not None:
-            slots[chosen]()
-
     def face_actions(self, face_id: int) -> list[tuple[str, Callable[[], None]]]:
-        """What a click on a box in the photo view offers, first what settles the most."""
-        face = next((f for f in photo_faces(self.library, self.photo_page.photo_id) if f.id == face_id), None)
-        if face is None:
-            return []
-        actions: list[tuple[str, Callable[[], None]]] = []
-        if face.person_id is not None and face.person_name is None:
-            # An unnamed group: naming it names every face in it, as in the people grid.
-            size = group_size(self.library, face.person_id)
-            if size > 1:
-                actions.append((f"Name this group of {counted(size, 'face')}…", lambda: self._name_group(face.person_id)))
-        actions.append(("Name / move only this face…" if actions else "Name / move to…", lambda: self._name_face(face_id)))
-        if face.person_name and face.assignment != Assignment.MANUAL:
-            actions.append((f"Yes, this is {face.person_name}",
-                            lambda: self._edit(editing.confirm_face, face_id, then=self._reopen_photo)))
-        if face.person_id is not None:
-            actions.append(("Not this person" if face.person_name else "Not in this group",
-                            lambda: self._edit(editing.reject_face, face_id, then=self._reopen_photo)))
-        actions.append(("Not a face", lambda: self.not_a_face([face_id])))
-        return actions
-
-    def _name_face(self, face_id: int) -> None:
-        name = self._pick_person("Who is this?")
-        if name:
-            self.move_faces_to([face_id], name, then=self._reopen_photo)
-
-    def _name_group(self, person_id: int) -> None:
-        name = self._pick_person("Who are these faces?")
-        if name:  # a name someone has already merges the group into them, as naming in the grid does
-            self._edit(editing.name_person, person_id, name, then=self._reopen_photo)
+        return self.photo_viewer.face_actions(face_id)
 
     def add_face(self, box: tuple) -> None:
-        photo_id = self.photo_page.photo_id
-        library = self.library
-
-        # In a child process: loading torch and the models in this one froze the window
-        # for 0.7 s (measured).  The host child stays up, so only the first face waits for them.
-        work = self.engine_host.job(child_work.add_face, str(library.path), photo_id,
-                                    tuple(map(float, box)), what="adding the face you drew")
-
-        def added(face_id: int) -> None:
-            self.thumbnails.forget()
-            self.status_line.say("Face added; click it to name it.", 5000)
-            if self.photo_page.photo_id == photo_id:
-                self.open_photo(photo_id)
-
-        self.status_line.say("Finding the face you drew… (a few seconds the first time)", None)
-        self.start_job("add face", work, added)
+        self.photo_viewer.add_face(box)
 
     # -- search --------------------------------------------------------------------------------
     def search(self, text: str) -> None:
@@ -949,7 +838,7 @@ class MainWindow(QMainWindow):
             f"Remove {printable_path(folder)} from the library?\n\nIts {counted(photos, 'photo')} and their faces "
             "leave the library; the files stay on disk, and the people and their names stay. You can undo this.")
         if answer == QMessageBox.StandardButton.Yes:
-            self._edit(remove_folder, folder, then=lambda: self.show_section("People"))
+            self.edit(remove_folder, folder, then=lambda: self.show_section("People"))
 
     def remember_geometry(self, path: Path) -> None:
         """Open where and as large as it was last closed (a QSettings file at `path`)."""
@@ -968,7 +857,7 @@ class MainWindow(QMainWindow):
         self.jobs.stop_all()
         self.engine_host.close()
         self._reader.close()
-        self._photo_decoder.close()
+        self.photo_viewer.close()
         self.thumbnails.wait()
         super().closeEvent(event)
 

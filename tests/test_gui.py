@@ -101,7 +101,7 @@ def test_person_view_rename_reject_move_cover_hide_and_undo(window, library, qtb
     assert all(library.scalar("SELECT person_id FROM faces WHERE id = ?", [f]) != first for f in rejected)
     assert library.scalar("SELECT count(*) FROM rejections WHERE person_id = ?", [first]) == 2
     # Move a face to a new name through the picker.
-    monkeypatch.setattr(app_module.MainWindow, "_pick_person", lambda self, title="": "Ben")
+    monkeypatch.setattr(app_module.MainWindow, "pick_person", lambda self, title="": "Ben")
     page.view.selectionModel().clearSelection()
     moved = page.model.index(0, 0).data(ID_ROLE)
     page.view.selectionModel().select(page.model.index(0, 0), selection.SelectionFlag.Select)
@@ -154,7 +154,7 @@ def test_every_edit_says_what_it_did_with_undo_and_redo(window, library, qtbot, 
     assert bar.currentMessage() == "Redone: Moved 2 faces from Anna to Unsorted."
     assert not window.redo_action.isEnabled()
     # A face moved to a new name: one edit (the new person goes with its Undo); "1 face".
-    monkeypatch.setattr(app_module.MainWindow, "_pick_person", lambda self, title="": "Ben")
+    monkeypatch.setattr(app_module.MainWindow, "pick_person", lambda self, title="": "Ben")
     window.move_faces(faces[2:3])
     edited(qtbot, window)
     assert bar.currentMessage() == "Moved 1 face to Ben."
@@ -1199,7 +1199,7 @@ def test_a_box_of_an_unnamed_group_offers_to_name_the_whole_group(window, librar
     qtbot.waitUntil(lambda: len(window.errors) == 1, timeout=HANG_CEILING_S * 1000)
     texts = [text for text, _ in window.face_actions(face["id"])]
     assert texts == ["Name this group of 8 faces…", "Name / move only this face…", "Not in this group", "Not a face"]
-    monkeypatch.setattr(app_module.MainWindow, "_pick_person", lambda self, title="": "Anna")
+    monkeypatch.setattr(app_module.MainWindow, "pick_person", lambda self, title="": "Anna")
     dict(window.face_actions(face["id"]))["Name this group of 8 faces…"]()
     edited(qtbot, window)
     assert library.scalar("SELECT count(*) FROM faces f JOIN people p ON p.id = f.person_id WHERE p.name = 'Anna'") == 8
