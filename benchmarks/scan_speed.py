@@ -2,17 +2,25 @@
 
     python benchmarks/scan_speed.py             # about 3 minutes on 2 cores
     python benchmarks/scan_speed.py --skip-photos
+    python benchmarks/scan_speed.py --breakdown-only   # where a small scan's seconds go (issue 36)
 
 Part 1 scans the shared full-size photos into a fresh library and compares with the bare
 pipeline (analyze_many, no database) on the same photos in the same run: the ratio is the
 library's overhead.  Part 2 makes 10,000 distinct small JPEG files, indexes them once (with
 a pipeline stub that finds no faces: only the bookkeeping is measured), then times a
-rescan in which nothing changed; the goal is <= 5 s.
+rescan in which nothing changed; the goal is <= 5 s.  Part 3 runs `facenet scan` as a user
+would, on 100 LFW photos in a new library, under the profiler: how its seconds split between
+starting Python, importing (torch), loading the models, analysing the photos, the scan's own
+bookkeeping and grouping.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import pstats
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -85,15 +93,62 @@ def part_rescan(count: int) -> None:
     )
 
 
+def _cumulative(stats: pstats.Stats, file_ending: str, function: str) -> float:
+    """The largest cumulative time of a profiled function (the outermost call of a recursion)."""
+    return max((row[3] for (file, _, name), row in stats.stats.items()  # type: ignore[attr-defined]
+                if file.endswith(file_ending) and name == function), default=0.0)
+
+
+def part_breakdown(photos: int) -> None:
+    people = sorted(p for p in (faces_dir() / "lfw_deepfunneled").iterdir() if p.is_dir())[:photos]
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "Photos"
+        folder.mkdir()
+        for person in people:
+            first = sorted(person.glob("*.jpg"))[0]
+            (folder / first.name).symlink_to(first)
+        profile = Path(scratch) / "scan.prof"
+        command = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "engine.cli", "scan", str(folder),
+                   "--db", str(Path(scratch) / "lib.db"), "--quiet"]
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+        wall = time.perf_counter() - start
+        if done.returncode != 0:
+            raise SystemExit(f"facenet scan failed: {done.stderr}")
+        stats = pstats.Stats(str(profile))
+        inside = _cumulative(stats, "engine/cli/main.py", "main")
+        imports = _cumulative(stats, "<frozen importlib._bootstrap>", "_find_and_load")
+        torch_import = _cumulative(stats, "torch/__init__.py", "<module>")
+        models = _cumulative(stats, "engine/faces/pipeline.py", "__init__")
+        analysis = _cumulative(stats, "engine/faces/pipeline.py", "analyze_many")
+        scan = _cumulative(stats, "engine/library/scan.py", "scan_folders")
+        grouping = _cumulative(stats, "engine/library/grouping.py", "cluster_library")
+    rows = [
+        ["whole process, wall clock", f"{wall:.2f}", ""],
+        ["inside Python's main, profiled", f"{inside:.2f}", "100%"],
+        [f"importing modules (torch {torch_import:.2f} s)", f"{imports:.2f}", f"{imports / inside:.0%}"],
+        ["loading the models", f"{models:.2f}", f"{models / inside:.0%}"],
+        ["analysing the photos", f"{analysis:.2f}", f"{analysis / inside:.0%}"],
+        ["the scan's bookkeeping around them", f"{scan - analysis - models:.2f}", f"{(scan - analysis - models) / inside:.0%}"],
+        ["grouping at the end", f"{grouping:.2f}", f"{grouping / inside:.0%}"],
+    ]
+    print(f"\nwhere the seconds of `facenet scan` go: {len(people)} LFW photos, a new library, under cProfile")
+    print_table(["step", "seconds", "share"], rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--skip-photos", action="store_true")
+    parser.add_argument("--breakdown-only", action="store_true")
+    parser.add_argument("--breakdown-photos", type=int, default=100)
     args = parser.parse_args()
     print(machine_line())
-    if not args.skip_photos:
-        part_photos()
-    part_rescan(args.files)
+    if not args.breakdown_only:
+        if not args.skip_photos:
+            part_photos()
+        part_rescan(args.files)
+    part_breakdown(args.breakdown_photos)
 
 
 if __name__ == "__main__":
