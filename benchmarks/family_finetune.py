@@ -28,7 +28,8 @@ from common import machine_line, print_table
 from family_libraries import family_library
 from labelling_effort import Tally, answer_question, known, name_each_person_once
 
-from engine.library.grouping import cluster_library, recognize_faces
+from engine.library.grouping import cluster_library
+from engine.library.recognition_pass import recognize_faces
 from engine.library.store import Library
 
 CHECK_EVERY = 10  # answers between looks at the offer

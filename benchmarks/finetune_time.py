@@ -24,7 +24,8 @@ from common import machine_line, print_table
 from family_libraries import family_library
 from labelling_effort import answer_question, name_each_person_once
 
-from engine.library.grouping import cluster_library, recognize_faces
+from engine.library.grouping import cluster_library
+from engine.library.recognition_pass import recognize_faces
 from engine.library.store import Library
 
 LABELLED_GOAL, LIBRARY_GOAL = 1_000, 10_000

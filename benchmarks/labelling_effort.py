@@ -54,7 +54,8 @@ from lfw_identity_embeddings import CACHE
 from engine.library import editing
 from engine.library import group_suggestions as questions
 from engine.library.browse import suggestions
-from engine.library.grouping import cluster_library, recognize_faces
+from engine.library.grouping import cluster_library
+from engine.library.recognition_pass import recognize_faces
 from engine.library.scan import scan_folders
 from engine.library.store import Library, embedding_to_blob
 from engine.model_versions import DEFAULT_VERSION

@@ -24,7 +24,7 @@ from gui_responsiveness import generate_library  # noqa: E402
 from common import machine_line, print_table  # noqa: E402
 
 from engine.library import editing  # noqa: E402
-from engine.library.grouping import recognize_faces  # noqa: E402
+from engine.library.recognition_pass import recognize_faces  # noqa: E402
 from engine.library.recognition_memory import RecognitionMemory  # noqa: E402
 from engine.library.store import Library  # noqa: E402
 from engine.model_versions import DLIB_RESNET_V1  # noqa: E402

@@ -48,7 +48,7 @@ def recognise(db: str, progress: ProgressCallback, cancel: CancelToken) -> int:
     """Recognition after the user's edits: faces of nobody that now match a named person are
     given to them or suggested.  The host remembers the last pass, so only the faces the edit
     can change are looked at again.  How many faces it placed."""
-    from engine.library.grouping import recognize_faces
+    from engine.library.recognition_pass import recognize_faces
     from engine.library.recognition_memory import RecognitionMemory
     from engine.library.store import Library
 

@@ -190,7 +190,7 @@ class MovingEmbedder(RotatingEmbedder):
 
 def test_a_name_the_new_model_no_longer_supports_becomes_a_question_not_a_loss(tmp_path) -> None:
     from engine.library import editing
-    from engine.library.grouping import recognize_faces
+    from engine.library.recognition_pass import recognize_faces
 
     library, ids, base = make_library(tmp_path / "lib.db")
     first = ids[:6]  # one person's faces

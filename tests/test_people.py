@@ -18,7 +18,8 @@ from synthetic_library import (
 )
 
 from engine.library import editing
-from engine.library.grouping import cluster_library, recognize_faces
+from engine.library.grouping import cluster_library
+from engine.library.recognition_pass import recognize_faces
 from engine.library.people import list_people, photos_with_people
 from engine.library.store import Library, LibraryError
 

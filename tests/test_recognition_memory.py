@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from synthetic_library import EDITS, apply_edits, assignments, fill_library, identity_vectors
 
 from engine.library import editing
-from engine.library.grouping import cluster_library, recognize_faces
+from engine.library.grouping import cluster_library
+from engine.library.recognition_pass import recognize_faces
 from engine.library.recognition import recognise
 from engine.library.recognition_memory import RecognitionMemory
 from engine.library.store import Library

@@ -16,8 +16,9 @@ from PIL import Image
 
 from engine.errors import ImageLoadError
 from engine.faces.images import load_photo
-from engine.library import editing, grouping
-from engine.library.grouping import cluster_library, recognize_faces
+from engine.library import editing, grouping, recognition_pass
+from engine.library.grouping import cluster_library
+from engine.library.recognition_pass import recognize_faces
 from engine.library.missing import forget_missing, missing_photos
 from engine.library.scan import scan_folders
 from engine.library.store import Library
@@ -222,15 +223,15 @@ def test_a_rejection_during_recognition_is_kept(library, monkeypatch) -> None:
     # Two of Ann's faces lose their label; recognition would give them back to Ann...
     with library.atomic() as db:
         db.execute("UPDATE faces SET person_id = NULL, assignment = NULL WHERE id IN (?, ?)", same[-2:])
-    real = grouping.recognise
+    real = recognition_pass.recognise
 
     def decide_while_the_user_moves(*args, **kwargs):  # ...but the user names one of them meanwhile
         done = facenet("move", str(same[-1]), "--to", "Bob", db=library.path)
         assert done.returncode == 0, done.stderr
-        monkeypatch.setattr(grouping, "recognise", real)
+        monkeypatch.setattr(recognition_pass, "recognise", real)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(grouping, "recognise", decide_while_the_user_moves)
+    monkeypatch.setattr(recognition_pass, "recognise", decide_while_the_user_moves)
     recognize_faces(library)
     rows = {r["id"]: (r["name"], r["assignment"]) for r in library.query(
         "SELECT f.id, p.name, f.assignment FROM faces f JOIN people p ON p.id = f.person_id WHERE f.id IN (?, ?)", same[-2:])}

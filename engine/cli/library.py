@@ -97,7 +97,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_recognize(args: argparse.Namespace) -> int:
-    from engine.library.grouping import recognize_faces
+    from engine.library.recognition_pass import recognize_faces
 
     with open_library(args, writes=True) as library:
         summary = recognize_faces(library, only_unassigned=not args.all)

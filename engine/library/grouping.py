@@ -1,4 +1,5 @@
-"""People from faces: clustering the faces nobody labelled, recognising named people.
+"""People from faces: clustering the faces nobody labelled (recognising named people is in
+recognition_pass.py, and runs at the end of every regroup).
 
 What the user said is the only durable input: hand assignments ('manual'), rejections,
 names, hidden flags.  Everything automatic ('auto', 'suggested') is derived from them and
@@ -8,10 +9,7 @@ re-run at any time and gives the same people for the same library.
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -20,16 +18,15 @@ from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.library.clustering import FREE, ClusteringProblem, cluster_faces
 from engine.library.covers import refresh_covers
 from engine.library.doubtful_labels import DoubtfulLabel, doubtful_labels
-from engine.library.recognition import recognise
-from engine.library.recognition_memory import RecognitionMemory
-from engine.library.assignments import IN_NO_PERSON, NOT_BY_HAND, Assignment, faces_where, write_assignments
+from engine.library.assignments import Assignment, write_assignments
 from engine.library.embeddings import WITH_VECTOR
+from engine.library.recognition_pass import recognize_faces
 from engine.library.store import Library, blob_to_embedding
+from engine.library.user_state import STATE_ATTEMPTS, StateChanged, read_snapshot, rejections_by_face, user_state
 from engine.library.model_registry import active_version
 from engine.model_versions import ModelVersion
 
 MIN_PERSON_FACES = 3  # smaller clusters stay "unsorted" rather than become tiny people
-STATE_ATTEMPTS = 3  # regroups computed before the last one is computed under the write lock
 
 
 @dataclass(frozen=True)
@@ -42,13 +39,6 @@ class ClusterSummary:
     suggested: int
     seconds: float
     questioned: int = 0  # faces named with their group that look like someone else: now asked about
-
-
-@dataclass(frozen=True)
-class RecognitionSummary:
-    considered: int
-    assigned: int
-    suggested: int
 
 
 def _load_faces(library: Library, version: ModelVersion) -> dict[str, np.ndarray]:
@@ -71,32 +61,6 @@ def _load_faces(library: Library, version: ModelVersion) -> dict[str, np.ndarray
         "confirmed": np.array([bool(r[5]) for r in rows], dtype=bool),
         "named": np.array([bool(r[6]) for r in rows], dtype=bool),
     }
-
-
-def _rejections(library: Library) -> dict[int, set[int]]:
-    out: dict[int, set[int]] = {}
-    for face_id, person_id in library.db.execute("SELECT face_id, person_id FROM rejections").fetchall():
-        out.setdefault(face_id, set()).add(person_id)
-    return out
-
-
-def user_state(db) -> bytes:  # noqa: ANN001
-    """A digest of everything the user said that grouping and recognition read: hand
-    labels, rejections, people and their names.  A regroup that computed from one state
-    applies its result only if the state is still the same when it writes (an edit made
-    meanwhile in another process or thread must never be overwritten)."""
-    digest = hashlib.blake2b(digest_size=16)
-    for sql in (  # each state as one text, built by SQLite (10^5 rows in Python took 0.15 s)
-        "SELECT group_concat(id || ':' || person_id || ':' || confirmed, ',') FROM "
-        "(SELECT id, person_id, confirmed FROM faces WHERE assignment = 'manual' ORDER BY id)",
-        "SELECT group_concat(face_id || ':' || person_id, ',') FROM "
-        "(SELECT face_id, person_id FROM rejections ORDER BY face_id, person_id)",
-        "SELECT group_concat(id || ':' || hidden || ':' || quote(name), ',') FROM "
-        "(SELECT id, name, hidden FROM people ORDER BY id)",
-    ):
-        digest.update((db.execute(sql).fetchone()[0] or "").encode())
-        digest.update(b"|")
-    return digest.digest()
 
 
 def _stable_ids(library: Library, faces: dict, labels: np.ndarray, new_clusters: list[int]) -> dict[int, int]:
@@ -126,10 +90,6 @@ def _stable_ids(library: Library, faces: dict, labels: np.ndarray, new_clusters:
     return chosen
 
 
-class _StateChanged(Exception):
-    """The user edited the library while a regroup was computing."""
-
-
 def cluster_library(
     library: Library,
     version: ModelVersion | None = None,
@@ -144,7 +104,7 @@ def cluster_library(
     for _attempt in range(STATE_ATTEMPTS):
         try:
             return _cluster_once(library, version, min_faces, progress, cancel, started)
-        except _StateChanged:
+        except StateChanged:
             continue
     with library.atomic():
         return _cluster_once(library, version, min_faces, progress, cancel, started)
@@ -160,10 +120,10 @@ def _cluster_once(
 ) -> ClusterSummary:
     version = version or active_version(library)
     progress(Progress("grouping faces", 0, 2))
-    with _read_snapshot(library):  # one state for every read (WAL: writers go on meanwhile)
+    with read_snapshot(library):  # one state for every read (WAL: writers go on meanwhile)
         read_state = user_state(library.db)
         faces = _load_faces(library, version)
-        rejected = _rejections(library)
+        rejected = rejections_by_face(library)
     n = len(faces["id"])
     index_rejections = {
         i: frozenset(rejected[f]) for i, f in enumerate(faces["id"].tolist()) if f in rejected
@@ -188,7 +148,7 @@ def _cluster_once(
     new_people = 0
     with library.atomic() as db:
         if user_state(db) != read_state:
-            raise _StateChanged
+            raise StateChanged
         reuse = _stable_ids(library, faces, result.labels, free_clusters) if free_clusters else {}
         # Automatic faces are recomputed; a question about a face named with its group stays asked.
         db.execute("UPDATE faces SET person_id = NULL, assignment = NULL, distance = NULL "
@@ -268,123 +228,3 @@ def _drop_empty_automatic_people(db) -> None:  # noqa: ANN001
     )
 
 
-def recognize_faces(
-    library: Library, version: ModelVersion | None = None, only_unassigned: bool = True,
-    memory: RecognitionMemory | None = None,
-) -> RecognitionSummary:
-    """k-NN over the hand-labelled faces of named people.  A face is assigned ('auto') when
-    its nearest labelled faces agree and are within `auto_assign_distance`; suggested when
-    the winner is within `threshold`; left alone otherwise (unknown).  With the `memory` of
-    the last pass (kept by a long-lived caller), only the faces whose answer can have changed
-    since are looked at again (recognition_memory.py)."""
-    version = version or active_version(library)
-    memory = memory if memory is not None and only_unassigned else RecognitionMemory()
-    for _attempt in range(STATE_ATTEMPTS):
-        try:
-            return _recognize_once(library, version, only_unassigned, memory)
-        except _StateChanged:
-            continue
-    with library.atomic():  # the last attempt decides under the write lock: nothing can change
-        return _recognize_once(library, version, only_unassigned, memory)
-
-
-def _recognize_once(library: Library, version: ModelVersion, only_unassigned: bool,
-                    memory: RecognitionMemory) -> RecognitionSummary:
-    with _read_snapshot(library):
-        read_state = user_state(library.db)
-        plan = _recognition_plan(library, version, only_unassigned, memory)
-    if plan.decisions:
-        with library.atomic() as db:
-            if user_state(db) != read_state:
-                raise _StateChanged
-            summary = _apply_recognition(db, plan.considered, plan.decisions, plan.taken, only_unassigned)
-    else:
-        summary = RecognitionSummary(plan.considered, 0, 0)
-    memory.remember(version, plan.references, plan.unassigned, plan.rejections)
-    return summary
-
-
-@contextmanager
-def _read_snapshot(library: Library) -> Iterator[None]:
-    """Reads that see one state of the library (a deferred transaction; WAL lets writers go on)."""
-    db = library.db
-    if db.conn.in_transaction:  # already inside the caller's transaction
-        yield
-        return
-    db.execute("BEGIN")
-    try:
-        yield
-    finally:
-        if db.conn.in_transaction:
-            db.execute("COMMIT")
-
-
-@dataclass(frozen=True)
-class _Plan:
-    considered: int  # faces looked at
-    decisions: list  # (distance, face, photo, person, level), surest first
-    taken: set  # (photo, person) pairs already shown
-    references: dict[int, int]  # what the plan read, for the memory
-    unassigned: list[int]
-    rejections: frozenset[tuple[int, int]]
-
-
-def _recognition_plan(library: Library, version: ModelVersion, only_unassigned: bool,
-                      memory: RecognitionMemory) -> _Plan:
-    db = library.db
-    refs = db.execute(
-        f"SELECT f.id, f.person_id FROM faces f {WITH_VECTOR} JOIN people p ON p.id = f.person_id "
-        "WHERE f.assignment = 'manual' AND p.name IS NOT NULL ORDER BY f.id",
-        [version.name],
-    ).fetchall()
-    references = {face: person for face, person in refs}
-    condition = "f.person_id IS NULL" if only_unassigned else "(f.assignment IS NULL OR f.assignment != 'manual')"
-    queries = db.execute(
-        f"SELECT f.id, f.photo_id FROM faces f {WITH_VECTOR} WHERE {condition} ORDER BY f.id", [version.name]
-    ).fetchall()
-    rejected = _rejections(library)
-    rejections = frozenset((face, person) for face, people in rejected.items() for person in people)
-    query_ids = [q[0] for q in queries]
-    look = memory.to_look_at(library, version, references, query_ids, rejections)
-    if look is not None:
-        queries = [q for q in queries if q[0] in look]
-    if not refs or not queries:
-        return _Plan(len(queries), [], set(), references, query_ids, rejections)
-    # A person appears at most once per photo.
-    if look is None:
-        taken = set(db.execute("SELECT photo_id, person_id FROM faces WHERE person_id IS NOT NULL").fetchall())
-    else:
-        photos = sorted({q[1] for q in queries})
-        taken = set()
-        for start in range(0, len(photos), 500):
-            part = photos[start : start + 500]
-            taken |= set(db.execute(f"SELECT photo_id, person_id FROM faces WHERE person_id IS NOT NULL AND photo_id IN "
-                                    f"({','.join('?' * len(part))})", part).fetchall())
-    found = recognise(
-        memory.reference_vectors(library, version, references),
-        np.array(list(references.values()), dtype=np.int64),
-        memory.vectors(library, version, [q[0] for q in queries]),
-        version,
-        {i: rejected[q[0]] for i, q in enumerate(queries) if q[0] in rejected},
-    )
-    decisions = sorted((r.distance, queries[r.query][0], queries[r.query][1], r.person, r.level) for r in found)
-    return _Plan(len(queries), decisions, taken, references, query_ids, rejections)
-
-
-def _apply_recognition(
-    db, considered: int, decisions: list, taken: set, only_unassigned: bool  # noqa: ANN001
-) -> RecognitionSummary:
-    # Only over the state the decisions were made for: never over a hand label, and with
-    # only_unassigned never over a face that was given to someone since.
-    # Inside the write transaction, so the guard read here is the guard each row meets.
-    guard = IN_NO_PERSON if only_unassigned else NOT_BY_HAND
-    open_to_it = faces_where(db, [d[1] for d in decisions], guard)
-    rows = []
-    for best, face_id, photo_id, person, level in decisions:
-        if face_id not in open_to_it or (photo_id, person) in taken:
-            continue  # labelled meanwhile, or this photo already shows that person
-        taken.add((photo_id, person))
-        rows.append((person, level, best, face_id))
-    write_assignments(db, rows, guard)
-    assigned = sum(row[1] == Assignment.AUTO for row in rows)
-    return RecognitionSummary(considered, assigned, len(rows) - assigned)

@@ -18,7 +18,7 @@ from pathlib import Path
 from engine.errors import ImageLoadError, LibraryUnavailable
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.library.faces import copy_faces, insert_faces, transfer_manual_labels
-from engine.library.grouping import recognize_faces
+from engine.library.recognition_pass import recognize_faces
 from engine.library.labelled_faces import photo_faces_embedder
 from engine.library.model_registry import ACTIVE_KEY, MISSING_VECTORS_SQL, active_name, embed_missing, pipeline_for, version_named
 from engine.library.records import ScanSummary
