@@ -11,7 +11,9 @@ offer comes again.  Beside it, the same user on the same library without the fin
 compared at the same numbers of actions (per person), and each fine-tune's report is printed.
 Only corrections made in the app are used: no labels from outside.
 
-    python benchmarks/family_finetune.py [--seeds 1 2 3] [--photos 300]
+    python benchmarks/family_finetune.py [--seeds 1 2 3] [--photos 300] [--until 3.5]
+
+Both users stop at `--until` actions per person (the last comparison).
 
 The family libraries are restored as `family_libraries.py` says (FIW, outside the repository).
 """
@@ -58,7 +60,7 @@ def learn_from_corrections(library: Library) -> tuple[list[str], bool, float]:
     return said, True, time.monotonic() - started
 
 
-def run_user(source: Path, truth: dict[int, str], learn: bool) -> dict:
+def run_user(source: Path, truth: dict[int, str], learn: bool, until: float = CHECKPOINTS[-1]) -> dict:
     from engine.library.finetune_offer import finetune_offer
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -72,7 +74,7 @@ def run_user(source: Path, truth: dict[int, str], learn: bool) -> dict:
             at: dict[float, tuple[int, int, int]] = {}
             tries: list[dict] = []  # each time the user pressed the offer
             asked = 0
-            while (cost := answer_question(library, truth, pages=True)) is not None:
+            while actions < until * people and (cost := answer_question(library, truth, pages=True)) is not None:
                 recognize_faces(library)
                 actions += cost
                 asked += 1
@@ -91,13 +93,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--photos", type=int, default=300)
+    parser.add_argument("--until", type=float, default=CHECKPOINTS[-1], help="actions per person to stop at")
     args = parser.parse_args()
     print(machine_line())
     rows = []
     for seed in args.seeds:
         source, truth, facts = family_library(seed, args.photos)
         total = sum(1 for name in truth.values() if known(name))
-        without, with_learning = run_user(source, truth, False), run_user(source, truth, True)
+        without, with_learning = run_user(source, truth, False, args.until), run_user(source, truth, True, args.until)
         for attempt in with_learning["tries"]:
             print(f"\nseed {seed}: offered after {attempt['actions']} actions "
                   f"({attempt['actions'] / without['people']:.2f} per person); "
