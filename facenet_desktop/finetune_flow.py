@@ -40,8 +40,9 @@ class FinetuneFlow:
             return
         # Fine-tuning and re-embedding load torch: in child processes, like scans.
         work = ChildProcess(ChildCall(child_work.propose_finetune, (str(window.library.path),)), "fine-tune").run
-        window.finetune_job = window.start_job("fine-tune", work, self.measured)
-        window.update_job_actions()  # Cancel works from the start (it stayed grey while this was unset)
+        jobs = window.job_control
+        jobs.finetune = jobs.start("fine-tune", work, self.measured)
+        jobs.update_actions()  # Cancel works from the start (it stayed grey while this was unset)
 
     def measured(self, proposal: child_work.FinetuneProposal) -> None:
         report = "\n".join(proposal.report_lines)
@@ -71,8 +72,9 @@ class FinetuneFlow:
         window = self.window
         work = ChildProcess(ChildCall(child_work.apply_finetune, (str(window.library.path), proposal.candidate)),
                             "re-embedding").run
-        window.finetune_job = window.start_job("re-embedding", work, self.applied)
-        window.update_job_actions()
+        jobs = window.job_control
+        jobs.finetune = jobs.start("re-embedding", work, self.applied)
+        jobs.update_actions()
 
     def applied(self, applied) -> None:  # noqa: ANN001 - engine.library.tasks.AppliedModel
         # The switch is an edit of its own: Undo puts the previous model and its groups back.

@@ -22,6 +22,7 @@ from engine.library.grouping import cluster_library  # noqa: E402
 from engine.library.preferences import load_preferences  # noqa: E402
 from engine.library.store import Library  # noqa: E402
 from facenet_desktop import app as app_module  # noqa: E402
+from facenet_desktop import folders_and_scans, job_control  # noqa: E402
 from facenet_desktop.app import SECTIONS, MainWindow  # noqa: E402
 from facenet_desktop.crash import install_crash_dialog  # noqa: E402
 from facenet_desktop.dialogs import TextDialog  # noqa: E402
@@ -180,7 +181,7 @@ def test_the_status_bar_says_paused_cancelled_and_done_never_a_stale_progress(wi
         return None
 
     bar = window.statusBar()
-    window.scan_job = window.start_job("scan", scan, window._scan_finished)
+    window.scan_job = window.start_job("scan", scan, window.folders_and_scans.scan_finished)
     qtbot.waitUntil(lambda: bar.currentMessage().startswith("Analyzing: 3 of 9 photos"), timeout=60_000)
     window.toggle_pause()
     assert bar.currentMessage().startswith("Paused. Analyzing: 3 of 9")  # at once: no report comes while paused
@@ -189,7 +190,7 @@ def test_the_status_bar_says_paused_cancelled_and_done_never_a_stale_progress(wi
     assert bar.currentMessage() == "Stopping the scan after the current photo…"
     qtbot.waitUntil(lambda: window.scan_job is None, timeout=60_000)
     assert cancelled.is_set()
-    assert bar.currentMessage() == app_module.CANCELLED_MESSAGES["scan"]
+    assert bar.currentMessage() == job_control.CANCELLED_MESSAGES["scan"]
     assert not window.cancel_action.isEnabled()
 
     def finetune(progress, cancel):  # noqa: ANN001, ANN202
@@ -359,8 +360,8 @@ def test_settings_are_saved_and_strictness_regroups(window, library, qtbot, monk
     monkeypatch.setattr(dialogs.SettingsDialog, "exec", lambda self: (self.strictness.setCurrentIndex(0),
                                                                         self.min_face.setValue(60), True)[-1])
     writers = []
-    saving = app_module.save_preferences
-    monkeypatch.setattr(app_module, "save_preferences",
+    saving = folders_and_scans.save_preferences
+    monkeypatch.setattr(folders_and_scans, "save_preferences",
                         lambda *a: (writers.append(threading.current_thread()), saving(*a))[-1])
     window.open_settings()
     edited(qtbot, window)
@@ -376,9 +377,9 @@ def test_a_folder_is_added_off_the_window_thread_then_scanned(window, library, q
     """Adding a folder writes to the library: on the edits thread (a scan may hold the lock),
     then the scan starts and the status bar says so."""
     writers, scans = [], []
-    adding = app_module.add_folder
-    monkeypatch.setattr(app_module, "add_folder", lambda *a: (writers.append(threading.current_thread()), adding(*a))[-1])
-    monkeypatch.setattr(window, "rescan", lambda: scans.append(window.folders()))
+    adding = folders_and_scans.add_folder
+    monkeypatch.setattr(folders_and_scans, "add_folder", lambda *a: (writers.append(threading.current_thread()), adding(*a))[-1])
+    monkeypatch.setattr(window.folders_and_scans, "rescan", lambda: scans.append(window.folders()))
     folder = tmp_path / "Holiday photos"
     folder.mkdir()
     window.add_folder(str(folder))
@@ -668,11 +669,11 @@ def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, l
     assert "too few mistakes to tell" in shown[2] and len(applied) == 1
     assert headlines[2].startswith("Too few mistakes on the faces you named to tell whether it is better; nothing was changed.")
     # What the status bar says while it learns, stage by stage (500 steps: 504 reports).
-    window._show_progress(Progress("fine-tuning", 1, 504, "measuring the current model"))
+    window.job_control.show_progress(Progress("fine-tuning", 1, 504, "measuring the current model"))
     assert window.statusBar().currentMessage() == "Learning your people: measuring your current model"
-    window._show_progress(Progress("fine-tuning", 122, 504, "loss 0.0312 active 0.40", eta_seconds=180))
+    window.job_control.show_progress(Progress("fine-tuning", 122, 504, "loss 0.0312 active 0.40", eta_seconds=180))
     assert window.statusBar().currentMessage() == "Learning your people: step 121 of 500, about 3 min left"
-    window._show_progress(Progress("reading your named faces", 30, 120, "/photos/a.jpg", eta_seconds=20))
+    window.job_control.show_progress(Progress("reading your named faces", 30, 120, "/photos/a.jpg", eta_seconds=20))
     assert window.statusBar().currentMessage() == "Reading your named faces: 30 of 120, about 20 s left"
     # After applying: what grouping and recognition redone under the new model changed.
     from engine.library.tasks import AppliedModel
@@ -783,7 +784,7 @@ def test_a_background_read_older_than_an_edit_never_replaces_it(window, library,
     """Jobs refresh the views on a worker thread.  A read that began before the user's
     edit lands after it: it must not bring the old name back, and the views end current."""
     release = threading.Event()
-    read_views = window._read_views
+    read_views = window.views.read
 
     def slow_on_the_views_thread(person_id, groups=True):  # noqa: ANN001, ANN202
         views = read_views(person_id, groups)
@@ -791,7 +792,7 @@ def test_a_background_read_older_than_an_edit_never_replaces_it(window, library,
             release.wait(5)  # the edit's own read (on the edits thread) passes straight through
         return views
 
-    monkeypatch.setattr(window, "_read_views", slow_on_the_views_thread)
+    monkeypatch.setattr(window.views, "read", slow_on_the_views_thread)
     window.refresh_in_background()  # as at the end of a job: reads the unnamed person
     window.rename_person(person_ids_by_size(library)[1], "Anna")
     edited(qtbot, window)
@@ -814,10 +815,10 @@ def test_scan_progress_shows_the_face_count_without_reading_the_library(window, 
 
     monkeypatch.setattr(library, "scalar", no_reads)
     monkeypatch.setattr(library, "query", no_reads)
-    window._show_progress(Progress("analyzing", 3, 10, "a.jpg", eta_seconds=12))
+    window.job_control.show_progress(Progress("analyzing", 3, 10, "a.jpg", eta_seconds=12))
     # The faces this scan found, not the library's total (it read "1 of 40 photos, 439 faces found").
-    window._faces_before_scan = total - 2
-    window._show_progress(Progress("analyzing", 3, 10, "a.jpg", eta_seconds=12))
+    window.job_control.faces_before_scan = total - 2
+    window.job_control.show_progress(Progress("analyzing", 3, 10, "a.jpg", eta_seconds=12))
     assert window.statusBar().currentMessage() == "Analyzing: 3 of 10 photos, 2 faces found, about 12 s left"
 
 
@@ -887,16 +888,16 @@ def test_scan_result_says_which_photos_could_not_be_read_and_why(window, qtbot) 
     summary = ScanSummary(analyzed=3, missing=1, problems=[
         ("/photos/pipe.jpg", "skipped: a named pipe (FIFO), not a photo file"),
         ("/photos/cut.heic", "file is truncated or damaged (its 'mdat' box is missing its last 10 bytes)")])
-    window._scan_finished(summary)
-    assert window.unreadable_button.isVisibleTo(window)
-    assert window.unreadable_button.text() == "2 photos could not be read"
+    window.folders_and_scans.scan_finished(summary)
+    assert window.folders_and_scans.unreadable_button.isVisibleTo(window)
+    assert window.folders_and_scans.unreadable_button.text() == "2 photos could not be read"
     assert "1 photo missing from disk" in window.statusBar().currentMessage()
-    qtbot.mouseClick(window.unreadable_button, Qt.MouseButton.LeftButton)
-    details = window.unreadable_dialog.details.toPlainText()
+    qtbot.mouseClick(window.folders_and_scans.unreadable_button, Qt.MouseButton.LeftButton)
+    details = window.folders_and_scans.unreadable_dialog.details.toPlainText()
     assert "/photos/pipe.jpg\n    skipped: a named pipe (FIFO)" in details and "/photos/cut.heic" in details
-    window.unreadable_dialog.close()
-    window._scan_finished(ScanSummary(analyzed=1))  # a clean rescan: nothing to show
-    assert not window.unreadable_button.isVisibleTo(window)
+    window.folders_and_scans.unreadable_dialog.close()
+    window.folders_and_scans.scan_finished(ScanSummary(analyzed=1))  # a clean rescan: nothing to show
+    assert not window.folders_and_scans.unreadable_button.isVisibleTo(window)
 
 
 def test_missing_photos_are_listed_and_forgotten_only_when_the_user_says(window, library, qtbot) -> None:
@@ -909,14 +910,14 @@ def test_missing_photos_are_listed_and_forgotten_only_when_the_user_says(window,
     person = library.scalar("SELECT person_id FROM faces WHERE photo_id = ? LIMIT 1", [photo])
     with library.atomic() as db:  # its drive was unplugged at the last scan
         db.execute("UPDATE photos SET missing_since = datetime('now') WHERE id = ?", [photo])
-    window._scan_finished(ScanSummary(missing=1))
-    assert window._recognition_timer.isActive()  # a pass that readies recognition for the first edit
-    assert window.missing_button.isVisibleTo(window) and window.missing_button.text() == "1 photo missing from disk"
+    window.folders_and_scans.scan_finished(ScanSummary(missing=1))
+    assert window.recognition_timer.isActive()  # a pass that readies recognition for the first edit
+    assert window.folders_and_scans.missing_button.isVisibleTo(window) and window.folders_and_scans.missing_button.text() == "1 photo missing from disk"
 
     shown = []
 
     def answer(button: QDialogButtonBox.StandardButton) -> None:  # closes the dialog first, checks after
-        dialog = window.missing_dialog
+        dialog = window.folders_and_scans.missing_dialog
         shown.append(dialog.findChild(QLabel).text())
         dialog.findChild(QDialogButtonBox).button(button).click()
 
@@ -1352,8 +1353,8 @@ def test_a_background_read_of_an_unreachable_library_is_reported_once(window, qt
 
     before = len(window.errors)
     unreachable = LibraryUnavailable("Nothing was changed: the library's folder cannot be reached (an unplugged drive?).")
-    window._background_views_read(None, unreachable)
-    window._background_views_read(None, unreachable)  # the next 2-second refresh fails the same way
+    window.views.arrived(None, unreachable)
+    window.views.arrived(None, unreachable)  # the next 2-second refresh fails the same way
     assert window.errors[before:] == [str(unreachable)]
 
 
@@ -1549,9 +1550,9 @@ def test_a_folder_added_while_a_scan_runs_is_scanned_next(window, qtbot, monkeyp
         def set_paused(self, paused: bool) -> None:
             pass
 
-    monkeypatch.setattr(app_module, "ScanProcess", SecondScan)
-    monkeypatch.setattr(window, "_scan_finished", lambda summary: None)
-    window.scan_job = window.start_job("scan", first_scan, window._scan_finished)
+    monkeypatch.setattr(folders_and_scans, "ScanProcess", SecondScan)
+    monkeypatch.setattr(window.folders_and_scans, "scan_finished", lambda summary: None)
+    window.scan_job = window.start_job("scan", first_scan, window.folders_and_scans.scan_finished)
     added = tmp_path / "Added later"
     added.mkdir()
     monkeypatch.setattr(dialogs.SettingsDialog, "exec", lambda self: (self.folders.addItem(str(added)), True)[-1])

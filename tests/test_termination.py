@@ -83,7 +83,7 @@ def test_sigterm_closes_the_window_like_its_close_button(qtbot, tmp_path) -> Non
     try:
         close_on_termination(window)
         os.kill(os.getpid(), signal.SIGTERM)
-        qtbot.waitUntil(lambda: window._closing, timeout=HANG_CEILING_S * 1000)
+        qtbot.waitUntil(lambda: window.closing, timeout=HANG_CEILING_S * 1000)
         assert not window.isVisible()
     finally:
         for sig, handler in before.items():
