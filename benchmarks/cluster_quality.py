@@ -18,8 +18,8 @@ from common import machine_line, print_table
 from lfw_identity_embeddings import CACHE
 
 from engine.evaluation.clusters import cluster_quality
-from engine.library.clustering import FREE, ClusteringProblem, cluster_faces
-from engine.library.recognition import recognise
+from engine.library.identities.clustering import FREE, ClusteringProblem, cluster_faces
+from engine.library.identities.recognition import recognise
 from engine.model_versions import DEFAULT_VERSION
 
 TEST_IMAGES = 5

@@ -25,7 +25,7 @@ from common import REPO, machine_line, print_table
 from lfw_identity_embeddings import CACHE
 
 from engine.evaluation.clusters import cluster_quality
-from engine.library.clustering import FREE, ClusteringProblem, cluster_faces
+from engine.library.identities.clustering import FREE, ClusteringProblem, cluster_faces
 from engine.model_versions import DLIB_RESNET_V1
 
 DENSE_LIMIT = 12_000  # a dense float64 matrix beyond this needs more than ~1 GB per copy

@@ -22,8 +22,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 from synthetic_library import fill_library, identity_vectors  # noqa: E402
 
-from engine.library import editing  # noqa: E402
-from engine.library.store import Library  # noqa: E402
+from engine.library.edits import editing  # noqa: E402
+from engine.library.storage.store import Library  # noqa: E402
 
 COMMANDS = [["people"], ["suggestions"], ["photos", "--person", "Anna"], ["export"], ["missing"],
             ["name", "Anna", "Anne"], ["undo"], ["redo"], ["confirm", "FACE"], ["reject", "FACE"],

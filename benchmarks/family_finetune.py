@@ -3,7 +3,7 @@ leave fewer faces wrong or unnamed for the same work?
 
 The family user of `labelling_effort.py --family` names each person once, then answers the
 app's questions and pages one at a time.  When the app offers "Learn from your corrections"
-(engine.library.finetune_offer, checked every 10 answers, as the window's background reads
+(engine.library.questions.finetune_offer, checked every 10 answers, as the window's background reads
 do), this user presses it (one action) and, when the new model is accepted, Apply (one
 more): the library is embedded again with it and grouped again, and the user goes on
 answering.  A refused or applied try waits, as in the app, for 30 new corrections before the
@@ -30,9 +30,9 @@ from common import machine_line, print_table
 from family_libraries import family_library
 from labelling_effort import Tally, answer_question, known, name_each_person_once
 
-from engine.library.grouping import cluster_library
-from engine.library.recognition_pass import recognize_faces
-from engine.library.store import Library
+from engine.library.identities.grouping import cluster_library
+from engine.library.identities.recognition_pass import recognize_faces
+from engine.library.storage.store import Library
 
 CHECK_EVERY = 10  # answers between looks at the offer
 CHECKPOINTS = (1.5, 2.0, 2.5, 3.0, 3.5)  # actions per person at which both users are compared
@@ -41,10 +41,10 @@ CHECKPOINTS = (1.5, 2.0, 2.5, 3.0, 3.5)  # actions per person at which both user
 def learn_from_corrections(library: Library) -> tuple[list[str], bool, float]:
     """Press "Learn from your corrections" and Apply if accepted: the report, whether applied, seconds."""
     from engine.faces.pipeline import FacePipeline
-    from engine.library.finetune_job import propose_finetune, save_finetuned
-    from engine.library.labelled_faces import photo_faces_embedder
-    from engine.library.model_registry import pipeline_for
-    from engine.library.model_switch import switch_model
+    from engine.library.jobs.finetune_job import propose_finetune, save_finetuned
+    from engine.library.identities.labelled_faces import photo_faces_embedder
+    from engine.library.storage.model_registry import pipeline_for
+    from engine.library.jobs.model_switch import switch_model
 
     started = time.monotonic()
     outcome = propose_finetune(library, FacePipeline())
@@ -61,7 +61,7 @@ def learn_from_corrections(library: Library) -> tuple[list[str], bool, float]:
 
 
 def run_user(source: Path, truth: dict[int, str], learn: bool, until: float = CHECKPOINTS[-1]) -> dict:
-    from engine.library.finetune_offer import finetune_offer
+    from engine.library.questions.finetune_offer import finetune_offer
 
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "lib.db"

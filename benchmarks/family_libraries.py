@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine.library.scan import scan_folders
-from engine.library.store import Library
+from engine.library.jobs.scan import scan_folders
+from engine.library.storage.store import Library
 
 REPO = Path(__file__).resolve().parent.parent
 FIW_META = REPO.parent / "shared" / "data" / "fiw_dev"

@@ -24,9 +24,9 @@ from common import machine_line, print_table
 from family_libraries import family_library
 from labelling_effort import answer_question, name_each_person_once
 
-from engine.library.grouping import cluster_library
-from engine.library.recognition_pass import recognize_faces
-from engine.library.store import Library
+from engine.library.identities.grouping import cluster_library
+from engine.library.identities.recognition_pass import recognize_faces
+from engine.library.storage.store import Library
 
 LABELLED_GOAL, LIBRARY_GOAL = 1_000, 10_000
 
@@ -57,10 +57,10 @@ def main() -> None:
     args = parser.parse_args()
     print(machine_line())
     from engine.faces.pipeline import FacePipeline
-    from engine.library.finetune_job import propose_finetune, save_finetuned
-    from engine.library.labelled_faces import photo_faces_embedder
-    from engine.library.model_registry import pipeline_for
-    from engine.library.model_switch import switch_model
+    from engine.library.jobs.finetune_job import propose_finetune, save_finetuned
+    from engine.library.identities.labelled_faces import photo_faces_embedder
+    from engine.library.storage.model_registry import pipeline_for
+    from engine.library.jobs.model_switch import switch_model
 
     source, truth, _ = family_library(args.seed, args.photos)
     with tempfile.TemporaryDirectory() as scratch:

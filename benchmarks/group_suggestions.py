@@ -5,7 +5,7 @@ A simulated user on LFW identities with >= 10 images (benchmarks/lfw_identity_em
 cache): the faces are grouped at the version's `cluster_linkage`; the user names the largest
 group of every second identity (so half the people are strangers whose groups must not be
 taken for someone named); every other group of 3+ faces stays unnamed.  At each level the
-questions engine.library.group_suggestions would ask are counted right when both sides are
+questions engine.library.questions.group_suggestions would ask are counted right when both sides are
 mostly the same identity.  The level is the largest at which at least 90% of the faces the
 questions settle are settled right on the calibration images (6 onwards): a question is
 one click, its payoff is its faces, and the big right questions come first.  The first 5
@@ -23,8 +23,8 @@ import numpy as np
 from cluster_quality import MIN_FACES, split
 from common import machine_line, print_table
 
-from engine.library.clustering import FREE, ClusteringProblem, cluster_faces
-from engine.library.group_suggestions import PersonFaces, propose
+from engine.library.identities.clustering import FREE, ClusteringProblem, cluster_faces
+from engine.library.questions.group_suggestions import PersonFaces, propose
 from engine.model_versions import DEFAULT_VERSION
 
 LEVELS = [0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.85, 0.90, 1.00, 1.10]

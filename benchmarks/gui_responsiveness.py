@@ -35,7 +35,7 @@ LOADED_SPEED_TARGET = 0.30  # share of its idle speed a scan keeps with two CPU-
 
 def generate_library(path: Path, faces: int, people: int, seed: int = 0) -> None:
     """A library shaped like a big real one: people of Zipf-like sizes, 20% unsorted faces."""
-    from engine.library.store import Library, embedding_to_blob
+    from engine.library.storage.store import Library, embedding_to_blob
     from engine.model_versions import DLIB_RESNET_V1
 
     rng = np.random.default_rng(seed)
@@ -70,7 +70,7 @@ CHILD = """
 import sys, time
 t0 = float(sys.argv[1])
 from facenet_desktop.app import MainWindow, create_app
-from engine.library.store import Library
+from engine.library.storage.store import Library
 from PySide6.QtCore import QTimer
 app = create_app(["facenet-desktop"])
 window = MainWindow(Library(sys.argv[2]), rescan_at_start=False)
@@ -154,7 +154,7 @@ def pump(ms: float) -> None:
 
 
 def scroll_stall(db: Path) -> tuple[float, float, int]:
-    from engine.library.store import Library
+    from engine.library.storage.store import Library
     from facenet_desktop.app import MainWindow
 
     window = MainWindow(Library(db), rescan_at_start=False)
@@ -177,7 +177,7 @@ def scroll_stall(db: Path) -> tuple[float, float, int]:
 def scan_stall(photos: Path, db: Path) -> tuple[float, float, int, float]:
     """A scan of real photos into `db` (a copy of the generated library: the window's
     periodic refresh then reads a 100k-face library while the scan writes)."""
-    from engine.library.store import Library
+    from engine.library.storage.store import Library
     from facenet_desktop.app import MainWindow
 
     library = Library(db)
@@ -202,7 +202,7 @@ def photo_view_stalls(db: Path) -> dict[str, tuple[float, float, float]]:
     """Opening the library's largest photo, then the first face drawn by hand in a freshly
     opened window (the models have to load) and a second one (they are loaded): (longest
     stall, p99, seconds) of each; the seconds are until the face is stored."""
-    from engine.library.store import Library
+    from engine.library.storage.store import Library
     from facenet_desktop.app import MainWindow
 
     library = Library(db)
@@ -245,7 +245,7 @@ def edit_stalls(db: Path) -> dict[str, tuple[float, float, float]]:
     """The user's own edits in the big library, each until the views show it: naming an
     unnamed person, merging the two largest people, and undoing the merge.  (longest stall,
     p99, seconds) of each."""
-    from engine.library.store import Library
+    from engine.library.storage.store import Library
     from facenet_desktop.app import MainWindow
 
     library = Library(db)
@@ -289,7 +289,7 @@ def scan_under_load(photos: Path, db: Path, competitors: int = 2) -> tuple[float
 
 def loaded_window_stall(db: Path, seconds: float = 30.0, competitors: int = 2) -> tuple[float, float]:
     """The floor under `scan_under_load`: the same window, no scan, beside the same programs."""
-    from engine.library.store import Library
+    from engine.library.storage.store import Library
     from facenet_desktop.app import MainWindow
 
     window = MainWindow(Library(db), rescan_at_start=False)

@@ -51,13 +51,13 @@ import numpy as np
 from common import faces_dir, machine_line, print_table
 from lfw_identity_embeddings import CACHE
 
-from engine.library import editing
-from engine.library import group_suggestions as questions
-from engine.library.browse import suggestions
-from engine.library.grouping import cluster_library
-from engine.library.recognition_pass import recognize_faces
-from engine.library.scan import scan_folders
-from engine.library.store import Library, embedding_to_blob
+from engine.library.edits import editing
+from engine.library.questions import group_suggestions as questions
+from engine.library.reading.browse import suggestions
+from engine.library.identities.grouping import cluster_library
+from engine.library.identities.recognition_pass import recognize_faces
+from engine.library.jobs.scan import scan_folders
+from engine.library.storage.store import Library, embedding_to_blob
 from engine.model_versions import DEFAULT_VERSION
 
 
@@ -282,7 +282,7 @@ def answer_question(library: Library, truth: dict[int, str], pages: bool) -> int
         return 1
     if not pages:
         return None
-    from engine.library.review_pages import review_pages
+    from engine.library.questions.review_pages import review_pages
 
     offered = review_pages(library)
     if not offered:
@@ -312,7 +312,7 @@ def finetune_after_pages(source: Path, truth: dict[int, str]) -> list[str]:
     labels": the labels are now the user's corrections (hard faces included), not only the
     faces the model grouped right.  The fine-tune's report lines."""
     from engine.faces.pipeline import FacePipeline
-    from engine.library.finetune_job import propose_finetune
+    from engine.library.jobs.finetune_job import propose_finetune
 
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "lib.db"

@@ -28,8 +28,8 @@ from common import machine_line, print_table
 from lfw_identity_embeddings import cache_path
 
 from engine.evaluation.clusters import cluster_quality
-from engine.library.clustering import FREE, ClusteringProblem, cluster_faces
-from engine.library.preferences import STRICTNESS
+from engine.library.identities.clustering import FREE, ClusteringProblem, cluster_faces
+from engine.library.storage.preferences import STRICTNESS
 from engine.model_versions import DEFAULT_VERSION
 
 MIN_FACES = 3

@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gui_responsiveness import generate_library  # noqa: E402
 from common import machine_line, print_table  # noqa: E402
 
-from engine.library import editing  # noqa: E402
-from engine.library.recognition_pass import recognize_faces  # noqa: E402
-from engine.library.recognition_memory import RecognitionMemory  # noqa: E402
-from engine.library.store import Library  # noqa: E402
+from engine.library.edits import editing  # noqa: E402
+from engine.library.identities.recognition_pass import recognize_faces  # noqa: E402
+from engine.library.identities.recognition_memory import RecognitionMemory  # noqa: E402
+from engine.library.storage.store import Library  # noqa: E402
 from engine.model_versions import DLIB_RESNET_V1  # noqa: E402
 
 TARGET_S = 1.0

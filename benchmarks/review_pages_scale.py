@@ -23,8 +23,8 @@ from common import machine_line, print_table
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from synthetic_library import fill_library, identity_vectors  # noqa: E402
 
-from engine.library.review_pages import review_pages  # noqa: E402
-from engine.library.store import Library  # noqa: E402
+from engine.library.questions.review_pages import review_pages  # noqa: E402
+from engine.library.storage.store import Library  # noqa: E402
 
 
 def main() -> None:

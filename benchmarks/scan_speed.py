@@ -28,8 +28,8 @@ from pathlib import Path
 from common import faces_dir, machine_line, print_table
 
 from engine.faces.images import PHOTO_EXTENSIONS
-from engine.library.scan import scan_folders
-from engine.library.store import Library
+from engine.library.jobs.scan import scan_folders
+from engine.library.storage.store import Library
 from engine.model_versions import DLIB_RESNET_V1
 from engine.faces.pipeline import FacePipeline, PhotoFaces
 
@@ -121,8 +121,8 @@ def part_breakdown(photos: int) -> None:
         torch_import = _cumulative(stats, "torch/__init__.py", "<module>")
         models = _cumulative(stats, "engine/faces/pipeline.py", "__init__")
         analysis = _cumulative(stats, "engine/faces/pipeline.py", "analyze_many")
-        scan = _cumulative(stats, "engine/library/scan.py", "scan_folders")
-        grouping = _cumulative(stats, "engine/library/grouping.py", "cluster_library")
+        scan = _cumulative(stats, "engine/library/jobs/scan.py", "scan_folders")
+        grouping = _cumulative(stats, "engine/library/identities/grouping.py", "cluster_library")
     rows = [
         ["whole process, wall clock", f"{wall:.2f}", ""],
         ["inside Python's main, profiled", f"{inside:.2f}", "100%"],

@@ -1,7 +1,7 @@
 """Every setting the machine's environment can give the engine, in one place.
 
 The library's own choices (strictness, smallest face, folders left out) live in the
-database (engine.library.preferences); these are about the machine and the run: where
+database (engine.library.storage.preferences); these are about the machine and the run: where
 files go, which model files, how many threads, which arithmetic.  They are read from the
 environment when asked, so a child process or a test that sets a variable gets it.
 """

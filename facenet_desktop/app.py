@@ -30,13 +30,13 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import EngineError
-from engine.library import editing
-from engine.library.browse import person_faces
-from engine.library.group_suggestions import GroupSuggestion, answer_group_suggestion
-from engine.library.model_registry import remove_orphan_candidates
-from engine.library.people import other_person_named, person_names
-from engine.library.store import Library, LibraryError, default_db_path, needs_converting
-from engine.library.timeline import folder_tree, timeline
+from engine.library.edits import editing
+from engine.library.reading.browse import person_faces
+from engine.library.questions.group_suggestions import GroupSuggestion, answer_group_suggestion
+from engine.library.storage.model_registry import remove_orphan_candidates
+from engine.library.reading.people import other_person_named, person_names
+from engine.library.storage.store import Library, LibraryError, default_db_path, needs_converting
+from engine.library.reading.timeline import folder_tree, timeline
 from engine.logs import start_logging
 from engine.paths import data_dir
 from engine.settings import session_environment

@@ -13,7 +13,7 @@ _pipelines: dict[tuple[str, str], object] = {}  # in a long-lived engine host: m
 
 
 def _pipeline_for(library):  # noqa: ANN001, ANN202 - a FacePipeline for the library's active model
-    from engine.library.model_registry import active_name, pipeline_for
+    from engine.library.storage.model_registry import active_name, pipeline_for
 
     key = (str(library.path), active_name(library))
     if key not in _pipelines:
@@ -25,8 +25,8 @@ def _pipeline_for(library):  # noqa: ANN001, ANN202 - a FacePipeline for the lib
 def add_face(db: str, photo_id: int, box: tuple[float, float, float, float], progress: ProgressCallback,
              cancel: CancelToken) -> int:
     """A face drawn by hand: landmarks, chip and embedding like a detected one; its id."""
-    from engine.library.manual_faces import add_face as add_drawn_face
-    from engine.library.store import Library
+    from engine.library.storage.manual_faces import add_face as add_drawn_face
+    from engine.library.storage.store import Library
 
     with Library(db) as library:
         return add_drawn_face(library, _pipeline_for(library), photo_id, box)
@@ -34,8 +34,8 @@ def add_face(db: str, photo_id: int, box: tuple[float, float, float, float], pro
 
 def regroup(db: str, progress: ProgressCallback, cancel: CancelToken) -> None:
     """Group the faces again at the library's clustering level (after a strictness change)."""
-    from engine.library.store import Library
-    from engine.library.tasks import regroup as regroup_library
+    from engine.library.storage.store import Library
+    from engine.library.jobs.tasks import regroup as regroup_library
 
     with Library(db) as library:
         regroup_library(library, progress, cancel)
@@ -48,9 +48,9 @@ def recognise(db: str, progress: ProgressCallback, cancel: CancelToken) -> int:
     """Recognition after the user's edits: faces of nobody that now match a named person are
     given to them or suggested.  The host remembers the last pass, so only the faces the edit
     can change are looked at again.  How many faces it placed."""
-    from engine.library.recognition_pass import recognize_faces
-    from engine.library.recognition_memory import RecognitionMemory
-    from engine.library.store import Library
+    from engine.library.identities.recognition_pass import recognize_faces
+    from engine.library.identities.recognition_memory import RecognitionMemory
+    from engine.library.storage.store import Library
 
     memory = _RECOGNITION_MEMORY.setdefault(db, RecognitionMemory())
     with Library(db) as library:
@@ -73,10 +73,10 @@ class FinetuneProposal:
 def propose_finetune(db: str, progress: ProgressCallback, cancel: CancelToken) -> FinetuneProposal:
     """Fine-tune on the library's labels and measure; an accepted model is saved as a
     candidate file, applied only if the user agrees (apply_finetune).  Cancelled: nothing saved."""
-    from engine.library.finetune_job import propose_finetune as propose
-    from engine.library.finetune_job import save_candidate
-    from engine.library.model_registry import pipeline_for
-    from engine.library.store import Library
+    from engine.library.jobs.finetune_job import propose_finetune as propose
+    from engine.library.jobs.finetune_job import save_candidate
+    from engine.library.storage.model_registry import pipeline_for
+    from engine.library.storage.store import Library
 
     with Library(db) as library:
         outcome = propose(library, pipeline_for(library), progress=progress, cancel=cancel)
@@ -87,10 +87,10 @@ def propose_finetune(db: str, progress: ProgressCallback, cancel: CancelToken) -
 
 
 def apply_finetune(db: str, candidate: str, progress: ProgressCallback, cancel: CancelToken):  # noqa: ANN201
-    """Register the candidate and switch the library to it (engine.library.tasks.apply_finetuned:
+    """Register the candidate and switch the library to it (engine.library.jobs.tasks.apply_finetuned:
     the steps `facenet finetune` runs too); an AppliedModel."""
-    from engine.library.store import Library
-    from engine.library.tasks import apply_finetuned
+    from engine.library.storage.store import Library
+    from engine.library.jobs.tasks import apply_finetuned
 
     with Library(db) as library:
         return apply_finetuned(library, candidate, progress, cancel)
@@ -110,11 +110,11 @@ class ScanRequest:
 
 def run_scan(request: ScanRequest, progress: ProgressCallback, cancel: CancelToken):  # noqa: ANN201 - ScanSummary
     """The child's work: scan, regrouping during the scan, then group everything (the steps
-    `facenet scan` runs too: engine.library.tasks.scan_and_group)."""
+    `facenet scan` runs too: engine.library.jobs.tasks.scan_and_group)."""
     from engine.faces.pipeline import DetectionSettings
-    from engine.library.model_registry import pipeline_for
-    from engine.library.store import Library
-    from engine.library.tasks import scan_and_group
+    from engine.library.storage.model_registry import pipeline_for
+    from engine.library.storage.store import Library
+    from engine.library.jobs.tasks import scan_and_group
 
     settings = DetectionSettings(min_face_px=request.min_face_px)
     with Library(request.db) as library:

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.library.preferences import STRICTNESS, Preferences
+from engine.library.storage.preferences import STRICTNESS, Preferences
 
 
 class PersonPicker(QDialog):

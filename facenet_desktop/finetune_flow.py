@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QDialogButtonBox
 
-from engine.library.model_registry import hold_candidate
-from engine.library.store import LibraryError
+from engine.library.storage.model_registry import hold_candidate
+from engine.library.storage.store import LibraryError
 from engine.wording import counted
 from facenet_desktop import child_work
 from facenet_desktop.dialogs import TextDialog
@@ -29,8 +29,8 @@ class FinetuneFlow:
         self.dialog: TextDialog | None = None  # the report shown last
 
     def start(self) -> None:
-        from engine.library.labelled_faces import check_enough_labels, labelled_face_rows
-        from engine.library.model_registry import active_name
+        from engine.library.identities.labelled_faces import check_enough_labels, labelled_face_rows
+        from engine.library.storage.model_registry import active_name
 
         window = self.window
         try:
@@ -76,7 +76,7 @@ class FinetuneFlow:
         jobs.finetune = jobs.start("re-embedding", work, self.applied)
         jobs.update_actions()
 
-    def applied(self, applied) -> None:  # noqa: ANN001 - engine.library.tasks.AppliedModel
+    def applied(self, applied) -> None:  # noqa: ANN001 - engine.library.jobs.tasks.AppliedModel
         # The switch is an edit of its own: Undo puts the previous model and its groups back.
         self.window.status_line.say_edit(f"Now using your fine-tuned model: {applied.changes}; "
                                          f"{counted(applied.suggestions, 'suggestion')} waiting for you.", "undo")

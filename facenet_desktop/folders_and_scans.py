@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QStandardPaths, QTimer
 from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QMessageBox
 
-from engine.library.browse import face_count
-from engine.library.folders import add_folder, library_folders, photos_in_folder, remove_folder
-from engine.library.missing import forget_missing, missing_photos
-from engine.library.preferences import Preferences, load_preferences, save_preferences
+from engine.library.reading.browse import face_count
+from engine.library.edits.folders import add_folder, library_folders, photos_in_folder, remove_folder
+from engine.library.storage.missing import forget_missing, missing_photos
+from engine.library.storage.preferences import Preferences, load_preferences, save_preferences
 from engine.user_files import printable_path
 from engine.wording import counted
 from facenet_desktop import child_work
@@ -25,7 +25,7 @@ from facenet_desktop.scan_process import ScanProcess, ScanRequest
 from facenet_desktop.workers import Job
 
 if TYPE_CHECKING:
-    from engine.library.records import ScanSummary
+    from engine.library.storage.records import ScanSummary
     from facenet_desktop.app import MainWindow
 
 

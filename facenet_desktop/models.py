@@ -7,9 +7,9 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QApplication
 
-from engine.library.assignments import Assignment
-from engine.library.browse import UNSORTED, FaceTile, PersonTile
-from engine.library.timeline import date_in_words
+from engine.library.storage.assignments import Assignment
+from engine.library.reading.browse import UNSORTED, FaceTile, PersonTile
+from engine.library.reading.timeline import date_in_words
 from engine.wording import counted
 from facenet_desktop.thumbnails import ThumbnailLoader, photo_key
 

@@ -28,9 +28,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.library.assignments import Assignment
-from engine.library.browse import UNSORTED, FaceTile
-from engine.library.group_suggestions import GroupSuggestion
+from engine.library.storage.assignments import Assignment
+from engine.library.reading.browse import UNSORTED, FaceTile
+from engine.library.questions.group_suggestions import GroupSuggestion
 from engine.user_files import printable_path
 from engine.wording import counted
 from facenet_desktop.models import (

@@ -12,10 +12,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QMenu, QWidget
 
-from engine.library import editing
-from engine.library.assignments import Assignment
-from engine.library.browse import group_size, photo_faces, photo_file
-from engine.library.timeline import photo_taken
+from engine.library.edits import editing
+from engine.library.storage.assignments import Assignment
+from engine.library.reading.browse import group_size, photo_faces, photo_file
+from engine.library.reading.timeline import photo_taken
 from engine.user_files import printable_path
 from engine.wording import counted
 from facenet_desktop import child_work

@@ -8,8 +8,8 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from engine.library.browse import FaceTile
-from engine.library.review_pages import ReviewPage
+from engine.library.reading.browse import FaceTile
+from engine.library.questions.review_pages import ReviewPage
 from engine.wording import counted
 from facenet_desktop.models import RECORD_ROLE, FacesModel
 from facenet_desktop.pages import grid_view

@@ -4,9 +4,9 @@ A name that means several people or nobody is said on the page in words, never i
 
 from __future__ import annotations
 
-from engine.library.browse import parse_people_query, search_photos
-from engine.library.people import find_people
-from engine.library.store import Library
+from engine.library.reading.browse import parse_people_query, search_photos
+from engine.library.reading.people import find_people
+from engine.library.storage.store import Library
 from engine.wording import counted, names_in_words
 from facenet_desktop.models import PhotosModel
 from facenet_desktop.pages import SearchPage

@@ -25,8 +25,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPixmap
 
-from engine.library.store import Library
-from engine.library.thumbnails import ThumbnailSource, cut, face_source, photo_source
+from engine.library.storage.store import Library
+from engine.library.storage.thumbnails import ThumbnailSource, cut, face_source, photo_source
 from facenet_desktop.engine_process import context, end_with_parent
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.library.timeline import Month, TimelinePhoto, date_in_words, months
+from engine.library.reading.timeline import Month, TimelinePhoto, date_in_words, months
 from engine.user_files import printable_path
 from engine.wording import counted
 from facenet_desktop.models import RECORD_ROLE, ThumbnailListModel

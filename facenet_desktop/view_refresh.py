@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 
-from engine.library.finetune_offer import FinetuneOffers
-from engine.library.group_suggestions import GroupQuestions
-from engine.library.review_pages import ReviewPages
-from engine.library.store import LibraryUnavailable
+from engine.library.questions.finetune_offer import FinetuneOffers
+from engine.library.questions.group_suggestions import GroupQuestions
+from engine.library.questions.review_pages import ReviewPages
+from engine.library.storage.store import LibraryUnavailable
 from engine.wording import library_in_words
 from facenet_desktop.background import Delivery
 from facenet_desktop.views import read_views

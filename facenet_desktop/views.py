@@ -3,8 +3,8 @@ thread, the edits thread), then applied on the GUI thread."""
 
 from __future__ import annotations
 
-from engine.library import editing
-from engine.library.browse import (
+from engine.library.edits import editing
+from engine.library.reading.browse import (
     UNSORTED,
     face_count,
     faces_by_id,
@@ -15,11 +15,11 @@ from engine.library.browse import (
     suggestions,
     unsorted_count,
 )
-from engine.library.finetune_offer import FinetuneOffers
-from engine.library.group_suggestions import GroupQuestions
-from engine.library.people import person_name_and_hidden
-from engine.library.review_pages import ReviewPages
-from engine.library.store import Library
+from engine.library.questions.finetune_offer import FinetuneOffers
+from engine.library.questions.group_suggestions import GroupQuestions
+from engine.library.reading.people import person_name_and_hidden
+from engine.library.questions.review_pages import ReviewPages
+from engine.library.storage.store import Library
 
 REVIEW_PAGES_READ = 20  # pages read at a time: answering one reads again
 

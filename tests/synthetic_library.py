@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from engine.library import editing
-from engine.library.grouping import cluster_library
+from engine.library.edits import editing
+from engine.library.identities.grouping import cluster_library
 
-from engine.library.store import Library, LibraryError, embedding_to_blob
+from engine.library.storage.store import Library, LibraryError, embedding_to_blob
 from engine.model_versions import DLIB_RESNET_V1
 
 

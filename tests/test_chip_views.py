@@ -13,8 +13,8 @@ from synthetic_library import add_face_row
 
 from engine.faces.alignment import LANDMARKS_CENTRE, rotate_chips
 from engine.faces.embedder import even_batches
-from engine.library.model_registry import ACTIVE_KEY, active_name
-from engine.library.store import Library
+from engine.library.storage.model_registry import ACTIVE_KEY, active_name
+from engine.library.storage.store import Library
 from engine.model_versions import DEFAULT_VERSION, DLIB_RESNET_V1, MODEL_VERSIONS, ModelVersion
 from engine.faces.pipeline import FacePipeline
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.library.cluster_eval import evaluate_clusters
+from engine.library.jobs.cluster_eval import evaluate_clusters
 
 pytestmark = pytest.mark.slow
 IMAGES_PER_PERSON = 5

@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from engine.library.clustering import FREE, ClusteringProblem, cluster_faces
-from engine.library.neighbours import neighbour_graph
+from engine.library.identities.clustering import FREE, ClusteringProblem, cluster_faces
+from engine.library.identities.neighbours import neighbour_graph
 
 
 def blobs(people: int, per_person: int, spread: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

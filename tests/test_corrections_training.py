@@ -95,11 +95,11 @@ def test_the_negative_feed_marks_each_face_a_negative_for_its_own_people_only() 
 def test_training_faces_on_real_photos_know_corrections_rejections_and_photo_mates(tmp_path, faces_dir, pipeline) -> None:
     from lfw_folders import link_lfw_people
 
-    from engine.library import editing
-    from engine.library.grouping import cluster_library
-    from engine.library.labelled_faces import training_faces
-    from engine.library.scan import scan_folders
-    from engine.library.store import Library
+    from engine.library.edits import editing
+    from engine.library.identities.grouping import cluster_library
+    from engine.library.identities.labelled_faces import training_faces
+    from engine.library.jobs.scan import scan_folders
+    from engine.library.storage.store import Library
 
     photos = link_lfw_people(faces_dir, tmp_path / "Photos",
                              {"Colin_Powell": 12, "Tony_Blair": 12, "Hugo_Chavez": 3})
@@ -203,7 +203,7 @@ def test_a_spread_out_fine_tuned_space_keeps_its_strangers_apart_at_its_new_leve
     linkages, on squared distances, 1.69 times), and a bent space at the level where the same
     share of strangers falls, by brute force; the levels that name or group without asking
     never loosen."""
-    from engine.library.finetune_job import recalibrated
+    from engine.library.jobs.finetune_job import recalibrated
     from engine.model_versions import ModelVersion
 
     rng = np.random.default_rng(3)
@@ -231,7 +231,7 @@ def test_a_spread_out_fine_tuned_space_keeps_its_strangers_apart_at_its_new_leve
 
 
 def test_without_enough_strangers_held_out_the_levels_follow_the_threshold_and_never_loosen() -> None:
-    from engine.library.finetune_job import recalibrated
+    from engine.library.jobs.finetune_job import recalibrated
     from engine.model_versions import ModelVersion
     from engine.training.finetune import FinetuneReport, impostor_distances
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from synthetic_library import fill_library, identity_vectors
 
-from engine.library import editing
-from engine.library.doubtful_labels import doubtful_labels
-from engine.library.grouping import cluster_library
-from engine.library.labelled_faces import labelled_face_rows, without_doubtful
-from engine.library.store import Library
+from engine.library.edits import editing
+from engine.library.identities.doubtful_labels import doubtful_labels
+from engine.library.identities.grouping import cluster_library
+from engine.library.identities.labelled_faces import labelled_face_rows, without_doubtful
+from engine.library.storage.store import Library
 from engine.model_versions import DLIB_RESNET_V1
 
 VERSION = DLIB_RESNET_V1
@@ -182,7 +182,7 @@ def test_no_question_when_the_likely_person_is_already_in_the_photo(two_people) 
 
 
 def test_a_copy_of_the_photo_keeps_the_question_and_the_name_it_came_from(two_people) -> None:
-    from engine.library.faces import copy_faces
+    from engine.library.storage.faces import copy_faces
 
     library, anna_id, _, ben = two_people
     editing.name_person(library, anna_id, "Anna")

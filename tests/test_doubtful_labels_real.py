@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from lfw_folders import link_lfw_people
-from engine.library import editing
-from engine.library.grouping import cluster_library
-from engine.library.labelled_faces import labelled_face_rows, without_doubtful
-from engine.library.scan import scan_folders
-from engine.library.store import Library
+from engine.library.edits import editing
+from engine.library.identities.grouping import cluster_library
+from engine.library.identities.labelled_faces import labelled_face_rows, without_doubtful
+from engine.library.jobs.scan import scan_folders
+from engine.library.storage.store import Library
 from engine.model_versions import DEFAULT_VERSION
 from engine.user_files import from_stored_path
 

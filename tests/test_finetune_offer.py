@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 from synthetic_library import fill_library, fill_library_more
 
-from engine.library import editing
-from engine.library.finetune_offer import LIKELY_MISTAKES, finetune_offer, note_finetune_tried
-from engine.library.store import Library, blob_to_embedding
+from engine.library.edits import editing
+from engine.library.questions.finetune_offer import LIKELY_MISTAKES, finetune_offer, note_finetune_tried
+from engine.library.storage.store import Library, blob_to_embedding
 
 
 def twins_library(path, twins_apart: bool) -> tuple[Library, list[int], list[int]]:  # noqa: ANN001
@@ -30,8 +30,8 @@ def twins_library(path, twins_apart: bool) -> tuple[Library, list[int], list[int
 
 def wrong_by_brute_force(library: Library) -> int:
     """Each hand-named face named by its 5 nearest other named faces (ties: the nearest)."""
-    from engine.library.model_registry import active_version
-    from engine.library.store import blob_to_embedding
+    from engine.library.storage.model_registry import active_version
+    from engine.library.storage.store import blob_to_embedding
 
     rows = library.query("SELECT f.id, f.person_id, e.embedding FROM faces f JOIN face_embeddings e ON e.face_id = f.id "
                          "WHERE f.confirmed = 1 ORDER BY f.id")

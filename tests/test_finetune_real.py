@@ -15,15 +15,15 @@ from synthetic_library import user_labels
 from lfw_folders import link_lfw_people
 from engine.errors import Cancelled
 from engine.cli import main as facenet
-from engine.library.browse import suggestions
+from engine.library.reading.browse import suggestions
 from engine.jobs import CancelToken, Progress, no_progress
-from engine.library import editing
-from engine.library.finetune_job import propose_finetune, register_candidate, save_candidate
-from engine.library.labelled_faces import photo_faces_embedder
-from engine.library.model_registry import active_name, list_models, pipeline_for
-from engine.library.model_switch import switch_model
-from engine.library.scan import scan_folders
-from engine.library.store import Library
+from engine.library.edits import editing
+from engine.library.jobs.finetune_job import propose_finetune, register_candidate, save_candidate
+from engine.library.identities.labelled_faces import photo_faces_embedder
+from engine.library.storage.model_registry import active_name, list_models, pipeline_for
+from engine.library.jobs.model_switch import switch_model
+from engine.library.jobs.scan import scan_folders
+from engine.library.storage.store import Library
 from engine.model_versions import DEFAULT_VERSION, MODEL_VERSIONS
 from engine.training.finetune import FinetuneSettings
 from facenet_desktop import child_work
@@ -116,8 +116,8 @@ def test_finetune_on_degraded_lookalikes_is_accepted_by_the_rule(lookalike_libra
     """The same labelled faces as old family photos (engine.training.degraded): small,
     blurred, grey or sepia, dark, noisy.  The base model now makes enough mistakes for the
     rule to judge, and the default fine-tune lowers both errors beyond chance."""
-    from engine.library.finetune_job import starting_network
-    from engine.library.labelled_faces import labelled_face_set
+    from engine.library.jobs.finetune_job import starting_network
+    from engine.library.identities.labelled_faces import labelled_face_set
     from engine.training.acceptance import split_per_person
     from engine.training.degraded import degrade_chips
     from engine.training.finetune import finetune

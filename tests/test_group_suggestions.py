@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from synthetic_library import assignments, fill_library, fill_library_more, table_state
 
-from engine.library import editing
-from engine.library.group_suggestions import answer_group_suggestion, group_suggestions, propose
-from engine.library.grouping import cluster_library
-from engine.library.store import Library, LibraryError
+from engine.library.edits import editing
+from engine.library.questions.group_suggestions import answer_group_suggestion, group_suggestions, propose
+from engine.library.identities.grouping import cluster_library
+from engine.library.storage.store import Library, LibraryError
 from engine.model_versions import DLIB_RESNET_V1 as VERSION
 
 NOISE = 0.01  # per dimension: same-group faces about 0.16 apart
@@ -101,7 +101,7 @@ def test_a_second_group_of_a_named_person_is_offered_and_yes_names_it(library) -
 def test_an_answer_about_groups_that_changed_since_is_refused(library) -> None:
     """The question showed the second group's faces; a regroup then gave that person's number
     to other faces (or renamed the other side): Yes must not merge faces the user never saw."""
-    from engine.library.store import LibraryError
+    from engine.library.storage.store import LibraryError
 
     anna_ids, second_ids, bob_ids, _ = anna_and_her_second_group(library)
     (question,) = group_suggestions(library)
@@ -185,7 +185,7 @@ def editing_people(library: Library) -> set:
 
 def test_the_biggest_questions_come_first() -> None:
     """Ordered by faces settled, then linkage: hand-made groups where the answer is known."""
-    from engine.library.group_suggestions import PersonFaces
+    from engine.library.questions.group_suggestions import PersonFaces
 
     def person(pid: int, name: str | None, offset: float, count: int) -> PersonFaces:
         vectors = np.array([[offset, 0.0, float(k) * 1e-3] for k in range(count)])
@@ -204,7 +204,7 @@ def test_the_biggest_questions_come_first() -> None:
 def test_each_group_is_asked_about_its_nearest_within_reach_named_or_not() -> None:
     """Preferring a farther named person asked more wrong questions on LFW
     (benchmarks/group_suggestions.py), so the nearest wins; a pair is asked about once."""
-    from engine.library.group_suggestions import PersonFaces
+    from engine.library.questions.group_suggestions import PersonFaces
 
     def person(pid: int, name: str | None, offset: float) -> PersonFaces:
         return PersonFaces(pid, name, np.array([pid * 10, pid * 10 + 1]), np.array([pid * 10, pid * 10 + 1]),
@@ -258,7 +258,7 @@ def test_group_questions_in_the_terminal(tmp_path, capsys) -> None:
 
 
 def test_the_window_cache_recomputes_only_when_an_answer_or_a_regroup_changed_something(library, monkeypatch) -> None:
-    from engine.library import group_suggestions as module
+    from engine.library.questions import group_suggestions as module
 
     anna_ids, second_ids, _bob_ids, _ = anna_and_her_second_group(library, seed=6)
     calls = []

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from lfw_folders import link_lfw_people
-from engine.library import editing
-from engine.library.group_suggestions import answer_group_suggestion, group_suggestions
-from engine.library.grouping import cluster_library
-from engine.library.scan import scan_folders
-from engine.library.store import Library, blob_to_embedding
+from engine.library.edits import editing
+from engine.library.questions.group_suggestions import answer_group_suggestion, group_suggestions
+from engine.library.identities.grouping import cluster_library
+from engine.library.jobs.scan import scan_folders
+from engine.library.storage.store import Library, blob_to_embedding
 from engine.model_versions import DEFAULT_VERSION
 from engine.user_files import from_stored_path
 

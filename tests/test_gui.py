@@ -17,10 +17,10 @@ from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 from synthetic_library import fill_library, fill_library_more, identity_vectors  # noqa: E402
 
 from engine.jobs import Progress  # noqa: E402
-from engine.library.browse import UNSORTED, people_tiles  # noqa: E402
-from engine.library.grouping import cluster_library  # noqa: E402
-from engine.library.preferences import load_preferences  # noqa: E402
-from engine.library.store import Library  # noqa: E402
+from engine.library.reading.browse import UNSORTED, people_tiles  # noqa: E402
+from engine.library.identities.grouping import cluster_library  # noqa: E402
+from engine.library.storage.preferences import load_preferences  # noqa: E402
+from engine.library.storage.store import Library  # noqa: E402
 from facenet_desktop import app as app_module  # noqa: E402
 from facenet_desktop import folders_and_scans, job_control  # noqa: E402
 from facenet_desktop.app import SECTIONS, MainWindow  # noqa: E402
@@ -407,7 +407,7 @@ def test_refused_edit_reaches_the_error_route_and_crash_dialog_shows(window, lib
 def test_a_library_gone_from_disk_is_said_in_plain_words_not_as_a_crash(window, qtbot, tmp_path) -> None:
     """A read that fails because the drive went away reaches whatever thread called it; when
     it surfaces in the window it is an error message, not the crash dialog."""
-    from engine.library.store import LibraryUnavailable
+    from engine.library.storage.store import LibraryUnavailable
 
     drive = tmp_path / "drive"
     gone = Library(drive / "lib.db")
@@ -440,7 +440,7 @@ def test_first_run_shows_the_empty_state(qtbot, tmp_path) -> None:
 def test_home_folder_reads_as_a_tilde_and_long_names_leave_the_count_visible(window, library, qtbot) -> None:
     from pathlib import Path
 
-    from engine.library.browse import FaceTile
+    from engine.library.reading.browse import FaceTile
     from facenet_desktop.pages import home_relative
 
     assert home_relative(str(Path.home() / "Pictures")) == "~/Pictures"
@@ -461,7 +461,7 @@ def test_home_folder_reads_as_a_tilde_and_long_names_leave_the_count_visible(win
 
 @pytest.mark.parametrize("model_class", [PeopleModel, FacesModel, SuggestionsModel, PhotosModel])
 def test_models_pass_qtmodeltester(qtmodeltester, library, model_class) -> None:
-    from engine.library.browse import person_faces, suggestions
+    from engine.library.reading.browse import person_faces, suggestions
 
     loader = ThumbnailLoader(library)
     model = model_class(loader)
@@ -676,7 +676,7 @@ def test_finetune_button_explains_missing_labels_then_reports_and_asks(window, l
     window.job_control.show_progress(Progress("reading your named faces", 30, 120, "/photos/a.jpg", eta_seconds=20))
     assert window.statusBar().currentMessage() == "Reading your named faces: 30 of 120, about 20 s left"
     # After applying: what grouping and recognition redone under the new model changed.
-    from engine.library.tasks import AppliedModel
+    from engine.library.jobs.tasks import AppliedModel
 
     window.finetune.applied(AppliedModel("finetuned-test", 20, 3, 1, "2 more faces named and 1 moved to Ben"))
     assert window.statusBar().currentMessage() == (
@@ -688,7 +688,7 @@ def test_edits_run_off_the_gui_thread_in_order_and_survive_closing(library, qtbo
     """While an edit is being written the window goes on (merging the two largest people of a
     100k library held it 440 ms); edits asked for meanwhile follow in order (an Undo undoes
     the merge before it, not an older edit); a closing window still makes the edits asked for."""
-    from engine.library import editing
+    from engine.library.edits import editing
 
     window = MainWindow(library, rescan_at_start=False)
     qtbot.addWidget(window)
@@ -734,7 +734,7 @@ def test_edits_run_off_the_gui_thread_in_order_and_survive_closing(library, qtbo
 
 def test_an_edit_that_fails_by_a_bug_is_reported_and_the_next_edit_works(window, library, qtbot,
                                                                            monkeypatch) -> None:
-    from engine.library import editing
+    from engine.library.edits import editing
 
     first, second, _ = person_ids_by_size(library)
 
@@ -753,7 +753,7 @@ def test_an_edit_that_fails_by_a_bug_is_reported_and_the_next_edit_works(window,
 def test_answering_a_suggestion_moves_to_the_next_at_once(window, library, qtbot, monkeypatch) -> None:
     """The answered face leaves the page before its answer is written: a quick Y, Y never
     answers the same face twice."""
-    from engine.library import editing
+    from engine.library.edits import editing
 
     first, loose = anna_with_two_suggested_faces(window, library, qtbot)
     page = window.suggestions_page
@@ -828,7 +828,7 @@ def test_face_names_stay_inside_the_photo(qtbot) -> None:
     its box."""
     from PySide6.QtGui import QColor, QPixmap
 
-    from engine.library.browse import FaceTile
+    from engine.library.reading.browse import FaceTile
     from facenet_desktop.pages import PhotoView, label_position
 
     assert label_position((10, 10, 50, 50), (30, 12), (200, 100)) == (14, 52)  # under the box
@@ -859,7 +859,7 @@ def test_photo_view_names_keep_their_size_on_screen_and_zoom_works(qtbot) -> Non
     height on screen for both, and at any zoom."""
     from PySide6.QtGui import QColor, QPixmap
 
-    from engine.library.browse import FaceTile
+    from engine.library.reading.browse import FaceTile
     from facenet_desktop.pages import PhotoView
 
     view = PhotoView()
@@ -883,7 +883,7 @@ def test_photo_view_names_keep_their_size_on_screen_and_zoom_works(qtbot) -> Non
 
 
 def test_scan_result_says_which_photos_could_not_be_read_and_why(window, qtbot) -> None:
-    from engine.library.records import ScanSummary
+    from engine.library.storage.records import ScanSummary
 
     summary = ScanSummary(analyzed=3, missing=1, problems=[
         ("/photos/pipe.jpg", "skipped: a named pipe (FIFO), not a photo file"),
@@ -904,7 +904,7 @@ def test_missing_photos_are_listed_and_forgotten_only_when_the_user_says(window,
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QDialogButtonBox, QLabel
 
-    from engine.library.records import ScanSummary
+    from engine.library.storage.records import ScanSummary
 
     photo = library.scalar("SELECT photo_id FROM faces WHERE person_id IS NOT NULL ORDER BY id LIMIT 1")
     person = library.scalar("SELECT person_id FROM faces WHERE photo_id = ? LIMIT 1", [photo])
@@ -1191,7 +1191,7 @@ def test_keys_a_photo_app_answers_to(window, library, qtbot) -> None:
 def test_a_box_of_an_unnamed_group_offers_to_name_the_whole_group(window, library, qtbot, monkeypatch) -> None:
     """Seen under Xvfb: naming an unnamed face from its photo named that face alone, and the
     rest of its group waited for a question.  The box now offers the whole group first."""
-    from engine.library import editing
+    from engine.library.edits import editing
 
     first, second, _ = person_ids_by_size(library)
     face = library.query("SELECT id, photo_id FROM faces WHERE person_id = ? ORDER BY id LIMIT 1", [first])[0]
@@ -1349,7 +1349,7 @@ def test_delivery_brings_results_to_the_gui_thread_in_order_never_inside_submit(
 
 
 def test_a_background_read_of_an_unreachable_library_is_reported_once(window, qtbot) -> None:
-    from engine.library.store import LibraryUnavailable
+    from engine.library.storage.store import LibraryUnavailable
 
     before = len(window.errors)
     unreachable = LibraryUnavailable("Nothing was changed: the library's folder cannot be reached (an unplugged drive?).")
@@ -1386,7 +1386,7 @@ def test_opening_an_older_library_shows_a_notice_while_it_is_converted(qtbot, tm
 def test_a_read_only_library_opens_for_browsing_and_says_so_when_an_edit_is_refused(tmp_path, qtbot) -> None:
     """A library on a read-only disk: the window opens it (before: no start at all), starts
     no scan, says it is read-only in its title, and a rename is refused in plain words."""
-    from engine.library.folders import add_folder
+    from engine.library.edits.folders import add_folder
     from tests.test_trust_second_round import read_only, small_library
 
     folder = tmp_path / "data"
@@ -1445,8 +1445,8 @@ def test_pages_of_faces_come_when_the_questions_run_out_and_one_click_confirms_a
 
 def test_a_group_question_says_how_many_of_the_groups_faces_it_shows(window, library) -> None:
     """'13 faces in this group' beside 6 of them read as if 7 were missing: it says '6 of the 13'."""
-    from engine.library.browse import faces_by_id
-    from engine.library.group_suggestions import GroupSuggestion
+    from engine.library.reading.browse import faces_by_id
+    from engine.library.questions.group_suggestions import GroupSuggestion
 
     first, second, _ = person_ids_by_size(library)
     group = [r[0] for r in library.db.execute("SELECT id FROM faces WHERE person_id = ? ORDER BY id", [second])]
@@ -1492,7 +1492,7 @@ def test_cancel_works_while_learning_and_while_applying(window, qtbot, monkeypat
     a cancelled fine-tune or switch changes nothing, test_finetune_real.py and
     test_model_versions.py)."""
     from engine.errors import Cancelled
-    from engine.library import labelled_faces
+    from engine.library.identities import labelled_faces
     from facenet_desktop import child_work, finetune_flow
 
     class InThread:

@@ -15,8 +15,8 @@ import pytest  # noqa: E402
 from PySide6.QtCore import QPoint, Qt  # noqa: E402
 
 from lfw_folders import link_lfw_people  # noqa: E402
-from engine.library.browse import people_tiles  # noqa: E402
-from engine.library.store import Library  # noqa: E402
+from engine.library.reading.browse import people_tiles  # noqa: E402
+from engine.library.storage.store import Library  # noqa: E402
 from facenet_desktop.app import WINDOW_TITLE, MainWindow  # noqa: E402
 from facenet_desktop.resources import RESOURCES_DIR, icon_path  # noqa: E402
 
@@ -56,7 +56,7 @@ def test_scan_name_merge_and_add_a_face(qtbot, tmp_path, faces_dir, monkeypatch)
     # Search results show whole photos: the photo's thumbnail keeps its shape, longest side 128.
     from PIL import Image
 
-    from engine.library.thumbnails import photo_thumbnail
+    from engine.library.storage.thumbnails import photo_thumbnail
 
     some_photo = library.query("SELECT id, width, height FROM photos WHERE status = 'done' LIMIT 1")[0]
     with Image.open(photo_thumbnail(library, some_photo["id"], 128)) as thumbnail:
@@ -163,7 +163,7 @@ def test_scan_process_pauses_resumes_and_cancels_without_delivering(qtbot, tmp_p
     with Library(db2) as library:
         assert library.scalar("PRAGMA integrity_check") == "ok"
         assert library.scalar("SELECT count(*) FROM photos WHERE status = 'done'") < total
-    from engine.library.scan import scan_folders
+    from engine.library.jobs.scan import scan_folders
 
     with Library(db2) as library:
         scan_folders(library, [photos])

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from lfw_folders import link_lfw_people
-from engine.library import editing
-from engine.library.labelled_faces import labelled_face_set
-from engine.library.scan import scan_folders
-from engine.library.store import Library, LibraryError, blob_to_embedding
+from engine.library.edits import editing
+from engine.library.identities.labelled_faces import labelled_face_set
+from engine.library.jobs.scan import scan_folders
+from engine.library.storage.store import Library, LibraryError, blob_to_embedding
 
 pytestmark = pytest.mark.slow
 

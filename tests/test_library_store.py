@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from engine.library.store import MIGRATIONS, Library, blob_to_embedding, default_db_path, embedding_to_blob
+from engine.library.storage.store import MIGRATIONS, Library, blob_to_embedding, default_db_path, embedding_to_blob
 
 
 def test_migrations_from_empty_and_reapplied(tmp_path) -> None:
@@ -78,7 +78,7 @@ def test_default_location_and_override(tmp_path, monkeypatch) -> None:
 
 
 def test_damaged_database_is_a_clear_error(tmp_path) -> None:
-    from engine.library.store import LibraryError
+    from engine.library.storage.store import LibraryError
 
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"this is not a database" * 100)
@@ -117,8 +117,8 @@ def test_the_log_is_a_rotating_file_in_the_data_folder_and_says_what_was_skipped
 def test_a_library_that_cannot_be_written_says_so_and_changes_nothing(tmp_path) -> None:
     """Read-only, full or busy: SQLite's errors reach the user in plain words as
     LibraryUnavailable (a LibraryError: the window shows it; the CLI prints it), never a crash."""
-    from engine.library import editing
-    from engine.library.store import LibraryUnavailable
+    from engine.library.edits import editing
+    from engine.library.storage.store import LibraryUnavailable
 
     with Library(tmp_path / "lib.db") as library:
         anna = editing.create_person(library, "Anna")
@@ -135,8 +135,8 @@ def test_a_library_that_cannot_be_written_says_so_and_changes_nothing(tmp_path) 
 def test_reading_a_library_whose_drive_is_gone_says_so_and_works_again_when_it_is_back(tmp_path) -> None:
     """Reads, not only writes: every statement and every new connection reports the disk's
     trouble as LibraryUnavailable in plain words (before: a raw sqlite3.OperationalError)."""
-    from engine.library import editing
-    from engine.library.store import LibraryUnavailable
+    from engine.library.edits import editing
+    from engine.library.storage.store import LibraryUnavailable
 
     drive = tmp_path / "drive"
     library = Library(drive / "lib.db")
@@ -187,8 +187,8 @@ def _library_as_made_before_m009(path) -> dict:
 
 
 def test_m009_moves_every_vector_to_face_embeddings_and_keeps_everything_else(tmp_path) -> None:
-    from engine.library import editing
-    from engine.library.model_registry import active_name
+    from engine.library.edits import editing
+    from engine.library.storage.model_registry import active_name
 
     path = tmp_path / "before.db"
     vector = _library_as_made_before_m009(path)
@@ -222,7 +222,7 @@ def test_an_edit_no_longer_rewrites_vectors(tmp_path) -> None:
     its 512-byte vector, so the pages holding them were all written again."""
     from synthetic_library import fill_library
 
-    from engine.library import editing
+    from engine.library.edits import editing
 
     faces = 3000
     with Library(tmp_path / "lib.db") as library:
@@ -236,11 +236,11 @@ def test_an_edit_no_longer_rewrites_vectors(tmp_path) -> None:
 
 
 def test_the_assignment_states_in_sql_are_the_ones_the_code_names(tmp_path) -> None:
-    """engine.library.assignments names the states; the faces table's CHECK constraint is
+    """engine.library.storage.assignments names the states; the faces table's CHECK constraint is
     what SQLite enforces.  They must be the same words, and a word outside them is refused."""
     import re
 
-    from engine.library.assignments import THE_PERSONS, Assignment
+    from engine.library.storage.assignments import THE_PERSONS, Assignment
 
     with Library(tmp_path / "lib.db") as library:
         schema = library.scalar("SELECT sql FROM sqlite_master WHERE name = 'faces'")
@@ -262,7 +262,7 @@ def test_every_statement_and_fetch_of_the_library_goes_through_the_translation(t
     """A disk error can come at the hundredth row of a read as well as at its first: the
     library's cursors translate fetches too, whoever issues the statement (sqlite-utils,
     Library.query, db.execute)."""
-    from engine.library.store import LibraryUnavailable, _LibraryCursor
+    from engine.library.storage.store import LibraryUnavailable, _LibraryCursor
 
     seen = []
     original = _LibraryCursor._translate
@@ -285,7 +285,7 @@ def test_every_statement_and_fetch_of_the_library_goes_through_the_translation(t
 def test_a_library_made_by_an_older_version_is_known_before_it_is_opened(tmp_path) -> None:
     """The window says it is converting such a library (m009 takes about 1.5 s per 100k
     faces) instead of a start that seems to hang; asking changes nothing."""
-    from engine.library.store import needs_converting
+    from engine.library.storage.store import needs_converting
 
     old = tmp_path / "before.db"
     _library_as_made_before_m009(old)
@@ -304,7 +304,7 @@ def test_a_library_made_by_an_older_version_is_known_before_it_is_opened(tmp_pat
 def test_queries_over_many_ids_run_in_chunks_and_match_one_query(tmp_path) -> None:
     """More ids than one statement may carry (SQLite allows 32,766 parameters): chunked, with
     parameters before the list, the answers equal one plain query's."""
-    from engine.library.store import changed_in_chunks, ids_where, in_chunks
+    from engine.library.storage.store import changed_in_chunks, ids_where, in_chunks
 
     db = sqlite3.connect(tmp_path / "t.db")
     db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, kind TEXT)")

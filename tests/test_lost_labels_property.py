@@ -22,13 +22,15 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from engine.library import editing, grouping
-from engine.library.grouping import cluster_library
-from engine.library.labelled_faces import photo_faces_embedder
-from engine.library.model_registry import MISSING_VECTORS_SQL, active_name, embed_missing, pipeline_for
-from engine.library.model_switch import switch_model
-from engine.library.scan import scan_folders
-from engine.library.store import Library, LibraryError
+from engine.library.edits import editing
+
+from engine.library.identities import grouping
+from engine.library.identities.grouping import cluster_library
+from engine.library.identities.labelled_faces import photo_faces_embedder
+from engine.library.storage.model_registry import MISSING_VECTORS_SQL, active_name, embed_missing, pipeline_for
+from engine.library.jobs.model_switch import switch_model
+from engine.library.jobs.scan import scan_folders
+from engine.library.storage.store import Library, LibraryError
 from engine.model_versions import MODEL_VERSIONS
 
 pytestmark = pytest.mark.slow
@@ -56,7 +58,7 @@ def assert_still_holds(before: tuple, after: tuple) -> None:
     """Nothing the user said is gone (steps that are not user edits may only add: a copy of
     a photo brings the labels of its faces).  The one change allowed: a regroup may turn a
     face named only with its group into a question about another named person it is not
-    rejected for (engine.library.doubtful_labels); a confirmed face never moves."""
+    rejected for (engine.library.identities.doubtful_labels); a confirmed face never moves."""
     manual, people, rejections, _ = before
     now_manual, now_people, now_rejections, now_asked = after
     lost = {}

@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
-from engine.library.manual_faces import add_face
-from engine.library.scan import scan_folders
-from engine.library.store import Library, LibraryError, blob_to_embedding
+from engine.library.storage.manual_faces import add_face
+from engine.library.jobs.scan import scan_folders
+from engine.library.storage.store import Library, LibraryError, blob_to_embedding
 
 pytestmark = pytest.mark.slow
 

@@ -16,16 +16,16 @@ from synthetic_library import EDITS, apply_edits, fill_library, identity_vectors
 
 from engine.errors import Cancelled, ImageLoadError
 from engine.jobs import CancelToken
-from engine.library.grouping import cluster_library
-from engine.library.model_registry import (
+from engine.library.identities.grouping import cluster_library
+from engine.library.storage.model_registry import (
     active_name,
     active_version,
     list_models,
     models_folder,
     register_model,
 )
-from engine.library.model_switch import switch_model
-from engine.library.store import Library, LibraryError, blob_to_embedding
+from engine.library.jobs.model_switch import switch_model
+from engine.library.storage.store import Library, LibraryError, blob_to_embedding
 from engine.model_versions import DLIB_RESNET_V1, DLIB_RESNET_V1_VIEWS6
 
 SCALE = 0.9
@@ -124,7 +124,7 @@ def test_cancelled_switch_changes_nothing_and_resumes(tmp_path) -> None:
 
 def test_unreadable_photos_keep_labels_and_old_version(tmp_path) -> None:
     library, ids, base = make_library(tmp_path / "lib.db")
-    from engine.library import editing
+    from engine.library.edits import editing
 
     person = library.scalar("SELECT person_id FROM faces WHERE id = ?", [ids[0]])
     editing.name_person(library, person, "Anna")
@@ -189,8 +189,8 @@ class MovingEmbedder(RotatingEmbedder):
 
 
 def test_a_name_the_new_model_no_longer_supports_becomes_a_question_not_a_loss(tmp_path) -> None:
-    from engine.library import editing
-    from engine.library.recognition_pass import recognize_faces
+    from engine.library.edits import editing
+    from engine.library.identities.recognition_pass import recognize_faces
 
     library, ids, base = make_library(tmp_path / "lib.db")
     first = ids[:6]  # one person's faces
@@ -211,7 +211,7 @@ def test_a_name_the_new_model_no_longer_supports_becomes_a_question_not_a_loss(t
 
 
 def test_what_a_switch_changed_is_said_in_words() -> None:
-    from engine.library.changes import changes_in_words
+    from engine.library.storage.changes import changes_in_words
 
     before = {1: "Anna", 2: "Anna", 3: "Ben", 4: "Ben", 5: "Cleo"}
     after = {1: "Anna", 2: "Ben", 3: "Ben", 6: "Anna", 7: "Cleo", 8: "Dan", 9: "Ben", 10: "Cleo"}
@@ -224,7 +224,7 @@ def test_what_a_switch_changed_is_said_in_words() -> None:
 
 
 def test_one_undo_switches_back_to_the_previous_model_and_its_groups(tmp_path) -> None:
-    from engine.library import editing
+    from engine.library.edits import editing
 
     library, ids, base = make_library(tmp_path / "lib.db")
     anna = editing.create_person(library, "Anna")

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.library.grouping import cluster_library
-from engine.library.preferences import Preferences, clustering_version, save_preferences
-from engine.library.store import Library
+from engine.library.identities.grouping import cluster_library
+from engine.library.storage.preferences import Preferences, clustering_version, save_preferences
+from engine.library.storage.store import Library
 from tests.synthetic_library import fill_library
 
 REPO = Path(__file__).resolve().parent.parent
@@ -90,7 +90,7 @@ READ_AND_EDIT_COMMANDS = [
 def test_commands_that_only_read_or_edit_the_library_never_load_torch(tmp_path, command) -> None:
     """Loading torch costs seconds of CPU (3.3 s measured for `facenet people`): a command
     that only reads or edits the library must not pay it."""
-    from engine.library import editing
+    from engine.library.edits import editing
     from tests.synthetic_library import identity_vectors
 
     db = tmp_path / "lib.db"
@@ -108,7 +108,7 @@ def test_commands_that_only_read_or_edit_the_library_never_load_torch(tmp_path, 
 
 @pytest.mark.slow
 def test_facenet_scan_groups_the_faces_as_the_window_does(tmp_path, faces_dir) -> None:
-    """The window's scan groups everything at its end (engine.library.tasks.scan_and_group);
+    """The window's scan groups everything at its end (engine.library.jobs.tasks.scan_and_group);
     `facenet scan` left the faces ungrouped, so the two made different people."""
     photos = tmp_path / "Pictures"
     (photos / "Colin_Powell").mkdir(parents=True)

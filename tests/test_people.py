@@ -17,11 +17,11 @@ from synthetic_library import (
     table_state,
 )
 
-from engine.library import editing
-from engine.library.grouping import cluster_library
-from engine.library.recognition_pass import recognize_faces
-from engine.library.people import list_people, photos_with_people
-from engine.library.store import Library, LibraryError
+from engine.library.edits import editing
+from engine.library.identities.grouping import cluster_library
+from engine.library.identities.recognition_pass import recognize_faces
+from engine.library.reading.people import list_people, photos_with_people
+from engine.library.storage.store import Library, LibraryError
 
 
 @pytest.fixture()
@@ -306,7 +306,7 @@ def test_labels_survive_rescan_and_recluster(tmp_path_factory, edits) -> None:
 
 
 def test_find_people_by_whole_name_word_or_beginning_in_any_case(tmp_path) -> None:
-    from engine.library.people import find_people
+    from engine.library.reading.people import find_people
 
     with Library(tmp_path / "lib.db") as library:
         ids = {name: editing.create_person(library, name) for name in ("Anna Smith", "Anna Lee", "Ben", "Benedict Cole")}
@@ -396,7 +396,7 @@ def test_a_face_thumbnail_never_shows_another_face_that_had_its_id(tmp_path, fac
 
     from PIL import Image
 
-    from engine.library.thumbnails import face_thumbnail
+    from engine.library.storage.thumbnails import face_thumbnail
 
     photos = []
     for person in ("Colin_Powell", "Serena_Williams"):

@@ -1,5 +1,5 @@
 """Recognition after an edit looks again only where the edit can change an answer
-(engine.library.recognition_memory).  Reference: a full pass over the same library after the
+(engine.library.identities.recognition_memory).  Reference: a full pass over the same library after the
 same edits; the two must agree face by face, whatever the user did."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from synthetic_library import EDITS, apply_edits, assignments, fill_library, identity_vectors
 
-from engine.library import editing
-from engine.library.grouping import cluster_library
-from engine.library.recognition_pass import recognize_faces
-from engine.library.recognition import recognise
-from engine.library.recognition_memory import RecognitionMemory
-from engine.library.store import Library
+from engine.library.edits import editing
+from engine.library.identities.grouping import cluster_library
+from engine.library.identities.recognition_pass import recognize_faces
+from engine.library.identities.recognition import recognise
+from engine.library.identities.recognition_memory import RecognitionMemory
+from engine.library.storage.store import Library
 from engine.model_versions import DLIB_RESNET_V1
 
 VERSION = DLIB_RESNET_V1

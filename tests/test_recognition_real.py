@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.library import editing
-from engine.library.scan import scan_folders
-from engine.library.store import Library, LibraryError
+from engine.library.edits import editing
+from engine.library.jobs.scan import scan_folders
+from engine.library.storage.store import Library, LibraryError
 
 pytestmark = pytest.mark.slow
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.library import editing
-from engine.library.review_pages import find_page, more_pages, really_pages, review_pages
-from engine.library.store import Library
+from engine.library.edits import editing
+from engine.library.questions.review_pages import find_page, more_pages, really_pages, review_pages
+from engine.library.storage.store import Library
 from tests.synthetic_library import fill_library
 
 REPO = Path(__file__).resolve().parent.parent
@@ -113,8 +113,8 @@ def test_answering_a_page_is_one_edit_that_undo_takes_back(family) -> None:
 
 @pytest.mark.slow
 def test_pages_on_real_faces_and_from_the_command_line(tmp_path, faces_dir, pipeline) -> None:
-    from engine.library.grouping import cluster_library
-    from engine.library.scan import scan_folders
+    from engine.library.identities.grouping import cluster_library
+    from engine.library.jobs.scan import scan_folders
 
     photos = tmp_path / "photos"
     for person in ("Colin_Powell", "Tony_Blair"):

@@ -17,9 +17,9 @@ from PIL import Image
 
 from engine.errors import Cancelled
 from engine.jobs import CancelToken
-from engine.library import editing
-from engine.library.scan import scan_folders
-from engine.library.store import Library
+from engine.library.edits import editing
+from engine.library.jobs.scan import scan_folders
+from engine.library.storage.store import Library
 from engine.model_versions import DEFAULT_VERSION
 
 pytestmark = pytest.mark.slow
@@ -176,8 +176,8 @@ def test_cancel_then_resume_equals_one_scan(photo_folder, tmp_path, pipeline) ->
 KILLABLE_SCAN = textwrap.dedent(
     """
     import sys
-    from engine.library.scan import scan_folders
-    from engine.library.store import Library
+    from engine.library.jobs.scan import scan_folders
+    from engine.library.storage.store import Library
 
     def progress(p):
         print(p.phase, p.done, flush=True)
@@ -252,8 +252,8 @@ def test_export_and_xmp_sidecars_round_trip(photo_folder, library, pipeline) -> 
     import io
     import json
 
-    from engine.library.export import export_csv, export_json, export_xmp_sidecars
-    from engine.library.xmp import read_face_regions
+    from engine.library.edits.export import export_csv, export_json, export_xmp_sidecars
+    from engine.library.edits.xmp import read_face_regions
     from engine.faces.photo_metadata import read_metadata
 
     scan_folders(library, [photo_folder], lambda: pipeline)
@@ -320,7 +320,7 @@ def test_reading_while_a_scan_writes(photo_folder, library, pipeline) -> None:
     import threading
     import time
 
-    from engine.library.people import list_people
+    from engine.library.reading.people import list_people
 
     errors: list[BaseException] = []
 

@@ -72,7 +72,7 @@ def test_children_end_when_the_window_process_is_killed(tmp_path, how) -> None:
 
 
 def test_sigterm_closes_the_window_like_its_close_button(qtbot, tmp_path) -> None:
-    from engine.library.store import Library
+    from engine.library.storage.store import Library
     from facenet_desktop.app import MainWindow, close_on_termination
 
     library = Library(tmp_path / "lib.db")

@@ -16,8 +16,8 @@ import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 from synthetic_library import add_face_row  # noqa: E402
 
-import engine.library.thumbnails as engine_thumbnails  # noqa: E402
-from engine.library.store import Library  # noqa: E402
+import engine.library.storage.thumbnails as engine_thumbnails  # noqa: E402
+from engine.library.storage.store import Library  # noqa: E402
 from facenet_desktop.thumbnails import ThumbnailLoader, photo_key  # noqa: E402
 
 HANG_CEILING_MS = 60_000  # only to catch a hang

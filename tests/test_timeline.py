@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.library.scan import scan_folders
-from engine.library.store import Library
-from engine.library.timeline import folder_tree, months, photo_taken, timeline
+from engine.library.jobs.scan import scan_folders
+from engine.library.storage.store import Library
+from engine.library.reading.timeline import folder_tree, months, photo_taken, timeline
 
 pytestmark = pytest.mark.slow
 
@@ -104,8 +104,8 @@ def test_all_photos_page_opens_a_photo_with_no_face(dated_library, qtbot) -> Non
         qtbot.waitUntil(lambda: window.timeline_reads > before, timeout=60000)
         assert [Path(p.path).name for p in page.model.items] == ["blair.jpg"]
         # A person's page sorts by date; search results say when each photo was taken.
-        from engine.library import editing
-        from engine.library.browse import search_photos
+        from engine.library.edits import editing
+        from engine.library.reading.browse import search_photos
 
         portraits = [f for (f,) in library.db.execute(
             "SELECT f.id FROM faces f JOIN photos ph ON ph.id = f.photo_id ORDER BY (f.x2 - f.x1) * (f.y2 - f.y1) DESC")]

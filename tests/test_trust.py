@@ -16,12 +16,14 @@ from PIL import Image
 
 from engine.errors import ImageLoadError
 from engine.faces.images import load_photo
-from engine.library import editing, grouping, recognition_pass
-from engine.library.grouping import cluster_library
-from engine.library.recognition_pass import recognize_faces
-from engine.library.missing import forget_missing, missing_photos
-from engine.library.scan import scan_folders
-from engine.library.store import Library
+from engine.library.edits import editing
+from engine.library.identities import grouping
+from engine.library.identities import recognition_pass
+from engine.library.identities.grouping import cluster_library
+from engine.library.identities.recognition_pass import recognize_faces
+from engine.library.storage.missing import forget_missing, missing_photos
+from engine.library.jobs.scan import scan_folders
+from engine.library.storage.store import Library
 from engine.user_files import from_stored_path, printable_path, to_stored_path
 from tests.synthetic_library import fill_library, identity_vectors
 
@@ -325,7 +327,7 @@ KEYWORDS = (
     b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><title>My trip</title></x:xmpmeta>',  # no RDF
 ], ids=["malformed", "doctype", "no-rdf"])
 def test_a_sidecar_that_cannot_be_merged_is_left_untouched_and_reported(tmp_path, content) -> None:
-    from engine.library.xmp import NamedRegion, SidecarNotChanged, write_sidecar
+    from engine.library.edits.xmp import NamedRegion, SidecarNotChanged, write_sidecar
 
     photo = tmp_path / "p.jpg"
     Image.new("RGB", (10, 10)).save(photo)
@@ -337,7 +339,7 @@ def test_a_sidecar_that_cannot_be_merged_is_left_untouched_and_reported(tmp_path
 
 
 def test_a_merged_sidecar_keeps_its_mode_and_killed_exports_leave_no_temporaries(tmp_path) -> None:
-    from engine.library.xmp import NamedRegion, write_sidecar
+    from engine.library.edits.xmp import NamedRegion, write_sidecar
 
     photo = tmp_path / "p.jpg"
     Image.new("RGB", (10, 10)).save(photo)
@@ -369,8 +371,8 @@ def test_export_xmp_reports_the_sidecars_it_left_alone(real_folder, tmp_path) ->
 
 
 def test_faces_of_missing_photos_leave_the_grids_but_keep_their_names(library) -> None:
-    from engine.library import browse
-    from engine.library.people import photos_with_people
+    from engine.library.reading import browse
+    from engine.library.reading.people import photos_with_people
 
     vectors, _ = identity_vectors(2, 4, seed=5)
     ids = fill_library(library, vectors)

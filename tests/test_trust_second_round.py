@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 from engine.errors import ImageLoadError, LibraryDamaged, LibraryError, LibraryUnavailable, NoLibrary
-from engine.library import editing
-from engine.library.scan import scan_folders
-from engine.library.store import Library
-from engine.library.walk import walk_photos
+from engine.library.edits import editing
+from engine.library.jobs.scan import scan_folders
+from engine.library.storage.store import Library
+from engine.library.storage.walk import walk_photos
 from tests.synthetic_library import fill_library, identity_vectors
 
 REPO = Path(__file__).resolve().parent.parent
@@ -237,9 +237,9 @@ MISSING_VECTORS_SQL = ("SELECT f.id FROM faces f WHERE NOT EXISTS "
 
 @pytest.mark.slow
 def test_a_scan_during_a_model_switch_leaves_no_face_without_a_vector(tmp_path, faces_dir, pipeline) -> None:
-    from engine.library.labelled_faces import photo_faces_embedder
-    from engine.library.model_registry import active_name, embed_missing, pipeline_for
-    from engine.library.model_switch import switch_model
+    from engine.library.identities.labelled_faces import photo_faces_embedder
+    from engine.library.storage.model_registry import active_name, embed_missing, pipeline_for
+    from engine.library.jobs.model_switch import switch_model
     from engine.model_versions import MODEL_VERSIONS
 
     photos = tmp_path / "photos"
@@ -328,7 +328,7 @@ def test_one_folder_through_two_paths_is_one_folder_and_its_names_stay(tmp_path,
 # -- 9. a photo replaced under the same size and time ---------------------------------------------------
 @pytest.mark.slow
 def test_a_photo_replaced_under_the_same_size_and_time_loses_the_old_name(tmp_path, faces_dir, pipeline) -> None:
-    from engine.library.export import export_xmp_sidecars
+    from engine.library.edits.export import export_xmp_sidecars
 
     photos = tmp_path / "photos"
     blair = faces_dir / "lfw_deepfunneled" / "Tony_Blair" / "Tony_Blair_0001.jpg"
@@ -380,7 +380,7 @@ def test_export_to_a_missing_folder_a_folder_or_a_full_disk_says_so_and_keeps_th
 
 # -- 11. names ---------------------------------------------------------------------------------------
 def test_names_are_normalised_bounded_and_printed_safely(tmp_path) -> None:
-    from engine.library.export import export_csv
+    from engine.library.edits.export import export_csv
 
     path = tmp_path / "lib.db"
     ids = small_library(path, people=2, per_person=2)
@@ -412,7 +412,7 @@ def test_a_file_name_with_terminal_escapes_is_printed_escaped(tmp_path) -> None:
 
 def sidecar_naming_the_face(photo: Path, name: str, faces_dir: Path, pipeline) -> bytes:
     """Copy a Blair photo to `photo`; an XMP sidecar that names its face `name`."""
-    from engine.library.xmp import NamedRegion, sidecar_xml
+    from engine.library.edits.xmp import NamedRegion, sidecar_xml
 
     jpeg_copy(faces_dir / "lfw_deepfunneled" / "Tony_Blair" / "Tony_Blair_0001.jpg", photo)
     found = pipeline.analyze(photo, embed=False)
@@ -435,7 +435,7 @@ def test_an_endless_name_in_a_sidecar_is_not_imported(tmp_path, faces_dir, pipel
 # -- 12. a sidecar link out of the folders -------------------------------------------------------------
 @pytest.mark.slow
 def test_a_sidecar_link_out_of_the_folders_is_neither_read_nor_replaced(tmp_path, faces_dir, pipeline) -> None:
-    from engine.library.export import export_xmp_sidecars
+    from engine.library.edits.export import export_xmp_sidecars
     photos = tmp_path / "photos"
     photo = photos / "blair.jpg"
     outside = tmp_path / "elsewhere" / "someone.xmp"
@@ -495,7 +495,7 @@ def test_a_scan_stopped_by_a_full_disk_says_what_it_kept(tmp_path, faces_dir, pi
 
 # -- 14. an orphan candidate model -------------------------------------------------------------------
 def test_unfinished_fine_tuned_models_are_removed_at_the_next_start_unless_held(tmp_path) -> None:
-    from engine.library.model_registry import hold_candidate, models_folder, remove_orphan_candidates
+    from engine.library.storage.model_registry import hold_candidate, models_folder, remove_orphan_candidates
 
     with Library(tmp_path / "lib.db") as library:
         folder = models_folder(library)
@@ -515,7 +515,7 @@ def test_unfinished_fine_tuned_models_are_removed_at_the_next_start_unless_held(
 
 
 def test_a_writer_killed_mid_save_leaves_a_temporary_the_next_start_removes(tmp_path) -> None:
-    from engine.library.model_registry import models_folder, remove_orphan_candidates
+    from engine.library.storage.model_registry import models_folder, remove_orphan_candidates
 
     with Library(tmp_path / "lib.db") as library:
         folder = models_folder(library)
@@ -531,7 +531,7 @@ def test_a_writer_killed_mid_save_leaves_a_temporary_the_next_start_removes(tmp_
 
 # -- 15. a 255-byte photo name --------------------------------------------------------------------------
 def test_a_sidecar_of_a_255_byte_photo_name_is_written_as_photo_xmp_and_read_back(tmp_path) -> None:
-    from engine.library.xmp import NamedRegion, read_face_regions, write_sidecar
+    from engine.library.edits.xmp import NamedRegion, read_face_regions, write_sidecar
 
     photo = tmp_path / ("p" * 251 + ".jpg")
     photo.write_bytes(b"")
@@ -546,7 +546,7 @@ def test_a_sidecar_of_a_255_byte_photo_name_is_written_as_photo_xmp_and_read_bac
 def test_export_of_a_damaged_library_saves_every_face_record_that_reads(tmp_path) -> None:
     """A damaged page of the faces table costs its own faces only: every page is damaged in
     turn (in a copy) until one holds faces, and the export keeps all the others."""
-    from engine.library.export import readable_face_records
+    from engine.library.edits.export import readable_face_records
 
     original = tmp_path / "lib.db"
     ids = small_library(original, people=30, per_person=10)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from engine.library.xmp import (
+from engine.library.edits.xmp import (
     NamedRegion,
     parse_face_regions,
     read_face_regions,

@@ -24,9 +24,9 @@ from pathlib import Path
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication, QDialog
 
-from engine.library import editing
-from engine.library.browse import people_tiles
-from engine.library.store import Library
+from engine.library.edits import editing
+from engine.library.reading.browse import people_tiles
+from engine.library.storage.store import Library
 from facenet_desktop.app import MainWindow, create_app
 
 LFW_PEOPLE = ("Colin_Powell", "Tony_Blair", "Serena_Williams", "Hugo_Chavez", "Jean_Chretien", "Gloria_Macapagal_Arroyo")

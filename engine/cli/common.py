@@ -41,7 +41,7 @@ def add_json_option(parser: argparse.ArgumentParser) -> None:
 def open_library(args: argparse.Namespace, writes: bool = False, create: bool = False):  # noqa: ANN201 - the store loads only when a command needs it
     """The library at --db.  Only `create` (a scan) makes a new one, and says so; a command
     that `writes` first checks the file is undamaged (a damaged one refuses, in one line)."""
-    from engine.library.store import Library
+    from engine.library.storage.store import Library
 
     library = Library(args.db, create=create)
     if library.created:
@@ -75,7 +75,7 @@ def pipeline_factory(args: argparse.Namespace, library=None):  # noqa: ANN001, A
 
             embedder = ModelFileEmbedder(load_model_file(args.model))
         elif library is not None:
-            from engine.library.model_registry import pipeline_for
+            from engine.library.storage.model_registry import pipeline_for
 
             return pipeline_for(library, settings=settings)
         return FacePipeline(settings, embedder=embedder)
@@ -144,7 +144,7 @@ def run_edit(args: argparse.Namespace, action) -> int:  # noqa: ANN001
 
 def described(edit) -> Callable:  # noqa: ANN001
     """Run an edit and answer with its description in plain words."""
-    from engine.library import editing
+    from engine.library.edits import editing
 
     def action(library) -> str:  # noqa: ANN001
         edit(library)

@@ -17,20 +17,20 @@ from engine.wording import counted, printable_text
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from engine.library.tasks import scan_and_group
+    from engine.library.jobs.tasks import scan_and_group
 
     missing = [f for f in args.folders if not Path(f).is_dir()]
     if missing:
         print(f"error: not a folder: {', '.join(missing)}", file=sys.stderr)
         return EXIT_ERROR
-    from engine.library.preferences import load_preferences
+    from engine.library.storage.preferences import load_preferences
 
     bar = ProgressBar(args.quiet)
     with open_library(args, writes=True, create=True) as library:
         prefs = load_preferences(library)  # the window's settings: one library, the same scan
         if args.min_face is None:
             args.min_face = float(prefs.min_face_px)
-        try:  # the window's steps (engine.library.tasks): scan, then group at the user's strictness
+        try:  # the window's steps (engine.library.jobs.tasks): scan, then group at the user's strictness
             summary, cancelled = scan_and_group(library, args.folders, pipeline_factory(args, library), bar,
                                                 cancel_on_ctrl_c(), exclude=prefs.excluded_folders,
                                                 group=not args.no_group), False
@@ -79,7 +79,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
-    from engine.library.tasks import regroup
+    from engine.library.jobs.tasks import regroup
 
     with open_library(args, writes=True) as library:  # at the strictness chosen in the window
         summary = regroup(library, min_faces=args.min_faces)
@@ -97,7 +97,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_recognize(args: argparse.Namespace) -> int:
-    from engine.library.recognition_pass import recognize_faces
+    from engine.library.identities.recognition_pass import recognize_faces
 
     with open_library(args, writes=True) as library:
         summary = recognize_faces(library, only_unassigned=not args.all)
@@ -106,7 +106,7 @@ def cmd_recognize(args: argparse.Namespace) -> int:
 
 
 def cmd_people(args: argparse.Namespace) -> int:
-    from engine.library.people import list_people
+    from engine.library.reading.people import list_people
 
     with open_library(args) as library:
         people = list_people(library, include_hidden=args.all)
@@ -121,19 +121,19 @@ def cmd_people(args: argparse.Namespace) -> int:
 
 
 def cmd_name(args: argparse.Namespace) -> int:
-    from engine.library import editing
+    from engine.library.edits import editing
 
     return run_edit(args, described(lambda lib: editing.name_person(lib, args.person, args.name)))
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from engine.library import editing
+    from engine.library.edits import editing
 
     return run_edit(args, described(lambda lib: editing.merge_people(lib, args.people, args.into)))
 
 
 def cmd_move(args: argparse.Namespace) -> int:
-    from engine.library import editing
+    from engine.library.edits import editing
 
     # An unknown face changes nothing and creates nobody; a new name becomes a person in the
     # same edit (one undo).
@@ -141,37 +141,37 @@ def cmd_move(args: argparse.Namespace) -> int:
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
-    from engine.library import editing
+    from engine.library.edits import editing
 
     return run_edit(args, described(lambda lib: editing.reject_faces(lib, args.faces)))
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
-    from engine.library import editing
+    from engine.library.edits import editing
 
     return run_edit(args, described(lambda lib: editing.confirm_face(lib, args.face)))
 
 
 def cmd_hide(args: argparse.Namespace) -> int:
-    from engine.library import editing
+    from engine.library.edits import editing
 
     return run_edit(args, described(lambda lib: editing.hide_person(lib, args.person, not args.show)))
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
-    from engine.library import editing
+    from engine.library.edits import editing
 
     return run_edit(args, lambda lib: f"Undone: {done}" if (done := editing.undo(lib)) else "Nothing to undo")
 
 
 def cmd_redo(args: argparse.Namespace) -> int:
-    from engine.library import editing
+    from engine.library.edits import editing
 
     return run_edit(args, lambda lib: f"Redone: {done}" if (done := editing.redo(lib)) else "Nothing to redo")
 
 
 def cmd_photos(args: argparse.Namespace) -> int:
-    from engine.library.people import photos_with_people
+    from engine.library.reading.people import photos_with_people
 
     with open_library(args) as library:
         for path in photos_with_people(library, args.person):
@@ -180,7 +180,7 @@ def cmd_photos(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from engine.library.export import export_csv, export_json, readable_face_records
+    from engine.library.edits.export import export_csv, export_json, readable_face_records
 
     output = Path(args.output) if args.output else None
     if output is not None and output.is_dir():
@@ -212,7 +212,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_export_xmp(args: argparse.Namespace) -> int:
-    from engine.library.export import export_xmp_sidecars
+    from engine.library.edits.export import export_xmp_sidecars
 
     with open_library(args, writes=True) as library:
         result = export_xmp_sidecars(library, include_automatic=args.include_automatic)
@@ -223,7 +223,7 @@ def cmd_export_xmp(args: argparse.Namespace) -> int:
 
 
 def cmd_missing(args: argparse.Namespace) -> int:
-    from engine.library.missing import forget_missing, missing_photos
+    from engine.library.storage.missing import forget_missing, missing_photos
     from engine.user_files import printable_path
 
     with open_library(args, writes=args.forget) as library:
@@ -243,7 +243,7 @@ def cmd_missing(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_clusters(args: argparse.Namespace) -> int:
-    from engine.library.cluster_eval import evaluate_clusters
+    from engine.library.jobs.cluster_eval import evaluate_clusters
 
     bar = ProgressBar(args.quiet)
     quality, details = evaluate_clusters(args.folder, pipeline_factory(args), min_faces=args.min_faces, progress=bar)

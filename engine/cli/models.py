@@ -12,9 +12,9 @@ from engine.wording import counted
 
 
 def _switch(library, name: str, args: argparse.Namespace, bar: ProgressBar, description: str | None = None) -> int:  # noqa: ANN001
-    from engine.library.tasks import apply_model
+    from engine.library.jobs.tasks import apply_model
 
-    try:  # the window's steps (engine.library.tasks)
+    try:  # the window's steps (engine.library.jobs.tasks)
         applied = apply_model(library, name, bar, cancel_on_ctrl_c(), description)
     except Cancelled as stop:
         bar.close()
@@ -30,8 +30,8 @@ def _switch(library, name: str, args: argparse.Namespace, bar: ProgressBar, desc
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from engine.library.finetune_job import propose_finetune, save_finetuned
-    from engine.library.model_registry import remove_orphan_candidates
+    from engine.library.jobs.finetune_job import propose_finetune, save_finetuned
+    from engine.library.storage.model_registry import remove_orphan_candidates
     from engine.training.finetune import FinetuneSettings
 
     chosen = {k: v for k, v in (
@@ -69,13 +69,13 @@ def cmd_finetune(args: argparse.Namespace) -> int:
                 return EXIT_OK
         path = save_finetuned(library, outcome)
         print(f"saved {outcome.version.name} ({path})")
-        from engine.library.tasks import SWITCHED_TO_FINETUNED
+        from engine.library.jobs.tasks import SWITCHED_TO_FINETUNED
 
         return _switch(library, outcome.version.name, args, ProgressBar(args.quiet), SWITCHED_TO_FINETUNED)
 
 
 def cmd_model_list(args: argparse.Namespace) -> int:
-    from engine.library.model_registry import list_models
+    from engine.library.storage.model_registry import list_models
 
     with open_library(args) as library:
         for record in list_models(library):
@@ -92,7 +92,7 @@ def cmd_model_list(args: argparse.Namespace) -> int:
 
 
 def cmd_model_use(args: argparse.Namespace) -> int:
-    from engine.library.model_registry import version_named
+    from engine.library.storage.model_registry import version_named
 
     with open_library(args, writes=True) as library:
         version_named(library, args.version)  # a clear error for an unknown name

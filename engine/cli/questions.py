@@ -13,10 +13,10 @@ from engine.wording import counted, printable_text
 
 
 def cmd_suggestions(args: argparse.Namespace) -> int:
-    from engine.library.browse import faces_by_id, suggestions
-    from engine.library.finetune_offer import finetune_offer
-    from engine.library.group_suggestions import group_suggestions
-    from engine.library.review_pages import review_pages
+    from engine.library.reading.browse import faces_by_id, suggestions
+    from engine.library.questions.finetune_offer import finetune_offer
+    from engine.library.questions.group_suggestions import group_suggestions
+    from engine.library.questions.review_pages import review_pages
     from engine.user_files import printable_path
 
     with open_library(args) as library:
@@ -70,9 +70,9 @@ def cmd_suggestions(args: argparse.Namespace) -> int:
 
 
 def cmd_answer(args: argparse.Namespace) -> int:
-    from engine.library import editing
-    from engine.library.group_suggestions import answer_group_suggestion, find_group_suggestion
-    from engine.library.store import LibraryError
+    from engine.library.edits import editing
+    from engine.library.questions.group_suggestions import answer_group_suggestion, find_group_suggestion
+    from engine.library.storage.store import LibraryError
 
     named = _names_given(args.name)
     if args.id.startswith(("more:", "really:")):
@@ -119,9 +119,9 @@ def _names_given(items: list[str] | None) -> dict[int, str]:
 def _answer_page(library, args: argparse.Namespace, named: dict[int, str]) -> None:  # noqa: ANN001
     """A page as the app ticked it (`yes`), or with the faces the user says are (--yes) and
     are not (--no) the person; faces not mentioned keep the app's tick."""
-    from engine.library import editing
-    from engine.library.review_pages import find_page
-    from engine.library.store import LibraryError
+    from engine.library.edits import editing
+    from engine.library.questions.review_pages import find_page
+    from engine.library.storage.store import LibraryError
 
     page = find_page(library, args.id)
     if page is None:

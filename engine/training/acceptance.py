@@ -33,7 +33,7 @@ Embed = Callable[[np.ndarray], np.ndarray]  # chips -> embeddings (any length; c
 
 
 ALPHA = 0.05  # one-sided: the chance that fixes outnumber breaks this much if the models were equal
-NEIGHBOURS = 5  # the app's vote (engine.library.recognition.NEIGHBOURS)
+NEIGHBOURS = 5  # the app's vote (engine.library.identities.recognition.NEIGHBOURS)
 
 
 @dataclass(frozen=True)

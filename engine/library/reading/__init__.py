@@ -1,0 +1,1 @@
+"""Reads for the views and the command line: people, browsing, the timeline. Never writes; beside identities, above storage."""
