@@ -288,14 +288,18 @@ def answer_question(library: Library, truth: dict[int, str], pages: bool) -> int
     if not offered:
         return None
     page = offered[0]
-    yes = [f.face_id for f in page.faces if truth[f.face_id] == page.person_name]
-    no = [f.face_id for f in page.faces if truth[f.face_id] != page.person_name]
+    proposed = page.proposed  # one person per page, or each face's own on "Who are these?"
+    yes = [f.face_id for f in page.faces if truth[f.face_id] == page.name_of(proposed[f.face_id])]
+    no = [f.face_id for f in page.faces if f.face_id not in yes]
     have = {r["name"] for r in library.query("SELECT name FROM people WHERE name IS NOT NULL")}
     # "It's someone else": the user types the name of someone the app does not know yet (a
     # person it knows is offered the face on their own page once it is not this one).
     named = {f: truth[f] for f in no if known(truth[f]) and truth[f] not in have}
     changed = sum(f.ticked != (f.face_id in yes) for f in page.faces)
-    editing.answer_page(library, page.person_id, yes, no, named)
+    if page.kind == "who":
+        editing.answer_people_page(library, proposed, yes, named)
+    else:
+        editing.answer_page(library, page.person_id, yes, no, named)
     return 1 + changed + len(named)
 
 
@@ -385,7 +389,7 @@ def family_table(seeds: list[int], photos: int, limit: int, finetune: bool = Fal
         rows.append([
             f"seed {seed}: {facts['photos']} photos ({facts['group_photos']} group), {total} faces, "
             f"{people} people, {facts['families']} families",
-            "with pages (More of / Is this really)" if pages else "questions only (before)",
+            "with pages (More of / Who are these / Is this really)" if pages else "questions only (before)",
             shares(result["after_names"]), f"{result['questions']}", shares(result["after_questions"]),
             "not reached" if reached is None else f"{reached} ({reached / people:.2f} per person)",
             f"{result['hunted']}", f"{result['end'][0] / total:.1%} right, {result['end'][1]} wrong",

@@ -479,7 +479,10 @@ class MainWindow(QMainWindow):
         panel.set_pages([p for p in panel.pages if p.key != page.key], panel.tiles)
         self.suggestions_page._update_question()
         self.update_suggestions_title()
-        self.edit(editing.answer_page, page.person_id, yes, no, then=self.refresh_in_background)
+        if page.kind == "who":  # each face about its own person
+            self.edit(editing.answer_people_page, page.proposed, yes, then=self.refresh_in_background)
+        else:
+            self.edit(editing.answer_page, page.person_id, yes, no, then=self.refresh_in_background)
 
     def undo(self) -> None:
         self._step_through_edits(editing.undo, "Undone", "redo", "Nothing to undo.")

@@ -1,5 +1,6 @@
 """A page of faces to tick ("More of Anna?", "Is this really Anna?") beside a few of the
-person's own faces: the app ticks the faces it is fairly sure of, the user clicks the tiles
+person's own faces, or "Who are these?" with each face's proposed name under it beside one
+face of each person: the app ticks the faces it is fairly sure of, the user clicks the tiles
 that are wrong and confirms the page in one action (Enter).  Double-click opens a face's photo."""
 
 from __future__ import annotations
@@ -17,15 +18,27 @@ from facenet_desktop.pages import grid_view
 Index = QModelIndex | QPersistentModelIndex
 
 
-class TickedFacesModel(FacesModel):
+class NamedFacesModel(FacesModel):
+    """Faces with a name under each where the page gives one (Who are these?)."""
+
+    def __init__(self, thumbnails, parent=None) -> None:  # noqa: ANN001
+        super().__init__(thumbnails, parent)
+        self.labels: dict[int, str] = {}
+
+    def text_of(self, item: FaceTile) -> str:
+        return self.labels.get(item.id, "")
+
+
+class TickedFacesModel(NamedFacesModel):
     """Faces with a tick each (Qt's check state), toggled by a click."""
 
     def __init__(self, thumbnails, parent=None) -> None:  # noqa: ANN001
         super().__init__(thumbnails, parent)
         self.ticked: set[int] = set()
 
-    def set_page(self, tiles: list[FaceTile], ticked: set[int]) -> None:
+    def set_page(self, tiles: list[FaceTile], ticked: set[int], labels: dict[int, str] | None = None) -> None:
         self.ticked = set(ticked)
+        self.labels = dict(labels or {})
         self.items = []  # a new page is always shown anew, even with the same faces
         self.set_items(tiles)
 
@@ -57,13 +70,13 @@ class ReviewPanel(QWidget):
         self.question.setWordWrap(True)
         self.question.setObjectName("review-question")
         self.examples_label = QLabel(self)
-        self.examples = FacesModel(thumbnails, self)
-        self.examples_view = grid_view(self, tile=96, text_lines=0)
+        self.examples = NamedFacesModel(thumbnails, self)
+        self.examples_view = grid_view(self, tile=128, text_lines=1)  # Who are these?: each person's name
         self.examples_view.setModel(self.examples)
-        self.examples_view.setMaximumHeight(96 + 40)
+        self.examples_view.setMaximumHeight(128 + 18 + 12 + 16)
         self.examples_view.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.faces = TickedFacesModel(thumbnails, self)
-        self.view = grid_view(self, tile=128, text_lines=0)
+        self.view = grid_view(self, tile=128, text_lines=1)  # Who are these?: the name proposed
         self.view.setModel(self.faces)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.view.clicked.connect(self.faces.toggle)
@@ -106,12 +119,22 @@ class ReviewPanel(QWidget):
             self.faces.set_page([], set())
             self.examples.set_items([])
             return
-        hint = ("Tick the faces that are " if page.kind == "more" else "Untick the faces that are not ")
-        self.question.setText(f"<h2>{page.question()}</h2>{hint}{page.person_name}, then confirm: "
-                              f"{counted(len(page.faces), 'face')}; page {self.index + 1} of {len(self.pages)}")
-        self.examples_label.setText(f"Faces of {page.person_name}:")
+        where = f"{counted(len(page.faces), 'face')}; page {self.index + 1} of {len(self.pages)}"
+        labels: dict[int, str] = {}
+        if page.kind == "who":
+            self.question.setText(f"<h2>{page.question()}</h2>Tick the faces that are the person named under them, "
+                                  f"untick the others, then confirm: {where}")
+            self.examples_label.setText(f"One face of each of the {counted(len(page.people), 'person', 'people')}:")
+            labels = {face: page.name_of(person) for face, person in page.proposed.items()}
+            self.examples.labels = {face: name for face, (_, name) in zip(page.examples, page.people, strict=False)}
+        else:
+            hint = "Tick the faces that are " if page.kind == "more" else "Untick the faces that are not "
+            self.question.setText(f"<h2>{page.question()}</h2>{hint}{page.person_name}, then confirm: {where}")
+            self.examples_label.setText(f"Faces of {page.person_name}:")
+            self.examples.labels = {}
         self.examples.set_items([self.tiles[f] for f in page.examples if f in self.tiles])
-        self.faces.set_page([self.tiles[f.face_id] for f in page.faces if f.face_id in self.tiles], set(page.ticked))
+        self.faces.set_page([self.tiles[f.face_id] for f in page.faces if f.face_id in self.tiles], set(page.ticked),
+                            labels)
         self.skip.setEnabled(len(self.pages) > 1)
 
     def _confirm(self) -> None:

@@ -1443,6 +1443,48 @@ def test_pages_of_faces_come_when_the_questions_run_out_and_one_click_confirms_a
     assert {library.scalar("SELECT confirmed FROM faces WHERE id = ?", [f]) for f in shown} == {0}
 
 
+def test_who_are_these_shows_each_face_with_its_name_and_one_confirm_answers_for_everyone(qtbot, tmp_path) -> None:
+    """Four people with one unnamed face each: one "Who are these?" page, each face with the
+    name proposed under it and one face of each person above; unticking Eli's and pressing
+    Enter names the other three and says Eli's is not him, in one edit that Undo takes back."""
+    from test_review_pages import two_families_library
+
+    library, face = two_families_library(tmp_path / "lib.db")
+    win = MainWindow(library, rescan_at_start=False)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        win.refresh_in_background()
+        panel = win.review_panel
+        qtbot.waitUntil(lambda: panel.current() is not None, timeout=HANG_CEILING_S * 1000)
+        win.show_section("Suggestions")
+        page = panel.current()
+        assert page.kind == "who" and "Who are these?" in panel.question.text()
+        under = {panel.faces.index(r, 0).data(ID_ROLE): panel.faces.index(r, 0).data()
+                 for r in range(panel.faces.rowCount())}
+        assert under == {face[name, 4]: name for name in ("Anna", "Bea", "Dan", "Eli")}
+        assert sorted(panel.examples.index(r, 0).data() for r in range(panel.examples.rowCount())) == \
+            ["Anna", "Bea", "Dan", "Eli"]
+        before = library.query("SELECT id, person_id, assignment, confirmed FROM faces ORDER BY id")
+        ticked = {f.face_id for f in page.faces if f.ticked}
+        rows = {panel.faces.index(r, 0).data(ID_ROLE): r for r in range(panel.faces.rowCount())}
+        for name in ("Anna", "Bea", "Dan", "Eli"):  # tick the three right ones, untick Eli's
+            if (face[name, 4] in ticked) == (name == "Eli"):
+                panel.view.clicked.emit(panel.faces.index(rows[face[name, 4]], 0))
+        qtbot.keyClick(panel.view, Qt.Key.Key_Return)
+        edited(qtbot, win)
+        named = dict(library.db.execute("SELECT f.id, p.name FROM faces f JOIN people p ON p.id = f.person_id"))
+        assert [named.get(face[name, 4]) for name in ("Anna", "Bea", "Dan", "Eli")] == ["Anna", "Bea", "Dan", None]
+        assert library.scalar("SELECT count(*) FROM rejections WHERE face_id = ?", [face["Eli", 4]]) == 1
+        assert win.statusBar().currentMessage().startswith("Answered: 3 faces of Anna, Bea and Dan")
+        win.undo()
+        edited(qtbot, win)
+        assert library.query("SELECT id, person_id, assignment, confirmed FROM faces ORDER BY id") == before
+    finally:
+        win.close()
+        library.close()
+
+
 def test_a_group_question_says_how_many_of_the_groups_faces_it_shows(window, library) -> None:
     """'13 faces in this group' beside 6 of them read as if 7 were missing: it says '6 of the 13'."""
     from engine.library.reading.browse import faces_by_id

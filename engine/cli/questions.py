@@ -34,7 +34,10 @@ def cmd_suggestions(args: argparse.Namespace) -> int:
                        "photo": printable_path(f.path)} for f in found],
             "pages": [{"id": page.key, "question": page.question(), "person": page.person_name,
                        "person_id": page.person_id, "examples": list(page.examples),
-                       "faces": [{"face": f.face_id, "ticked": f.ticked, "distance": round(f.distance, 4) if math.isfinite(f.distance) else None,
+                       "faces": [{"face": f.face_id, "ticked": f.ticked,
+                                  "distance": round(f.distance, 4) if math.isfinite(f.distance) else None,
+                                  "person": page.name_of(page.proposed[f.face_id]),
+                                  "person_id": page.proposed[f.face_id],
                                   "photo": printable_path(photo_of[f.face_id].path)} for f in page.faces]}
                       for page in pages],
             "learn_from_corrections": None if offer is None else {
@@ -64,7 +67,11 @@ def cmd_suggestions(args: argparse.Namespace) -> int:
         print(f"{counted(len(pages), 'page')} of faces to review (* ticked: the app thinks so; answer with: "
               "facenet answer PAGE yes, or --yes FACE... --no FACE...)")
         for page in pages:
-            faces = " ".join(f"{f.face_id}{'*' if f.ticked else ''}" for f in page.faces)
+            if page.kind == "who":  # each face with the person proposed for it
+                faces = " ".join(f"{f.face_id}{'*' if f.ticked else ''}={printable_text(page.name_of(person))}"
+                                 for f, person in zip(page.faces, page.proposed.values(), strict=True))
+            else:
+                faces = " ".join(f"{f.face_id}{'*' if f.ticked else ''}" for f in page.faces)
             print(f"{page.key:>10}  {printable_text(page.question())} {counted(len(page.faces), 'face')}: {faces}")
     return EXIT_OK
 
@@ -75,7 +82,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
     from engine.library.storage.store import LibraryError
 
     named = _names_given(args.name)
-    if args.id.startswith(("more:", "really:")):
+    if args.id.startswith(("more:", "really:", "who:")):
         return run_edit(args, described(lambda lib: _answer_page(lib, args, named)))
     if args.answer is None:
         raise LibraryError("say yes or no (a page takes --yes and --no instead)")
@@ -91,7 +98,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
 
         return run_edit(args, described(answer_group))
     if not args.id.isdigit():
-        raise LibraryError(f"{args.id!r} is neither a face number, a group question like g12:7 nor a page like more:12")
+        raise LibraryError(f"{args.id!r} is neither a face number, a group question like g12:7 nor a page like more:12 or who:12,15")
     face = int(args.id)
     if yes:
         return run_edit(args, described(lambda lib: editing.confirm_face(lib, face)))
@@ -134,7 +141,10 @@ def _answer_page(library, args: argparse.Namespace, named: dict[int, str]) -> No
         yes: set[int] = set(args.yes or [])
     else:
         yes = (set(page.ticked) | set(args.yes or [])) - set(args.no or []) - set(named)
-    editing.answer_page(library, page.person_id, sorted(yes), sorted(shown - yes), named)
+    if page.kind == "who":  # each face about the person proposed for it
+        editing.answer_people_page(library, page.proposed, sorted(yes), named)
+    else:
+        editing.answer_page(library, page.person_id, sorted(yes), sorted(shown - yes), named)
 
 
 def add_question_commands(add: Callable[[str, Callable, str], argparse.ArgumentParser]) -> None:
@@ -142,9 +152,10 @@ def add_question_commands(add: Callable[[str, Callable, str], argparse.ArgumentP
     add_json_option(suggestions_parser)
     answer = add("answer", cmd_answer, "answer a suggestion: yes (it is that person) or no (it is not)")
     answer.add_argument("id", metavar="ID", help="a face number, a group question such as g12:7, or a page "
-                                                 "such as more:12 or really:12")
+                                                 "such as more:12, really:12 or who:12,15")
     answer.add_argument("answer", choices=["yes", "no"], nargs="?",
-                        help="for a page: yes takes the app's ticks, no says none of its faces is the person")
+                        help="for a page: yes takes the app's ticks, no says none of its faces is the person "
+                             "(on who: pages, the person proposed for each)")
     answer.add_argument("--yes", type=int, nargs="+", metavar="FACE", help="faces of the page that are the person")
     answer.add_argument("--no", type=int, nargs="+", metavar="FACE", help="faces of the page that are not")
     answer.add_argument("--name", action="append", metavar="[FACE=]NAME",

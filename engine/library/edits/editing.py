@@ -228,19 +228,40 @@ def answer_page(library: Library, person: str | int, yes: Iterable[int], no: Ite
     for good: one of theirs goes back to Unsorted, or to the group it was named with); an
     unticked face the user gave a name becomes that person's (a new name makes a person)."""
     person_id = resolve_person(library, person)
+    yes_faces = list(dict.fromkeys(int(f) for f in yes))
+    no_faces = [int(f) for f in dict.fromkeys(no) if int(f) not in yes_faces]
+    _answer_faces(library, {f: person_id for f in yes_faces}, {f: person_id for f in no_faces}, named,
+                  lambda db: _who(db, person_id))
+
+
+def answer_people_page(library: Library, proposed: dict[int, int], yes: Iterable[int],
+                       named: dict[int, str] | None = None) -> None:
+    """A "Who are these?" page, each face shown with the person the app proposes for it
+    (`proposed`: face -> person), answered in one edit: the faces ticked (`yes`) are who the app
+    said (confirmed); the others are not that person (remembered for good), or, where the user
+    gave a name, that person's."""
+    proposed = {int(face): resolve_person(library, person) for face, person in proposed.items()}
+    ticked = {int(f) for f in yes}
+    stray = ticked - set(proposed)
+    if stray:
+        raise LibraryError(f"face {min(stray)} is not on the page")
+    _answer_faces(library, {f: p for f, p in proposed.items() if f in ticked},
+                  {f: p for f, p in proposed.items() if f not in ticked}, named, None)
+
+
+def _answer_faces(library: Library, yes: dict[int, int], no: dict[int, int], named: dict[int, str] | None,
+                  about) -> None:  # noqa: ANN001 - the person asked about, in words, or None for several
     named = {int(face): clean_name(name) for face, name in (named or {}).items()}
-    yes = list(dict.fromkeys(int(f) for f in yes))
-    no = [int(f) for f in dict.fromkeys(no) if int(f) not in yes]
     faces = {f: _face(library, f) for f in [*yes, *no]}
     with Edit(library) as edit:
         db = edit.db
         edit.save_faces(list(faces))
-        for face_id in yes:
+        for face_id, person_id in yes.items():
             db.execute("DELETE FROM rejections WHERE face_id = ? AND person_id = ?", [face_id, person_id])
             db.execute("UPDATE faces SET person_id = ?, assignment = 'manual', distance = NULL, confirmed = 1, "
                        "named_from = NULL, asked_from = NULL WHERE id = ?", [person_id, face_id])
         given = 0
-        for face_id in no:
+        for face_id, person_id in no.items():
             db.execute("INSERT OR IGNORE INTO rejections(face_id, person_id) VALUES (?, ?)", [face_id, person_id])
             if face_id in named:
                 row = db.execute("SELECT id FROM people WHERE name = ? COLLATE NOCASE", [named[face_id]]).fetchone()
@@ -256,13 +277,21 @@ def answer_page(library: Library, person: str | int, yes: Iterable[int], no: Ite
                 db.execute("UPDATE faces SET person_id = asked_from, assignment = CASE WHEN asked_from IS NULL "
                            "THEN NULL ELSE 'manual' END, distance = NULL, confirmed = 0, named_from = NULL, "
                            "asked_from = NULL WHERE id = ?", [face_id])
-        who = _who(db, person_id)
-        parts = [f"{counted(len(yes), 'face')} {'is' if len(yes) == 1 else 'are'} {who}"] if yes else []
-        if no:
-            parts.append(f"{counted(len(no), 'face')} {'is' if len(no) == 1 else 'are'} not")
+        if about is not None:
+            who = about(db)
+            parts = [f"{counted(len(yes), 'face')} {'is' if len(yes) == 1 else 'are'} {who}"] if yes else []
+            if no:
+                parts.append(f"{counted(len(no), 'face')} {'is' if len(no) == 1 else 'are'} not")
+        else:  # several people: say who, by name
+            names = sorted({_who(db, person) for person in yes.values()}, key=str.casefold)
+            shown = names if len(names) <= 4 else [*names[:3], f"{len(names) - 3} others"]
+            parts = [f"{counted(len(yes), 'face')} of {names_in_words(shown)}"] if yes else []
+            if no:
+                parts.append(f"{counted(len(no), 'face')} not who the app thought")
         if given:
             parts.append(f"{counted(given, 'face')} named otherwise")
-        edit.description = "Answered: " + ", ".join(parts) if parts else f"Answered a page about {who}"
+        edit.description = ("Answered: " + ", ".join(parts) if parts
+                            else f"Answered a page about {about(db) if about else 'several people'}")
 
 
 def not_same_person(library: Library, group: str | int, other: str | int) -> None:

@@ -15,13 +15,19 @@ face the user changes:
   of their own, or far from all of them, first; then every face named only with its group
   (a group of two siblings named as one is typical of itself), the least typical first.
 
-Answering a page is one edit (editing.answer_page): ticked faces become the person's,
-confirmed; unticked ones are remembered as not that person, or given the name the user types.
+- "Who are these?": in a family library most people have only a face or two left unnamed,
+  and a page per person costs an action per person.  The "More of" pages the app is least
+  sure of are put together instead, relatives beside each other (people who share photos are
+  kept on one page where they fit), each face shown with the person proposed for it.
+
+Answering a page is one edit (editing.answer_page, answer_people_page): ticked faces become
+the person's, confirmed; unticked ones are remembered as not that person, or given the name
+the user types.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -30,6 +36,7 @@ from engine.library.questions.group_suggestions import group_state
 from engine.library.storage.model_registry import active_version
 from engine.library.storage.store import Library, blob_to_embedding
 from engine.model_versions import ModelVersion
+from engine.wording import names_in_words
 
 PAGE_FACES = 18  # a screenful beside a few of the person's own faces
 EXAMPLES = 4
@@ -49,22 +56,36 @@ class PageFace:
     distance: float  # to the person's nearest faces (More), or to their other faces (Really)
     ticked: bool  # the app's guess: it is the person
     other_id: int | None = None  # the named person it is nearest to otherwise (Really)
+    person_id: int | None = None  # the person proposed for it (Who are these?)
 
 
 @dataclass(frozen=True)
 class ReviewPage:
-    kind: str  # "more" or "really"
-    person_id: int
-    person_name: str
+    kind: str  # "more", "really" or "who"
+    person_id: int  # Who are these?: the first person on the page
+    person_name: str  # Who are these?: the people on the page, in words
     faces: tuple[PageFace, ...]
-    examples: tuple[int, ...]  # a few of the person's own faces, to compare with
+    examples: tuple[int, ...]  # a few of the person's own faces, to compare with (Who: one each)
+    people: tuple[tuple[int, str], ...] = ()  # Who are these?: the people proposed, in order
 
     @property
     def key(self) -> str:
+        if self.kind == "who":
+            return "who:" + ",".join(str(person) for person, _ in self.people)
         return f"{self.kind}:{self.person_id}"
 
     def question(self) -> str:
+        if self.kind == "who":
+            return "Who are these?"
         return f"More of {self.person_name}?" if self.kind == "more" else f"Is this really {self.person_name}?"
+
+    @property
+    def proposed(self) -> dict[int, int]:
+        """Each face's person as the page proposes it."""
+        return {f.face_id: f.person_id if f.person_id is not None else self.person_id for f in self.faces}
+
+    def name_of(self, person_id: int) -> str:
+        return dict(self.people).get(person_id, self.person_name)
 
     @property
     def ticked(self) -> list[int]:
@@ -135,7 +156,10 @@ def _nearest_per_person(queries: np.ndarray, refs: np.ndarray, ref_people: np.nd
 def more_pages(library: Library, version: ModelVersion | None = None) -> list[ReviewPage]:
     """"More of NAME" pages, the person with most ticked faces first."""
     version = version or active_version(library)
-    faces = _load(library, version)
+    return _more_pages(_load(library, version), version)
+
+
+def _more_pages(faces: _Faces, version: ModelVersion) -> list[ReviewPage]:
     is_ref = faces.named & np.isin(faces.assignment, [Assignment.MANUAL.value, Assignment.AUTO.value])
     is_candidate = ~faces.named | (faces.assignment == Assignment.SUGGESTED.value)
     if not is_ref.any() or not is_candidate.any():
@@ -173,7 +197,10 @@ def more_pages(library: Library, version: ModelVersion | None = None) -> list[Re
 def really_pages(library: Library, version: ModelVersion | None = None) -> list[ReviewPage]:
     """"Is this really NAME?" pages, the person with the most doubtful face first."""
     version = version or active_version(library)
-    faces = _load(library, version)
+    return _really_pages(_load(library, version), version)
+
+
+def _really_pages(faces: _Faces, version: ModelVersion) -> list[ReviewPage]:
     own = faces.named & np.isin(faces.assignment, [Assignment.MANUAL.value, Assignment.AUTO.value])
     people = np.unique(faces.person[own])
     if len(people) < 1:
@@ -240,6 +267,62 @@ def really_pages(library: Library, version: ModelVersion | None = None) -> list[
     return pages
 
 
+def _families(faces: _Faces) -> dict[int, int]:
+    """Named people who share a photo, and whoever shares one with them: one root each (the
+    relatives of a family library; in a real one, whoever is photographed together)."""
+    parent: dict[int, int] = {}
+
+    def root(person: int) -> int:
+        while parent.setdefault(person, person) != person:
+            parent[person] = parent[parent[person]]
+            person = parent[person]
+        return person
+
+    in_photo: dict[int, int] = {}
+    for photo, person in zip(faces.photo[faces.named].tolist(), faces.person[faces.named].tolist(), strict=True):
+        first = in_photo.setdefault(photo, person)
+        parent[root(person)] = root(first)
+    return {person: root(person) for person in list(parent)}
+
+
+def _who_pages(faces: _Faces, unsure: list[ReviewPage]) -> list[ReviewPage]:
+    """"Who are these?" pages from "More of" pages: a family's together where it fits, the
+    families with the nearest faces first, up to PAGE_FACES faces a page."""
+    family = _families(faces)
+    by_family: dict[int, list[ReviewPage]] = {}
+    for page in unsure:
+        by_family.setdefault(family.get(page.person_id, page.person_id), []).append(page)
+    groups = sorted(by_family.values(), key=lambda group: min(p.faces[0].distance for p in group))
+    pages, current = [], []
+
+    def size(group: list[ReviewPage]) -> int:
+        return sum(len(p.faces) for p in group)
+
+    for group in groups:
+        if current and size(current) + size(group) > PAGE_FACES:
+            pages.append(_who_page(current))
+            current = []
+        for page in sorted(group, key=lambda p: p.faces[0].distance):  # a family too large for one page goes on
+            if current and size(current) + len(page.faces) > PAGE_FACES:
+                pages.append(_who_page(current))
+                current = []
+            current.append(page)
+    if current:
+        pages.append(_who_page(current))
+    return pages
+
+
+def _who_page(pages: list[ReviewPage]) -> ReviewPage:
+    if len(pages) == 1:  # one person: their own page says it better
+        return pages[0]
+    people = tuple((p.person_id, p.person_name) for p in pages)
+    names = [name for _, name in people]
+    shown = names if len(names) <= 4 else [*names[:3], f"{len(names) - 3} others"]
+    return ReviewPage("who", pages[0].person_id, names_in_words(shown),
+                      tuple(replace(f, person_id=p.person_id) for p in pages for f in p.faces),
+                      tuple(p.examples[0] for p in pages if p.examples), people)
+
+
 def _examples(faces: _Faces, person: int) -> tuple[int, ...]:
     """A few of the person's faces the user confirmed (else any of theirs), to compare with."""
     mine = faces.person == person
@@ -268,17 +351,22 @@ class ReviewPages:
 def review_pages(library: Library, version: ModelVersion | None = None) -> list[ReviewPage]:
     """Every page, most done per action first: "More of NAME" pages the app is sure of most of
     (at least SURE_PAGE ticked faces), then "Is this really NAME?" pages with a face that
-    looks like someone else, then the other "More of" pages, then the faces named only with
-    their group (measured on family libraries: benchmarks/labelling_effort.py --family)."""
+    looks like someone else, then the other "More of" pages put together as "Who are these?"
+    pages, then the faces named only with their group (measured on family libraries:
+    benchmarks/labelling_effort.py --family)."""
     version = version or active_version(library)
-    more, really = more_pages(library, version), really_pages(library, version)
+    faces = _load(library, version)
+    more, really = _more_pages(faces, version), _really_pages(faces, version)
     suspect = [p for p in really if any(not f.ticked for f in p.faces)]
     return ([p for p in more if len(p.ticked) >= SURE_PAGE] + suspect
-            + [p for p in more if len(p.ticked) < SURE_PAGE] + [p for p in really if p not in suspect])
+            + _who_pages(faces, [p for p in more if len(p.ticked) < SURE_PAGE])
+            + [p for p in really if p not in suspect])
 
 
 def find_page(library: Library, key: str) -> ReviewPage | None:
     kind, _, person = key.partition(":")
+    if kind == "who":
+        return next((p for p in review_pages(library) if p.key == key), None)
     if kind not in ("more", "really") or not person.isdigit():
         return None
     pages = really_pages(library) if kind == "really" else more_pages(library)
