@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.faces.alignment import chip_views, combine_views
+from engine.faces.precision import Precision, choose_precision, computing_in
 from engine.evaluation.verification import verification_report
 from engine.jobs import CancelToken, Progress, ProgressCallback, no_progress
 from engine.training.acceptance import HeldOutErrors, Verdict, could_show_improvement, errors_from_vectors, judge
@@ -177,11 +178,14 @@ def _were(count: int) -> str:
 
 
 class SplitNetwork:
-    """A network as a frozen trunk (run once per chip) and a trainable head."""
+    """A network as a frozen trunk (run once per chip) and a trainable head.  The trunk runs in
+    the app's precision for this processor (bfloat16 on bf16 units), as the embedder that will
+    use the fine-tuned model does; the head trains in float32 on its output."""
 
-    def __init__(self, network: nn.Module, config: ArchConfig, trainable: str) -> None:
+    def __init__(self, network: nn.Module, config: ArchConfig, trainable: str, precision: Precision | None = None) -> None:
         self.network = network
         self.config = config
+        self.precision = precision or choose_precision()
         backbone = getattr(network, "backbone", None)
         self.head_start = 0
         if config.arch == "resnet" and backbone is not None:
@@ -195,9 +199,9 @@ class SplitNetwork:
         if self.head_start == 0:
             return x
         backbone = self.network.backbone
-        with torch.inference_mode():
+        with torch.inference_mode(), computing_in(self.precision):
             x = F.max_pool2d(F.relu(backbone.stem(x)), 3, 2)
-            return backbone.blocks[: self.head_start](x)
+            return backbone.blocks[: self.head_start](x).float()
 
     def head(self, features: torch.Tensor) -> torch.Tensor:
         if self.head_start == 0:

@@ -96,7 +96,7 @@ def embed_chips(network: nn.Module, config: ArchConfig, chips: np.ndarray, batch
     with torch.inference_mode():
         for start in range(0, len(chips), batch):
             part = chips_to_input(chips[start : start + batch], config)
-            out[start : start + len(part)] = network(part).numpy()
+            out[start : start + len(part)] = network(part).float().numpy()  # bf16 under autocast
     return out
 
 
