@@ -11,7 +11,8 @@ a pipeline stub that finds no faces: only the bookkeeping is measured), then tim
 rescan in which nothing changed; the goal is <= 5 s.  Part 3 runs `facenet scan` as a user
 would, on 100 LFW photos in a new library, under the profiler: how its seconds split between
 starting Python, importing (torch), loading the models, analysing the photos, the scan's own
-bookkeeping and grouping.
+bookkeeping and grouping; and, beside it, the same scan and the face_recognition HOG pipeline
+on every core, each a whole process from its start (what a user waits for on a small folder).
 """
 
 from __future__ import annotations
@@ -99,6 +100,64 @@ def _cumulative(stats: pstats.Stats, file_ending: str, function: str) -> float:
                 if file.endswith(file_ending) and name == function), default=0.0)
 
 
+# The face_recognition HOG pipeline as a user runs it: a fresh Python process, one worker per
+# core (dlib's HOG uses one), every photo detected with one upsample and described.
+HOG_PROCESS = """
+import multiprocessing, sys
+import numpy as np
+from PIL import Image
+
+def start(landmarks, recognition):
+    global MODELS
+    import dlib
+    MODELS = (dlib.get_frontal_face_detector(), dlib.shape_predictor(landmarks),
+              dlib.face_recognition_model_v1(recognition))
+
+def one(path):
+    detector, shape, describe = MODELS
+    rgb = np.array(Image.open(path).convert("RGB"))
+    boxes = detector(rgb, 1)
+    for box in boxes:
+        describe.compute_face_descriptor(rgb, shape(rgb, box), 1)
+    return len(boxes)
+
+if __name__ == "__main__":
+    landmarks, recognition, cores, *paths = sys.argv[1:]
+    with multiprocessing.get_context("spawn").Pool(int(cores), initializer=start, initargs=(landmarks, recognition)) as pool:
+        print(sum(pool.map(one, paths, chunksize=1)))
+"""
+
+
+def whole_process_seconds(command: list[str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    if done.returncode != 0:
+        raise SystemExit(f"{command[:4]} failed: {done.stderr}")
+    return time.perf_counter() - start
+
+
+def side_by_side(folder: Path, scratch: Path, runs: int = 2) -> None:
+    """`facenet scan` into a new library against the HOG pipeline on every core, each a whole
+    process from its start, taking turns; the best of `runs` each."""
+    from engine.dlib.model_files import default_model_files
+
+    files = default_model_files()
+    hog_script = scratch / "hog_pipeline.py"
+    hog_script.write_text(HOG_PROCESS)
+    cores = os.cpu_count() or 1
+    photos = sorted(str(p) for p in folder.iterdir())
+    ours, hog = [], []
+    for run in range(runs):
+        ours.append(whole_process_seconds([sys.executable, "-m", "engine.cli", "scan", str(folder), "--db",
+                                           str(scratch / f"side{run}.db"), "--quiet"]))
+        hog.append(whole_process_seconds([sys.executable, str(hog_script), str(files.landmarks), str(files.recognition),
+                                          str(cores), *photos]))
+    rows = [["facenet scan (a new library, grouped at the end)", f"{min(ours):.2f}", f"{min(hog) / min(ours):.2f}x"],
+            [f"face_recognition HOG pipeline, {cores} processes", f"{min(hog):.2f}", "1.00x"]]
+    print(f"\nwhole processes, start to end, {len(photos)} LFW photos (best of {runs})")
+    print_table(["command", "seconds", "speed vs HOG"], rows)
+
+
 def part_breakdown(photos: int) -> None:
     people = sorted(p for p in (faces_dir() / "lfw_deepfunneled").iterdir() if p.is_dir())[:photos]
     with tempfile.TemporaryDirectory() as scratch:
@@ -107,6 +166,7 @@ def part_breakdown(photos: int) -> None:
         for person in people:
             first = sorted(person.glob("*.jpg"))[0]
             (folder / first.name).symlink_to(first)
+        side_by_side(folder, Path(scratch))
         profile = Path(scratch) / "scan.prof"
         command = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "engine.cli", "scan", str(folder),
                    "--db", str(Path(scratch) / "lib.db"), "--quiet"]
