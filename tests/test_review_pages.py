@@ -279,3 +279,30 @@ def test_who_are_these_on_real_faces_and_from_the_command_line(tmp_path, faces_d
         for face in proposed:
             assert library.scalar("SELECT p.name FROM faces f JOIN people p ON p.id = f.person_id "
                                   "WHERE f.id = ? AND f.confirmed = 1", [face]) == truth[face]
+
+
+def test_pages_tick_alike_in_a_space_a_fine_tune_spread_out(tmp_path) -> None:
+    """A fine-tuned space 1.3 times as wide, with its threshold 1.3 times as far, ticks the
+    same faces: a face 0.30 from Anna's and 0.35 from Bea's (hand-placed) is not ticked in
+    either, where a fixed margin of 0.06 ticked it in the wider space."""
+    from dataclasses import replace
+
+    from engine.library.storage.model_registry import active_version
+
+    rng = np.random.default_rng(5)
+    axis = np.zeros(128)
+    axis[0] = 1.0
+    anna, bea = np.full(128, 0.1), np.full(128, 0.1) + 0.65 * axis
+    vectors = [anna + rng.normal(size=128) * 1e-4 for _ in range(4)] + [bea + rng.normal(size=128) * 1e-4 for _ in range(4)]
+    vectors.append(anna + 0.30 * axis)  # between them, nearer Anna by 0.05
+    answers = []
+    for scale in (1.0, 1.3):
+        with Library(tmp_path / f"lib{scale}.db") as library:
+            ids = fill_library(library, scale * np.stack(vectors).astype(np.float32))
+            editing.move_faces(library, ids[:4], "Anna", create=True)
+            editing.move_faces(library, ids[4:8], "Bea", create=True)
+            base = active_version(library)
+            version = base if scale == 1.0 else replace(base, threshold=base.threshold * scale)
+            answers.append([(p.kind, p.person_name, [(f.face_id, f.ticked) for f in p.faces])
+                            for p in review_pages(library, version)])
+    assert answers[0] == answers[1] == [("more", "Anna", [(9, False)])]

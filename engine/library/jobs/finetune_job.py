@@ -82,13 +82,16 @@ def recalibrated(parent: ModelVersion, report: FinetuneReport, name: str) -> Mod
         calibration=(
             f"{parent.name}'s levels moved to where the same share of {report.held_out_faces} held-out faces' "
             f"different-person pairs lies below them (x {level_ratio(parent.threshold, report):.3f} at the "
-            f"threshold); the automatic naming and grouping levels never looser"
+            f"threshold); the automatic naming, grouping and single-face suggestion levels never looser"
         ),
         flip_average=True,
         chip_rotations=parent.chip_rotations,  # the views the fine-tune measured it with
         cluster_linkage=moved_squared(parent.cluster_linkage, looser=False),
         auto_assign_distance=moved(parent.auto_assign_distance, looser=False),
-        suggest_distance=moved(parent.suggest_distance),
+        # A face question costs an action per face where a page settles several: looser face
+        # questions took faces off the pages, 44% of them No (benchmarks/RESULTS.md, "The
+        # fine-tune in the loop"), so they move like the automatic levels.
+        suggest_distance=moved(parent.suggest_distance, looser=False),
         group_suggest_linkage=moved_squared(parent.group_suggest_linkage),
     )
 

@@ -35,16 +35,19 @@ from engine.library.storage.assignments import Assignment
 from engine.library.questions.group_suggestions import group_state
 from engine.library.storage.model_registry import active_version
 from engine.library.storage.store import Library, blob_to_embedding
-from engine.model_versions import ModelVersion
+from engine.model_versions import DEFAULT_VERSION, ModelVersion
 from engine.wording import names_in_words
 
 PAGE_FACES = 18  # a screenful beside a few of the person's own faces
 EXAMPLES = 4
 TYPICAL_NEIGHBOURS = 3  # a face's place among its person's faces: its mean distance to this many nearest
-REALLY_MARGIN = 0.05  # "Is this really NAME?": nearer another person than this beyond its own, or ...
+# Margins are shares of the version's threshold: a fine-tuned space is wider (x 1.3), and
+# fixed distances there ticked faces that were not the person.  For the default version
+# they are 0.05 and 0.06.
+REALLY_MARGIN = 0.05 / DEFAULT_VERSION.threshold  # "Is this really NAME?": nearer another person than this beyond its own, or ...
 REALLY_FAR = 1.0  # ... this far from its own nearest faces, in thresholds
 TICK_SHARE = 0.85  # a face is ticked when within this share of the threshold and
-TICK_MARGIN = 0.06  # this much nearer its person than anyone else
+TICK_MARGIN = 0.06 / DEFAULT_VERSION.threshold  # this much nearer its person than anyone else
 SURE_PAGE = 2  # ticked faces that put a "More of" page before the doubts
 BLOCK = 2048
 BLOCK_ELEMENTS = 1 << 23  # distances computed at once (32 MB of float32)
@@ -180,7 +183,7 @@ def _more_pages(faces: _Faces, version: ModelVersion) -> list[ReviewPage]:
     nearest = d[np.arange(len(d)), best]
     runner_up = np.partition(d, 1, axis=1)[:, 1] if d.shape[1] > 1 else np.full(len(d), np.inf)
     with np.errstate(invalid="ignore"):  # nobody left to compare with: inf - inf, never ticked
-        ticked = (nearest <= TICK_SHARE * version.threshold) & (runner_up - nearest >= TICK_MARGIN)
+        ticked = (nearest <= TICK_SHARE * version.threshold) & (runner_up - nearest >= TICK_MARGIN * version.threshold)
     offered: dict[int, list[PageFace]] = {}
     for row in np.flatnonzero(nearest <= version.threshold):
         offered.setdefault(int(people[best[row]]), []).append(
@@ -243,6 +246,7 @@ def _really_pages(faces: _Faces, version: ModelVersion) -> list[ReviewPage]:
         other[block] = np.where(np.isfinite(other_d[block]), ref_people[k], -1)
     with np.errstate(invalid="ignore"):  # a face alone in its person and nobody else: inf - inf
         doubts = nearest_own - other_d
+    margin = REALLY_MARGIN * version.threshold
     offered: dict[int, list[tuple[float, PageFace]]] = {}
     for row, index in enumerate(queries):
         doubt = doubts[row]
@@ -250,11 +254,11 @@ def _really_pages(faces: _Faces, version: ModelVersion) -> list[ReviewPage]:
         # Named with its group: nobody looked at it.  A group of two siblings named as one
         # is typical of itself, so every such face is asked about, the least typical first.
         group_named = faces.assignment[index] == Assignment.MANUAL.value
-        if doubt < -REALLY_MARGIN and not far and not group_named:
+        if doubt < -margin and not far and not group_named:
             continue
-        ticked = bool(doubt < -REALLY_MARGIN and not far)
+        ticked = bool(doubt < -margin and not far)
         score = (typical[row] if np.isfinite(doubt) else np.inf) + (doubt if np.isfinite(doubt) else 0.0) \
-            + (1.0 if doubt >= -REALLY_MARGIN or far else 0.0)
+            + (1.0 if doubt >= -margin or far else 0.0)
         offered.setdefault(int(query_people[row]), []).append(
             (float(score), PageFace(int(faces.ids[index]), float(typical[row]), ticked,
                                     int(other[row]) if other[row] >= 0 else None)))
