@@ -69,7 +69,8 @@ def generate_library(path: Path, faces: int, people: int, seed: int = 0) -> None
 CHILD = """
 import sys, time
 t0 = float(sys.argv[1])
-from facenet_desktop.app import MainWindow, create_app
+from facenet_desktop.app import MainWindow
+from facenet_desktop.launch import create_app
 from engine.library.storage.store import Library
 from PySide6.QtCore import QTimer
 app = create_app(["facenet-desktop"])
@@ -333,7 +334,7 @@ def main() -> None:
     args = parser.parse_args()
     StallMeter.show_stacks = args.stall_stacks
     print(machine_line())
-    from facenet_desktop.app import create_app
+    from facenet_desktop.launch import create_app
 
     app = create_app(["bench"])  # noqa: F841 - keeps the QApplication alive
     if args.load_only:

@@ -10,17 +10,13 @@ Errors reach the user through `report_error`; unexpected exceptions reach a cras
 from __future__ import annotations
 
 import gc
-import logging
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication,
-    QLabel,
     QListWidget,
     QMainWindow,
     QMessageBox,
@@ -30,56 +26,42 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import EngineError
-from engine.library.edits import editing
 from engine.library.reading.browse import person_faces
-from engine.library.questions.group_suggestions import GroupSuggestion, answer_group_suggestion
-from engine.library.storage.model_registry import remove_orphan_candidates
-from engine.library.reading.people import other_person_named, person_names
-from engine.library.storage.store import Library, LibraryError, default_db_path, needs_converting
 from engine.library.reading.timeline import folder_tree, timeline
-from engine.logs import start_logging
-from engine.paths import data_dir
-from engine.settings import session_environment
+from engine.library.storage.store import Library, LibraryError
 from engine.wording import counted
-from facenet_desktop import child_work
-from facenet_desktop.crash import install_crash_dialog
-from facenet_desktop.dialogs import PersonPicker
-from facenet_desktop.display_check import display_problem, tell_without_qt
 from facenet_desktop.engine_process import EngineHost
 from facenet_desktop.finetune_flow import FinetuneFlow
 from facenet_desktop.folders_and_scans import FoldersAndScans, default_pictures_folder
 from facenet_desktop.job_control import JobControl
+from facenet_desktop.launch import run
 from facenet_desktop.models import FacesModel, PeopleModel, PhotosModel, SuggestionsModel
-from facenet_desktop.pages import (
-    REFERENCE_FACES,
-    EmptyPage,
-    PeoplePage,
-    PersonPage,
-    PhotoPage,
-    SearchPage,
-    SuggestionsPage,
-)
+from facenet_desktop.people_pages import EmptyPage, PeoplePage, PersonPage
+from facenet_desktop.photo_page import PhotoPage
 from facenet_desktop.photo_viewer import PhotoViewer
-from facenet_desktop.resources import icon_path
+from facenet_desktop.resources import WINDOW_TITLE
 from facenet_desktop.review_panel import ReviewPanel
 from facenet_desktop.search_control import SearchControl
+from facenet_desktop.search_page import SearchPage
 from facenet_desktop.status_line import StatusLine
+from facenet_desktop.suggestions_page import REFERENCE_FACES, SuggestionsPage
 from facenet_desktop.thumbnails import ThumbnailLoader
 from facenet_desktop.timeline_page import TimelineModel, TimelinePage
+from facenet_desktop.user_edits import UserEdits
 from facenet_desktop.view_refresh import ViewRefresh
 from facenet_desktop.views import person_view
-from facenet_desktop.workers import EditOutcome, EditRunner, Job
+from facenet_desktop.workers import EditRunner, Job
 
-WINDOW_TITLE = "FaceNet Desktop"
 SECTIONS = ("People", "Suggestions", "Search", "All photos")
 RECOGNITION_DELAY_MS = 300  # edits in quick succession (a run of Y answers) share one pass
 
 
-class MainWindow(QMainWindow):
+class MainWindow(UserEdits, QMainWindow):
     """Wires the pages to their controllers: jobs (job_control), what is shown and when it is
     read again (view_refresh), folders, scans and settings (folders_and_scans), search
-    (search_control), the photo view (photo_viewer) and the fine-tune (finetune_flow).  What
-    stays here: the user's edits, which all go through `edit` on the edits thread."""
+    (search_control), the photo view (photo_viewer) and the fine-tune (finetune_flow).  The
+    user's edits, which all go through `edit` on the edits thread, are its UserEdits part
+    (user_edits.py); starting the app is launch.py's."""
 
     photo_shown = Signal(int)  # photo id: the photo view shows it, boxes included
 
@@ -240,54 +222,6 @@ class MainWindow(QMainWindow):
         box.setModal(False)
         box.show()
 
-    # -- the edits thread -----------------------------------------------------------------
-    def edit(self, function, *args: object, then=None) -> None:  # noqa: ANN001
-        """Make one edit on the edits thread and say what it did, with Undo; a refused edit
-        becomes a message, never a crash.  `then` runs here once the edit is shown."""
-        library = self.library
-
-        def work() -> tuple[str, str | None]:
-            function(library, *args)
-            return f"{editing.last_edit(library)}.", "undo"
-
-        self.submit_edit(work, then)
-
-    def submit_edit(self, work, then=None) -> None:  # noqa: ANN001
-        """Any write on the edits thread: `work` returns the sentence to say and its button."""
-        self.views.outdate()  # a background read begun before the edit must not show
-        self.edits.submit(work, self.shown_person(), then)
-
-    def edits_pending(self) -> bool:
-        """Edits asked for that the views do not show yet (tests wait on it)."""
-        return self.edits.pending > 0
-
-    def _show_edit(self, outcome: EditOutcome) -> None:
-        if outcome.refused:
-            self.report_error(outcome.refused)
-        elif outcome.crashed:
-            self.report_error("That change could not be made; your library is safe.", outcome.crashed)
-        else:
-            self.status_line.say_edit(outcome.message, outcome.button)
-            self.recognition_timer.start()
-        if outcome.views is not None and not self.closing:
-            self.views.outdate()
-            self.views.apply(outcome.views)
-        if outcome.then is not None and not self.closing:
-            outcome.then()
-        self.views.after_edit_shown(self.edits.pending)
-
-    def _recognise_now(self) -> None:
-        if self.closing:
-            return
-        if self._recognition_job is not None:
-            self._recognise_again = True  # the running pass may have read the library before the edit
-            return
-        work = self.engine_host.job(child_work.recognise, str(self.library.path), what="recognition")
-        self._recognition_job = self.start_job("recognition", work, self._recognised)
-
-    def _recognised(self, placed: int) -> None:
-        self.recognitions += 1  # the views refresh when the job is done (_job_ended)
-
     # -- jobs (facenet_desktop/job_control.py) -------------------------------------------------
     @property
     def scan_job(self) -> Job | None:
@@ -408,50 +342,6 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         self.folders_and_scans.open_settings()
 
-    # -- edits -------------------------------------------------------------------------------
-    def rename_person(self, person_id: int, name: str) -> None:
-        other = other_person_named(self.library, name, person_id)
-        if other is not None:
-            answer = QMessageBox.question(self, WINDOW_TITLE, f"{name} already exists. Merge these two people?")
-            if answer != QMessageBox.StandardButton.Yes:
-                self._show_person(person_id)
-                return
-        self.edit(editing.name_person, person_id, name, then=None if other is None else lambda: self.open_person(other))
-
-    def merge_people(self, ids: list[int]) -> None:
-        into, *sources = ids
-        self.edit(editing.merge_people, sources, into)
-
-    def reject_faces(self, face_ids: list[int]) -> None:
-        self.edit(editing.reject_faces, face_ids)
-
-    def pick_person(self, title: str = "Move to…") -> str | None:
-        names = person_names(self.library)
-        picker = PersonPicker(names, self, title)
-        return picker.chosen() if picker.exec() else None
-
-    def move_faces(self, face_ids: list[int]) -> None:
-        name = self.pick_person()
-        if name:
-            self.move_faces_to(face_ids, name)
-
-    def move_faces_to(self, face_ids: list[int], name: str, then=None) -> None:  # noqa: ANN001
-        self.edit(editing.move_faces, face_ids, name, True, then=then)
-
-    def set_cover(self, person_id: int, face_id: int) -> None:
-        self.edit(editing.set_cover, person_id, face_id)
-
-    def hide_person(self, person_id: int, hidden: bool = True) -> None:
-        self.edit(editing.hide_person, person_id, hidden,
-                   then=(lambda: self.show_section("People")) if hidden else None)
-
-    def not_a_face(self, face_ids: list[int]) -> None:
-        """False detections leave the library (Undo brings them back)."""
-        self.edit(editing.not_a_face, face_ids, then=self.photo_viewer.reopen)
-
-    def confirm_faces(self, face_ids: list[int]) -> None:
-        self.edit(editing.confirm_faces, face_ids)
-
     def _show_hidden_people(self, shown: bool) -> None:
         self.views.include_hidden = shown
         self.refresh()
@@ -459,45 +349,6 @@ class MainWindow(QMainWindow):
             hidden = sum(1 for p in self.people_model.items if p.hidden)
             self.status_line.say(f"Showing {counted(hidden, 'hidden person', 'hidden people')}: open one to show them again."
                                  if hidden else "Nobody is hidden.", 8000)
-
-    def answer_suggestion(self, face_id: int, yes: bool) -> None:
-        """The answered face leaves the page at once, so the next Y or N is about the next
-        face even while this answer is still being written."""
-        self.suggestions_model.set_items([f for f in self.suggestions_model.items if f.id != face_id])
-        self.update_suggestions_title()
-        self.edit(editing.confirm_face if yes else editing.reject_face, face_id)
-
-    def answer_group_suggestion(self, suggestion: GroupSuggestion, yes: bool) -> None:
-        page = self.suggestions_page
-        page.set_groups([g for g in page.groups if g.key != suggestion.key], page.group_tiles)
-        self.update_suggestions_title()
-        self.edit(answer_group_suggestion, suggestion, yes)
-
-    def answer_review_page(self, page, yes: list[int], no: list[int]) -> None:  # noqa: ANN001 - a ReviewPage
-        """The page leaves at once (the next page is shown while this answer is written)."""
-        panel = self.review_panel
-        panel.set_pages([p for p in panel.pages if p.key != page.key], panel.tiles)
-        self.suggestions_page._update_question()
-        self.update_suggestions_title()
-        if page.kind == "who":  # each face about its own person
-            self.edit(editing.answer_people_page, page.proposed, yes, then=self.refresh_in_background)
-        else:
-            self.edit(editing.answer_page, page.person_id, yes, no, then=self.refresh_in_background)
-
-    def undo(self) -> None:
-        self._step_through_edits(editing.undo, "Undone", "redo", "Nothing to undo.")
-
-    def redo(self) -> None:
-        self._step_through_edits(editing.redo, "Redone", "undo", "Nothing to redo.")
-
-    def _step_through_edits(self, step, done_word: str, button: str, nothing: str) -> None:  # noqa: ANN001
-        library = self.library
-
-        def work() -> tuple[str, str | None]:
-            done = step(library)
-            return (f"{done_word}: {done}.", button) if done else (nothing, None)
-
-        self.submit_edit(work, self.photo_viewer.reopen)
 
     # -- photo view (facenet_desktop/photo_viewer.py) ----------------------------------------------
     def open_photo(self, photo_id: int, sequence: list[int] | None = None) -> None:
@@ -557,74 +408,8 @@ def photos_in(tiles: list) -> list[int]:
     return list(dict.fromkeys(tile.photo_id for tile in tiles))
 
 
-def close_on_termination(window: MainWindow) -> None:
-    """SIGTERM or SIGHUP (a logout, `kill`) close the window as its close button does: jobs
-    stop, children end, the library is closed.  Python runs signal handlers only between Qt
-    events, so a timer keeps events coming."""
-    def close(_signum: int, _frame: object) -> None:
-        QTimer.singleShot(0, window.close)
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, close)
-    wake = QTimer(window)
-    wake.timeout.connect(lambda: None)
-    wake.start(250)
-
-
-def create_app(argv: Sequence[str]) -> QApplication:
-    app = QApplication.instance() or QApplication(list(argv))
-    app.setApplicationName("facenet-desktop")
-    app.setApplicationDisplayName(WINDOW_TITLE)
-    app.setWindowIcon(QIcon(str(icon_path())))
-    return app  # type: ignore[return-value]
-
-
-def open_library_saying_so(path: Path) -> Library:
-    """Open the library; one made by an older version is converted first (about 1.5 s per
-    100,000 faces), and a notice says so meanwhile instead of a start that seems to hang."""
-    if not needs_converting(path):
-        return Library(path)
-    notice = QLabel("Updating your library for this version of FaceNet Desktop…\nYour names and labels are kept.")
-    notice.setObjectName("library-update-notice")
-    notice.setWindowTitle(WINDOW_TITLE)
-    notice.setMargin(24)
-    notice.show()
-    QApplication.processEvents()
-    try:
-        return Library(path)
-    finally:
-        notice.close()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    start_logging()
-    session = session_environment()
-    problem = display_problem(session)
-    if problem:  # Qt would abort the process with a misleading message
-        logging.getLogger(__name__).error("%s", problem)
-        print(problem, file=sys.stderr)
-        tell_without_qt(problem, session)
-        return 1
-    app = create_app(sys.argv if argv is None else argv)
-    try:
-        library = open_library_saying_so(default_db_path())
-    except LibraryError as exc:
-        QMessageBox.critical(None, WINDOW_TITLE, str(exc))
-        return 1
-    try:
-        library.check_integrity()
-        remove_orphan_candidates(library)
-    except LibraryError as exc:  # damaged: the window would fail at every step
-        QMessageBox.critical(None, WINDOW_TITLE, str(exc))
-        return 1
-    except OSError:  # a read-only models folder: the orphans wait
-        logging.getLogger(__name__).info("unfinished model files not removed", exc_info=True)
-    window = MainWindow(library)
-    install_crash_dialog(lambda: window)
-    close_on_termination(window)
-    window.remember_geometry(data_dir() / "window.ini")
-    window.show()
-    return app.exec()
+    return run(MainWindow, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+WINDOW_TITLE = "FaceNet Desktop"
 RESOURCES_DIR = Path(__file__).resolve().parent.parent / "resources"
 ICON_NAME = "facenet-desktop.svg"
 INSTALLED_ICON = Path("share") / "icons" / "hicolor" / "scalable" / "apps" / ICON_NAME

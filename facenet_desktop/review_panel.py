@@ -13,7 +13,7 @@ from engine.library.reading.browse import FaceTile
 from engine.library.questions.review_pages import ReviewPage
 from engine.wording import counted
 from facenet_desktop.models import RECORD_ROLE, FacesModel
-from facenet_desktop.pages import grid_view
+from facenet_desktop.grid import grid_view
 
 Index = QModelIndex | QPersistentModelIndex
 

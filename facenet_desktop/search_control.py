@@ -9,7 +9,7 @@ from engine.library.reading.people import find_people
 from engine.library.storage.store import Library
 from engine.wording import counted, names_in_words
 from facenet_desktop.models import PhotosModel
-from facenet_desktop.pages import SearchPage
+from facenet_desktop.search_page import SearchPage
 
 
 class SearchControl:

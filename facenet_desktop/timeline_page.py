@@ -20,7 +20,7 @@ from engine.library.reading.timeline import Month, TimelinePhoto, date_in_words,
 from engine.user_files import printable_path
 from engine.wording import counted
 from facenet_desktop.models import RECORD_ROLE, ThumbnailListModel
-from facenet_desktop.pages import grid_view
+from facenet_desktop.grid import grid_view
 from facenet_desktop.thumbnails import photo_key
 
 FILTER_ROLE = Qt.ItemDataRole.UserRole + 10  # a tree item's folder (or None: everything)

@@ -441,7 +441,7 @@ def test_home_folder_reads_as_a_tilde_and_long_names_leave_the_count_visible(win
     from pathlib import Path
 
     from engine.library.reading.browse import FaceTile
-    from facenet_desktop.pages import home_relative
+    from facenet_desktop.people_pages import home_relative
 
     assert home_relative(str(Path.home() / "Pictures")) == "~/Pictures"
     assert home_relative("/media/photos") == "/media/photos"
@@ -829,7 +829,7 @@ def test_face_names_stay_inside_the_photo(qtbot) -> None:
     from PySide6.QtGui import QColor, QPixmap
 
     from engine.library.reading.browse import FaceTile
-    from facenet_desktop.pages import PhotoView, label_position
+    from facenet_desktop.photo_page import PhotoView, label_position
 
     assert label_position((10, 10, 50, 50), (30, 12), (200, 100)) == (14, 52)  # under the box
     assert label_position((170, 10, 200, 50), (30, 12), (200, 100)) == (166, 52)  # pulled left: 200 - 30 - 4
@@ -860,7 +860,7 @@ def test_photo_view_names_keep_their_size_on_screen_and_zoom_works(qtbot) -> Non
     from PySide6.QtGui import QColor, QPixmap
 
     from engine.library.reading.browse import FaceTile
-    from facenet_desktop.pages import PhotoView
+    from facenet_desktop.photo_page import PhotoView
 
     view = PhotoView()
     qtbot.addWidget(view)
@@ -1361,25 +1361,25 @@ def test_a_background_read_of_an_unreachable_library_is_reported_once(window, qt
 def test_opening_an_older_library_shows_a_notice_while_it_is_converted(qtbot, tmp_path, monkeypatch) -> None:
     from test_library_store import _library_as_made_before_m009
 
-    from facenet_desktop import app as app_module
+    from facenet_desktop import launch
 
     old = tmp_path / "before.db"
     _library_as_made_before_m009(old)
     shown = []
-    real_library = app_module.Library
+    real_library = launch.Library
 
     def opening(path):  # noqa: ANN001, ANN202 - records what is on screen while the library opens
         shown.extend(w.text() for w in QApplication.topLevelWidgets()
                      if w.objectName() == "library-update-notice" and w.isVisible())
         return real_library(path)
 
-    monkeypatch.setattr(app_module, "Library", opening)
-    library = app_module.open_library_saying_so(old)
+    monkeypatch.setattr(launch, "Library", opening)
+    library = launch.open_library_saying_so(old)
     assert shown and "Updating your library" in shown[0]
     assert not [w for w in QApplication.topLevelWidgets() if w.objectName() == "library-update-notice" and w.isVisible()]
     library.close()
     shown.clear()
-    app_module.open_library_saying_so(old).close()  # converted now: no notice
+    launch.open_library_saying_so(old).close()  # converted now: no notice
     assert shown == []
 
 

@@ -97,13 +97,14 @@ def test_entry_point_and_main_py_start_the_window(monkeypatch, tmp_path) -> None
     import tomllib
 
     from facenet_desktop import app as app_module
+    from facenet_desktop import launch
 
     scripts = tomllib.loads((RESOURCES_DIR.parent / "pyproject.toml").read_text())["project"]["gui-scripts"]
     assert scripts["facenet-desktop"] == "facenet_desktop.app:main"
     assert "from facenet_desktop.app import main" in (RESOURCES_DIR.parent / "main.py").read_text()
     monkeypatch.setenv("FACENET_DB", str(tmp_path / "lib.db"))
     shown = []
-    monkeypatch.setattr(app_module.QApplication, "exec", lambda self: shown.append(
+    monkeypatch.setattr(launch.QApplication, "exec", lambda self: shown.append(
         [w for w in self.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]) or 0)
     assert app_module.main(["facenet-desktop"]) == 0
     assert shown and shown[0]
@@ -199,7 +200,8 @@ def test_a_wheel_install_starts_the_app_with_its_icon(tmp_path) -> None:
     code = ("import sys, facenet_desktop.app as a; from facenet_desktop.resources import icon_path\n"
             "assert a.__file__.startswith(sys.prefix), a.__file__\n"
             "assert str(icon_path()).startswith(sys.prefix), icon_path()\n"
-            "app = a.create_app(['facenet-desktop']); assert not app.windowIcon().isNull()\n"
+            "import facenet_desktop.launch as launch\n"
+            "app = launch.create_app(['facenet-desktop']); assert not app.windowIcon().isNull()\n"
             "import pathlib; assert (pathlib.Path(sys.prefix) / 'share/applications/facenet-desktop.desktop').is_file()\n"
             "print('ok')")
     result = subprocess.run([str(python), "-c", code], env=env, capture_output=True, text=True, timeout=300,

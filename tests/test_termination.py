@@ -73,7 +73,8 @@ def test_children_end_when_the_window_process_is_killed(tmp_path, how) -> None:
 
 def test_sigterm_closes_the_window_like_its_close_button(qtbot, tmp_path) -> None:
     from engine.library.storage.store import Library
-    from facenet_desktop.app import MainWindow, close_on_termination
+    from facenet_desktop.app import MainWindow
+    from facenet_desktop.launch import close_on_termination
 
     library = Library(tmp_path / "lib.db")
     window = MainWindow(library, rescan_at_start=False)

@@ -36,12 +36,16 @@ def test_nn2_has_the_papers_size() -> None:
     assert 7.0e6 < params < 8.0e6  # Schroff et al.: NN2 has 7.5M parameters
 
 
-def test_model_file_reloads_to_identical_embeddings(tmp_path) -> None:
+def _saved_small_model(tmp_path, seed: int):  # noqa: ANN202 - (network, config, the file loaded)
     config = default_config("inception", 64, 0.25)
-    torch.manual_seed(1)
+    torch.manual_seed(seed)
     network = build_network(config).eval()
     save_model_file(tmp_path / "m.pt", network, config, {"threshold": 0.9, "name": "test-model"})
-    loaded = load_model_file(tmp_path / "m.pt")
+    return network, config, load_model_file(tmp_path / "m.pt")
+
+
+def test_model_file_reloads_to_identical_embeddings(tmp_path) -> None:
+    network, config, loaded = _saved_small_model(tmp_path, 1)
     chips = random_chips(4)
     assert np.array_equal(ModelFileEmbedder(loaded).embed(chips), embed_chips(network, config, chips))
     assert loaded.version.threshold == 0.9 and loaded.version.name == "test-model" and loaded.version.l2_normalize
@@ -256,11 +260,7 @@ def test_a_model_file_embeds_in_the_chosen_precision(tmp_path) -> None:
     Forced bf16 here (emulated where the units are missing) against float32: close, not equal."""
     from engine.faces.precision import FP32, Precision
 
-    config = default_config("inception", 64, 0.25)
-    torch.manual_seed(3)
-    network = build_network(config).eval()
-    save_model_file(tmp_path / "m.pt", network, config, {"threshold": 0.9, "name": "test-model"})
-    loaded = load_model_file(tmp_path / "m.pt")
+    network, config, loaded = _saved_small_model(tmp_path, 3)
     chips = random_chips(4)
     exact = ModelFileEmbedder(loaded, precision=FP32).embed(chips)
     reduced = ModelFileEmbedder(loaded, precision=Precision("bf16", "forced in a test")).embed(chips)

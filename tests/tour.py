@@ -27,7 +27,8 @@ from PySide6.QtWidgets import QApplication, QDialog
 from engine.library.edits import editing
 from engine.library.reading.browse import people_tiles
 from engine.library.storage.store import Library
-from facenet_desktop.app import MainWindow, create_app
+from facenet_desktop.app import MainWindow
+from facenet_desktop.launch import create_app
 
 LFW_PEOPLE = ("Colin_Powell", "Tony_Blair", "Serena_Williams", "Hugo_Chavez", "Jean_Chretien", "Gloria_Macapagal_Arroyo")
 # Tony Blair's first 20 photos group as 17 + 3 (glasses): the Suggestions step asks about the 3.

@@ -120,6 +120,5 @@ class ModelFileEmbedder:
         return self.loaded.version
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
-        with computing_in(self.precision):
-            embedded = embed_chips(self.loaded.network, self.loaded.config, np.asarray(chips), self.batch_size)
-        return embedded.astype(np.float32, copy=False)
+        with computing_in(self.precision):  # embed_chips returns float32 whatever ran inside
+            return embed_chips(self.loaded.network, self.loaded.config, np.asarray(chips), self.batch_size)

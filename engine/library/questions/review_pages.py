@@ -282,8 +282,11 @@ def _families(faces: _Faces) -> dict[int, int]:
             person = parent[person]
         return person
 
+    photos, people = faces.photo[faces.named], faces.person[faces.named]
+    shown, counts = np.unique(photos, return_counts=True)
+    shared = np.isin(photos, shown[counts > 1])  # only photos of two or more named faces join anyone
     in_photo: dict[int, int] = {}
-    for photo, person in zip(faces.photo[faces.named].tolist(), faces.person[faces.named].tolist(), strict=True):
+    for photo, person in zip(photos[shared].tolist(), people[shared].tolist(), strict=True):
         first = in_photo.setdefault(photo, person)
         parent[root(person)] = root(first)
     return {person: root(person) for person in list(parent)}
@@ -292,6 +295,8 @@ def _families(faces: _Faces) -> dict[int, int]:
 def _who_pages(faces: _Faces, unsure: list[ReviewPage]) -> list[ReviewPage]:
     """"Who are these?" pages from "More of" pages: a family's together where it fits, the
     families with the nearest faces first, up to PAGE_FACES faces a page."""
+    if len(unsure) < 2:  # one person's page says it better
+        return unsure
     family = _families(faces)
     by_family: dict[int, list[ReviewPage]] = {}
     for page in unsure:
